@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Starts the Debian PostgreSQL cluster and prints a URL for a throwaway test database.
+set -euo pipefail
+ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+[ -n "$ver" ] || { echo "postgresql not installed" >&2; exit 1; }
+pg_ctlcluster "$ver" main start 2>/dev/null || true
+for _ in $(seq 1 30); do pg_isready -q && break; sleep 1; done
+su postgres -c "psql -qtc \"SELECT 1 FROM pg_roles WHERE rolname='riskscore'\"" | grep -q 1 \
+  || su postgres -c "psql -qc \"CREATE ROLE riskscore LOGIN PASSWORD 'riskscore' CREATEDB\""
+su postgres -c "psql -qtc \"SELECT 1 FROM pg_database WHERE datname='riskscore_test'\"" | grep -q 1 \
+  || su postgres -c "psql -qc \"CREATE DATABASE riskscore_test OWNER riskscore\""
+echo "postgresql+psycopg://riskscore:riskscore@127.0.0.1:5432/riskscore_test"

@@ -1,0 +1,65 @@
+"""The `riskscore` command line. Each stage's commands live in riskscore/commands/<stage>.py and
+register themselves here; this module only assembles them and translates errors to one line."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from riskscore.errors import RiskscoreError
+
+app = typer.Typer(
+    name="riskscore",
+    help="Early-warning signals against early school leaving (VSV): rules + a glass-box model, for human review.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: command modules, in the order they appear in --help
+COMMAND_MODULES = ("data", "training", "scoring", "service", "monitoring", "audit")
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"riskscore.commands.{name}")
+        except ModuleNotFoundError as exc:  # a stage not built yet
+            if exc.name == f"riskscore.commands.{name}":
+                continue
+            raise
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: run the app; a RiskscoreError becomes one line on stderr and its exit code."""
+    try:
+        app(standalone_mode=False)
+    except RiskscoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except (typer.BadParameter, typer.Exit) as exc:
+        if isinstance(exc, typer.Exit):
+            sys.exit(exc.exit_code)
+        raise
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Data contracts of the raw tables and the feature table (pandera).
+
+Every table the project reads or writes is checked here; a breach raises ContractError naming the
+table, the column and the first offending rows. Column names are the project's vocabulary: other
+modules import them from here rather than spelling them again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from riskscore.errors import MSG_TABLE_INVALID, ContractError
+
+# --- vocabularies --------------------------------------------------------------------------------
+VO_LEVELS = ("pro", "vso", "vmbo-b", "vmbo-k", "vmbo-gt", "havo", "vwo")
+MBO_LEVELS = ("mbo-1", "mbo-2", "mbo-3", "mbo-4")  # mbo-1 is the entree programme
+LEVELS = VO_LEVELS + MBO_LEVELS
+#: numeric code of a level, the model's (documented, monitored) level feature
+LEVEL_CODE = {level: i for i, level in enumerate(LEVELS)}
+SCHOOL_TYPES = ("vo", "mbo", "pro", "vso")
+PATHWAYS = ("BOL", "BBL")
+CALENDAR_REGIONS = ("noord", "midden", "zuid")
+#: absence categories are an open list (Wet terugdringen schoolverzuim will add more); these are known
+ABSENCE_CATEGORIES_KNOWN = ("unauthorised", "authorised", "late", "sent_out", "suspended", "other")
+#: the five VVA statuses (Regeling gegevensverstrekking bij overstap naar het mbo)
+VVA_STATUSES = ("applied", "agreement_offered", "no_enrolment", "withdrawn", "enrolled")
+#: one date column per VVA status on the applications table: <status>_on
+VVA_STATUS_DATE_COLUMNS = tuple(f"{s}_on" for s in VVA_STATUSES)
+DEREG_REASONS_KNOWN = ("diploma", "switch", "moved", "work", "dropout", "other")
+
+#: audit-only columns: generated and kept for fairness monitoring, NEVER model features
+AUDIT_COLUMNS = ("gender", "migration_background", "ses_band")
+#: proxies of protected attributes: never model features either (DUO and Rotterdam lessons)
+PROXY_COLUMNS = (
+    "postcode",
+    "neighbourhood",
+    "nationality",
+    "language",
+    "home_language",
+    "household_income",
+    "income",
+    "municipality",
+    "rmc_region",
+    "school_id",
+)
+PROTECTED_AND_PROXY = AUDIT_COLUMNS + PROXY_COLUMNS
+
+#: direct identifiers that must never reach any table the project writes
+DIRECT_IDENTIFIERS = (
+    "BURGERSERVICENUMMER",
+    "ONDERWIJSNUMMER",
+    "PERSOONSGEBONDENNUMMER",
+    "ACHTERNAAM",
+    "VOORVOEGSEL",
+    "VOORNAMEN",
+    "ALLE_VOORNAMEN",
+    "STRAAT",
+    "HUISNUMMER",
+    "HUISLETTER",
+    "HUISNUMMER_TOEVOEGING",
+    "HUISNUMMER_AANDUIDING",
+    "ADRES_LOCATIE",
+    "POSTCODE",
+    "POSTCODE_CIJFERS",
+    "WOONPLAATS",
+)
+
+# --- the model's features (point in time, see features.py) ---------------------------------------
+#: name -> (monotone sign: +1 risk never falls as it rises, 0 unconstrained, justification)
+FEATURE_SPEC: dict[str, tuple[int, str]] = {
+    "unauthorised_hours_4w": (+1, "Unauthorised absence is the legal signal of the Leerplichtwet and the strongest early sign of dropping out."),
+    "unauthorised_hours_12w": (+1, "Sustained unauthorised absence over a term, beyond the 4-week legal window."),
+    "unauthorised_hours_year": (+1, "Cumulative unauthorised absence this school year."),
+    "unauthorised_trend": (0, "Rising or falling absence: rate of the last 4 lesson weeks minus that of the 12 before."),
+    "late_count_12w": (+1, "Frequent lateness precedes absence; regional lateness policies act on it."),
+    "sick_reports_12w": (+1, "Frequent sick reporting (MAZL) signals health or personal problems behind absence."),
+    "longest_sick_spell_days": (+1, "Long sick spells (MAZL) signal problems a youth doctor should look at."),
+    "sick_days_year": (+1, "Total sick days this school year."),
+    "application_days_late": (+1, "Days after 1 April without/before an mbo application; late applications predict failed transitions."),
+    "vva_status_code": (0, "Latest VVA status of the mbo application (0 enrolled … 4 none); failed transitions drive VSV."),
+    "switches": (+1, "Switches of programme or school signal a wrong study choice."),
+    "retentions": (+1, "Grade retention signals study problems."),
+    "over_age": (0, "Years older than usual for the grade."),
+    "level_code": (0, "School type and level: VSV rates differ tenfold between levels. A documented, monitored exception."),
+}
+FEATURES: tuple[str, ...] = tuple(FEATURE_SPEC)
+MONOTONE: tuple[int, ...] = tuple(FEATURE_SPEC[f][0] for f in FEATURES)
+#: VVA status codes used by vva_status_code (NaN: not applicable to this student)
+VVA_STATUS_CODE = {"enrolled": 0, "agreement_offered": 1, "applied": 2, "no_enrolment": 3, "withdrawn": 3, "none": 4}
+
+#: rule ids (rules.py) — also boolean columns rule_<id> on the feature table
+RULE_IDS = (
+    "leerplicht_16h_4w",
+    "lrv_4w",
+    "rmc_verzuim",
+    "mazl_frequent",
+    "mazl_long",
+    "vva_not_applied",
+    "vva_no_enrolment",
+    "deregistered_no_sk",
+    "lateness",
+)
+RULE_COLUMNS = tuple(f"rule_{r}" for r in RULE_IDS)
+FEATURE_KEYS = ("student_id", "as_of")
+FEATURE_CONTEXT = ("school_id", "municipality", "rmc_region", "school_year", "level", "age")
+
+# --- schemas -------------------------------------------------------------------------------------
+_str = pa.Column(str)
+_nonneg = pa.Check.ge(0)
+
+STUDENTS = pa.DataFrameSchema(
+    {
+        "student_id": pa.Column(str, pa.Check.str_length(1, 128)),
+        "school_year": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}$")),
+        "school_id": _str,
+        "municipality": _str,
+        "rmc_region": _str,
+        "calendar_region": pa.Column(str, pa.Check.isin(CALENDAR_REGIONS)),
+        "birth_date": pa.Column("datetime64[ns]"),
+        "school_type": pa.Column(str, pa.Check.isin(SCHOOL_TYPES)),
+        "level": pa.Column(str, pa.Check.isin(LEVELS)),
+        "pathway": pa.Column(str, pa.Check.isin(PATHWAYS), nullable=True),
+        "grade": pa.Column(int, pa.Check.in_range(1, 8)),
+        "final_year": pa.Column(bool),
+        "expects_mbo": pa.Column(bool),
+        "has_sk": pa.Column(bool),
+        "gender": pa.Column(str, nullable=True),
+        "migration_background": pa.Column(str, nullable=True),
+        "ses_band": pa.Column(str, nullable=True),
+    },
+    unique=["student_id", "school_year"],
+    strict=False,
+    coerce=True,
+    name="students",
+)
+
+ABSENCES = pa.DataFrameSchema(
+    {
+        "student_id": _str,
+        "date": pa.Column("datetime64[ns]"),
+        "hours": pa.Column(float, pa.Check.in_range(0, 24)),
+        "category": pa.Column(str, pa.Check.str_length(1, 64)),
+    },
+    strict=False,
+    coerce=True,
+    name="absences",
+)
+
+SICK_REPORTS = pa.DataFrameSchema(
+    {
+        "student_id": _str,
+        "start_date": pa.Column("datetime64[ns]"),
+        "end_date": pa.Column("datetime64[ns]", nullable=True),
+    },
+    checks=pa.Check(
+        lambda df: df["end_date"].isna() | (df["end_date"] >= df["start_date"]),
+        error="end_date before start_date",
+    ),
+    strict=False,
+    coerce=True,
+    name="sick_reports",
+)
+
+APPLICATIONS = pa.DataFrameSchema(
+    {
+        "student_id": _str,
+        "application_id": _str,
+        "programme": _str,
+        "level": pa.Column(str, pa.Check.isin(MBO_LEVELS)),
+        "submitted_on": pa.Column("datetime64[ns]"),
+        **{c: pa.Column("datetime64[ns]", nullable=True) for c in VVA_STATUS_DATE_COLUMNS},
+    },
+    unique=["application_id"],
+    strict=False,
+    coerce=True,
+    name="applications",
+)
+
+ENROLMENTS = pa.DataFrameSchema(
+    {
+        "student_id": _str,
+        "school_id": _str,
+        "level": pa.Column(str, pa.Check.isin(LEVELS)),
+        "start_date": pa.Column("datetime64[ns]"),
+        "end_date": pa.Column("datetime64[ns]", nullable=True),
+        "dereg_reason": pa.Column(str, nullable=True),
+    },
+    strict=False,
+    coerce=True,
+    name="enrolments",
+)
+
+DIPLOMAS = pa.DataFrameSchema(
+    {
+        "student_id": _str,
+        "date": pa.Column("datetime64[ns]"),
+        "level": pa.Column(str, pa.Check.isin(LEVELS)),
+        "is_sk": pa.Column(bool),
+    },
+    strict=False,
+    coerce=True,
+    name="diplomas",
+)
+
+OUTCOMES = pa.DataFrameSchema(
+    {
+        "student_id": _str,
+        "vsv_date": pa.Column("datetime64[ns]"),
+    },
+    strict=False,
+    coerce=True,
+    name="outcomes",
+)
+
+FEATURE_TABLE = pa.DataFrameSchema(
+    {
+        "student_id": _str,
+        "as_of": pa.Column("datetime64[ns]"),
+        "school_id": _str,
+        "school_year": _str,
+        "level": pa.Column(str, pa.Check.isin(LEVELS)),
+        "age": pa.Column(float, pa.Check.in_range(4, 30)),
+        **{
+            f: pa.Column(float, _nonneg if f not in ("unauthorised_trend",) else None, nullable=True)
+            for f in FEATURES
+        },
+        **{c: pa.Column(bool) for c in RULE_COLUMNS},
+    },
+    unique=["student_id", "as_of"],
+    strict=False,
+    coerce=True,
+    name="features",
+)
+
+RAW_SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    "students": STUDENTS,
+    "absences": ABSENCES,
+    "sick_reports": SICK_REPORTS,
+    "applications": APPLICATIONS,
+    "enrolments": ENROLMENTS,
+    "diplomas": DIPLOMAS,
+    "outcomes": OUTCOMES,
+}
+SCHEMAS: dict[str, pa.DataFrameSchema] = {**RAW_SCHEMAS, "features": FEATURE_TABLE}
+
+
+def validate(table: str, df: pd.DataFrame, *, max_rows_in_message: int = 5) -> pd.DataFrame:
+    """Validate (and coerce) a table; raise ContractError naming table, column and rows."""
+    schema = SCHEMAS[table]
+    try:
+        return schema.validate(df, lazy=True)
+    except SchemaErrors as exc:
+        raise ContractError(MSG_TABLE_INVALID.format(table=table, details=_describe(exc, max_rows_in_message))) from None
+
+
+def _describe(exc: SchemaErrors, max_rows: int) -> str:
+    cases: Any = exc.failure_cases
+    parts: list[str] = []
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+        rows = [int(i) for i in group["index"].dropna().unique()[:max_rows] if _is_int(i)]
+        col = column if isinstance(column, str) else "<table>"
+        where = f" rows {rows}" if rows else ""
+        parts.append(f"column '{col}' failed {check}{where}")
+    return "; ".join(parts[:10]) or str(exc)[:500]
+
+
+def _is_int(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def empty(table: str) -> pd.DataFrame:
+    """An empty, correctly typed frame of a raw table (for students without events)."""
+    schema = SCHEMAS[table]
+    return pd.DataFrame({name: pd.Series(dtype=str(col.dtype) if col.dtype else "object") for name, col in schema.columns.items()})

@@ -1,0 +1,48 @@
+"""Settings from the environment (prefix RISKSCORE_). Read by the API and CLI only, then passed down."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RISKSCORE_", env_file=".env", extra="ignore")
+
+    home: Path = Field(Path(".riskscore"), description="Folder for local state (db, mlruns, reports).")
+    database_url: str = Field("", description="SQLAlchemy URL; default sqlite:///<home>/riskscore.db")
+    mlflow_tracking_uri: str = Field("", description="Default sqlite:///<home>/mlflow.db")
+    mlflow_artifact_root: str = Field("", description="Default <home>/mlartifacts")
+    model_name: str = "riskscore-vsv"
+    model_alias: str = "champion"
+    bundle_path: Path | None = Field(None, description="Serve this bundle folder instead of the registry.")
+    pseudonym_key: SecretStr = Field(
+        SecretStr("dev-only-pseudonym-key-change-me"),
+        description="Key for the HMAC pseudonym of education numbers. Never stored with the data.",
+    )
+    session_secret: SecretStr = Field(SecretStr("dev-only-session-secret-change-me"))
+    max_batch: int = Field(1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(2_000_000, ge=1024)
+    reload_poll_seconds: float = Field(0.0, ge=0, description="0 disables polling the registry.")
+    reports_dir: Path | None = None
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'riskscore.db').resolve()}"
+
+    def resolved_tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def resolved_artifact_root(self) -> str:
+        return self.mlflow_artifact_root or str((self.home / "mlartifacts").resolve())
+
+    def resolved_reports_dir(self) -> Path:
+        return self.reports_dir or (self.home / "reports")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
