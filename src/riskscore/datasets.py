@@ -1,0 +1,72 @@
+"""Reading and writing the raw tables as a folder of Parquet files, checked against their contracts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from riskscore.contracts import RAW_SCHEMAS, validate
+from riskscore.errors import MSG_MISSING_TABLE, DataError, StorageFullError
+
+REQUIRED_TABLES = ("students", "absences", "sick_reports", "applications", "enrolments", "diplomas")
+
+
+def read_tables(directory: str | Path, *, validate_contracts: bool = True) -> dict[str, pd.DataFrame]:
+    """Read every raw table in `directory` (`<table>.parquet`); outcomes is optional."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"data folder not found: {directory}")
+    tables: dict[str, pd.DataFrame] = {}
+    for name in RAW_SCHEMAS:
+        path = directory / f"{name}.parquet"
+        if not path.exists():
+            if name in REQUIRED_TABLES:
+                raise DataError(MSG_MISSING_TABLE.format(table=name, path=directory))
+            continue
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many kinds
+            raise DataError(f"table '{name}' at {path} cannot be read: {exc}") from None
+        tables[name] = validate(name, df) if validate_contracts else df
+    return tables
+
+
+def write_tables(tables: dict[str, pd.DataFrame], directory: str | Path) -> list[Path]:
+    """Write tables atomically (temp file + rename), so a crash never leaves half a file."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in tables.items():
+        written.append(write_parquet_atomic(df, directory / f"{name}.parquet"))
+    return written
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StorageFullError(f"could not write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def fingerprint(tables: dict[str, pd.DataFrame]) -> str:
+    """A stable hash of the data snapshot (logged with every model)."""
+    h = hashlib.sha256()
+    for name in sorted(tables):
+        df = tables[name]
+        h.update(name.encode())
+        h.update(str(list(df.columns)).encode())
+        h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())
+    return h.hexdigest()[:16]
