@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 #: command modules, in the order they appear in --help
-COMMAND_MODULES = ("data", "training", "scoring", "service", "monitoring", "audit")
+COMMAND_MODULES = ("synth", "features", "training", "scoring", "service", "keys", "monitoring", "audit")
 
 
 def _register() -> None:
