@@ -1,0 +1,74 @@
+"""`riskscore train` and `riskscore promote`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("promote")(promote)
+
+
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Training configuration (YAML).")] = Path("training/config.yaml"),
+    data: Annotated[Path | None, typer.Option(help="Raw tables folder; overrides data.dir of the config.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where bundles and model cards go (default <home>/models).")] = None,
+    no_register: Annotated[bool, typer.Option("--no-register", help="Train and evaluate without MLflow.")] = False,
+) -> None:
+    """Train the additive model, compare it with the alternatives, audit fairness, register it as challenger."""
+    from riskscore.settings import get_settings
+    from riskscore.training_config import load_config
+
+    cfg = load_config(config)  # validated before anything runs
+    if data is not None:
+        cfg.data.dir = data
+    settings = get_settings()
+    from riskscore import training
+
+    def progress(msg: str) -> None:
+        typer.echo(f"[train] {msg}", err=True)
+
+    result = training.run(
+        cfg, tracking_uri=settings.resolved_tracking_uri(), artifact_root=settings.resolved_artifact_root(),
+        out_dir=out or settings.home / "models", progress=progress, register=not no_register,
+    )
+    table = training.comparison_table(
+        result.metrics, metric_names=("roc_auc", "pr_auc", f"precision_at_{result.gates['capacity_role']}", "precision_at_top_5pct", "brier", "ece")
+    )
+    typer.echo("\nTest-year metrics (additive = the glass-box model served):")
+    typer.echo(table.round(4).to_string())
+    typer.echo(f"\ngates passed: {result.gates['passed']}"
+               + (f" — fairness: {'; '.join(result.gates['fairness_violations'])}" if result.gates["fairness_violations"] else ""))
+    for name, c in result.gates["baselines"].items():
+        typer.echo(f"  vs {name}: precision@k {c['challenger']:.3f} vs {c['baseline']:.3f} → {'beats' if c['beats'] else 'does not beat'}")
+    if result.model_version:
+        typer.echo(f"registered {cfg.mlflow.model_name} version {result.model_version} (alias challenger), run {result.run_id}")
+    typer.echo(f"bundle: {result.bundle_dir}")
+    typer.echo(f"model card: {result.card_html}")
+    typer.echo(f"took {result.seconds:.1f} s")
+
+
+def promote(
+    version: Annotated[str | None, typer.Option(help="Model version to promote (default: the challenger).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote even if a gate failed (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the gates are overridden; logged on the run.")] = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "riskscore-vsv",
+) -> None:
+    """Move alias `champion` to a version that beat the baselines and passed the fairness gates."""
+    from riskscore.errors import ConfigError
+    from riskscore.settings import get_settings
+
+    if force and not (reason and reason.strip()):
+        raise ConfigError("--force needs --reason \"…\" saying why the gates are overridden")
+    if reason and not force:
+        raise ConfigError("--reason is only used together with --force")
+    settings = get_settings()
+    from riskscore import registry
+
+    registry.configure(settings.resolved_tracking_uri(), settings.resolved_artifact_root())
+    result = registry.promote(version, model_name=model_name, forced=force, reason=reason)
+    typer.echo(result)
