@@ -1,0 +1,130 @@
+"""Benchmark: the point-in-time feature table (features + rules + contract) for 1M students, one as-of.
+
+Run:  .venv/bin/python benchmarks/bench_features.py --students 1000000 --as-of 2024-05-01
+Events are generated here with realistic volumes for one school year (2023-24): ~30 absence rows
+per student (a quarter unauthorised, some lateness), ~3 sick reports, one application per
+final-year pupil expecting mbo, one enrolment each (3 % deregistered during the year). Student ids
+are Python strings (object dtype), as `pd.read_parquet` gives them. Peak RSS is the process's
+maximum resident set (resource.getrusage), generation included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+
+def generate(n: int, *, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Raw tables for one school year, vectorised (no loop per student)."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"s{i:08d}" for i in range(n)], dtype=object)
+    levels = np.array(["vmbo-b", "vmbo-k", "vmbo-gt", "havo", "vwo", "mbo-1", "mbo-2", "mbo-3", "mbo-4"])
+    level = levels[rng.integers(0, len(levels), n)]
+    is_mbo = np.char.startswith(level.astype(str), "mbo")
+    grade = np.where(is_mbo, rng.integers(1, 4, n), rng.integers(1, 5, n))
+    final = ~is_mbo & (grade == 4)
+    birth = pd.Timestamp("2011-10-01") - pd.to_timedelta(np.where(is_mbo, 4 + grade, grade - 1) * 365.25 + rng.integers(0, 365, n), unit="D")
+    students = pd.DataFrame({
+        "student_id": ids, "school_year": "2023-24", "school_id": np.char.add("S", rng.integers(0, 1500, n).astype(str)).astype(object),
+        "municipality": np.char.add("GM0", rng.integers(100, 999, n).astype(str)).astype(object), "rmc_region": "RMC27",
+        "calendar_region": np.array(["noord", "midden", "zuid"], dtype=object)[rng.integers(0, 3, n)], "birth_date": birth,
+        "school_type": np.where(is_mbo, "mbo", "vo").astype(object), "level": level.astype(object), "pathway": None,
+        "grade": grade, "final_year": final, "expects_mbo": final & (rng.random(n) < 0.5), "has_sk": False,
+        "gender": None, "migration_background": None, "ses_band": None,
+    })
+    school_days = pd.bdate_range("2023-08-28", "2024-07-05").to_numpy()
+    per = rng.poisson(30, n)
+    m = int(per.sum())
+    absences = pd.DataFrame({
+        "student_id": np.repeat(ids, per), "date": school_days[rng.integers(0, len(school_days), m)],
+        "hours": rng.choice(np.array([0.25, 1.0, 2.0, 4.0, 6.0]), m),
+        "category": np.array(["authorised", "unauthorised", "late"], dtype=object)[rng.choice(3, m, p=[0.6, 0.25, 0.15])],
+    })
+    per_sick = rng.poisson(3, n)
+    k = int(per_sick.sum())
+    start = school_days[rng.integers(0, len(school_days), k)]
+    end = pd.Series(start + pd.to_timedelta(rng.integers(0, 10, k), unit="D")).where(rng.random(k) > 0.05)
+    sick = pd.DataFrame({"student_id": np.repeat(ids, per_sick), "start_date": start, "end_date": end})
+    applicants = np.flatnonzero(students["expects_mbo"].to_numpy() & (rng.random(n) < 0.9))
+    a = len(applicants)
+    sub = pd.Timestamp("2023-11-01") + pd.to_timedelta(rng.integers(0, 220, a), unit="D")
+    applications = pd.DataFrame({
+        "student_id": ids[applicants], "application_id": np.char.add("a", np.arange(a).astype(str)).astype(object),
+        "programme": "25180", "level": "mbo-2", "submitted_on": sub, "applied_on": sub,
+        "agreement_offered_on": (sub + pd.Timedelta(days=30)).where(rng.random(a) < 0.7),
+        "no_enrolment_on": pd.NaT, "withdrawn_on": pd.NaT, "enrolled_on": (sub + pd.Timedelta(days=90)).where(rng.random(a) < 0.6),
+    })
+    leaves = rng.random(n) < 0.03
+    enrolments = pd.DataFrame({
+        "student_id": ids, "school_id": students["school_id"], "level": students["level"], "start_date": pd.Timestamp("2023-08-21"),
+        "end_date": pd.Series(pd.Timestamp("2023-09-01") + pd.to_timedelta(rng.integers(0, 300, n), unit="D")).where(leaves),
+        "dereg_reason": pd.Series(rng.choice(np.array(["switch", "dropout", "moved"], dtype=object), n)).where(leaves),
+    })
+    diplomas = pd.DataFrame({"student_id": pd.Series(dtype=object), "date": pd.Series(dtype="datetime64[ns]"),
+                             "level": pd.Series(dtype=object), "is_sk": pd.Series(dtype=bool)})
+    return {"students": students, "absences": absences, "sick_reports": sick, "applications": applications,
+            "enrolments": enrolments, "diplomas": diplomas}
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=1_000_000)
+    parser.add_argument("--as-of", default="2024-05-01")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from riskscore import features, rules
+    from riskscore.calendar import SchoolCalendar
+
+    t0 = time.perf_counter()
+    tables = generate(args.students, seed=args.seed)
+    t_gen = time.perf_counter() - t0
+    rss_gen = peak_rss_gib()
+    events = sum(len(tables[n]) for n in ("absences", "sick_reports", "applications", "enrolments"))
+    cal = SchoolCalendar.default()
+    as_of = pd.Timestamp(args.as_of)
+
+    t0 = time.perf_counter()
+    table = features.build(tables, [as_of], calendar=cal)
+    t_build = time.perf_counter() - t0
+    rss_build = peak_rss_gib()
+
+    # breakdown (second pass, warm): where the time goes
+    t0 = time.perf_counter()
+    prep = features._Prepared.from_tables(tables)
+    t_prep = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    features._features_at(prep, as_of, cal)
+    t_feat = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cut = features.point_in_time(tables, as_of)
+    t_cut = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rules.evaluate(cut, as_of, calendar=cal)
+    t_rules = time.perf_counter() - t0
+
+    print(f"command: {' '.join([sys.executable, *sys.argv])}")
+    print(f"{'students':>22} {args.students:>14,}")
+    print(f"{'feature rows':>22} {len(table):>14,}")
+    print(f"{'absence rows':>22} {len(tables['absences']):>14,}")
+    print(f"{'events (all tables)':>22} {events:>14,}")
+    print(f"{'generate s':>22} {t_gen:>14.1f}")
+    print(f"{'build s (total)':>22} {t_build:>14.1f}")
+    print(f"{'  prepare s':>22} {t_prep:>14.1f}")
+    print(f"{'  features s':>22} {t_feat:>14.1f}")
+    print(f"{'  point-in-time cut s':>22} {t_cut:>14.1f}")
+    print(f"{'  rules.evaluate s':>22} {t_rules:>14.1f}")
+    print(f"{'peak RSS GiB (gen)':>22} {rss_gen:>14.2f}")
+    print(f"{'peak RSS GiB (build)':>22} {rss_build:>14.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The application factory. Nothing happens at import: the engine, the migration and the model load
+happen in the lifespan of the app that create_app returns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from riskscore.api.logs import configure_logging, get_logger
+from riskscore.api.middleware import MSG_INTERNAL, RequestContextMiddleware
+from riskscore.api.schemas import NOTICE_EN
+from riskscore.api.state import BundleLoader, ServiceState, default_loader
+from riskscore.errors import MSG_DB_UNAVAILABLE, AuthError, RiskscoreError, StoreError
+from riskscore.settings import Settings, get_settings
+
+DESCRIPTION = (
+    "Early-warning signals against early school leaving (VSV): legal/protocol rules and a calibrated "
+    f"glass-box model, routed to human reviewers. {NOTICE_EN} Dit is een signaal voor een gesprek, geen besluit."
+)
+
+
+def _rid(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "request_id": _rid(request)}, status_code=status, headers=headers)
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})  # FastAPI's list, field names in loc
+    return JSONResponse({"detail": detail, "request_id": _rid(request)}, status_code=422)
+
+
+async def _store_handler(request: Request, exc: Exception) -> JSONResponse:
+    get_logger().error("database unavailable", extra={"event": "store_error", "error_type": type(exc).__name__,
+                                                      "request_id": _rid(request)})
+    return _error(request, 503, MSG_DB_UNAVAILABLE, {"Retry-After": "5"})
+
+
+async def _riskscore_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RiskscoreError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+    return _error(request, exc.http_status, str(exc), headers)
+
+
+async def _internal_handler(request: Request, exc: Exception) -> JSONResponse:
+    get_logger().error("unhandled error", exc_info=exc, extra={"event": "unhandled", "request_id": _rid(request)})
+    return _error(request, 500, MSG_INTERNAL)
+
+
+def create_app(settings: Settings | None = None, *, bundle_loader: BundleLoader | None = None,
+               engine: Any = None) -> FastAPI:
+    """Build the service. settings default to the environment (RISKSCORE_*); bundle_loader (returns a
+    ModelBundle or (bundle, folder)) defaults to settings.bundle_path or the registry alias; engine
+    defaults to one made from settings.database_url. Migrations run and the model loads at startup;
+    a failure of either leaves the service up but not ready (/readyz 503) instead of crashing."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    state = ServiceState(settings=settings, loader=bundle_loader or default_loader(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log = get_logger()
+        await run_in_threadpool(state.open_database, engine)
+        try:
+            await run_in_threadpool(state.reload, reason="startup")
+        except RiskscoreError as exc:
+            log.error("no model at startup; not ready", extra={"event": "model_missing", "error_type": type(exc).__name__})
+        poller = asyncio.create_task(_poll(state)) if settings.reload_poll_seconds > 0 else None
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            if state.engine is not None and engine is None:  # dispose only what we created
+                state.engine.dispose()
+
+    from riskscore.api.routes import api_router
+
+    app = FastAPI(title="riskscore", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.riskscore = state
+    app.include_router(api_router)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StoreError, _store_handler)
+    app.add_exception_handler(RiskscoreError, _riskscore_handler)
+    app.add_exception_handler(Exception, _internal_handler)
+    app.add_middleware(RequestContextMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+async def _poll(state: ServiceState) -> None:
+    """Reload every reload_poll_seconds; a bad candidate is logged and the serving model stays."""
+    while True:
+        await asyncio.sleep(state.settings.reload_poll_seconds)
+        try:
+            await run_in_threadpool(state.reload, reason="poll")
+        except RiskscoreError:
+            pass  # logged and counted by reload()
+        except Exception:  # never let the poller die silently
+            get_logger().error("model poll failed", exc_info=True, extra={"event": "poll_failed"})

@@ -1,0 +1,32 @@
+"""Liveness, readiness and Prometheus metrics: unauthenticated, no personal data."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from riskscore.api.deps import StateDep
+from riskscore.api.schemas import Health, Readiness
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness: the process answers.")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, summary="Readiness: a model is loaded and the database answers.",
+            responses={503: {"model": Readiness}})
+def readyz(state: StateDep) -> Response:
+    loaded = state.loaded
+    db_ok = state.database_ok()
+    body = Readiness(status="ready" if loaded and db_ok else "not_ready", model_loaded=loaded is not None,
+                     database=db_ok, model_version=loaded.bundle.version if loaded else None)
+    return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics.", response_class=Response)
+def metrics(state: StateDep) -> Response:
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

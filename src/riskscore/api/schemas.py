@@ -1,0 +1,203 @@
+"""Request and response models. Every field has a type, bounds and a description, so /docs is the manual.
+
+Inputs are strict (``extra='forbid'``): a misspelt feature must fail with 422 naming the field, not
+silently score a pupil as if the value were unknown. Every model feature must be *present*; ``null``
+means unknown or not applicable (the model handles missing values explicitly).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from riskscore.contracts import LEVELS, RULE_IDS
+
+NOTICE_NL = "Dit is een signaal voor een gesprek, geen besluit."
+NOTICE_EN = "This is a signal for review, not a decision."
+#: what non-jeugdarts roles see instead of health detail (sick reasons, mazl_* trigger detail)
+HEALTH_REDACTED_NL = "gezondheidssignaal – zie jeugdarts"
+HEALTH_REDACTED_EN = "health-related signal – see the youth doctor (jeugdarts)"
+#: a client's clock may run a day ahead of the server's (time zones): allow as_of up to tomorrow
+FUTURE_SLACK = dt.timedelta(days=1)
+
+RuleId = Literal[RULE_IDS]  # type: ignore[valid-type]
+Band = Literal["low", "medium", "high"]
+StudentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+                                 description="Pseudonymous student id (never a BSN or name).")]
+
+_strict = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _not_future(value: dt.date | None, name: str) -> dt.date | None:
+    if value is not None and value > dt.date.today() + FUTURE_SLACK:
+        raise ValueError(f"{name} lies in the future")
+    return value
+
+
+def age_on(birth_date: dt.date, on: dt.date) -> float:
+    """Whole years on a date: legal limits (16, 18, 23) turn on the birthday itself."""
+    return float(on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day)))
+
+
+class TriggerIn(BaseModel):
+    """A rule trigger computed by the caller (e.g. by `riskscore` batch rules)."""
+
+    model_config = _strict
+
+    id: RuleId = Field(description="Rule id from the rule layer.")
+    fired_on: dt.date | None = Field(None, description="When the rule fired (default: as_of).")
+    due_date: dt.date | None = Field(None, description="Legal deadline, e.g. the DUO report for leerplicht_16h_4w.")
+    detail: str | None = Field(None, max_length=300, description="Short factual detail, e.g. '18 h in 4 lesson weeks'.")
+
+
+class StudentFeatures(BaseModel):
+    """One student at one reference date: context, the model's features and optional rule triggers."""
+
+    model_config = _strict
+
+    student_id: StudentId
+    school_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="School (BRIN) id.")
+    municipality: str = Field(pattern=r"^GM\d{4}$", description="Municipality (GM code) of residence, e.g. GM0363.")
+    rmc_region: str = Field(pattern=r"^RMC\d{1,2}$", description="RMC region, e.g. RMC27.")
+    birth_date: dt.date | None = Field(None, description="Birth date; gives the exact age at as_of. Or give age.")
+    age: float | None = Field(None, ge=4, le=30, description="Age in years at as_of, if birth_date is not given.")
+    has_sk: bool = Field(description="Holds a startkwalificatie (havo, vwo or mbo-2+ diploma).")
+    as_of: dt.date = Field(description="Reference date of the features (not in the future).")
+    triggers: list[RuleId | TriggerIn] = Field(
+        default_factory=list, max_length=len(RULE_IDS) * 4,
+        description="Active rule triggers: rule ids, or objects with id, fired_on, due_date, detail.")
+    # --- the model's features (contracts.FEATURES); null = unknown / not applicable ------------------
+    unauthorised_hours_4w: float | None = Field(ge=0, le=200, description="Hours of unauthorised absence, last 4 lesson weeks.")
+    unauthorised_hours_12w: float | None = Field(ge=0, le=600, description="Hours of unauthorised absence, last 12 lesson weeks.")
+    unauthorised_hours_year: float | None = Field(ge=0, le=2000, description="Hours of unauthorised absence this school year.")
+    unauthorised_trend: float | None = Field(ge=-50, le=50, description="Hours/lesson week, last 4 minus the 12 before.")
+    late_count_12w: float | None = Field(ge=0, le=500, description="Late arrivals, last 12 lesson weeks.")
+    sick_reports_12w: float | None = Field(ge=0, le=60, description="Sick reports, last 12 school weeks (health data).")
+    longest_sick_spell_days: float | None = Field(ge=0, le=366, description="Longest sick spell in school days (health data).")
+    sick_days_year: float | None = Field(ge=0, le=366, description="Sick days this school year (health data).")
+    application_days_late: float | None = Field(ge=0, le=500, description="Days after 1 April without/before an mbo application.")
+    vva_status_code: float | None = Field(ge=0, le=4, description="VVA status: 0 enrolled, 1 offered, 2 applied, 3 no enrolment/withdrawn, 4 none.")
+    switches: float | None = Field(ge=0, le=30, description="Switches of programme or school.")
+    retentions: float | None = Field(ge=0, le=12, description="Times held back a grade.")
+    over_age: float | None = Field(ge=0, le=15, description="Years older than usual for the grade.")
+    level_code: float | None = Field(ge=0, le=len(LEVELS) - 1, description=f"Education level code: index in {list(LEVELS)}.")
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_not_future(cls, v: dt.date) -> dt.date:
+        return _not_future(v, "as_of")  # type: ignore[return-value]
+
+    @field_validator("birth_date")
+    @classmethod
+    def _birth_not_future(cls, v: dt.date | None) -> dt.date | None:
+        return _not_future(v, "birth_date")
+
+    @model_validator(mode="after")
+    def _age_known(self) -> StudentFeatures:
+        if self.birth_date is None and self.age is None:
+            raise ValueError("give birth_date or age")
+        if self.birth_date is not None:
+            derived = age_on(self.birth_date, self.as_of)
+            if not 4 <= derived <= 30:
+                raise ValueError(f"age at as_of must be 4-30, got {derived:.0f} from birth_date")
+            if self.age is not None and abs(self.age - derived) >= 1:
+                raise ValueError("age does not match birth_date at as_of")
+        return self
+
+    def age_at_as_of(self) -> float:
+        return age_on(self.birth_date, self.as_of) if self.birth_date is not None else float(self.age)  # type: ignore[arg-type]
+
+
+class ScoreRequest(BaseModel):
+    """A batch of students to score (at most RISKSCORE_MAX_BATCH)."""
+
+    model_config = _strict
+
+    students: list[StudentFeatures] = Field(min_length=1, max_length=100_000, description="Students to score.")
+
+
+class ReasonOut(BaseModel):
+    """A factor that raised the score, with the value that caused it. Health detail only for jeugdarts."""
+
+    code: str = Field(description="Reason code, e.g. ABS_UNAUTH_4W; HEALTH_SIGNAL when withheld.")
+    category: str = Field(description="absence | sick | transition | school_career | context")
+    feature: str | None = Field(None, description="Model feature; null when withheld.")
+    value: float | None = Field(None, description="The value that caused it; null when unknown or withheld.")
+    contribution: float | None = Field(None, description="Exact contribution to the log-odds; null when withheld.")
+    text_nl: str
+    text_en: str
+    withheld: bool = Field(False, description="True when health detail is withheld from this role.")
+
+
+class TriggerOut(BaseModel):
+    """A rule trigger: deterministic, with its legal or protocol source, shown apart from the score."""
+
+    id: str
+    source: str = Field(description="Law or protocol the rule comes from.")
+    role: str = Field(description="Role that acts on it.")
+    fired_on: dt.date | None = None
+    due_date: dt.date | None = Field(None, description="Deadline, where the law sets one.")
+    detail: str | None = Field(None, description="Detail; withheld (health) for roles other than jeugdarts.")
+    withheld: bool = False
+
+
+class ScoreResult(BaseModel):
+    """One student's signal. Never a decision: it asks a human to look."""
+
+    student_id: str
+    as_of: dt.date
+    probability: float = Field(ge=0, le=1, description="Calibrated probability of VSV within 12 months.")
+    band: Band
+    reasons: list[ReasonOut] = Field(description="Top reasons (at most 3), largest first.")
+    triggers: list[TriggerOut]
+    reviewer_roles: list[str] = Field(description="Who should review this signal (routing).")
+    model_version: str
+    notice_nl: str = NOTICE_NL
+    notice_en: str = NOTICE_EN
+
+
+class ScoreResponse(BaseModel):
+    results: list[ScoreResult]
+    model_version: str
+    notice_nl: str = NOTICE_NL
+    notice_en: str = NOTICE_EN
+
+
+class StoredScore(ScoreResult):
+    """The latest stored score of a student."""
+
+    scored_at: dt.datetime
+
+
+class ModelInfo(BaseModel):
+    version: str
+    features: list[str]
+    band_thresholds: dict[str, float]
+    metrics: dict[str, Any] = Field(description="Headline evaluation metrics from the bundle metadata.")
+    metadata: dict[str, Any] = Field(description="Training metadata (seed, data fingerprint, folds, …).")
+    loaded_at: dt.datetime
+    card_url: str | None = Field(description="Link to the model card, if the bundle carries one.")
+
+
+class ReloadResult(BaseModel):
+    reloaded: bool = Field(description="True if a new version now serves.")
+    version: str = Field(description="The version serving after the call.")
+    previous_version: str | None
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    model_loaded: bool
+    database: bool
+    model_version: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: str
+    request_id: str | None = None

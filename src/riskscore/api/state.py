@@ -1,0 +1,194 @@
+"""What the running service holds: settings, the database, the serving model and its safe swap.
+
+A new model replaces the serving one only after it loaded AND scored smoke rows sanely; the swap is
+one reference assignment under a lock, so a request sees either the old or the new bundle, whole.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from riskscore.api.logs import get_logger
+from riskscore.api.metrics import ApiMetrics
+from riskscore.errors import GateError, ModelError, RiskscoreError
+from riskscore.routing import RoutingTable
+from riskscore.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from riskscore.bundle import ModelBundle
+
+#: a bundle loader returns the bundle and, if known, the folder it came from (for the model card)
+BundleLoader = Callable[[], "ModelBundle | tuple[ModelBundle, Path | None]"]
+
+MSG_NO_BUNDLE = "no model is loaded yet; try again later"
+MSG_SMOKE_FAILED = "new model rejected (still serving {current}): {details}"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A serving bundle with where it came from and when it was loaded."""
+
+    bundle: ModelBundle
+    folder: Path | None
+    loaded_at: datetime
+
+
+def smoke_test(bundle: ModelBundle) -> None:
+    """Score a row of zeros and a row of unknowns; raise ModelError unless the outputs are sane."""
+    n = len(bundle.features)
+    X = np.vstack([np.zeros(n), np.full(n, np.nan)])
+    try:
+        scored = bundle.score(X, top_k=3)
+    except RiskscoreError:
+        raise
+    except Exception as exc:  # a corrupt table fails in numpy, not in our code
+        raise ModelError(f"smoke scoring failed: {type(exc).__name__}: {exc}") from exc
+    probs = np.asarray(scored.probability, dtype=float)
+    if probs.shape != (2,) or not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probs):
+        raise ModelError(f"smoke scoring gave probabilities {probs.tolist()}")
+    if not set(map(str, scored.band)) <= {"low", "medium", "high"}:
+        raise ModelError(f"smoke scoring gave bands {list(scored.band)}")
+    if np.asarray(scored.contributions).shape != (2, n):
+        raise ModelError("smoke scoring gave contributions of the wrong shape")
+
+
+def default_loader(settings: Settings) -> BundleLoader:
+    """From settings.bundle_path, else from the registry alias (mlflow imported only then)."""
+
+    def from_path() -> tuple[ModelBundle, Path | None]:
+        from riskscore.bundle import ModelBundle
+
+        path = Path(settings.bundle_path)  # type: ignore[arg-type]
+        return ModelBundle.load(path), path
+
+    def from_registry() -> tuple[ModelBundle, Path | None]:
+        from riskscore import registry  # the only module that imports mlflow: keep it off the path above
+        from riskscore.bundle import ModelBundle
+
+        registry.configure(settings.resolved_tracking_uri(), settings.resolved_artifact_root())
+        dst = Path(tempfile.mkdtemp(prefix="riskscore-serve-"))
+        folder = registry.download_bundle(settings.model_alias, model_name=settings.model_name, dst=dst)
+        return ModelBundle.load(folder), folder
+
+    return from_path if settings.bundle_path is not None else from_registry
+
+
+@dataclass
+class ServiceState:
+    """Everything the routes need; created by create_app, filled by the lifespan."""
+
+    settings: Settings
+    loader: BundleLoader
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    routing: RoutingTable = field(default_factory=RoutingTable.default)
+    engine: Engine | None = None
+    sessions: sessionmaker[Session] | None = None
+    db_migrated: bool = False
+    _loaded: Loaded | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _calendar: Any = None
+
+    @property
+    def loaded(self) -> Loaded | None:
+        return self._loaded
+
+    def require_loaded(self) -> Loaded:
+        current = self._loaded
+        if current is None:
+            raise ModelError(MSG_NO_BUNDLE)
+        return current
+
+    def calendar(self) -> Any:
+        """The school calendar, for legal deadlines; loaded on first use (pandas + a CSV)."""
+        if self._calendar is None:
+            from riskscore.calendar import SchoolCalendar
+
+            self._calendar = SchoolCalendar.default()
+        return self._calendar
+
+    # --- the model -------------------------------------------------------------------------------
+    def _candidate(self) -> Loaded:
+        result = self.loader()
+        bundle, folder = result if isinstance(result, tuple) else (result, None)
+        smoke_test(bundle)
+        return Loaded(bundle, folder, datetime.now(UTC))
+
+    def reload(self, *, reason: str = "manual") -> tuple[bool, str, str | None]:
+        """Load the configured model and swap it in if it passes the smoke test.
+
+        Returns (swapped, serving version, previous version). A candidate that fails to load or
+        score raises GateError when a model is serving (which keeps serving), else ModelError."""
+        log = get_logger()
+        with self._lock:  # one reload at a time; requests keep reading self._loaded meanwhile
+            previous = self._loaded
+            prev_version = previous.bundle.version if previous else None
+            try:
+                candidate = self._candidate()
+            except RiskscoreError as exc:
+                self.metrics.reloads.labels(outcome="rejected").inc()
+                log.warning("model load rejected", extra={"event": "model_rejected", "outcome": reason,
+                                                          "error_type": type(exc).__name__})
+                if previous is not None:
+                    raise GateError(MSG_SMOKE_FAILED.format(current=prev_version, details=exc)) from exc
+                raise
+            except Exception as exc:
+                self.metrics.reloads.labels(outcome="rejected").inc()
+                log.warning("model load failed", extra={"event": "model_rejected", "error_type": type(exc).__name__})
+                if previous is not None:
+                    raise GateError(MSG_SMOKE_FAILED.format(current=prev_version, details=type(exc).__name__)) from exc
+                raise ModelError(f"could not load the model: {type(exc).__name__}") from exc
+            if previous is not None and candidate.bundle.version == prev_version:
+                self.metrics.reloads.labels(outcome="unchanged").inc()
+                return False, prev_version, prev_version
+            self._loaded = candidate
+            self.metrics.set_model(candidate.bundle.version)
+            self.metrics.reloads.labels(outcome="swapped").inc()
+            log.info("model loaded", extra={"event": "model_loaded", "model_version": candidate.bundle.version,
+                                            "outcome": reason})
+            return True, candidate.bundle.version, prev_version
+
+    # --- the database ----------------------------------------------------------------------------
+    def open_database(self, engine: Engine | None) -> None:
+        """Create the engine and migrate; a database that is down now is retried by /readyz."""
+        from riskscore.store.db import make_engine, session_factory
+
+        self.engine = engine or make_engine(self.settings.resolved_database_url())
+        self.sessions = session_factory(self.engine)
+        self.ensure_migrated()
+
+    def ensure_migrated(self) -> bool:
+        from riskscore.store.db import migrate
+
+        if not self.db_migrated and self.engine is not None:
+            try:
+                migrate(self.engine)
+                self.db_migrated = True
+            except RiskscoreError as exc:
+                get_logger().error("database migration failed", extra={"event": "db_migrate_failed",
+                                                                       "error_type": type(exc).__name__})
+        return self.db_migrated
+
+    def database_ok(self) -> bool:
+        """Migrated and answering a trivial query now."""
+        if self.engine is None or not self.ensure_migrated():
+            return False
+        import sqlalchemy as sa
+
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False

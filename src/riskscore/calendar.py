@@ -1,0 +1,410 @@
+"""School calendar: holidays, lesson days and lesson weeks per region (noord/midden/zuid).
+
+The Leerplichtwet counts absence per *lesson week*, so a holiday week must neither count as a week nor
+break a run of consecutive weeks. Holidays are data (``data/school_holidays.csv``, the ministry's
+schoolvakanties); public holidays are computed (Easter computus). Everything is precomputed into
+day-indexed numpy arrays so that rules and features can map tens of millions of dates at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskscore.errors import ConfigError, DataError
+
+REGIONS = ("noord", "midden", "zuid")
+NATIONAL = "all"
+HOLIDAY_COLUMNS = ("school_year", "region", "holiday", "start", "end")
+#: the summer holiday is fixed by the ministry: schools may not move it
+FIXED_HOLIDAYS = ("zomervakantie",)
+FIRST_SCHOOL_YEAR = "2019-20"
+LAST_SCHOOL_YEAR = "2027-28"
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+MSG_OUT_OF_RANGE = "date {date} is outside the school calendar's range {first} .. {last}"
+MSG_BAD_DATE = "not a date: {value!r}"
+MSG_UNKNOWN_REGION = "unknown calendar region {region!r}; known: {known}"
+MSG_BAD_HOLIDAYS = "school holiday table is invalid: {details}"
+MSG_FIXED_OVERRIDE = "school {school} may not override the {holiday}: it is fixed by the ministry"
+MSG_BAD_SCHOOL_YEAR = "not a school year like '2023-24': {value!r}"
+MSG_NO_LESSON_WEEK = "no lesson week on or before {date} in region {region}"
+
+
+def easter_sunday(year: int) -> dt.date:
+    """Gregorian Easter (anonymous computus): Goede Vrijdag, Pasen, Hemelvaart and Pinksteren hang on it."""
+    a = year % 19
+    b, c = divmod(year, 100)
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    ell = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ell) // 451
+    month, day = divmod(h + ell - 7 * m + 114, 31)
+    return dt.date(year, month, day + 1)
+
+
+def public_holidays(year: int, *, liberation_day: bool = True) -> dict[dt.date, str]:
+    """Dutch public holidays on which there are no lessons (Bevrijdingsdag is optional per school)."""
+    easter = easter_sunday(year)
+    kings = dt.date(year, 4, 27)
+    if kings.weekday() == 6:  # on a Sunday Koningsdag moves to Saturday the 26th
+        kings = dt.date(year, 4, 26)
+    days = {
+        dt.date(year, 1, 1): "Nieuwjaarsdag",
+        easter - dt.timedelta(days=2): "Goede Vrijdag",
+        easter + dt.timedelta(days=1): "Tweede Paasdag",
+        kings: "Koningsdag",
+        easter + dt.timedelta(days=39): "Hemelvaartsdag",
+        easter + dt.timedelta(days=50): "Tweede Pinksterdag",
+        dt.date(year, 12, 25): "Eerste Kerstdag",
+        dt.date(year, 12, 26): "Tweede Kerstdag",
+    }
+    if liberation_day:
+        days[dt.date(year, 5, 5)] = "Bevrijdingsdag"
+    return days
+
+
+def school_year_start(school_year: str) -> dt.date:
+    """1 August of the school year's first calendar year ('2023-24' → 2023-08-01)."""
+    try:
+        first, second = school_year.split("-")
+        year = int(first)
+        if len(first) != 4 or len(second) != 2 or int(second) != (year + 1) % 100:
+            raise ValueError(school_year)
+    except (ValueError, AttributeError):
+        raise DataError(MSG_BAD_SCHOOL_YEAR.format(value=school_year)) from None
+    return dt.date(year, 8, 1)
+
+
+def school_year_of(day: Any) -> str:
+    """The school year containing a date; it runs 1 August – 31 July."""
+    d = to_date(day)
+    year = d.year if d.month >= 8 else d.year - 1
+    return f"{year}-{(year + 1) % 100:02d}"
+
+
+def to_date(value: Any) -> dt.date:
+    """Accept date, datetime, Timestamp, numpy datetime64 or ISO string; raise DataError otherwise."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise DataError(MSG_BAD_DATE.format(value=value)) from None
+    if pd.isna(ts):
+        raise DataError(MSG_BAD_DATE.format(value=value))
+    return ts.date()
+
+
+def _day_number(value: Any) -> int:
+    return (np.datetime64(to_date(value), "D") - _EPOCH).astype(np.int64).item()
+
+
+def _day_numbers(dates: Any) -> np.ndarray:
+    """Days since 1970 for an array-like of dates, fast for datetime64 input."""
+    arr = dates.to_numpy() if isinstance(dates, pd.Series | pd.Index) else np.asarray(dates)
+    if arr.dtype.kind != "M":
+        try:
+            arr = pd.to_datetime(arr.ravel()).to_numpy().reshape(arr.shape)
+        except (ValueError, TypeError):
+            raise DataError(MSG_BAD_DATE.format(value=dates)) from None
+    if np.isnat(arr).any():
+        raise DataError(MSG_BAD_DATE.format(value="NaT"))
+    return arr.astype("datetime64[D]").astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _RegionTables:
+    """Per-calendar lookup arrays indexed by day offset from the calendar's first Monday."""
+
+    lesson_day: np.ndarray  # bool per day
+    lesson_ordinal: np.ndarray  # int64: number of lesson days up to and including the day
+    week_id: np.ndarray  # int64 per day: lesson-week id or -1
+    week_monday: np.ndarray  # int64 day offset of the Monday of each lesson-week id
+
+
+class SchoolCalendar:
+    """Lesson days and lesson weeks per calendar (a region, or a school that overrides its region)."""
+
+    def __init__(
+        self,
+        holidays: pd.DataFrame,
+        *,
+        overrides: pd.DataFrame | None = None,
+        liberation_day: bool = True,
+    ) -> None:
+        self.holidays = _check_holidays(holidays)
+        self.liberation_day = liberation_day
+        self.first = school_year_start(FIRST_SCHOOL_YEAR)
+        self.last = dt.date(school_year_start(LAST_SCHOOL_YEAR).year + 1, 7, 31)
+        # arrays start on the Monday on/before the first covered day and end on the Sunday after the last
+        self._origin = _day_number(self.first) - to_date(self.first).weekday()
+        last_day = _day_number(self.last)
+        self._n_days = (last_day - self._origin) // 7 * 7 + 7
+        self._first_day = _day_number(self.first)
+        self._last_day = last_day
+        self._public = self._public_holiday_mask()
+        self._tables: dict[str, _RegionTables] = {}
+        for region in REGIONS:
+            rows = self.holidays[self.holidays["region"].isin([region, NATIONAL])]
+            self._tables[region] = self._build(rows)
+        if overrides is not None:
+            self._add_overrides(overrides)
+
+    # --- construction --------------------------------------------------------------------------
+    @classmethod
+    def default(cls, *, overrides: pd.DataFrame | None = None, liberation_day: bool = True) -> SchoolCalendar:
+        """The packaged ministry calendar; schools may override non-summer holidays."""
+        source = resources.files("riskscore").joinpath("data", "school_holidays.csv")
+        with source.open("r", encoding="utf-8") as fh:
+            holidays = pd.read_csv(fh, comment="#", dtype=str)
+        return cls(holidays, overrides=overrides, liberation_day=liberation_day)
+
+    def _public_holiday_mask(self) -> np.ndarray:
+        mask = np.zeros(self._n_days, dtype=bool)
+        for year in range(self.first.year, self.last.year + 2):
+            for day in public_holidays(year, liberation_day=self.liberation_day):
+                offset = _day_number(day) - self._origin
+                if 0 <= offset < self._n_days:
+                    mask[offset] = True
+        return mask
+
+    def _build(self, rows: pd.DataFrame) -> _RegionTables:
+        free = self._public.copy()
+        for start, end in zip(rows["start"], rows["end"], strict=True):
+            a = max(_day_number(start) - self._origin, 0)
+            b = min(_day_number(end) - self._origin, self._n_days - 1)
+            if a <= b:
+                free[a : b + 1] = True
+        weekday = np.arange(self._n_days) % 7  # origin is a Monday
+        lesson = (weekday < 5) & ~free
+        in_range = np.zeros(self._n_days, dtype=bool)
+        in_range[self._first_day - self._origin : self._last_day - self._origin + 1] = True
+        lesson &= in_range
+        ordinal = np.cumsum(lesson, dtype=np.int64)
+        week_has_lesson = lesson.reshape(-1, 7).any(axis=1)
+        week_counter = np.cumsum(week_has_lesson) - 1
+        week_of_week = np.where(week_has_lesson, week_counter, -1)
+        week_id = np.repeat(week_of_week, 7).astype(np.int64)
+        week_monday = np.flatnonzero(week_has_lesson).astype(np.int64) * 7
+        return _RegionTables(lesson, ordinal, week_id, week_monday)
+
+    def _add_overrides(self, overrides: pd.DataFrame) -> None:
+        """Per-school calendars: the region's holidays with the school's own dates for named holidays."""
+        required = {"school_id", *HOLIDAY_COLUMNS}
+        missing = required - set(overrides.columns)
+        if missing:
+            raise ConfigError(MSG_BAD_HOLIDAYS.format(details=f"override columns missing: {sorted(missing)}"))
+        for school, group in overrides.groupby("school_id", sort=False):
+            fixed = group[group["holiday"].isin(FIXED_HOLIDAYS)]
+            if len(fixed):
+                raise ConfigError(MSG_FIXED_OVERRIDE.format(school=school, holiday=fixed["holiday"].iloc[0]))
+            regions = group["region"].unique()
+            if len(regions) != 1 or regions[0] not in REGIONS:
+                raise ConfigError(MSG_UNKNOWN_REGION.format(region=list(regions), known=REGIONS))
+            own = _check_holidays(group[list(HOLIDAY_COLUMNS)])
+            base = self.holidays[self.holidays["region"].isin([regions[0], NATIONAL])]
+            replaced = base.set_index(["school_year", "holiday"]).index.isin(
+                own.set_index(["school_year", "holiday"]).index
+            )
+            self._tables[str(school)] = self._build(pd.concat([base[~replaced], own], ignore_index=True))
+
+    # --- lookups -------------------------------------------------------------------------------
+    @property
+    def calendars(self) -> tuple[str, ...]:
+        """Regions plus schools with their own calendar."""
+        return tuple(self._tables)
+
+    def _table(self, region: str) -> _RegionTables:
+        try:
+            return self._tables[region]
+        except KeyError:
+            raise DataError(MSG_UNKNOWN_REGION.format(region=region, known=self.calendars)) from None
+
+    def _offset(self, value: Any) -> int:
+        day = _day_number(value)
+        if not self._first_day <= day <= self._last_day:
+            raise DataError(MSG_OUT_OF_RANGE.format(date=to_date(value), first=self.first, last=self.last))
+        return day - self._origin
+
+    def _offsets(self, dates: Any) -> np.ndarray:
+        days = _day_numbers(dates)
+        if days.size and (days.min() < self._first_day or days.max() > self._last_day):
+            bad = days[(days < self._first_day) | (days > self._last_day)][0]
+            raise DataError(
+                MSG_OUT_OF_RANGE.format(date=_EPOCH + int(bad), first=self.first, last=self.last)
+            )
+        return days - self._origin
+
+    def _date_of_offset(self, offset: int) -> dt.date:
+        return (_EPOCH + int(offset + self._origin)).astype(dt.date)
+
+    def covers(self, day: Any) -> bool:
+        """Whether a date lies within the calendar's school years."""
+        return self._first_day <= _day_number(day) <= self._last_day
+
+    @staticmethod
+    def school_year_of(day: Any) -> str:
+        """The school year containing a date (1 August – 31 July)."""
+        return school_year_of(day)
+
+    @staticmethod
+    def school_year_start(school_year: str) -> dt.date:
+        """1 August of the school year."""
+        return school_year_start(school_year)
+
+    def is_lesson_day(self, day: Any, region: str) -> bool:
+        """Monday–Friday, outside school holidays and public holidays."""
+        return bool(self._table(region).lesson_day[self._offset(day)])
+
+    def lesson_days(self, start: Any, end: Any, region: str) -> pd.DatetimeIndex:
+        """The lesson days in [start, end], both inclusive."""
+        a, b = self._offset(start), self._offset(end)
+        idx = np.flatnonzero(self._table(region).lesson_day[a : b + 1]) + a + self._origin
+        return pd.DatetimeIndex((_EPOCH + idx).astype("datetime64[ns]"))
+
+    def school_days_between(self, start: Any, end: Any, region: str) -> int:
+        """Number of lesson days in [start, end], both inclusive (0 when end < start)."""
+        a, b = self._offset(start), self._offset(end)
+        if b < a:
+            return 0
+        ordinal = self._table(region).lesson_ordinal
+        return int(ordinal[b] - (ordinal[a - 1] if a > 0 else 0))
+
+    def lesson_day_ordinals(self, dates: Any, region: str) -> np.ndarray:
+        """Lesson days from the calendar's start up to and including each date (vectorised)."""
+        return self._table(region).lesson_ordinal[self._offsets(dates)]
+
+    def date_of_lesson_day_ordinal(self, ordinals: Any, region: str) -> np.ndarray:
+        """The date (datetime64[D]) of the n-th lesson day; inverse of lesson_day_ordinals on lesson days."""
+        ordinal = self._table(region).lesson_ordinal
+        ords = np.asarray(ordinals, dtype=np.int64)
+        if ords.size and (ords.min() < 1 or ords.max() > ordinal[-1]):
+            raise DataError(MSG_OUT_OF_RANGE.format(date=f"lesson day #{ords.max()}", first=self.first, last=self.last))
+        pos = np.searchsorted(ordinal, ords, side="left")
+        return _EPOCH + (pos + self._origin)
+
+    def lesson_week_ids(self, dates: Any, region: str) -> np.ndarray:
+        """Lesson-week id per date; consecutive lesson weeks have consecutive ids, holiday weeks -1.
+
+        A lesson week is a Monday–Sunday week with at least one lesson day (so a week with only a
+        public holiday off still counts). Ids are comparable only within one region.
+        """
+        return self._table(region).week_id[self._offsets(dates)]
+
+    def lesson_day_mask(self, dates: Any, region: str) -> np.ndarray:
+        """Whether each date is a lesson day (vectorised is_lesson_day)."""
+        return self._table(region).lesson_day[self._offsets(dates)]
+
+    def lesson_week_ordinals(self, dates: Any, region: str) -> np.ndarray:
+        """Id of the lesson week containing each date, or of the last one before it (-1 before the first).
+
+        Why: windows like "12 school weeks" must place events in holiday weeks somewhere.
+        """
+        table = self._table(region)
+        offsets = self._offsets(dates)
+        return np.searchsorted(table.week_monday, offsets, side="right").astype(np.int64) - 1
+
+    def lesson_days_per_week(self, region: str, *, until: Any = None) -> np.ndarray:
+        """Lesson days in each lesson week (index = week id), counting only days up to ``until``."""
+        table = self._table(region)
+        lesson = table.lesson_day
+        if until is not None:
+            lesson = lesson.copy()
+            lesson[self._offset(until) + 1 :] = False
+        ids = table.week_id[lesson]
+        return np.bincount(ids, minlength=len(table.week_monday)).astype(np.int64)
+
+    def lesson_week_monday(self, week_ids: Any, region: str) -> np.ndarray:
+        """The Monday (datetime64[D]) of each lesson-week id."""
+        mondays = self._table(region).week_monday
+        ids = np.asarray(week_ids, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(mondays)):
+            raise DataError(MSG_OUT_OF_RANGE.format(date=f"lesson week #{ids.max()}", first=self.first, last=self.last))
+        return _EPOCH + (mondays[ids] + self._origin)
+
+    def last_lesson_week_id(self, as_of: Any, region: str) -> int:
+        """The id of the lesson week containing as_of, or of the last one before it."""
+        table = self._table(region)
+        offset = self._offset(as_of)
+        current = int(table.week_id[offset])
+        if current >= 0:
+            return current
+        before = np.searchsorted(table.week_monday, offset, side="right") - 1
+        if before < 0:
+            raise DataError(MSG_NO_LESSON_WEEK.format(date=to_date(as_of), region=region))
+        return int(before)
+
+    def lesson_week_window(self, as_of: Any, n_weeks: int, region: str) -> tuple[dt.date, dt.date]:
+        """The dates spanned by the last n lesson weeks up to as_of: (Monday of the first, as_of).
+
+        The week containing as_of counts as the last one when it is a lesson week; holiday weeks in
+        between are spanned but not counted.
+        """
+        if n_weeks < 1:
+            raise DataError(MSG_BAD_DATE.format(value=f"n_weeks={n_weeks}"))
+        last = self.last_lesson_week_id(as_of, region)
+        first = max(last - n_weeks + 1, 0)
+        start = self.lesson_week_monday([first], region)[0].astype(dt.date)
+        return start, to_date(as_of)
+
+    def add_working_days(self, day: Any, n: int) -> dt.date:
+        """The n-th working day after a date (Mon–Fri, not a public holiday): legal reporting deadlines."""
+        d = to_date(day)
+        step = 1 if n >= 0 else -1
+        remaining = abs(n)
+        cache: dict[int, dict[dt.date, str]] = {}
+        while remaining:
+            d += dt.timedelta(days=step)
+            if d.year not in cache:
+                cache[d.year] = public_holidays(d.year, liberation_day=False)
+            if d.weekday() < 5 and d not in cache[d.year]:
+                remaining -= 1
+        return d
+
+    def add_working_days_array(self, dates: Any, n: int) -> np.ndarray:
+        """Vectorised add_working_days for datetime64 arrays (numpy busday arithmetic)."""
+        days = np.asarray(dates).astype("datetime64[D]")
+        if days.size == 0:
+            return days
+        years = days.astype("datetime64[Y]").astype(np.int64) + 1970
+        holidays = [
+            np.datetime64(h, "D")
+            for y in range(int(years.min()) - 1, int(years.max()) + 2)
+            for h in public_holidays(y, liberation_day=False)
+        ]
+        # rolling a weekend start back to Friday makes "Saturday + 5" end on the next Friday
+        return np.busday_offset(days, n, roll="backward" if n >= 0 else "forward", holidays=holidays)
+
+
+def _check_holidays(holidays: pd.DataFrame) -> pd.DataFrame:
+    """Validate the holiday table; why: a typo in a date would silently shift every lesson week."""
+    missing = set(HOLIDAY_COLUMNS) - set(holidays.columns)
+    if missing:
+        raise ConfigError(MSG_BAD_HOLIDAYS.format(details=f"columns missing: {sorted(missing)}"))
+    out = holidays[list(HOLIDAY_COLUMNS)].copy()
+    out["region"] = out["region"].astype(str).str.strip().str.lower()
+    bad_region = ~out["region"].isin([*REGIONS, NATIONAL])
+    if bad_region.any():
+        raise ConfigError(MSG_BAD_HOLIDAYS.format(details=f"unknown region {out['region'][bad_region].iloc[0]!r}"))
+    try:
+        start = pd.to_datetime(out["start"], format="%Y-%m-%d")
+        end = pd.to_datetime(out["end"], format="%Y-%m-%d")
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(MSG_BAD_HOLIDAYS.format(details=str(exc))) from None
+    if (end < start).any():
+        raise ConfigError(MSG_BAD_HOLIDAYS.format(details="a holiday ends before it starts"))
+    out["start"] = start.dt.date
+    out["end"] = end.dt.date
+    return out
+

@@ -1,0 +1,95 @@
+"""`riskscore features` (point-in-time feature table) and `riskscore import` (exports, DUO files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from riskscore.errors import DataError
+
+
+class ImportKind(StrEnum):
+    tables = "tables"
+    duo = "duo"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("features")(features_command)
+    app.command("import")(import_command)
+
+
+def _parse_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise DataError(f"--as-of: not a date like 2024-05-01: {value!r}") from None
+
+
+def features_command(
+    data: Annotated[Path, typer.Option("--data", help="Folder of raw tables (<table>.parquet).")],
+    out: Annotated[Path, typer.Option("--out", help="Feature table to write (.parquet).")],
+    as_of: Annotated[
+        list[str] | None,
+        typer.Option("--as-of", help="As-of date (YYYY-MM-DD); repeat for more. Default: 1 Oct, 1 Feb, 1 May of every school year in the data."),
+    ] = None,
+    rules_config: Annotated[Path | None, typer.Option("--rules-config", help="Rule thresholds (YAML); default: DOMAIN.md's.")] = None,
+) -> None:
+    """Build the point-in-time feature table: one row per enrolled student per as-of date."""
+    import pandas as pd
+    from rich.progress import Progress
+
+    from riskscore import datasets, features
+    from riskscore.calendar import SchoolCalendar
+    from riskscore.rules import RuleConfig
+
+    if out.suffix.lower() != ".parquet":
+        raise DataError(f"--out must be a .parquet file: {out}")
+    config = RuleConfig.from_yaml(rules_config) if rules_config is not None else None  # validated before the data is read
+    dates = [pd.Timestamp(_parse_date(d)) for d in as_of] if as_of else None
+    tables = datasets.read_tables(data)
+    if dates is None:
+        dates = features.default_as_of_dates(tables["students"]["school_year"].unique())
+    calendar = SchoolCalendar.default()
+    if not as_of:
+        skipped = [d for d in dates if not calendar.covers(d)]
+        dates = [d for d in dates if calendar.covers(d)]
+        if skipped:
+            typer.echo(f"skipping {len(skipped)} default as-of dates outside the school calendar", err=True)
+    if not dates:
+        raise DataError("no as-of date falls within the school calendar")
+    with Progress(transient=True) as bar:
+        task = bar.add_task("features", total=len(dates))
+        table = features.build(tables, dates, calendar=calendar, rule_config=config,
+                               progress=lambda _d: bar.advance(task))
+    datasets.write_parquet_atomic(table, out)
+    typer.echo(f"wrote {len(table):,} rows ({len(dates)} as-of dates) to {out}")
+
+
+def import_command(
+    source: Annotated[Path, typer.Option("--source", help="Export file or folder (tables: <table>.csv|.parquet; duo: DUO .csv files).")],
+    kind: Annotated[str, typer.Option("--kind", help="tables (the project's raw tables) | duo (DUO's monthly RMC files).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write <table>.parquet into.")],
+    school_year: Annotated[
+        str | None, typer.Option("--school-year", help="School year of a DUO start-population file whose name lacks it (2023-24).")
+    ] = None,
+) -> None:
+    """Import exports into Parquet tables; DUO files lose direct identifiers and get pseudonyms at the door."""
+    from riskscore import datasets, importers
+
+    if kind not in {k.value for k in ImportKind}:  # checked here: the CLI shell turns typer's own errors into tracebacks
+        raise DataError(f"--kind must be one of tables, duo: {kind!r}")
+    if kind == ImportKind.tables:
+        tables = importers.import_tables(source)
+        written = datasets.write_tables(tables, out)
+    else:
+        from riskscore.settings import get_settings
+
+        key = get_settings().pseudonym_key.get_secret_value().encode("utf-8")
+        tables = importers.import_duo(source, key=key, school_year=school_year)
+        written = importers.write_imported(tables, out)
+    for path, (name, df) in zip(written, tables.items(), strict=True):
+        typer.echo(f"{name}: {len(df):,} rows → {path}")

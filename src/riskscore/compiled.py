@@ -1,0 +1,253 @@
+"""The additive LightGBM model compiled into lookup tables: per feature, bin edges → values.
+
+Every tree of the additive model splits on one feature only, so each feature's contribution is a
+step function of that feature alone. Walking the trees once turns the model into sorted edges and
+per-bin sums; scoring is then one ``np.searchsorted`` and one gather per feature — exact (equal to
+LightGBM's ``predict(raw_score=True)`` and ``pred_contrib=True``), numpy-only and fast.
+
+Numpy only on purpose: the service and the batch job load this without lightgbm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from riskscore.errors import ModelError
+
+#: LightGBM's kZeroThreshold (1e-35f as a double): dense inputs with |x| <= it are treated as 0.0,
+#: and missing_type 'Zero' sends them the default way.
+K_ZERO = float(np.float32(1e-35))
+_BELOW_ZERO = math.nextafter(-K_ZERO, -math.inf)
+
+MSG_NOT_ADDITIVE = "tree {tree} splits on more than one feature ({features}); the model is not additive"
+MSG_BAD_SHAPE = "expected a 2-D array with {n} feature columns, got shape {shape}"
+
+
+def _lgb_goes_left(node: dict[str, Any], x: float) -> bool:
+    """LightGBM's NumericalDecision for one node, on a dense double input."""
+    if abs(x) <= K_ZERO:  # dense rows drop near-zeros: LightGBM sees them as an absent (0.0) value
+        x = 0.0
+    missing = node.get("missing_type", "None")
+    if math.isnan(x) and missing != "NaN":
+        x = 0.0
+    if (missing == "Zero" and abs(x) <= K_ZERO) or (missing == "NaN" and math.isnan(x)):
+        return bool(node.get("default_left", True))
+    if node.get("decision_type", "<=") != "<=":
+        raise ModelError(f"unsupported decision_type {node.get('decision_type')!r} (categorical splits?)")
+    return x <= _threshold(node)
+
+
+def _threshold(node: dict[str, Any]) -> float:
+    """The split threshold; dump_model writes ±inf as ±1e300 (LightGBM's AvoidInf)."""
+    t = float(node["threshold"])
+    return math.copysign(math.inf, t) if abs(t) >= 1e300 else t
+
+
+def _tree_features(node: dict[str, Any], acc: set[int]) -> set[int]:
+    if "split_feature" in node:
+        acc.add(int(node["split_feature"]))
+        _tree_features(node["left_child"], acc)
+        _tree_features(node["right_child"], acc)
+    return acc
+
+
+def _thresholds(node: dict[str, Any], acc: list[float]) -> list[float]:
+    if "split_feature" in node:
+        acc.append(_threshold(node))
+        _thresholds(node["left_child"], acc)
+        _thresholds(node["right_child"], acc)
+    return acc
+
+
+def _leaf(node: dict[str, Any], x: float) -> float:
+    while "split_feature" in node:
+        node = node["left_child"] if _lgb_goes_left(node, x) else node["right_child"]
+    return float(node["leaf_value"])
+
+
+def _expected(node: dict[str, Any]) -> float:
+    """The tree's cover-weighted mean leaf value: what pred_contrib puts in the bias column."""
+    if "split_feature" not in node:
+        return float(node["leaf_value"])
+    total = float(node["internal_count"])
+    acc = 0.0
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if "split_feature" in n:
+            stack.extend((n["left_child"], n["right_child"]))
+        else:
+            acc += (float(n["leaf_count"]) / total) * float(n["leaf_value"])
+    return acc
+
+
+def _edges_for(thresholds: Sequence[float]) -> np.ndarray:
+    """Sorted edges whose bins (e[k-1], e[k]] LightGBM cannot tell apart; +inf last keeps NaN apart.
+
+    Near-zero values all become 0.0 inside LightGBM, so the band [-K_ZERO, K_ZERO] is one bin and
+    thresholds inside it are dropped. np.searchsorted sorts NaN after +inf: NaN gets its own last bin.
+    """
+    kept = [t for t in thresholds if not (-K_ZERO <= t < K_ZERO)]
+    return np.unique(np.array([*kept, _BELOW_ZERO, K_ZERO, math.inf], dtype=np.float64))
+
+
+def _representatives(edges: np.ndarray) -> list[float]:
+    """One input value per bin (bins 0..len(edges)-1, then the NaN bin)."""
+    reps = []
+    for k, right in enumerate(edges):
+        left = edges[k - 1] if k else -math.inf
+        reps.append(0.0 if left < 0.0 <= right else float(right))
+    return [*reps, math.nan]
+
+
+@dataclass
+class CompiledAdditive:
+    """Per-feature step tables of an additive model. ``values[j]`` has len(edges[j]) + 1 entries."""
+
+    feature_names: tuple[str, ...]
+    edges: list[np.ndarray]
+    values: list[np.ndarray]
+    bias: float
+    n_trees: int = 0
+    _offsets: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_booster(cls, booster: Any, feature_names: Sequence[str]) -> CompiledAdditive:
+        """Compile a LightGBM booster whose every tree uses at most one feature."""
+        dump = booster.dump_model()
+        names = tuple(feature_names)
+        if len(names) != int(dump.get("max_feature_idx", len(names) - 1)) + 1:
+            raise ModelError(f"booster has {dump.get('max_feature_idx', -1) + 1} features, got {len(names)} names")
+        per_feature: list[list[dict[str, Any]]] = [[] for _ in names]
+        bias = 0.0
+        for i, info in enumerate(dump["tree_info"]):
+            root = info["tree_structure"]
+            feats = _tree_features(root, set())
+            if len(feats) > 1:
+                raise ModelError(MSG_NOT_ADDITIVE.format(tree=i, features=sorted(feats)))
+            bias += _expected(root)
+            if feats:
+                per_feature[feats.pop()].append(root)
+        edges_out, values_out = [], []
+        for trees in per_feature:
+            edges = _edges_for([t for root in trees for t in _thresholds(root, [])])
+            reps = _representatives(edges)
+            vals = np.zeros(len(reps), dtype=np.float64)
+            for root in trees:
+                vals += np.array([_leaf(root, x) for x in reps]) - _expected(root)
+            edges_out.append(edges)
+            values_out.append(vals)
+        return cls(names, edges_out, values_out, float(bias), n_trees=len(dump["tree_info"]))
+
+    # --- scoring ---------------------------------------------------------------------------------
+    def _check(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ModelError(MSG_BAD_SHAPE.format(n=len(self.feature_names), shape=X.shape))
+        return X
+
+    def bin_index(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_features) int32 matrix of global row numbers into the concatenated value table."""
+        X = self._check(X)
+        offsets = self._value_offsets()
+        out = np.empty(X.shape, dtype=np.int64, order="F")
+        for j, edges in enumerate(self.edges):
+            out[:, j] = np.searchsorted(edges, X[:, j], side="left") + offsets[j]
+        return out
+
+    def _value_offsets(self) -> np.ndarray:
+        if self._offsets is None:
+            self._offsets = np.cumsum([0] + [len(v) for v in self.values[:-1]]).astype(np.int64)
+        return self._offsets
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_features) exact per-feature contributions (= LightGBM pred_contrib without bias)."""
+        X = self._check(X)
+        out = np.empty(X.shape, dtype=np.float64, order="F")
+        for j, (edges, vals) in enumerate(zip(self.edges, self.values, strict=True)):
+            col = np.ascontiguousarray(X[:, j])
+            np.take(vals, np.searchsorted(edges, col, side="left"), out=out[:, j])
+        return out
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        """Raw score (log-odds) = bias + sum of contributions (= LightGBM predict(raw_score=True))."""
+        return self.raw_from_contributions(self.contributions(X))
+
+    def raw_from_contributions(self, contributions: np.ndarray) -> np.ndarray:
+        """Raw score from an already computed contribution matrix (saves a second pass)."""
+        return contributions.sum(axis=1) + self.bias
+
+    # --- serialisation ---------------------------------------------------------------------------
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (for an .npz): concatenated edges/values with per-feature lengths."""
+        return {
+            "edges": np.concatenate(self.edges),
+            "edge_counts": np.array([len(e) for e in self.edges], dtype=np.int64),
+            "values": np.concatenate(self.values),
+            "bias": np.array([self.bias]),
+            "n_trees": np.array([self.n_trees], dtype=np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], feature_names: Sequence[str]) -> CompiledAdditive:
+        """Inverse of to_arrays; raises ModelError when the arrays do not fit together."""
+        try:
+            counts = np.asarray(arrays["edge_counts"], dtype=np.int64)
+            edges_all = np.asarray(arrays["edges"], dtype=np.float64)
+            values_all = np.asarray(arrays["values"], dtype=np.float64)
+            bias = float(np.asarray(arrays["bias"]).ravel()[0])
+            n_trees = int(np.asarray(arrays.get("n_trees", [0])).ravel()[0])
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            raise ModelError(f"compiled tables incomplete: {exc}") from None
+        names = tuple(feature_names)
+        if len(counts) != len(names) or counts.sum() != len(edges_all) or len(values_all) != len(edges_all) + len(names):
+            raise ModelError("compiled tables inconsistent: edge/value counts do not match the feature names")
+        e_split = np.split(edges_all, np.cumsum(counts)[:-1])
+        v_split = np.split(values_all, np.cumsum(counts + 1)[:-1])
+        for e in e_split:
+            if len(e) == 0 or not (np.all(np.diff(e) > 0) and e[-1] == math.inf):
+                raise ModelError("compiled tables corrupt: edges not strictly increasing up to +inf")
+        return cls(names, list(e_split), list(v_split), bias, n_trees=n_trees)
+
+
+def top_positive(contributions: np.ndarray, top_k: int) -> np.ndarray:
+    """(n, top_k) feature indices by descending positive contribution; -1 where fewer are positive."""
+    n, m = contributions.shape
+    k = min(top_k, m)
+    out = np.full((n, top_k), -1, dtype=np.int64)
+    if k <= 0 or n == 0:
+        return out
+    work = np.array(contributions, dtype=np.float64, order="C")  # rows contiguous: argmax per row is cheap
+    work[~(work > 0)] = -np.inf
+    flat = work.reshape(-1)
+    base = np.arange(n, dtype=np.int64) * m
+    for i in range(k):
+        j = work.argmax(axis=1)
+        pos = base + j
+        out[:, i] = np.where(flat[pos] > 0, j, -1)
+        flat[pos] = -np.inf
+    return out
+
+
+def calibrate(spec: dict[str, Any], raw: np.ndarray) -> np.ndarray:
+    """Apply a calibrator given as plain numbers (see model.Calibrator.to_dict): no sklearn needed."""
+    raw = np.asarray(raw, dtype=np.float64)
+    method = spec.get("method")
+    if method == "platt":
+        z = float(spec["a"]) * raw + float(spec["b"])
+        return 1.0 / (1.0 + np.exp(-z))
+    if method == "isotonic":
+        x = np.asarray(spec["x"], dtype=np.float64)
+        y = np.asarray(spec["y"], dtype=np.float64)
+        return np.interp(raw, x, y)
+    if method == "sigmoid_identity":
+        return 1.0 / (1.0 + np.exp(-raw))
+    raise ModelError(f"unknown calibration method {method!r}")
+
+
+__all__ = ["K_ZERO", "CompiledAdditive", "calibrate", "top_positive"]

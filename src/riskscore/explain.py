@@ -1,0 +1,194 @@
+"""Exact contributions → reason codes and texts (Dutch and English) that name the value.
+
+A reviewer must see *what* raised the score ("18 uur ongeoorloofd verzuim in de laatste 4
+lesweken"), not a feature name. The category routes the reason to a reviewer role (routing.py);
+``sick`` reasons are health data, shown in full only to the jeugdarts. Numpy and stdlib only: the
+service builds reasons without lightgbm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from riskscore.contracts import FEATURES, LEVELS
+from riskscore.errors import DataError
+
+CATEGORIES = ("absence", "sick", "transition", "school_career", "context")
+
+#: VVA status code (contracts.VVA_STATUS_CODE) → words
+VVA_WORDS_NL = {0: "ingeschreven", 1: "onderwijsovereenkomst aangeboden", 2: "aangemeld",
+                3: "leidt niet tot inschrijving of ingetrokken", 4: "geen aanmelding"}
+VVA_WORDS_EN = {0: "enrolled", 1: "agreement offered", 2: "applied",
+                3: "will not lead to enrolment or withdrawn", 4: "no application"}
+
+
+@dataclass(frozen=True)
+class ReasonTemplate:
+    """One feature's reason code, category and texts; ``{v}`` is the rendered value."""
+
+    code: str
+    category: str
+    nl: str
+    en: str
+    fmt: str = "int"  # int | float1 | signed1 | vva | level
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+DEFAULT_CATALOGUE: dict[str, ReasonTemplate] = {
+    "unauthorised_hours_4w": ReasonTemplate(
+        "ABS_UNAUTH_4W", "absence", "{v} uur ongeoorloofd verzuim in de laatste 4 lesweken",
+        "{v} hours of unauthorised absence in the last 4 lesson weeks", "float1"),
+    "unauthorised_hours_12w": ReasonTemplate(
+        "ABS_UNAUTH_12W", "absence", "{v} uur ongeoorloofd verzuim in de laatste 12 lesweken",
+        "{v} hours of unauthorised absence in the last 12 lesson weeks", "float1"),
+    "unauthorised_hours_year": ReasonTemplate(
+        "ABS_UNAUTH_YEAR", "absence", "{v} uur ongeoorloofd verzuim dit schooljaar",
+        "{v} hours of unauthorised absence this school year", "float1"),
+    "unauthorised_trend": ReasonTemplate(
+        "ABS_TREND", "absence", "verzuimtrend {v} uur per lesweek (laatste 4 lesweken t.o.v. de 12 ervoor)",
+        "absence trend {v} hours per lesson week (last 4 lesson weeks vs the 12 before)", "signed1"),
+    "late_count_12w": ReasonTemplate(
+        "LATE_12W", "absence", "{v} keer te laat in de laatste 12 lesweken",
+        "late {v} times in the last 12 lesson weeks"),
+    "sick_reports_12w": ReasonTemplate(
+        "SICK_FREQ_12W", "sick", "{v} ziekmeldingen in de laatste 12 schoolweken",
+        "{v} sick reports in the last 12 school weeks"),
+    "longest_sick_spell_days": ReasonTemplate(
+        "SICK_LONG", "sick", "langste ziekteperiode {v} schooldagen",
+        "longest sick spell {v} school days"),
+    "sick_days_year": ReasonTemplate(
+        "SICK_DAYS", "sick", "{v} ziektedagen dit schooljaar", "{v} sick days this school year"),
+    "application_days_late": ReasonTemplate(
+        "APPL_LATE", "transition", "aanmelding mbo {v} dagen na 1 april (of nog geen aanmelding)",
+        "mbo application {v} days after 1 April (or none yet)"),
+    "vva_status_code": ReasonTemplate(
+        "VVA_STATUS", "transition", "status aanmelding mbo: {v}", "mbo application status: {v}", "vva"),
+    "switches": ReasonTemplate(
+        "SWITCHES", "school_career", "{v} keer van opleiding of school gewisseld",
+        "switched programme or school {v} times"),
+    "retentions": ReasonTemplate(
+        "RETENTION", "school_career", "{v} keer blijven zitten", "held back {v} times"),
+    "over_age": ReasonTemplate(
+        "OVER_AGE", "school_career", "{v} jaar ouder dan gebruikelijk voor het leerjaar",
+        "{v} years older than usual for the grade", "float1"),
+    "level_code": ReasonTemplate(
+        "LEVEL", "context", "onderwijsniveau {v}", "education level {v}", "level"),
+}
+
+UNKNOWN = {"nl": "onbekend", "en": "unknown"}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One risk-raising (or protective) factor with the value that caused it."""
+
+    code: str
+    feature: str
+    category: str
+    value: float | None
+    contribution: float
+    text_nl: str
+    text_en: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float | np.floating) and math.isnan(value))
+
+
+def render_value(template: ReasonTemplate, value: Any, lang: str) -> str:
+    """The value in words: numbers without noise, VVA status and level by name; unknown when missing."""
+    if _is_missing(value):
+        return UNKNOWN[lang]
+    v = float(value)
+    if template.fmt == "vva":
+        words = VVA_WORDS_NL if lang == "nl" else VVA_WORDS_EN
+        return words.get(round(v), UNKNOWN[lang])
+    if template.fmt == "level":
+        i = round(v)
+        return LEVELS[i] if 0 <= i < len(LEVELS) else UNKNOWN[lang]
+    if template.fmt == "int" and v == round(v):
+        text = str(round(v))
+    elif template.fmt == "signed1":
+        text = f"{v:+.1f}"
+    else:
+        text = f"{v:.1f}".removesuffix(".0")
+    return text.replace(".", ",") if lang == "nl" else text
+
+
+def render(template: ReasonTemplate, value: Any) -> tuple[str, str]:
+    """(Dutch, English) text for one feature value."""
+    return (template.nl.format(v=render_value(template, value, "nl")),
+            template.en.format(v=render_value(template, value, "en")))
+
+
+def catalogue_dict(catalogue: Mapping[str, ReasonTemplate] | None = None) -> dict[str, dict[str, str]]:
+    """JSON-ready catalogue (stored in the bundle so texts travel with the model version)."""
+    return {f: t.to_dict() for f, t in (catalogue or DEFAULT_CATALOGUE).items()}
+
+
+def catalogue_from_dict(data: Mapping[str, Mapping[str, str]]) -> dict[str, ReasonTemplate]:
+    return {f: ReasonTemplate(**dict(t)) for f, t in data.items()}
+
+
+def _resolve(source: Any) -> tuple[Sequence[str], Mapping[str, ReasonTemplate]]:
+    """Accept a ModelBundle (features + catalogue) or a catalogue mapping (features = its keys)."""
+    if hasattr(source, "catalogue") and hasattr(source, "features"):
+        return tuple(source.features), source.catalogue
+    if source is None:
+        return FEATURES, DEFAULT_CATALOGUE
+    return tuple(source), source
+
+
+def _pick(source: Any, values: Any, contributions: Any, top_k: int, sign: int) -> list[Reason]:
+    features, catalogue = _resolve(source)
+    contrib = np.asarray(contributions, dtype=np.float64).ravel()
+    if len(contrib) != len(features):
+        raise DataError(f"expected {len(features)} contributions, got {len(contrib)}")
+    if isinstance(values, Mapping) or (hasattr(values, "index") and hasattr(values, "get")):
+        vals = [values.get(f) for f in features]
+    else:
+        vals = list(np.asarray(values, dtype=np.float64).ravel())
+    order = np.argsort(-sign * contrib, kind="stable")
+    out: list[Reason] = []
+    for j in order:
+        if len(out) >= top_k or not sign * contrib[j] > 0:
+            break
+        feat = features[j]
+        tpl = catalogue.get(feat) or ReasonTemplate(feat.upper(), "context", f"{feat}: {{v}}", f"{feat}: {{v}}", "float1")
+        nl, en = render(tpl, vals[j])
+        value = None if _is_missing(vals[j]) else float(vals[j])
+        out.append(Reason(tpl.code, feat, tpl.category, value, float(contrib[j]), nl, en))
+    return out
+
+
+def reasons(source: Any, values: Any, contributions: Any, *, top_k: int = 3) -> list[Reason]:
+    """The top_k risk-raising factors (positive contributions only), largest first."""
+    return _pick(source, values, contributions, top_k, +1)
+
+
+def protective(source: Any, values: Any, contributions: Any, *, top_k: int = 3) -> list[Reason]:
+    """The top_k protective factors (negative contributions), most protective first."""
+    return _pick(source, values, contributions, top_k, -1)
+
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_CATALOGUE",
+    "Reason",
+    "ReasonTemplate",
+    "catalogue_dict",
+    "catalogue_from_dict",
+    "protective",
+    "reasons",
+    "render",
+]

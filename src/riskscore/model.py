@@ -1,0 +1,346 @@
+"""The additive LightGBM model, its calibrator, the comparison models and the baselines.
+
+All estimators follow scikit-learn's conventions (``__init__`` only stores arguments, learned
+attributes end in ``_``, ``fit`` returns self) and take the whole feature table: each selects the
+columns it needs, so audit columns passed along are ignored, and a protected or proxy column can
+never be configured as a model feature (``assert_no_protected``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import KBinsDiscretizer
+from sklearn.utils.validation import check_is_fitted
+
+from riskscore import contracts
+from riskscore.compiled import CompiledAdditive, calibrate
+from riskscore.errors import DataError, ModelError
+
+MSG_PROTECTED = "protected or proxy column(s) {cols} may never be model features (audit only)"
+MSG_MISSING_COLUMNS = "feature table lacks column(s) {cols}"
+MSG_ONE_CLASS = "training labels hold a single class; the model needs both outcomes"
+
+
+def assert_no_protected(features: Sequence[str]) -> None:
+    """Refuse protected attributes and their proxies as features (DEWS, DUO and Rotterdam lessons)."""
+    bad = sorted(set(features) & set(contracts.PROTECTED_AND_PROXY))
+    if bad:
+        raise ModelError(MSG_PROTECTED.format(cols=bad))
+
+
+def _features(features: Sequence[str] | None) -> list[str]:
+    names = list(contracts.FEATURES if features is None else features)
+    assert_no_protected(names)
+    return names
+
+
+def _select(X: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """The model's columns as float64, in order; extra columns are ignored, missing ones refused."""
+    if not isinstance(X, pd.DataFrame):
+        raise DataError("X must be a pandas DataFrame with named feature columns")
+    missing = [c for c in names if c not in X.columns]
+    if missing:
+        raise DataError(MSG_MISSING_COLUMNS.format(cols=missing))
+    return X.loc[:, list(names)].astype(np.float64)
+
+
+def _labels(y: Any) -> np.ndarray:
+    arr = np.asarray(y).astype(int).ravel()
+    if len(np.unique(arr)) < 2:
+        raise DataError(MSG_ONE_CLASS)
+    return arr
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _two_columns(p: np.ndarray) -> np.ndarray:
+    return np.column_stack([1.0 - p, p])
+
+
+class _LGBMBase(ClassifierMixin, BaseEstimator):
+    """Shared LightGBM plumbing; subclasses decide the constraints."""
+
+    def __init__(self, *, n_estimators: int = 300, learning_rate: float = 0.05, num_leaves: int = 8,
+                 min_child_samples: int = 50, random_state: int = 0, early_stopping_rounds: int | None = None,
+                 features: Sequence[str] | None = None, params: dict[str, Any] | None = None) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.random_state = random_state
+        self.early_stopping_rounds = early_stopping_rounds
+        self.features = features
+        self.params = params
+
+    def _constraints(self, names: list[str]) -> dict[str, Any]:
+        return {}
+
+    def _lgb_params(self, names: list[str]) -> dict[str, Any]:
+        # seed + deterministic + force_row_wise: the same data give the same model (reproducible runs)
+        base = {
+            "objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples, "seed": self.random_state, "deterministic": True,
+            "force_row_wise": True, "verbosity": -1, "num_threads": 1,
+        }
+        return {**base, **self._constraints(names), **(self.params or {})}
+
+    def fit(self, X: pd.DataFrame, y: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None) -> _LGBMBase:
+        """Train; with eval_set and early_stopping_rounds, stop when the eval log-loss stops improving."""
+        names = _features(self.features)
+        Xs, ys = _select(X, names), _labels(y)
+        train = lgb.Dataset(Xs.to_numpy(), ys, feature_name=names, free_raw_data=True)
+        callbacks: list[Any] = []
+        valid: list[lgb.Dataset] = []
+        if eval_set is not None:
+            valid = [lgb.Dataset(_select(eval_set[0], names).to_numpy(), _labels(eval_set[1]), reference=train)]
+            if self.early_stopping_rounds:
+                callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
+        self.booster_ = lgb.train(self._lgb_params(names), train, num_boost_round=self.n_estimators,
+                                  valid_sets=valid or None, callbacks=callbacks)
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.classes_ = np.array([0, 1])
+        self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+        return self
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "booster_")
+        return _select(X, list(self.feature_names_in_)).to_numpy()
+
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds before calibration (what the Calibrator is fitted on)."""
+        matrix = self._matrix(X)  # checks fitted before touching booster_
+        return np.asarray(self.booster_.predict(matrix, raw_score=True, num_iteration=self.best_iteration_),
+                          dtype=np.float64)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        return self.raw_score(X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated sigmoid of the raw score; serve calibrated probabilities via a Calibrator."""
+        return _two_columns(_sigmoid(self.raw_score(X)))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+class AdditiveLGBM(_LGBMBase):
+    """LightGBM with one feature per tree (a GAM) and monotone constraints where the sign is known."""
+
+    def _constraints(self, names: list[str]) -> dict[str, Any]:
+        signs = [contracts.FEATURE_SPEC[n][0] if n in contracts.FEATURE_SPEC else 0 for n in names]
+        return {"interaction_constraints": [[i] for i in range(len(names))], "monotone_constraints": signs,
+                "monotone_constraints_method": "basic"}
+
+    def fit(self, X: pd.DataFrame, y: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None) -> AdditiveLGBM:
+        super().fit(X, y, eval_set=eval_set)
+        if self.best_iteration_ < self.booster_.current_iteration():  # early stopping: keep what is served
+            self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=self.best_iteration_))
+        self.compiled_ = CompiledAdditive.from_booster(self.booster_, list(self.feature_names_in_))
+        self.expected_value_ = self.compiled_.bias
+        return self
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Exact per-feature contributions (n × n_features); they sum with expected_value_ to the raw score."""
+        matrix = self._matrix(X)
+        contrib = self.booster_.predict(matrix, pred_contrib=True, num_iteration=self.best_iteration_)
+        return np.asarray(contrib, dtype=np.float64)[:, :-1]
+
+
+class UnconstrainedLGBM(_LGBMBase):
+    """Plain LightGBM with interactions: the accuracy the glass box gives up, made visible."""
+
+
+class Calibrator(BaseEstimator):
+    """Raw score → probability, isotonic or Platt, whichever predicts the calibration fold better.
+
+    The choice is made by stratified k-fold cross-validation *within* the calibration fold (Brier
+    score of out-of-fold predictions), so the step-wise isotonic fit cannot win by overfitting the
+    very rows it is judged on; the winner is then refitted on the whole fold.
+    """
+
+    def __init__(self, *, method: str = "auto", n_splits: int = 5, random_state: int = 0) -> None:
+        self.method = method
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    @staticmethod
+    def _fit_one(method: str, raw: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        if method == "platt":
+            lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
+            return {"method": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+        if method == "isotonic":
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(raw, y)
+            return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+        raise ModelError(f"unknown calibration method {method!r}; use auto, isotonic or platt")
+
+    def fit(self, raw: Any, y: Any) -> Calibrator:
+        raw_arr = np.asarray(raw, dtype=np.float64).ravel()
+        y_arr = _labels(y)
+        candidates = ["isotonic", "platt"] if self.method == "auto" else [self.method]
+        briers: dict[str, float] = {}
+        n_splits = min(self.n_splits, int(np.bincount(y_arr).min()))
+        if len(candidates) > 1 and n_splits >= 2:
+            folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
+            for method in candidates:
+                oof = np.empty_like(raw_arr)
+                for tr, te in folds.split(raw_arr, y_arr):
+                    oof[te] = calibrate(self._fit_one(method, raw_arr[tr], y_arr[tr]), raw_arr[te])
+                briers[method] = float(np.mean((oof - y_arr) ** 2))
+            chosen = min(briers, key=lambda m: briers[m])
+        else:
+            chosen = "platt" if len(candidates) > 1 else candidates[0]
+        self.spec_ = self._fit_one(chosen, raw_arr, y_arr)
+        self.method_ = chosen
+        self.cv_brier_ = briers
+        return self
+
+    def transform(self, raw: Any) -> np.ndarray:
+        check_is_fitted(self, "spec_")
+        return calibrate(self.spec_, np.asarray(raw, dtype=np.float64))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers only: the service applies them with numpy (compiled.calibrate)."""
+        check_is_fitted(self, "spec_")
+        return {**self.spec_, "cv_brier": self.cv_brier_}
+
+
+class CalibratedModel(ClassifierMixin, BaseEstimator):
+    """An already fitted estimator with raw_score(X) plus a fitted Calibrator."""
+
+    def __init__(self, estimator: Any = None, calibrator: Calibrator | None = None) -> None:
+        self.estimator = estimator
+        self.calibrator = calibrator
+
+    def fit(self, X: pd.DataFrame, y: Any) -> CalibratedModel:
+        """Fit the calibrator on (X, y) — a later calibration fold — keeping the estimator as is."""
+        if self.estimator is None:
+            raise ModelError("CalibratedModel needs a fitted estimator")
+        cal = clone(self.calibrator) if self.calibrator is not None else Calibrator()
+        self.calibrator_ = cal.fit(self.estimator.raw_score(X), y)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "calibrator_")
+        return _two_columns(self.calibrator_.transform(self.estimator.raw_score(X)))
+
+
+class ScorecardLR(ClassifierMixin, BaseEstimator):
+    """Logistic regression on quantile-binned features (one-hot): the classic points scorecard."""
+
+    def __init__(self, *, n_bins: int = 5, C: float = 1.0, random_state: int = 0,
+                 features: Sequence[str] | None = None) -> None:
+        self.n_bins = n_bins
+        self.C = C
+        self.random_state = random_state
+        self.features = features
+
+    def _prepare(self, X: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+        Xs = _select(X, names)
+        # missing values get their own bin: a sentinel below every observed value
+        return Xs.fillna(-1e9).to_numpy()
+
+    def fit(self, X: pd.DataFrame, y: Any) -> ScorecardLR:
+        names = _features(self.features)
+        self.pipeline_ = Pipeline([
+            ("bins", KBinsDiscretizer(n_bins=self.n_bins, encode="onehot", strategy="quantile",
+                                      quantile_method="averaged_inverted_cdf")),
+            ("lr", LogisticRegression(C=self.C, max_iter=2000, random_state=self.random_state)),
+        ]).fit(self._prepare(X, names), _labels(y))
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_.decision_function(self._prepare(X, list(self.feature_names_in_)))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_.predict_proba(self._prepare(X, list(self.feature_names_in_)))
+
+
+class RulesBaseline(ClassifierMixin, BaseEstimator):
+    """The legal/protocol rules alone: risk = share of VSV among training rows with as many rules firing."""
+
+    def __init__(self, *, rule_columns: Sequence[str] | None = None) -> None:
+        self.rule_columns = rule_columns
+
+    def _count(self, X: pd.DataFrame) -> np.ndarray:
+        cols = list(contracts.RULE_COLUMNS if self.rule_columns is None else self.rule_columns)
+        missing = [c for c in cols if c not in X.columns]
+        if missing:
+            raise DataError(MSG_MISSING_COLUMNS.format(cols=missing))
+        return X[cols].fillna(False).astype(bool).sum(axis=1).to_numpy()
+
+    def fit(self, X: pd.DataFrame, y: Any) -> RulesBaseline:
+        counts, ys = self._count(X), np.asarray(y).astype(float).ravel()
+        prior = float(ys.mean()) if len(ys) else 0.0
+        max_count = int(counts.max()) if len(counts) else 0
+        rates = np.empty(max_count + 1)
+        for c in range(max_count + 1):  # smoothed rate per number of fired rules, forced non-decreasing
+            sel = counts == c
+            rates[c] = (ys[sel].sum() + prior * 10) / (sel.sum() + 10)
+        self.rate_by_count_ = np.maximum.accumulate(rates)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "rate_by_count_")
+        counts = self._count(X)
+        base = self.rate_by_count_[np.minimum(counts, len(self.rate_by_count_) - 1)]
+        # beyond the counts seen in training: strictly more rules never rank lower, nudged by a tiny step
+        p = base + 1e-9 * np.maximum(counts - (len(self.rate_by_count_) - 1), 0) + 1e-12 * counts
+        return _two_columns(np.clip(p, 0.0, 1.0))
+
+
+class SchoolBaseline(ClassifierMixin, BaseEstimator):
+    """School-level targeting: every pupil gets the school's smoothed historic VSV rate."""
+
+    def __init__(self, *, smoothing: float = 20.0, school_column: str = "school_id") -> None:
+        self.smoothing = smoothing
+        self.school_column = school_column
+
+    def fit(self, X: pd.DataFrame, y: Any) -> SchoolBaseline:
+        if self.school_column not in X.columns:
+            raise DataError(MSG_MISSING_COLUMNS.format(cols=[self.school_column]))
+        ys = pd.Series(np.asarray(y).astype(float).ravel(), index=X.index)
+        self.overall_rate_ = float(ys.mean())
+        grouped = ys.groupby(X[self.school_column].to_numpy()).agg(["sum", "count"])
+        rates = (grouped["sum"] + self.smoothing * self.overall_rate_) / (grouped["count"] + self.smoothing)
+        self.school_rate_ = {str(k): float(v) for k, v in rates.items()}
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "school_rate_")
+        if self.school_column not in X.columns:
+            raise DataError(MSG_MISSING_COLUMNS.format(cols=[self.school_column]))
+        schools = X[self.school_column].astype(str)
+        p = schools.map(self.school_rate_).fillna(self.overall_rate_).to_numpy(dtype=np.float64)
+        return _two_columns(p)
+
+
+__all__ = [
+    "AdditiveLGBM",
+    "CalibratedModel",
+    "Calibrator",
+    "RulesBaseline",
+    "SchoolBaseline",
+    "ScorecardLR",
+    "UnconstrainedLGBM",
+    "assert_no_protected",
+]

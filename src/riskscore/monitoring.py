@@ -1,0 +1,479 @@
+"""Monitoring: does the model still see the world it was trained on, and does it still treat groups alike?
+
+Amsterdam's "Slimme Check" passed every bias test before launch and drifted into bias in use, so the
+checks here run on every scoring run, not once:
+
+* feature drift (drift.py, evidently) — a feature whose distribution moved: check its data feed;
+* score drift — PSI of the calibrated probability and the shift of band shares: retrain when it persists;
+* fairness without labels — the flag (selection) rate per audit group and level, and its change since
+  the reference, judged with a significance test *and* an effect size so noise does not alert;
+* with outcomes (VSV labels a year later) — precision, recall and calibration, overall and per group,
+  with confidence intervals and a minimum group size; with review outcomes — the share of flags a
+  reviewer found worth a conversation;
+* breakdowns per school and RMC region — one school's flag rate jumping is usually its registration.
+
+A *scored frame* (reference or current) is one row per pupil with `probability` and `band`, and where
+available the model features, `level`, the audit columns (joined from students, never model inputs),
+`school_id`, `rmc_region`, `student_id`, `as_of`, `flagged` and `label`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from riskscore.errors import DataError
+from riskscore.monitoring_config import BANDS, MonitoringConfig, load_config
+from riskscore.monitoring_stats import chi2_pvalue, diff_ci, psi, wilson_ci
+
+__all__ = [
+    "Breach",
+    "MonitoringConfig",
+    "Verdict",
+    "attach_outcomes",
+    "load_config",
+    "run_monitoring",
+    "selection_rate_changes",
+]
+
+MSG_FRAME_COLUMNS = "{which} frame lacks required column(s) {missing}"
+MSG_FRAME_VALUES = "{which} frame: {details}"
+REQUIRED = ("probability", "band")
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One threshold crossed, and what a person should do about it."""
+
+    check: str  # feature_drift | score_drift | band_shift | fairness | performance | calibration | breakdown | review
+    subject: str  # the feature, group or unit concerned
+    severity: str  # "alert" makes the CLI exit non-zero; "warn" is shown but does not
+    message: str
+    action: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in ("check", "subject", "severity", "message", "action")}
+
+
+@dataclass
+class Verdict:
+    """Everything a run found: breaches, a JSON-ready summary and the tables behind it (for the report)."""
+
+    breaches: list[Breach]
+    summary: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    drift: Any = None  # drift.DriftResult, kept for evidently's HTML
+
+    @property
+    def alerts(self) -> list[Breach]:
+        return [b for b in self.breaches if b.severity == "alert"]
+
+    @property
+    def status(self) -> str:
+        if self.alerts:
+            return "alert"
+        return "warn" if self.breaches else "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "breaches": [b.to_dict() for b in self.breaches], **self.summary}
+
+
+# --- preparing frames ----------------------------------------------------------------------------
+def _prepare(frame: pd.DataFrame, which: str, config: MonitoringConfig) -> pd.DataFrame:
+    missing = [c for c in REQUIRED if c not in frame]
+    if missing:
+        raise DataError(MSG_FRAME_COLUMNS.format(which=which, missing=missing))
+    if len(frame) == 0:
+        raise DataError(MSG_FRAME_VALUES.format(which=which, details="no rows"))
+    out = frame.reset_index(drop=True).copy()
+    prob = pd.to_numeric(out["probability"], errors="coerce")
+    if prob.isna().any() or ((prob < 0) | (prob > 1)).any():
+        raise DataError(MSG_FRAME_VALUES.format(which=which, details="probability must be a number in [0, 1]"))
+    out["probability"] = prob.astype(float)
+    bad = sorted(set(out["band"].astype(str)) - set(BANDS))
+    if bad:
+        raise DataError(MSG_FRAME_VALUES.format(which=which, details=f"unknown band(s) {bad}"))
+    if "flagged" not in out:
+        out["flagged"] = out["band"].isin(config.flag.bands)
+    out["flagged"] = out["flagged"].astype(bool)
+    return out
+
+
+def attach_outcomes(frame: pd.DataFrame, outcomes: pd.DataFrame, *, horizon_days: int = 365) -> pd.DataFrame:
+    """Add `label` (became VSV within the horizon after as_of) from an outcomes table.
+
+    Accepts either a `label` column per student (and as_of, when given) or the raw outcomes table
+    (student_id, vsv_date), for which the frame needs `as_of`. Students absent from outcomes did not leave."""
+    if "student_id" not in frame or "student_id" not in outcomes:
+        raise DataError("outcomes: both the scored frame and the outcomes need student_id")
+    out = frame.copy()
+    if "label" in outcomes:
+        keys = ["student_id", "as_of"] if "as_of" in outcomes and "as_of" in out else ["student_id"]
+        lab = outcomes[[*keys, "label"]].drop_duplicates(keys)
+        out = out.drop(columns=["label"], errors="ignore").merge(lab, on=keys, how="left")
+        out["label"] = out["label"].fillna(False).astype(bool)
+        return out
+    if "vsv_date" not in outcomes or "as_of" not in out:
+        raise DataError("outcomes: need a label column, or vsv_date with an as_of column on the scored frame")
+    first = outcomes.groupby("student_id")["vsv_date"].min()
+    vsv = pd.to_datetime(out["student_id"].map(first))
+    as_of = pd.to_datetime(out["as_of"])
+    out["label"] = ((vsv > as_of) & (vsv <= as_of + pd.Timedelta(days=horizon_days))).fillna(False).astype(bool)
+    return out
+
+
+# --- score drift -------------------------------------------------------------------------------
+def score_drift(
+    ref: pd.DataFrame, cur: pd.DataFrame, config: MonitoringConfig
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, list[Breach]]:
+    """PSI of the calibrated probability and the change of band shares (the reviewers' workload)."""
+    sc = config.score_drift
+    value = psi(ref["probability"], cur["probability"], bins=sc.psi_bins)
+    rc = ref["band"].value_counts().reindex(BANDS, fill_value=0)
+    cc = cur["band"].value_counts().reindex(BANDS, fill_value=0)
+    bands = pd.DataFrame({
+        "band": list(BANDS), "n_ref": rc.to_numpy(), "n_cur": cc.to_numpy(),
+        "share_ref": (rc / rc.sum()).to_numpy(), "share_cur": (cc / cc.sum()).to_numpy(),
+    })
+    bands["change"] = bands["share_cur"] - bands["share_ref"]
+    p_band = chi2_pvalue(rc.to_numpy(), cc.to_numpy())
+    breaches: list[Breach] = []
+    if value >= sc.psi_alert:
+        breaches.append(Breach("score_drift", "probability", "alert",
+                               f"PSI of the calibrated probability is {value:.3f} (alert at {sc.psi_alert})",
+                               "retrain: the score distribution moved; look at the feature drift table for the cause"))
+    elif value >= sc.psi_warn:
+        breaches.append(Breach("score_drift", "probability", "warn",
+                               f"PSI of the calibrated probability is {value:.3f} (warn at {sc.psi_warn})",
+                               "watch the next runs; retrain if it keeps rising"))
+    worst = bands.loc[bands["change"].abs().idxmax()]
+    if p_band < sc.band_alpha and abs(worst["change"]) >= sc.band_min_change:
+        breaches.append(Breach(
+            "band_shift", str(worst["band"]), "alert",
+            f"share of band '{worst['band']}' moved from {worst['share_ref']:.1%} to {worst['share_cur']:.1%} (p={p_band:.1e})",
+            "retrain or re-check the band thresholds: reviewers' caseload changes with it",
+        ))
+    top = max(float(ref["probability"].quantile(0.995)), float(cur["probability"].quantile(0.995)), 1e-6)
+    edges = np.linspace(0.0, top, 31)
+    hist = pd.DataFrame({
+        "left": edges[:-1], "right": edges[1:],
+        "share_ref": np.histogram(ref["probability"].clip(upper=top), bins=edges)[0] / len(ref),
+        "share_cur": np.histogram(cur["probability"].clip(upper=top), bins=edges)[0] / len(cur),
+    })
+    summary = {"psi": value, "band_p_value": p_band, "mean_probability_ref": float(ref["probability"].mean()),
+               "mean_probability_cur": float(cur["probability"].mean()),
+               "bands": bands.to_dict("records")}
+    return summary, bands, hist, breaches
+
+
+# --- selection rates (fairness without labels; breakdowns) -------------------------------------------
+def _log_rr_var(x1: float, n1: float, x2: float, n2: float) -> float:
+    """Delta-method variance of log(p2/p1), with 0.5 added to the counts so empty cells stay finite."""
+    return (1 / (x1 + 0.5) - 1 / (n1 + 0.5)) + (1 / (x2 + 0.5) - 1 / (n2 + 0.5))
+
+
+def _log_rr(x1: float, n1: float, x2: float, n2: float) -> float:
+    return math.log((x2 + 0.5) / (n2 + 0.5)) - math.log((x1 + 0.5) / (n1 + 0.5))
+
+
+def selection_rate_changes(
+    ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], *, min_group_size: int, alpha: float,
+    min_ratio_change: float, min_abs_change: float, ci_level: float = 0.95,
+) -> pd.DataFrame:
+    """Flag rate per group value now and in the reference, with a Newcombe CI of the change.
+
+    A change `alerts` only when (1) both samples reach min_group_size, (2) the group's rate moved out of
+    proportion with everybody else's: the ratio (cur/ref of the group) / (cur/ref of the rest) is at
+    least min_ratio_change (or at most its inverse) and significant after Bonferroni over every value
+    tested (z-test on the log ratio of ratios), and (3) the group's own change is at least
+    min_abs_change. A surge that lifts every group alike is drift — other checks catch it — not
+    unfairness; testing against the rest (not the overall rate, which contains the group) keeps that apart."""
+    tot_x1, tot_n1 = float(ref["flagged"].sum()), float(len(ref))
+    tot_x2, tot_n2 = float(cur["flagged"].sum()), float(len(cur))
+    rows = []
+    for col in columns:
+        if col not in ref or col not in cur:
+            continue
+        r = ref.groupby(ref[col].astype(str))["flagged"].agg(["sum", "count"])
+        c = cur.groupby(cur[col].astype(str))["flagged"].agg(["sum", "count"])
+        for value in sorted(set(r.index) | set(c.index)):
+            x1, n1 = (float(r.loc[value, "sum"]), float(r.loc[value, "count"])) if value in r.index else (0.0, 0.0)
+            x2, n2 = (float(c.loc[value, "sum"]), float(c.loc[value, "count"])) if value in c.index else (0.0, 0.0)
+            tested = bool(n1 >= min_group_size and n2 >= min_group_size)
+            lo, hi = diff_ci(x1, n1, x2, n2, level=ci_level)
+            row = {
+                "column": col, "group": value, "n_ref": int(n1), "n_cur": int(n2),
+                "rate_ref": x1 / n1 if n1 else float("nan"), "rate_cur": x2 / n2 if n2 else float("nan"),
+                "change_lo": lo, "change_hi": hi, "ratio": float("nan"), "relative_to_rest": float("nan"),
+                "p_value": float("nan"), "tested": tested,
+            }
+            row["change"] = row["rate_cur"] - row["rate_ref"]
+            if n1 and n2:
+                row["ratio"] = math.exp(_log_rr(x1, n1, x2, n2))
+            rx1, rn1, rx2, rn2 = tot_x1 - x1, tot_n1 - n1, tot_x2 - x2, tot_n2 - n2
+            if tested and rn1 > 0 and rn2 > 0:
+                did = _log_rr(x1, n1, x2, n2) - _log_rr(rx1, rn1, rx2, rn2)
+                se = math.sqrt(_log_rr_var(x1, n1, x2, n2) + _log_rr_var(rx1, rn1, rx2, rn2))
+                row["relative_to_rest"] = math.exp(did)
+                row["p_value"] = float(2 * stats.norm.sf(abs(did) / se)) if se > 0 else 1.0
+            rows.append(row)
+    cols = ["column", "group", "n_ref", "n_cur", "rate_ref", "rate_cur", "change", "change_lo", "change_hi",
+            "ratio", "relative_to_rest", "p_value", "tested", "alert"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    table = pd.DataFrame(rows)
+    n_tests = max(1, int(table["tested"].sum()))
+    rel = table["relative_to_rest"]
+    table["alert"] = (
+        table["tested"] & (table["p_value"] < alpha / n_tests) & (table["change"].abs() >= min_abs_change)
+        & ((rel >= min_ratio_change) | (rel <= 1 / min_ratio_change))
+    ).fillna(False).astype(bool)
+    return table[cols]
+
+
+def _fairness_breaches(table: pd.DataFrame) -> list[Breach]:
+    out = []
+    for row in table[table["alert"]].itertuples():
+        direction = "rose" if row.change > 0 else "fell"
+        out.append(Breach(
+            "fairness", f"{row.column}={row.group}", "alert",
+            f"flag rate of {row.column}={row.group} {direction} from {row.rate_ref:.1%} to {row.rate_cur:.1%} "
+            f"(×{row.ratio:.2f}, ×{row.relative_to_rest:.2f} relative to the other pupils; p={row.p_value:.1e}, n={row.n_cur})",
+            f"investigate group {row.column}={row.group}: check whether its absence is recorded differently "
+            "(registration practice, a school or region) before trusting its scores; hold its flags for extra review",
+        ))
+    return out
+
+
+def _breakdown_breaches(table: pd.DataFrame) -> list[Breach]:
+    out = []
+    for row in table[table["alert"]].itertuples():
+        out.append(Breach(
+            "breakdown", f"{row.column}={row.group}", "alert",
+            f"flag rate of {row.column}={row.group} moved from {row.rate_ref:.1%} to {row.rate_cur:.1%} "
+            f"(p={row.p_value:.1e}, n={row.n_cur})",
+            f"check the data feed of {row.column}={row.group} (absence registration, exports) with that school/region",
+        ))
+    return out
+
+
+# --- feature drift -----------------------------------------------------------------------------
+def _feature_drift(ref: pd.DataFrame, cur: pd.DataFrame, config: MonitoringConfig) -> tuple[Any, list[Breach], dict[str, Any]]:
+    from riskscore import drift
+
+    fc = config.feature_drift
+    breaches: list[Breach] = []
+    sparse, missing = [], []
+    usable = []
+    for c in fc.columns:
+        if c not in cur and c in ref:
+            missing.append(c)
+        elif c in ref and c in cur:
+            if ref[c].notna().sum() >= fc.min_non_null and cur[c].notna().sum() >= fc.min_non_null:
+                usable.append(c)
+            else:
+                sparse.append(c)
+    for c in missing:
+        breaches.append(Breach("feature_drift", c, "alert", f"feature {c} is missing from the current data",
+                               f"check the data feed for feature {c}"))
+    info: dict[str, Any] = {"too_sparse": sparse, "missing": missing, "columns": []}
+    if not usable:
+        return None, breaches, info
+    result = drift.feature_drift(
+        ref, cur, columns=usable, categorical=[c for c in fc.categorical if c in usable],
+        num_method=fc.num_method, num_threshold=fc.num_threshold, cat_method=fc.cat_method,
+        cat_threshold=fc.cat_threshold, per_column_threshold=fc.per_column_threshold,
+        drift_share=fc.dataset_drift_share,
+    )
+    for row in result.per_column[result.per_column["drifted"]].itertuples():
+        breaches.append(Breach(
+            "feature_drift", str(row.column), "alert",
+            f"feature {row.column} drifted: {row.method} {row.score:.3f} ≥ {row.threshold}",
+            f"check the data feed for feature {row.column} (registration practice, export, definitions); "
+            "if the change is real, retrain",
+        ))
+    if result.dataset_drifted:
+        breaches.append(Breach(
+            "feature_drift", "dataset", "alert",
+            f"{result.share_drifted:.0%} of the features drifted (limit {result.drift_share:.0%})",
+            "retrain on recent data once the feeds are confirmed correct",
+        ))
+    info.update(result.to_dict())
+    return result, breaches, info
+
+
+# --- outcomes ----------------------------------------------------------------------------------
+def _counts(y: np.ndarray, f: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    return {"n": len(y), "positives": float(y.sum()), "flagged": float(f.sum()), "tp": float((y & f).sum()),
+            "fp": float((~y & f).sum()), "expected": float(p.sum())}
+
+
+def _rates(c: dict[str, float], level: float) -> dict[str, float]:
+    """Precision, TPR, FPR and observed/expected with Wilson intervals from counts."""
+    out: dict[str, float] = {}
+    negatives = c["n"] - c["positives"]
+    for name, x, n in (("precision", c["tp"], c["flagged"]), ("tpr", c["tp"], c["positives"]), ("fpr", c["fp"], negatives)):
+        out[name] = x / n if n else float("nan")
+        out[f"{name}_lo"], out[f"{name}_hi"] = wilson_ci(x, n, level=level)
+    out["observed_rate"] = c["positives"] / c["n"] if c["n"] else float("nan")
+    out["expected_rate"] = c["expected"] / c["n"] if c["n"] else float("nan")
+    lo, hi = wilson_ci(c["positives"], c["n"], level=level)
+    e = out["expected_rate"]
+    out["calibration_ratio"] = out["observed_rate"] / e if e else float("nan")
+    out["calibration_lo"], out["calibration_hi"] = (lo / e, hi / e) if e else (float("nan"), float("nan"))
+    return out
+
+
+def outcome_checks(cur: pd.DataFrame, config: MonitoringConfig) -> tuple[dict[str, Any], pd.DataFrame, list[Breach]]:
+    """Precision of flags, recall, calibration; per group TPR/FPR/precision gaps against the rest.
+
+    Group counts go through fairlearn's MetricFrame (house style); intervals are Wilson / Newcombe."""
+    from fairlearn.metrics import MetricFrame
+
+    oc = config.outcome_checks
+    y = cur["label"].astype(bool).to_numpy()
+    f = cur["flagged"].to_numpy()
+    p = cur["probability"].to_numpy()
+    overall = {**_counts(y, f, p)}
+    overall.update(_rates(overall, oc.ci_level))
+    breaches: list[Breach] = []
+    if overall["flagged"] and overall["precision_hi"] < oc.min_precision:
+        breaches.append(Breach("performance", "precision", "alert",
+                               f"precision of flags {overall['precision']:.1%} (CI up to {overall['precision_hi']:.1%}) below {oc.min_precision:.0%}",
+                               "retrain: most flags send reviewers to pupils who stay in school"))
+    if overall["positives"] and overall["tpr_hi"] < oc.min_recall:
+        breaches.append(Breach("performance", "recall", "alert",
+                               f"recall {overall['tpr']:.1%} (CI up to {overall['tpr_hi']:.1%}) below {oc.min_recall:.0%}",
+                               "retrain: the flags miss most pupils who left school"))
+    if overall["positives"] and (overall["calibration_lo"] > oc.max_calibration_ratio
+                                 or overall["calibration_hi"] < 1 / oc.max_calibration_ratio):
+        breaches.append(Breach("calibration", "overall", "alert",
+                               f"observed VSV rate {overall['observed_rate']:.2%} vs predicted {overall['expected_rate']:.2%}",
+                               "recalibrate on recent outcomes (or retrain)"))
+    metrics = {"tp": lambda yt, yp: float((yt & yp).sum()), "fp": lambda yt, yp: float((~yt & yp).sum()),
+               "positives": lambda yt, yp: float(yt.sum()), "flagged": lambda yt, yp: float(yp.sum()),
+               "n": lambda yt, yp: float(len(yt))}
+    rows = []
+    for col in config.fairness.groups:
+        if col not in cur:
+            continue
+        groups = cur[col].astype(str).to_numpy()
+        mf = MetricFrame(metrics=metrics, y_true=y, y_pred=f, sensitive_features=pd.Series(groups, name=col))
+        expected = pd.Series(p).groupby(groups).sum()
+        for value, g in mf.by_group.iterrows():
+            gc = {k: float(g[k]) for k in metrics} | {"expected": float(expected[value])}
+            rest = {k: overall[k] - gc[k] for k in ("n", "positives", "flagged", "tp", "fp", "expected")}
+            row: dict[str, Any] = {"column": col, "group": value, **gc, **_rates(gc, oc.ci_level),
+                                   "tested": gc["n"] >= oc.min_group_size and rest["n"] >= oc.min_group_size}
+            for name, x, n, rx, rn in (
+                ("tpr", gc["tp"], gc["positives"], rest["tp"], rest["positives"]),
+                ("fpr", gc["fp"], gc["n"] - gc["positives"], rest["fp"], rest["n"] - rest["positives"]),
+                ("precision", gc["tp"], gc["flagged"], rest["tp"], rest["flagged"]),
+            ):
+                lo, hi = diff_ci(rx, rn, x, n, level=oc.ci_level) if n >= 5 and rn >= 5 else (float("nan"), float("nan"))
+                row[f"{name}_gap_lo"], row[f"{name}_gap_hi"] = lo, hi
+                if row["tested"] and not math.isnan(lo) and (lo > oc.max_gap or hi < -oc.max_gap):
+                    breaches.append(Breach(
+                        "fairness", f"{col}={value}", "alert",
+                        f"{name} of {col}={value} differs from the rest by {lo:+.1%}…{hi:+.1%} (limit ±{oc.max_gap:.0%})",
+                        f"investigate group {col}={value}: its {name} is out of line; review its flags and retrain with care",
+                    ))
+            rows.append(row)
+    return overall, pd.DataFrame(rows), breaches
+
+
+def review_checks(reviews: pd.DataFrame, config: MonitoringConfig) -> tuple[dict[str, Any], list[Breach]]:
+    """Share of reviewed flags a reviewer found worth a conversation (the weekly, label-free precision)."""
+    if "worth_conversation" not in reviews:
+        raise DataError("review outcomes need a worth_conversation column")
+    w = reviews["worth_conversation"].astype(bool)
+    lo, hi = wilson_ci(float(w.sum()), float(len(w)), level=config.outcome_checks.ci_level)
+    info = {"n": len(w), "worth_conversation": float(w.mean()) if len(w) else float("nan"), "lo": lo, "hi": hi}
+    breaches = []
+    if len(w) and hi < config.outcome_checks.min_review_precision:
+        breaches.append(Breach("review", "worth_conversation", "alert",
+                               f"only {info['worth_conversation']:.0%} of reviewed flags were worth a conversation (CI up to {hi:.0%})",
+                               "retrain, or raise the band threshold; ask reviewers which reasons were wrong"))
+    return info, breaches
+
+
+# --- the run -----------------------------------------------------------------------------------
+def run_monitoring(
+    reference_frame: pd.DataFrame,
+    current_frame: pd.DataFrame,
+    *,
+    config: MonitoringConfig,
+    outcomes: pd.DataFrame | None = None,
+    reviews: pd.DataFrame | None = None,
+) -> Verdict:
+    """Run every check that the data allows and collect the breaches with what to do about each."""
+    ref = _prepare(reference_frame, "reference", config)
+    cur = _prepare(current_frame, "current", config)
+    if outcomes is not None:
+        cur = attach_outcomes(cur, outcomes, horizon_days=config.outcome_checks.horizon_days)
+    breaches: list[Breach] = []
+    tables: dict[str, pd.DataFrame] = {}
+
+    drift_result, fd_breaches, fd_info = _feature_drift(ref, cur, config)
+    breaches += fd_breaches
+    if drift_result is not None:
+        tables["feature_drift"] = drift_result.per_column
+
+    sd_info, bands, hist, sd_breaches = score_drift(ref, cur, config)
+    breaches += sd_breaches
+    tables["bands"], tables["probability_hist"] = bands, hist
+
+    fc = config.fairness
+    sel = selection_rate_changes(ref, cur, fc.groups, min_group_size=fc.min_group_size, alpha=fc.alpha,
+                                 min_ratio_change=fc.min_ratio_change, min_abs_change=fc.min_abs_change)
+    tables["selection"] = sel
+    breaches += _fairness_breaches(sel)
+
+    bc = config.breakdowns
+    bd = selection_rate_changes(ref, cur, bc.columns, min_group_size=bc.min_group_size, alpha=bc.alpha,
+                                min_ratio_change=bc.min_ratio_change, min_abs_change=bc.min_abs_change)
+    tables["breakdowns"] = bd
+    breaches += _breakdown_breaches(bd)
+
+    summary: dict[str, Any] = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_version": config.model_version,
+        "n_reference": len(ref), "n_current": len(cur),
+        "flag_rate_reference": float(ref["flagged"].mean()), "flag_rate_current": float(cur["flagged"].mean()),
+        "feature_drift": fd_info, "score_drift": sd_info,
+        "fairness": {"tested_groups": int(sel["tested"].sum()) if len(sel) else 0,
+                     "alerts": int(sel["alert"].sum()) if len(sel) else 0},
+        "breakdowns": {"tested_units": int(bd["tested"].sum()) if len(bd) else 0,
+                       "alerts": int(bd["alert"].sum()) if len(bd) else 0},
+    }
+    if "label" in cur:
+        overall, by_group, oc_breaches = outcome_checks(cur, config)
+        breaches += oc_breaches
+        tables["outcomes_by_group"] = by_group
+        summary["outcomes"] = overall
+    if reviews is not None:
+        info, rv_breaches = review_checks(reviews, config)
+        breaches += rv_breaches
+        summary["reviews"] = info
+    return Verdict(breaches=breaches, summary=_jsonable(summary), tables=tables, drift=drift_result)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types; NaN becomes None (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, pd.Timestamp | datetime):
+        return obj.isoformat()
+    return obj

@@ -1,0 +1,251 @@
+"""Monitoring reports: an HTML page (our sections and plots, with evidently's drift report beside it),
+a JSON summary, and the status the service shows at GET /v1/monitoring/status.
+
+Each run is written into a hidden temporary folder and renamed into place in one step, so a reader —
+or `latest_status` — never sees half a report; a full disk raises StorageFullError and leaves nothing."""
+
+from __future__ import annotations
+
+import base64
+import errno
+import io
+import json
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from riskscore.errors import DataError, StorageFullError
+from riskscore.monitoring import Verdict
+
+SUMMARY = "summary.json"
+REPORT = "report.html"
+EVIDENTLY = "evidently_drift.html"
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>riskscore monitoring — {{ status }}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+.status{display:inline-block;padding:.2em .8em;border-radius:4px;color:#fff;font-weight:bold}
+.ok{background:#2a7d2a}.warn{background:#b07800}.alert{background:#b3261e}
+.note{color:#555;font-size:.9em}
+</style></head><body>
+<h1>riskscore monitoring <span class="status {{ status }}">{{ status|upper }}</span></h1>
+<p>Created {{ s.created_at }} · model version {{ s.model_version or "unknown" }} ·
+reference {{ s.n_reference }} pupils, current {{ s.n_current }} pupils ·
+flag rate {{ "%.1f%%"|format(100*s.flag_rate_reference) }} → {{ "%.1f%%"|format(100*s.flag_rate_current) }}</p>
+<p class="note">The model only triggers a human review; these checks watch whether its inputs, scores and
+treatment of groups have moved since the reference (the champion's validation snapshot).</p>
+<h2>Breaches and what to do</h2>
+{% if breaches %}<table><tr><th>check</th><th>subject</th><th>severity</th><th>finding</th><th>action</th></tr>
+{% for b in breaches %}<tr><td>{{ b.check }}</td><td>{{ b.subject }}</td><td>{{ b.severity }}</td>
+<td style="text-align:left">{{ b.message }}</td><td style="text-align:left">{{ b.action }}</td></tr>{% endfor %}</table>
+{% else %}<p>No threshold crossed.</p>{% endif %}
+{% for title, img, table, note in sections %}<h2>{{ title }}</h2>{% if note %}<p class="note">{{ note }}</p>{% endif %}
+{% if img %}<img alt="{{ title }}" src="data:image/png;base64,{{ img }}" style="max-width:100%">{% endif %}
+{{ table|safe }}{% endfor %}
+{% if evidently %}<h2>Feature drift detail (evidently)</h2>
+<p><a href="{{ evidently }}">Open evidently's interactive report</a></p>{% endif %}
+</body></html>
+"""
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _plots(verdict: Verdict) -> dict[str, str]:
+    """Matplotlib figures as base64 PNG (Figure without pyplot: no global state, no GUI backend)."""
+    from matplotlib.figure import Figure
+
+    out: dict[str, str] = {}
+    hist = verdict.tables.get("probability_hist")
+    if hist is not None and len(hist):
+        fig = Figure(figsize=(7, 3))
+        ax = fig.subplots()
+        width = float(hist["right"].iloc[0] - hist["left"].iloc[0])
+        ax.bar(hist["left"], hist["share_ref"], width=width, align="edge", alpha=0.5, label="reference")
+        ax.bar(hist["left"], hist["share_cur"], width=width, align="edge", alpha=0.5, label="current")
+        ax.set_xlabel("calibrated probability")
+        ax.set_ylabel("share of pupils")
+        ax.legend()
+        out["scores"] = _png(fig)
+    sel = verdict.tables.get("selection")
+    if sel is not None and len(sel):
+        t = sel[sel["tested"]]
+        if len(t):
+            fig = Figure(figsize=(7, max(2.5, 0.28 * len(t))))
+            ax = fig.subplots()
+            labels = (t["column"] + "=" + t["group"]).tolist()
+            y = range(len(t))
+            ax.scatter(t["rate_ref"], y, marker="|", s=200, color="grey", label="reference")
+            err = [(t["change"] - t["change_lo"]).clip(lower=0), (t["change_hi"] - t["change"]).clip(lower=0)]
+            colors = ["#b3261e" if a else "#1f5fa8" for a in t["alert"]]
+            ax.errorbar(t["rate_cur"], y, xerr=err, fmt="none", ecolor="#999")
+            ax.scatter(t["rate_cur"], y, color=colors, label="current (CI of change)")
+            ax.set_yticks(list(y), labels)
+            ax.set_xlabel("flag rate")
+            ax.legend(loc="lower right")
+            out["selection"] = _png(fig)
+    fd = verdict.tables.get("feature_drift")
+    if fd is not None and len(fd):
+        fig = Figure(figsize=(7, max(2.5, 0.28 * len(fd))))
+        ax = fig.subplots()
+        ax.barh(fd["column"], fd["score"], color=["#b3261e" if d else "#1f5fa8" for d in fd["drifted"]])
+        ax.scatter(fd["threshold"], fd["column"], marker="|", s=200, color="black", label="threshold")
+        ax.set_xlabel("drift score (normed Wasserstein / PSI)")
+        ax.legend(loc="lower right")
+        out["features"] = _png(fig)
+    return out
+
+
+def _html_table(df: pd.DataFrame | None, columns: list[str] | None = None) -> str:
+    if df is None or df.empty:
+        return "<p>No data.</p>"
+    view = df[[c for c in (columns or list(df.columns)) if c in df]]
+    return view.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, na_rep="–")
+
+
+def render_html(verdict: Verdict, *, evidently_href: str | None = None) -> str:
+    """The project's own report page (Jinja2, autoescaped; tables are pandas' escaped HTML)."""
+    from jinja2 import Environment
+
+    plots = _plots(verdict)
+    t = verdict.tables
+    sections = [
+        ("Score drift", plots.get("scores"), _html_table(t.get("bands")),
+         f"PSI of the calibrated probability: {verdict.summary['score_drift']['psi']:.3f}"),
+        ("Fairness without labels: flag rate by group", plots.get("selection"),
+         _html_table(t.get("selection")), "A group alerts only when the change is significant (Bonferroni), large, "
+         "and out of proportion with the overall change; groups below the minimum size are shown but not tested."),
+        ("Feature drift", plots.get("features"), _html_table(t.get("feature_drift")), None),
+        ("Per school and RMC region", None, _html_table(t.get("breakdowns")), None),
+    ]
+    if "outcomes_by_group" in t:
+        sections.append(("With outcomes: precision, recall, calibration by group", None,
+                         _html_table(t.get("outcomes_by_group")), None))
+    env = Environment(autoescape=True)
+    return env.from_string(_TEMPLATE).render(
+        status=verdict.status, s=verdict.summary, breaches=[b.to_dict() for b in verdict.breaches],
+        sections=sections, evidently=evidently_href,
+    )
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _run_name() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def write_reports(verdict: Verdict, out_dir: str | Path) -> dict[str, Path]:
+    """Write report.html, summary.json (and evidently's drift HTML) into out_dir/<timestamp>/.
+
+    All files go to a temporary folder first, then one rename publishes the run: a crash or full disk
+    leaves either the whole report or nothing."""
+    out_dir = Path(out_dir)
+    name = _run_name()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=out_dir))
+    except OSError as exc:
+        raise _translate(exc, out_dir) from None
+    try:
+        href = None
+        if verdict.drift is not None:
+            from riskscore import drift
+
+            drift.save_html(verdict.drift, work / EVIDENTLY)
+            href = EVIDENTLY
+        _write_text(work / REPORT, render_html(verdict, evidently_href=href))
+        _write_text(work / SUMMARY, json.dumps(verdict.to_dict(), indent=2, allow_nan=False))
+        final = out_dir / name
+        os.replace(work, final)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise _translate(exc, out_dir) from None
+    except StorageFullError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    paths = {"dir": final, "report": final / REPORT, "summary": final / SUMMARY}
+    if href:
+        paths["evidently"] = final / EVIDENTLY
+    return paths
+
+
+def _translate(exc: OSError, where: Path) -> Exception:
+    if exc.errno in _FULL:
+        return StorageFullError(f"could not write the monitoring report in {where}: {exc.strerror or exc}")
+    return DataError(f"could not write the monitoring report in {where}: {exc.strerror or exc}")
+
+
+def headline_metrics(verdict: Verdict) -> dict[str, float]:
+    """The numbers worth a time series in MLflow."""
+    s = verdict.summary
+    m: dict[str, Any] = {
+        "psi_probability": s["score_drift"]["psi"],
+        "feature_drift_share": s["feature_drift"].get("share_drifted"),
+        "flag_rate_current": s["flag_rate_current"],
+        "flag_rate_reference": s["flag_rate_reference"],
+        "n_breaches": len(verdict.breaches),
+        "n_alerts": len(verdict.alerts),
+        "fairness_alerts": s["fairness"]["alerts"],
+    }
+    for key in ("precision", "tpr", "calibration_ratio"):
+        if "outcomes" in s:
+            m[f"outcome_{key}"] = s["outcomes"].get(key)
+    return {k: float(v) for k, v in m.items() if v is not None}
+
+
+def log_to_mlflow(verdict: Verdict, paths: dict[str, Path], *, tracking_uri: str,
+                  artifact_root: str | None = None) -> str:
+    """One MLflow run per report, through registry.py (the only module that imports mlflow)."""
+    from riskscore import registry
+
+    registry.configure(tracking_uri, artifact_root)
+    artifacts = {p.name: p for key, p in paths.items() if key != "dir"}
+    return registry.log_monitoring(verdict.summary.get("model_version") or "unknown", artifacts,
+                                   headline_metrics(verdict), tags={"status": verdict.status})
+
+
+def latest_status(reports_dir: str | Path) -> dict[str, Any]:
+    """The newest complete report's status for GET /v1/monitoring/status (no report → status 'unknown').
+
+    Reads only published folders (hidden temp folders are skipped), so it never sees half a run."""
+    reports_dir = Path(reports_dir)
+    runs = sorted((p for p in reports_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  reverse=True) if reports_dir.is_dir() else []
+    for run in runs:
+        summary = run / SUMMARY
+        if not summary.is_file():
+            continue
+        try:
+            data = json.loads(summary.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return {
+            "status": data.get("status", "unknown"),
+            "created_at": data.get("created_at"),
+            "model_version": data.get("model_version"),
+            "n_breaches": len(data.get("breaches", [])),
+            "breaches": data.get("breaches", []),
+            "psi": (data.get("score_drift") or {}).get("psi"),
+            "flag_rate_current": data.get("flag_rate_current"),
+            "report": str(run / REPORT),
+            "run": run.name,
+        }
+    return {"status": "unknown", "created_at": None, "model_version": None, "n_breaches": 0, "breaches": [],
+            "psi": None, "flag_rate_current": None, "report": None, "run": None}

@@ -1,0 +1,185 @@
+"""ORM tables. The Alembic migrations in store/migrations are the schema's source of truth; these
+classes mirror them (tests check that migrate() yields every table and column declared here)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+RUN_STATUSES = ("running", "complete")
+GENESIS_HASH = "0" * 64
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now; every timestamp the store writes is UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
+
+
+class ScoringRun(Base):
+    __tablename__ = "scoring_runs"
+    __table_args__ = (UniqueConstraint("as_of", "model_version", name="uq_scoring_runs_as_of_model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    model_version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    n_scored: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(64), default="batch")
+
+
+class Score(Base):
+    __tablename__ = "scores"
+    __table_args__ = (
+        Index("ix_scores_student_created", "student_id", "created_at"),
+        Index("ix_scores_run", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id", ondelete="CASCADE"))
+    student_id: Mapped[str] = mapped_column(String(64))
+    school_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    municipality: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    rmc_region: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    age: Mapped[float | None] = mapped_column(Float, nullable=True)
+    probability: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    triggers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    model_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewCase(Base):
+    __tablename__ = "review_cases"
+    __table_args__ = (
+        UniqueConstraint("student_id", "role", "reason", "as_of", name="uq_review_cases_key"),
+        Index("ix_review_cases_worklist", "role", "status", "due_date"),
+        Index("ix_review_cases_student", "student_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(64))
+    school_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    municipality: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    rmc_region: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    role: Mapped[str] = mapped_column(String(16))
+    as_of: Mapped[date] = mapped_column(Date)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_by_run: Mapped[int | None] = mapped_column(
+        ForeignKey("scoring_runs.id", ondelete="SET NULL"), nullable=True
+    )
+    reason: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    band: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(24), default="open")
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseEvent(Base):
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("review_cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReviewOutcome(Base):
+    __tablename__ = "review_outcomes"
+    __table_args__ = (Index("ix_review_outcomes_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("review_cases.id", ondelete="CASCADE"))
+    outcome: Mapped[str] = mapped_column(String(64))
+    worth_conversation: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_prefix: Mapped[str] = mapped_column(String(40))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    scope_kind: Mapped[str] = mapped_column(String(16))
+    scope_values: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuthFailure(Base):
+    """Failed authentication attempts, so the API can rate-limit guessing across workers."""
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (Index("ix_auth_failures_client_at", "client", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    client: Mapped[str] = mapped_column(String(128))
+    key_prefix: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class AuditEntry(Base):
+    """One audit record. id is assigned by the appender (previous id + 1) under the chain lock, so
+    ids are gap-free and part of the hash: a deleted or renumbered row breaks verification."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row (id 1): the chain's last id and hash. Appenders lock it first, which serialises
+    appends on both backends, and verify compares it with the last row to catch truncation."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))

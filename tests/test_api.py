@@ -1,0 +1,412 @@
+"""The API through TestClient: a real (tiny) model bundle and a real SQLite store, every status code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from riskscore.api import create_app
+from riskscore.api.schemas import HEALTH_REDACTED_NL, NOTICE_EN, NOTICE_NL
+from riskscore.bundle import ModelBundle
+from riskscore.contracts import FEATURES
+from riskscore.settings import Settings
+from riskscore.store.audit import list_audit, verify_chain
+from riskscore.store.db import make_engine, migrate, session_factory
+from riskscore.store.keys import create_key
+
+
+def build_bundle(directory: Path, *, version: str = "test-1", card: bool = True) -> Path:
+    """A tiny additive model where unauthorised absence and long sick spells raise the risk."""
+    from riskscore import model
+
+    rng = np.random.default_rng(7)
+    n = 1500
+    X = pd.DataFrame({f: rng.poisson(2.0, n).astype(float) for f in FEATURES})
+    X["unauthorised_hours_4w"] = rng.uniform(0, 40, n)
+    X["longest_sick_spell_days"] = rng.uniform(0, 30, n)
+    logit = -4 + 0.15 * X["unauthorised_hours_4w"] + 0.12 * X["longest_sick_spell_days"]
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    additive = model.AdditiveLGBM(n_estimators=40, learning_rate=0.2, min_child_samples=20).fit(X.iloc[:1000], y[:1000])
+    cal = model.Calibrator(method="platt").fit(additive.raw_score(X.iloc[1000:]), y[1000:])
+    bundle = ModelBundle.from_model(additive, cal, version=version, band_thresholds={"medium": 0.1, "high": 0.4},
+                                    metadata={"seed": 7, "metrics": {"auc": 0.8}})
+    target = bundle.save(directory)
+    if card:
+        (target / "model_card.md").write_text("# Model card\n\nTiny test model.\n")
+    return target
+
+
+def student(sid: str = "S-1", *, school: str = "01AB", sick: float = 25.0, absence: float = 35.0,
+            **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {f: 0.0 for f in FEATURES}
+    body.update({"student_id": sid, "school_id": school, "municipality": "GM0363", "rmc_region": "RMC27",
+                 "age": 15, "has_sk": False, "as_of": "2025-03-01",
+                 "unauthorised_hours_4w": absence, "longest_sick_spell_days": sick, "vva_status_code": None})
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_bundle(tmp_path_factory.mktemp("bundle") / "b1")
+
+
+@pytest.fixture(scope="module")
+def env(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("home")
+    url = f"sqlite:///{home / 'rs.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    session = session_factory(engine)()
+    keys = {name: create_key(session, role, kind, values, name)[1] for name, role, kind, values in [
+        ("school_a", "school", "school", ["01AB"]),
+        ("school_b", "school", "school", ["02CD"]),
+        ("jeugdarts", "jeugdarts", "municipality", ["GM0363"]),
+        ("leerplicht", "leerplicht", "municipality", ["GM0363"]),
+        ("data_team", "data_team", "all", []),
+        ("admin", "admin", "all", []),
+    ]}
+    settings = Settings(home=home, database_url=url, bundle_path=bundle_dir, max_batch=5, max_body_bytes=20_000)
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield {"client": client, "keys": keys, "session": session, "app": app, "url": url}
+    session.close()
+    engine.dispose()
+
+
+def auth(env: dict[str, Any], name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {env['keys'][name]}"}
+
+
+def score(env: dict[str, Any], name: str, *students: dict[str, Any], extra_headers: dict[str, str] | None = None) -> Any:
+    headers = {**auth(env, name), **(extra_headers or {})}
+    return env["client"].post("/v1/scores", json={"students": list(students)}, headers=headers)
+
+
+# --- operations ------------------------------------------------------------------------------------
+def test_health_ready_and_metrics(env: dict[str, Any]) -> None:
+    c = env["client"]
+    assert c.get("/healthz").json() == {"status": "ok"}
+    r = c.get("/readyz")
+    assert r.status_code == 200 and r.json()["model_version"] == "test-1"
+    assert r.headers["x-request-id"]
+    assert c.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    assert c.get("/healthz", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"] != "bad id\n"
+    score(env, "school_a", student("M-1"))
+    text = c.get("/metrics").text
+    assert 'riskscore_model_info{version="test-1"} 1.0' in text
+    assert 'route="/healthz"' in text and "riskscore_scores_total{band=" in text
+    assert "M-1" not in text
+
+
+def test_not_ready_without_model_then_reload_fixes_it(bundle_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    source = {"dir": tmp_path / "missing"}
+    app = create_app(Settings(home=tmp_path, database_url=url),
+                     bundle_loader=lambda: (ModelBundle.load(source["dir"]), source["dir"]))
+    with TestClient(app) as c:
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.json()["model_loaded"] is False and r.json()["database"] is True
+        engine = make_engine(url)
+        _, admin = create_key(session_factory(engine)(), "admin", "all", [], "ops")
+        _, school = create_key(session_factory(engine)(), "school", "school", ["01AB"], "s")
+        r = c.post("/v1/scores", json={"students": [student()]}, headers={"X-API-Key": school})
+        assert r.status_code == 503 and "no model" in r.json()["error"]
+        source["dir"] = bundle_dir
+        r = c.post("/v1/admin/reload", headers={"X-API-Key": admin})
+        assert r.status_code == 200 and r.json() == {"reloaded": True, "version": "test-1", "previous_version": None}
+        assert c.get("/readyz").status_code == 200
+        engine.dispose()
+
+
+def test_reload_refuses_a_broken_model_and_keeps_serving(env: dict[str, Any], tmp_path: Path, bundle_dir: Path) -> None:
+    state = env["app"].state.riskscore
+    original = state.loader
+    c = env["client"]
+    try:
+        broken = build_bundle(tmp_path / "b2", version="test-2", card=False)
+        (broken / "tables.npz").write_bytes(b"not a zip")
+        state.loader = lambda: ModelBundle.load(broken)
+        r = c.post("/v1/admin/reload", headers=auth(env, "admin"))
+        assert r.status_code == 409 and "still serving test-1" in r.json()["error"]
+        # loads but scores nonsense: the smoke row catches it
+        good = ModelBundle.load(bundle_dir)
+        good.calibrator = {**good.calibrator, "method": "nonsense"}
+        state.loader = lambda: good
+        assert c.post("/v1/admin/reload", headers=auth(env, "data_team")).status_code == 409
+        assert c.get("/v1/models/current", headers=auth(env, "admin")).json()["version"] == "test-1"
+        assert score(env, "school_a", student("R-1")).status_code == 200
+        # an unchanged version is not swapped; roles other than admin/data_team may not reload
+        state.loader = original
+        assert c.post("/v1/admin/reload", headers=auth(env, "admin")).json()["reloaded"] is False
+        assert c.post("/v1/admin/reload", headers=auth(env, "school_a")).status_code == 403
+        # a good new version is swapped in atomically
+        newer = build_bundle(tmp_path / "b3", version="test-3")
+        state.loader = lambda: (ModelBundle.load(newer), newer)
+        r = c.post("/v1/admin/reload", headers=auth(env, "admin"))
+        assert r.json() == {"reloaded": True, "version": "test-3", "previous_version": "test-1"}
+        assert 'riskscore_model_info{version="test-3"} 1.0' in c.get("/metrics").text
+    finally:
+        state.loader = original
+        assert c.post("/v1/admin/reload", headers=auth(env, "admin")).json()["version"] == "test-1"
+
+
+# --- scoring ---------------------------------------------------------------------------------------
+def test_score_returns_reasons_triggers_roles_and_notice(env: dict[str, Any]) -> None:
+    r = score(env, "jeugdarts", student("J-1", triggers=["leerplicht_16h_4w", {"id": "mazl_long", "detail": "9 schooldagen ziek"}]))
+    assert r.status_code == 200, r.text
+    res = r.json()["results"][0]
+    assert res["band"] in ("medium", "high") and 0 <= res["probability"] <= 1
+    assert res["notice_nl"] == NOTICE_NL and res["notice_en"] == NOTICE_EN
+    codes = {x["code"] for x in res["reasons"]}
+    assert {"ABS_UNAUTH_4W", "SICK_LONG"} <= codes and len(res["reasons"]) <= 3
+    absence = next(x for x in res["reasons"] if x["code"] == "ABS_UNAUTH_4W")
+    assert absence["value"] == 35.0 and absence["contribution"] > 0 and "35" in absence["text_nl"]
+    trig = {t["id"]: t for t in res["triggers"]}
+    assert trig["leerplicht_16h_4w"]["due_date"] == "2025-03-07"  # 5 working days after Sat 1 March
+    assert "Leerplichtwet" in trig["leerplicht_16h_4w"]["source"]
+    assert trig["mazl_long"]["detail"] == "9 schooldagen ziek"  # the jeugdarts sees health detail
+    assert res["band"] == "high" and res["reviewer_roles"] == ["jeugdarts", "leerplicht", "school"]
+    assert res["model_version"] == "test-1"
+
+
+def test_other_roles_see_that_a_health_signal_exists_but_not_its_content(env: dict[str, Any]) -> None:
+    body = student("H-1", triggers=[{"id": "mazl_long", "detail": "9 schooldagen ziek"}])
+    for role in ("school_a", "leerplicht"):
+        res = score(env, role, body).json()["results"][0]
+        sick = [x for x in res["reasons"] if x["category"] == "sick"]
+        assert sick and all(x["withheld"] and x["value"] is None and x["code"] == "HEALTH_SIGNAL"
+                            and x["text_nl"] == HEALTH_REDACTED_NL for x in sick)
+        assert "SICK" not in json.dumps(res) and "9 schooldagen" not in json.dumps(res)
+        assert "jeugdarts" in res["reviewer_roles"]
+        assert next(t for t in res["triggers"] if t["id"] == "mazl_long")["withheld"] is True
+
+
+def test_low_risk_student(env: dict[str, Any]) -> None:
+    res = score(env, "school_a", student("L-1", sick=0.0, absence=0.0, age=None, birth_date="2010-06-01")).json()
+    assert res["results"][0]["band"] == "low" and res["results"][0]["reviewer_roles"] == []
+
+
+def test_scores_are_stored_and_read_back_within_scope(env: dict[str, Any]) -> None:
+    c = env["client"]
+    assert score(env, "school_a", student("A-1")).status_code == 200
+    assert score(env, "school_b", student("B-1", school="02CD")).status_code == 200
+    mine = c.get("/v1/students/A-1/score", headers=auth(env, "school_a"))
+    assert mine.status_code == 200 and mine.json()["student_id"] == "A-1" and mine.json()["scored_at"]
+    assert mine.json()["notice_en"] == NOTICE_EN and mine.json()["reasons"][0]["text_nl"]
+    other = c.get("/v1/students/B-1/score", headers=auth(env, "school_a"))
+    missing = c.get("/v1/students/NOPE-9/score", headers=auth(env, "school_a"))
+    assert other.status_code == missing.status_code == 404
+    assert {k: v for k, v in other.json().items() if k != "request_id"} == \
+        {k: v for k, v in missing.json().items() if k != "request_id"} == {"error": "student not found"}
+    # the jeugdarts reads the stored sick detail, the school does not
+    assert any(x["code"] == "SICK_LONG" for x in c.get("/v1/students/A-1/score", headers=auth(env, "jeugdarts")).json()["reasons"])
+    assert not any(x["code"].startswith("SICK") for x in mine.json()["reasons"])
+    # a later score of the same student replaces it; another student's score of that day survives
+    score(env, "school_a", student("A-1", absence=0.0, sick=0.0))
+    assert c.get("/v1/students/A-1/score", headers=auth(env, "school_a")).json()["band"] == "low"
+    assert c.get("/v1/students/B-1/score", headers=auth(env, "school_b")).status_code == 200
+
+
+def test_every_student_access_is_audited(env: dict[str, Any]) -> None:
+    c = env["client"]
+    score(env, "school_a", student("AU-1"), extra_headers={"X-Purpose": "zorgoverleg"})
+    c.get("/v1/students/AU-1/score", headers=auth(env, "school_b"))
+    c.get("/v1/students/AU-1/score", headers=auth(env, "school_a"))
+    entries = list_audit(env["session"], resource="student:AU-1")
+    got = [(e.action, e.role, e.outcome, e.purpose) for e in reversed(entries)]
+    assert got == [("score.write", "school", "allowed", "zorgoverleg"), ("score.read", "school", "denied", "signalering"),
+                   ("score.read", "school", "allowed", "signalering")]
+    assert all(e.actor and not e.actor.startswith("rsk_") and e.request_id for e in entries)
+    assert verify_chain(env["session"]).ok
+
+
+# --- refusals --------------------------------------------------------------------------------------
+def test_401_without_or_with_bad_key(env: dict[str, Any]) -> None:
+    c = env["client"]
+    for headers in ({}, {"Authorization": "Bearer rsk_nope_nope"}, {"X-API-Key": "garbage"}):
+        r = c.post("/v1/scores", json={"students": [student()]}, headers=headers)
+        assert r.status_code == 401 and r.json()["error"] and r.headers["www-authenticate"] == "Bearer"
+    assert c.get("/v1/students/A-1/score").status_code == 401
+    assert c.get("/v1/models/current").status_code == 401
+
+
+def test_403_for_roles_without_student_access_and_out_of_scope_batches(env: dict[str, Any]) -> None:
+    c = env["client"]
+    for role in ("data_team", "admin"):
+        assert score(env, role, student()).status_code == 403
+        assert c.get("/v1/students/A-1/score", headers=auth(env, role)).status_code == 403
+    r = score(env, "school_a", student("X-1"), student("X-2", school="02CD"))
+    assert r.status_code == 403 and "[1]" in r.json()["error"] and "X-2" not in r.json()["error"]
+    assert c.get("/v1/students/X-1/score", headers=auth(env, "school_a")).status_code == 404  # nothing stored
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"unauthorised_hourz_4w": 3}, "unauthorised_hourz_4w"),  # unknown field
+        ({"unauthorised_hours_4w": -1}, "unauthorised_hours_4w"),
+        ({"unauthorised_hours_4w": 10_000}, "unauthorised_hours_4w"),
+        ({"age": 3}, "age"),
+        ({"as_of": (dt.date.today() + dt.timedelta(days=30)).isoformat()}, "as_of"),
+        ({"triggers": ["not_a_rule"]}, "triggers"),
+        ({"municipality": "Amsterdam"}, "municipality"),
+        ({"student_id": "a b"}, "student_id"),
+    ],
+)
+def test_422_names_the_field(env: dict[str, Any], change: dict[str, Any], field: str) -> None:
+    r = score(env, "school_a", student("V-1", **change))
+    assert r.status_code == 422
+    assert any(field in map(str, d["loc"]) for d in r.json()["detail"]), r.json()
+
+
+def test_422_for_missing_feature_age_and_oversized_batch(env: dict[str, Any]) -> None:
+    body = student("V-2")
+    del body["switches"]
+    assert score(env, "school_a", body).status_code == 422
+    assert score(env, "school_a", student("V-3", age=None)).status_code == 422
+    r = score(env, "school_a", *[student(f"V-{i}") for i in range(6)])  # max_batch is 5
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "students"]
+    r = env["client"].post("/v1/scores", content=b"{not json", headers={**auth(env, "school_a"), "Content-Type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_413_for_large_bodies_declared_or_streamed(env: dict[str, Any]) -> None:
+    c = env["client"]
+    big = json.dumps({"students": [student(f"Z-{i}") for i in range(60)]}).encode()
+    assert len(big) > 20_000
+    r = c.post("/v1/scores", content=big, headers={**auth(env, "school_a"), "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["request_id"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        for i in range(0, len(big), 4096):
+            yield big[i:i + 4096]
+
+    r = c.post("/v1/scores", content=chunks(), headers={**auth(env, "school_a"), "Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_503_when_the_database_is_gone(bundle_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gone' / 'db.sqlite'}"
+    app = create_app(Settings(home=tmp_path, database_url=url, bundle_path=bundle_dir))
+    with TestClient(app) as c:
+        (tmp_path / "gone" / "db.sqlite").unlink()
+        for p in (tmp_path / "gone").iterdir():
+            p.unlink()
+        (tmp_path / "gone").rmdir()
+        (tmp_path / "gone").write_text("now a file, not a folder")  # SQLite cannot open anything
+        app.state.riskscore.engine.dispose()
+        r = c.post("/v1/scores", json={"students": [student()]}, headers={"X-API-Key": "rsk_a_b"})
+        assert r.status_code == 503 and r.json()["error"].startswith("the database is unavailable")
+        assert c.get("/readyz").status_code == 503
+
+
+def test_500_is_generic_and_logged_without_personal_data(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    import riskscore.api.routes.scores as scores_route
+
+    def boom(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("secret student S-SECRET broke it")
+
+    monkeypatch.setattr(scores_route, "score_students", boom)
+    logger = logging.getLogger("riskscore.api")
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda rec: records.append(logger.handlers[0].format(rec))  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        r = score(env, "school_a", student("S-SECRET"))
+    finally:
+        logger.removeHandler(handler)
+    assert r.status_code == 500 and "S-SECRET" not in r.text and "Traceback" not in r.text
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+    assert records and not any("S-SECRET" in line or "rsk_" in line for line in records)
+    lines = [json.loads(line) for line in records]
+    assert any(x.get("error_type") == "RuntimeError" for x in lines)
+    assert any(x.get("route") == "/v1/scores" and x.get("status") == 500 for x in lines)
+
+
+def test_request_log_uses_route_templates(env: dict[str, Any]) -> None:
+    logger = logging.getLogger("riskscore.api")
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda rec: records.append(logger.handlers[0].format(rec))  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        env["client"].get("/v1/students/PRIVATE-7/score", headers=auth(env, "school_a"))
+    finally:
+        logger.removeHandler(handler)
+    assert records and all("PRIVATE-7" not in line for line in records)
+    assert json.loads(records[-1])["route"] == "/v1/students/{student_id}/score"
+
+
+# --- the model -------------------------------------------------------------------------------------
+def test_model_info_and_card(env: dict[str, Any]) -> None:
+    c = env["client"]
+    info = c.get("/v1/models/current", headers=auth(env, "data_team")).json()
+    assert info["version"] == "test-1" and info["metrics"] == {"auc": 0.8} and info["features"] == list(FEATURES)
+    assert info["card_url"] == "/v1/models/current/card"
+    card = c.get(info["card_url"], headers=auth(env, "school_a"))
+    assert card.status_code == 200 and card.text.startswith("# Model card") and "markdown" in card.headers["content-type"]
+
+
+def test_card_404_when_absent(tmp_path: Path, bundle_dir: Path) -> None:
+    bare = build_bundle(tmp_path / "bare", card=False)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    app = create_app(Settings(home=tmp_path, database_url=url, bundle_path=bare))
+    with TestClient(app) as c:
+        engine = make_engine(url)
+        _, key = create_key(session_factory(engine)(), "data_team", "all", [], "d")
+        assert c.get("/v1/models/current", headers={"X-API-Key": key}).json()["card_url"] is None
+        assert c.get("/v1/models/current/card", headers={"X-API-Key": key}).status_code == 404
+        engine.dispose()
+
+
+def test_service_start_path_imports_no_mlflow(bundle_dir: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys\nfrom fastapi.testclient import TestClient\nfrom riskscore.api import create_app\n"
+        "from riskscore.settings import Settings\n"
+        f"app = create_app(Settings(home={str(tmp_path)!r}, bundle_path={str(bundle_dir)!r}))\n"
+        "with TestClient(app) as c:\n    assert c.get('/readyz').status_code == 200\n"
+        "print(sorted(m for m in ('mlflow', 'evidently', 'fairlearn', 'lightgbm', 'sklearn') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_polling_swaps_in_a_new_champion(bundle_dir: Path, tmp_path: Path) -> None:
+    import time
+
+    newer = build_bundle(tmp_path / "newer", version="test-9", card=False)
+    source = {"dir": bundle_dir}
+    app = create_app(Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", reload_poll_seconds=0.05),
+                     bundle_loader=lambda: ModelBundle.load(source["dir"]))
+    with TestClient(app) as c:
+        assert c.get("/readyz").json()["model_version"] == "test-1"
+        source["dir"] = tmp_path / "broken"  # a broken candidate is refused; the old model keeps serving
+        time.sleep(0.2)
+        assert c.get("/readyz").json()["model_version"] == "test-1"
+        source["dir"] = newer
+        deadline = time.monotonic() + 5
+        while c.get("/readyz").json()["model_version"] != "test-9" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.get("/readyz").json()["model_version"] == "test-9"
+        assert 'riskscore_model_reloads_total{outcome="rejected"}' in c.get("/metrics").text
+
+
+def test_serve_refuses_a_missing_bundle_folder() -> None:
+    out = subprocess.run([sys.executable, "-m", "riskscore.cli", "serve", "--bundle", "./no/such/bundle"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "no such folder" in out.stderr

@@ -1,0 +1,132 @@
+"""End to end: a real `riskscore serve` (uvicorn) process, a real SQLite store and a saved bundle.
+Two schools, a jeugdarts and a leerplichtambtenaar each see exactly what role and scope allow, and
+every access lands in the audit log."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from riskscore.store.audit import list_audit, verify_chain
+from riskscore.store.db import make_engine, migrate, session_factory
+from riskscore.store.keys import create_key
+from test_api import build_bundle, student
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("e2e")
+    bundle = build_bundle(home / "bundle")
+    url = f"sqlite:///{home / 'riskscore.db'}"
+    env = {**os.environ, "RISKSCORE_HOME": str(home)}
+    env.pop("RISKSCORE_BUNDLE_PATH", None)
+    cli = [sys.executable, "-m", "riskscore.cli"]
+    # one key through the CLI (as an operator would), the others through the store API
+    out = subprocess.run([*cli, "keys", "create", "--role", "school", "--scope", "school:01AB", "--label", "school A",
+                          "--database-url", url], capture_output=True, text=True, env=env, timeout=120, check=True)
+    keys = {"school_a": out.stdout.strip().splitlines()[-1]}
+    migrate(url)
+    engine = make_engine(url)
+    session = session_factory(engine)()
+    for name, role, scope in [("school_b", "school", ("school", ["02CD"])),
+                              ("jeugdarts", "jeugdarts", ("municipality", ["GM0363", "GM0599"])),
+                              ("leerplicht", "leerplicht", ("municipality", ["GM0363"]))]:
+        keys[name] = create_key(session, role, scope[0], scope[1], name)[1]
+    port = _free_port()
+    log_path = home / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([*cli, "serve", "--port", str(port), "--bundle", str(bundle), "--database-url", url],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"server did not become ready:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            yield {"client": client, "keys": keys, "session": session, "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        session.close()
+        engine.dispose()
+
+
+def call(srv: dict[str, Any], who: str, method: str, path: str, **kw: Any) -> httpx.Response:
+    return srv["client"].request(method, path, headers={"Authorization": f"Bearer {srv['keys'][who]}"}, **kw)
+
+
+def test_roles_and_scopes_end_to_end(server: dict[str, Any]) -> None:
+    mazl = {"id": "mazl_long", "detail": "9 schooldagen ziek"}
+    a = call(server, "school_a", "POST", "/v1/scores", json={"students": [student("E2E-A1", triggers=[mazl])]})
+    b = call(server, "school_b", "POST", "/v1/scores",
+             json={"students": [student("E2E-B1", school="02CD", municipality="GM0599")]})
+    assert a.status_code == b.status_code == 200, (a.text, b.text)
+    assert a.json()["results"][0]["notice_nl"] == "Dit is een signaal voor een gesprek, geen besluit."
+    # school A cannot score for school B either
+    assert call(server, "school_a", "POST", "/v1/scores", json={"students": [student("E2E-X", school="02CD")]}).status_code == 403
+
+    def read(who: str, sid: str) -> httpx.Response:
+        return call(server, who, "GET", f"/v1/students/{sid}/score")
+
+    # scope: each school sees only its own pupils; outside scope looks exactly like "never scored"
+    assert read("school_a", "E2E-A1").status_code == 200
+    assert read("school_b", "E2E-B1").status_code == 200
+    for who, sid in [("school_a", "E2E-B1"), ("school_b", "E2E-A1"), ("leerplicht", "E2E-B1")]:
+        r = read(who, sid)
+        assert r.status_code == 404 and r.json()["error"] == "student not found"
+    assert read("school_a", "E2E-NEVER").json()["error"] == "student not found"
+
+    # health detail: only the jeugdarts
+    doctor = read("jeugdarts", "E2E-A1").json()
+    assert any(x["code"] == "SICK_LONG" and x["value"] == 25.0 for x in doctor["reasons"])
+    assert next(t for t in doctor["triggers"] if t["id"] == "mazl_long")["detail"] == "9 schooldagen ziek"
+    for who in ("school_a", "leerplicht"):
+        seen = read(who, "E2E-A1").json()
+        assert "SICK_LONG" not in json.dumps(seen) and "9 schooldagen" not in json.dumps(seen)
+        assert any(x["withheld"] for x in seen["reasons"]) and "jeugdarts" in seen["reviewer_roles"]
+    assert read("jeugdarts", "E2E-B1").status_code == 200  # the jeugdarts covers both municipalities
+
+    # every access is audited, denied ones included, and the chain verifies
+    session = server["session"]
+    a_log = [(e.action, e.role, e.outcome) for e in reversed(list_audit(session, resource="student:E2E-A1"))]
+    assert a_log == [("score.write", "school", "allowed"), ("score.read", "school", "allowed"),
+                     ("score.read", "school", "denied"), ("score.read", "jeugdarts", "allowed"),
+                     ("score.read", "school", "allowed"), ("score.read", "leerplicht", "allowed")]
+    b_log = [(e.role, e.outcome) for e in reversed(list_audit(session, resource="student:E2E-B1"))]
+    assert b_log == [("school", "allowed"), ("school", "allowed"), ("school", "denied"), ("leerplicht", "denied"),
+                     ("jeugdarts", "allowed")]
+    assert [e.outcome for e in list_audit(session, resource="student:E2E-NEVER")] == ["not_found"]
+    assert verify_chain(session).ok
+
+    # the server's log: JSON lines, route templates, no student ids and no keys
+    lines = server["log"].read_text()
+    assert "E2E-A1" not in lines and "E2E-B1" not in lines and "rsk_" not in lines
+    requests = [json.loads(line) for line in lines.splitlines() if line.startswith("{")]
+    assert any(r.get("route") == "/v1/students/{student_id}/score" for r in requests)
