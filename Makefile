@@ -43,6 +43,7 @@ lint: install  ## ruff and mypy
 	$(BIN)/mypy
 
 bench: install  ## all benchmarks; rewrites benchmarks/RESULTS.md
+	$(BIN)/pip install -q -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 soak: install  ## longer fuzzing and load runs

@@ -44,7 +44,7 @@ region=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.
 gm=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.parquet'); print(s[s.school_id=='$school'].municipality.iloc[0])")
 for spec in "school school:$school" "jeugdarts rmc_region:$region" "leerplicht municipality:$gm" "rmc rmc_region:$region" "data_team all" "admin all"; do
   set -- $spec
-  key=$($BIN/riskscore keys create --role "$1" --scope "$2" --label "demo-$1" --quiet)
+  key=$($BIN/riskscore keys create --role "$1" --scope "$2" --label "demo-$1" 2>/dev/null)
   printf '%-11s %-28s %s\n' "$1" "$2" "$key" | tee -a "$RISKSCORE_HOME/demo-keys.txt"
 done
 

@@ -37,28 +37,27 @@ _register()
 
 
 def main() -> None:
-    """Entry point: run the app; a RiskscoreError becomes one line on stderr and its exit code."""
+    """Entry point: run the app. A RiskscoreError or a usage error becomes one line on stderr and a
+    non-zero exit code; a command's own exit code (typer.Exit) is passed through."""
+    import click
+
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except RiskscoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, click.exceptions.Abort):
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except (typer.BadParameter, typer.Exit) as exc:
-        if isinstance(exc, typer.Exit):
-            sys.exit(exc.exit_code)
-        raise
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            typer.echo(f"error: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.ClickException as exc:  # usage errors, BadParameter, missing files
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

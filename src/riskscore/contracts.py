@@ -75,7 +75,7 @@ FEATURE_SPEC: dict[str, tuple[int, str]] = {
     "unauthorised_hours_4w": (+1, "Unauthorised absence is the legal signal of the Leerplichtwet and the strongest early sign of dropping out."),
     "unauthorised_hours_12w": (+1, "Sustained unauthorised absence over a term, beyond the 4-week legal window."),
     "unauthorised_hours_year": (+1, "Cumulative unauthorised absence this school year."),
-    "unauthorised_trend": (0, "Rising or falling absence: rate of the last 4 lesson weeks minus that of the 12 before."),
+    "unauthorised_trend": (0, "Rising or falling absence: rate of the last 4 lesson weeks minus that of the 8 before."),
     "late_count_12w": (+1, "Frequent lateness precedes absence; regional lateness policies act on it."),
     "sick_reports_12w": (+1, "Frequent sick reporting (MAZL) signals health or personal problems behind absence."),
     "longest_sick_spell_days": (+1, "Long sick spells (MAZL) signal problems a youth doctor should look at."),

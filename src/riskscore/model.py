@@ -8,6 +8,8 @@ never be configured as a model feature (``assert_no_protected``).
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -255,14 +257,19 @@ class ScorecardLR(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: Any) -> ScorecardLR:
         names = _features(self.features)
-        self.pipeline_ = Pipeline([
+        with warnings.catch_warnings():  # constant-heavy columns lose empty bins; that is expected here
+            warnings.filterwarnings("ignore", message="Bins whose width are too small", category=UserWarning)
+            self.pipeline_ = self._fit_pipeline(X, y, names)
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _fit_pipeline(self, X: pd.DataFrame, y: Any, names: Sequence[str]) -> Pipeline:
+        return Pipeline([
             ("bins", KBinsDiscretizer(n_bins=self.n_bins, encode="onehot", strategy="quantile",
                                       quantile_method="averaged_inverted_cdf")),
             ("lr", LogisticRegression(C=self.C, max_iter=2000, random_state=self.random_state)),
         ]).fit(self._prepare(X, names), _labels(y))
-        self.feature_names_in_ = np.array(names, dtype=object)
-        self.classes_ = np.array([0, 1])
-        return self
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "pipeline_")

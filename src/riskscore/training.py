@@ -157,7 +157,9 @@ def run(cfg: TrainingConfig, *, tracking_uri: str | None, artifact_root: str | N
         additive, calibrator, version=version_hint,
         band_thresholds={"medium": cfg.bands.medium, "high": cfg.bands.high},
         metadata={"data_fingerprint": fp, "folds": _folds_dict(folds), "rows": rows, "seed": cfg.seed,
-                  "capacities": caps, "trained_at": pd.Timestamp.now(tz="UTC").isoformat()},
+                  "capacities": caps, "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                  "metrics": _model_metrics(metrics, "additive"), "gates_passed": bool(gates["passed"]),
+                  "fairness_violations": list(fairness_violations)},
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="riskscore-train-", dir=out_dir))
@@ -169,6 +171,7 @@ def run(cfg: TrainingConfig, *, tracking_uri: str | None, artifact_root: str | N
             fairness_report=report, gates=gates, folds=folds, rows=rows,
             test_y=y_te.to_numpy(), test_prob=scores["additive"], out_dir=work / "card",
         )
+        reference_snapshot(bundle, X_te, audit).to_parquet(bundle_dir / REFERENCE_FILE, index=False)
         shutil.copy(card.markdown, bundle_dir / "model_card.md")
         shutil.copy(card.html, bundle_dir / "model_card.html")
         metrics.to_csv(work / "metrics.csv", index=False)
@@ -203,6 +206,37 @@ def run(cfg: TrainingConfig, *, tracking_uri: str | None, artifact_root: str | N
         card_html=final / "card" / card.html.name, metrics=metrics, fairness=report.table, gates=gates, folds=folds,
         rows=rows, seconds=time.perf_counter() - t0,
     )
+
+
+REFERENCE_FILE = "reference.parquet"
+
+
+def reference_snapshot(bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
+    """The scored frame monitoring compares against: the test year's last as-of date, one row per pupil,
+    with the model's features, probability and band, level, school and region, and the audit columns."""
+    last = X_te["as_of"].max()
+    rows = X_te[X_te["as_of"] == last]
+    scored = bundle.score(rows, top_k=1)
+    keep = [c for c in ("student_id", "as_of", "school_id", "rmc_region", "municipality", "level") if c in rows.columns]
+    frame = rows[keep + [f for f in bundle.features if f not in keep]].copy()
+    for col in AUDIT_COLUMNS:
+        frame[col] = audit.loc[rows.index, col].to_numpy()
+    frame["probability"] = scored.probability
+    frame["band"] = scored.band
+    return frame.reset_index(drop=True)
+
+
+def _model_metrics(metrics: pd.DataFrame, model_name: str) -> dict[str, float]:
+    """Overall test-year metrics of one model, with CIs where present, for the bundle and /v1/models/current."""
+    rows = metrics[(metrics["as_of"] == "all") & (metrics["model"] == model_name)]
+    out: dict[str, float] = {}
+    for row in rows.to_dict("records"):
+        if np.isfinite(row["value"]):
+            out[row["metric"]] = round(float(row["value"]), 5)
+            for bound in ("ci_low", "ci_high"):
+                if bound in row and row[bound] is not None and np.isfinite(row[bound]):
+                    out[f"{row['metric']}_{bound}"] = round(float(row[bound]), 5)
+    return out
 
 
 def _headline(metrics: pd.DataFrame) -> dict[str, float]:

@@ -92,6 +92,9 @@ def create_app(settings: Settings | None = None, *, bundle_loader: BundleLoader 
     app = FastAPI(title="riskscore", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.riskscore = state
     app.include_router(api_router)
+    from riskscore.web import mount_web
+
+    mount_web(app)  # server-rendered pages (riskscore/web), same state and store
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StoreError, _store_handler)
     app.add_exception_handler(RiskscoreError, _riskscore_handler)

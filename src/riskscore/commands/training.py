@@ -25,6 +25,8 @@ def train(
 
     cfg = load_config(config)  # validated before anything runs
     if data is not None:
+        if cfg.data.features_cache is not None and cfg.data.features_cache.parent == cfg.data.dir:
+            cfg.data.features_cache = data / cfg.data.features_cache.name  # the cache travels with the data
         cfg.data.dir = data
     settings = get_settings()
     from riskscore import training

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from riskscore.api.routes import admin, health, models, scores, students
+from riskscore.api.routes import admin, cases, health, models, monitoring, scores, students, worklists
 
 api_router = APIRouter()
-for _module in (health, scores, students, models, admin):
+for _module in (health, scores, students, models, admin, worklists, cases, monitoring):
     api_router.include_router(_module.router)
