@@ -9,7 +9,6 @@ never be configured as a model feature (``assert_no_protected``).
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Sequence
 from typing import Any
 
