@@ -31,3 +31,54 @@ def chromium_path() -> str:
             pytest.fail("/usr/bin/chromium missing but RISKSCORE_REQUIRE_BROWSER=1")
         pytest.skip("Debian chromium not installed (make system-deps)")
     return path
+
+
+# --- a small, real world: synthetic cohort → features → trained additive model → bundle ------------
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+
+@dataclass(frozen=True)
+class SmallWorld:
+    """Synthetic raw tables on disk, their feature table, and a bundle trained on them (with the
+    monitoring reference snapshot). Read-only: copy data_dir/bundle_dir before changing anything."""
+
+    data_dir: Path
+    bundle_dir: Path
+    tables: dict[str, Any]
+    features: Any  # the feature table over all as-of dates
+    score_as_of: str  # an as-of date in the last school year, for batch scoring
+
+
+def make_small_world(root: Path, *, n_students: int = 2500, seed: int = 11) -> SmallWorld:
+    import pandas as pd
+
+    from riskscore import datasets, features, model, training
+    from riskscore.bundle import ModelBundle
+
+    tables = __import__("riskscore.synthetic", fromlist=["generate"]).generate(
+        n_students, 4, seed, first_year="2020-21")
+    data_dir = root / "data"
+    datasets.write_tables(tables, data_dir)
+    years = sorted(tables["students"]["school_year"].unique())
+    table = features.build(tables, features.default_as_of_dates(years))
+    y = features.label(table, tables["outcomes"]).astype(int)
+    sy = table["as_of"].map(lambda t: f"{t.year}-{str(t.year + 1)[2:]}" if t.month >= 8 else f"{t.year - 1}-{str(t.year)[2:]}")
+    train, cal, test = sy.isin(years[:2]), sy == years[2], sy == years[3]
+    additive = model.AdditiveLGBM(n_estimators=60, learning_rate=0.1, random_state=seed).fit(table[train], y[train])
+    calibrator = model.Calibrator(method="platt").fit(additive.raw_score(table[cal]), y[cal])
+    bundle = ModelBundle.from_model(additive, calibrator, version="small-1", band_thresholds={"medium": 0.05, "high": 0.15},
+                                    metadata={"seed": seed, "metrics": {"roc_auc": 0.0}})
+    bundle_dir = bundle.save(root / "bundle")
+    audit = training.audit_frame(table[test], tables["students"])
+    training.reference_snapshot(bundle, table[test], audit).to_parquet(bundle_dir / training.REFERENCE_FILE, index=False)
+    (bundle_dir / "model_card.md").write_text("# Modelkaart / model card\n\nSmall test model on synthetic data.\n")
+    last = pd.Timestamp(table.loc[test, "as_of"].max()).date().isoformat()
+    return SmallWorld(data_dir=data_dir, bundle_dir=bundle_dir, tables=tables, features=table, score_as_of=last)
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> SmallWorld:
+    """Built once per test session (a few seconds)."""
+    return make_small_world(tmp_path_factory.mktemp("small-world"))
