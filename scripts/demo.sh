@@ -27,14 +27,15 @@ if ! $BIN/riskscore promote; then
   $BIN/riskscore promote --force --reason "demo on synthetic data: gate failure reviewed in the model card"
 fi
 
-if $BIN/riskscore --help | grep -q " score "; then
-  step "5/8 batch scoring of the current year and review cases"
-  $BIN/riskscore score --data "$DATA" --as-of 2025-05-01
-fi
+step "5/8 batch scoring of the current year (2024-25, as of 1 May 2025) and review cases"
+$BIN/riskscore score --data "$DATA" --as-of 2025-05-01
 
-if $BIN/riskscore --help | grep -q " monitor "; then
-  step "6/8 monitoring pass"
-  $BIN/riskscore monitor --config monitoring/config.yaml || echo "(monitoring found breaches: see the report above)"
+step "6/8 monitoring pass: the current scores against the champion's reference snapshot"
+$BIN/riskscore monitor --config monitoring/config.yaml || echo "(monitoring found breaches: see the list above)"
+
+if [ "${DEMO_CYCLE:-1}" = "1" ] && [ -x scripts/cycle.sh ]; then
+  step "6b/8 one full loop: drift in a later year → retrain → promote → score → monitor (DEMO_CYCLE=0 skips)"
+  scripts/cycle.sh
 fi
 
 step "7/8 demo API keys (shown once)"

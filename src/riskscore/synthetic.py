@@ -697,7 +697,7 @@ class _Generator:
             "birth_date": _to_ts(static["birth"][g]),
             "school_type": _school_type_of(rows["level"]),
             "level": np.array(LEVELS, dtype=object)[rows["level"]],
-            "pathway": np.where(rows["level"] >= _MBO1, np.where(rows["bbl"], "BBL", "BOL"), None),
+            "pathway": np.where(rows["level"] >= _MBO1, np.where(rows["bbl"], "BBL", "BOL"), None),  # type: ignore[call-overload]
             "grade": rows["grade"].astype(np.int64),
             "final_year": rows["final"].astype(bool),
             "expects_mbo": rows["expects"].astype(bool),

@@ -17,7 +17,7 @@ import pandas as pd
 
 from riskscore import datasets, features, splits
 from riskscore.contracts import AUDIT_COLUMNS, FEATURES
-from riskscore.errors import DataError
+from riskscore.errors import ConfigError, DataError
 from riskscore.training_config import TrainingConfig
 
 Progress = Callable[[str], None]
@@ -183,6 +183,8 @@ def run(cfg: TrainingConfig, *, tracking_uri: str | None, artifact_root: str | N
             from riskscore import registry
 
             progress("mlflow: logging run, registering riskscore-vsv, alias challenger")
+            if tracking_uri is None:
+                raise ConfigError("registering needs an MLflow tracking URI (or train with --no-register)")
             registry.configure(tracking_uri, artifact_root)
             headline = _headline(metrics)
             info = registry.log_training_run(

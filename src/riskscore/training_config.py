@@ -86,7 +86,7 @@ class FairnessSection(_Strict):
 
 class PromotionSection(_Strict):
     capacity_role: Literal["school", "leerplicht", "jeugdarts", "rmc"] = "school"
-    baselines: list[Literal["rules", "school_level"]] = Field(default_factory=lambda: ["rules", "school_level"])
+    baselines: list[Literal["rules", "school_level"]] = Field(default_factory=lambda: ["rules", "school_level"])  # type: ignore[arg-type]
 
 
 class MlflowSection(_Strict):
