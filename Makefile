@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 HOME_DIR ?= .riskscore
 DEMO_STUDENTS ?= 20000
-DEMO_YEARS ?= 4
+DEMO_YEARS ?= 6
 PORT    ?= 8000
 export RISKSCORE_HOME ?= $(abspath $(HOME_DIR))
 
@@ -29,11 +29,11 @@ demo: install  ## install, generate data, build features, train, register, promo
 	bash scripts/demo.sh
 
 demo-data: install  ## only generate the synthetic cohort and the feature table
-	$(BIN)/riskscore synth --students $(DEMO_STUDENTS) --years $(DEMO_YEARS) --seed 7 --out $(RISKSCORE_HOME)/data
+	$(BIN)/riskscore synth --students $(DEMO_STUDENTS) --years $(DEMO_YEARS) --first-year 2019-20 --seed 7 --out $(RISKSCORE_HOME)/data
 	$(BIN)/riskscore features --data $(RISKSCORE_HOME)/data --out $(RISKSCORE_HOME)/data/features.parquet
 
-test: install  ## the whole suite (PostgreSQL and browser tests run when their servers/browsers are present)
-	$(BIN)/pytest -q -p no:cacheprovider --timeout 600 tests
+test: install  ## the whole suite; as root it installs and starts PostgreSQL and chromium first
+	bash scripts/test.sh
 
 test-fast: install  ## the suite without browser, e2e and slow tests
 	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not e2e and not slow" tests
