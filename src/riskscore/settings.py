@@ -24,6 +24,7 @@ class Settings(BaseSettings):
         description="Key for the HMAC pseudonym of education numbers. Never stored with the data.",
     )
     session_secret: SecretStr = Field(SecretStr("dev-only-session-secret-change-me"))
+    cookie_secure: bool | None = Field(None, description="Secure flag on web cookies; None = when the request came over https.")
     max_batch: int = Field(1000, ge=1, le=100_000)
     max_body_bytes: int = Field(2_000_000, ge=1024)
     reload_poll_seconds: float = Field(0.0, ge=0, description="0 disables polling the registry.")

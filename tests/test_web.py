@@ -1,0 +1,494 @@
+"""The care team's web pages through TestClient: sign-in, session cookie, CSRF, languages, scope,
+filters, the review form (post/redirect/get) and the audit trail. A tiny bundle and hand-made scores
+and cases, so every expectation is known in advance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from itsdangerous import URLSafeTimedSerializer
+
+from riskscore.api import create_app
+from riskscore.settings import Settings
+from riskscore.store.audit import list_audit, verify_chain
+from riskscore.store.cases import case_history, case_outcomes, list_worklist, open_or_update_case
+from riskscore.store.db import make_engine, migrate, session_factory
+from riskscore.store.keys import create_key, recent_auth_failures, revoke_key
+from riskscore.store.runs import write_scoring_run
+from riskscore.web import i18n
+from riskscore.web.auth import SESSION_COOKIE
+from test_api import build_bundle
+
+AS_OF = dt.date(2025, 3, 3)
+NOTICE_NL = "Dit is een signaal voor een gesprek, geen besluit."
+SICK_TEXT = "langste ziekteperiode 12 schooldagen"
+
+
+def _reason(code: str, feature: str, category: str, value: float, contribution: float, nl: str, en: str) -> dict[str, Any]:
+    return {"code": code, "feature": feature, "category": category, "value": value, "contribution": contribution,
+            "text_nl": nl, "text_en": en}
+
+
+ABSENCE = _reason("ABS_UNAUTH_4W", "unauthorised_hours_4w", "absence", 18.0, 0.9,
+                  "18 uur ongeoorloofd verzuim in de laatste 4 lesweken",
+                  "18 hours of unauthorised absence in the last 4 lesson weeks")
+SICK = _reason("SICK_LONG", "longest_sick_spell_days", "sick", 12.0, 0.5, SICK_TEXT, "longest sick spell 12 school days")
+PROTECTIVE = _reason("LEVEL", "level_code", "context", 4.0, -0.3, "onderwijsniveau havo", "education level havo")
+STUDENTS = [  # id, school, municipality, probability, band, reasons, triggers
+    ("W-A1", "01AB", "GM0363", 0.62, "high", [ABSENCE, SICK, PROTECTIVE],
+     [{"id": "leerplicht_16h_4w", "source": "Leerplichtwet 1969", "role": "leerplicht", "fired_on": "2025-02-28",
+       "due_date": "2025-03-07", "detail": "18 uur in 4 lesweken"},
+      {"id": "mazl_long", "source": "MAZL (NCJ)", "role": "jeugdarts", "fired_on": "2025-02-20", "due_date": None,
+       "detail": "12 schooldagen ziek"}]),
+    ("W-A2", "01AB", "GM0363", 0.21, "medium", [ABSENCE], []),
+    ("W-A3", "01AC", "GM0363", 0.08, "low", [PROTECTIVE], []),
+    ("W-B1", "02CD", "GM0599", 0.55, "high", [ABSENCE], []),
+]
+
+
+def _seed(session: Any) -> dict[str, int]:
+    run = write_scoring_run(session, as_of=AS_OF, model_version="test-1", scores=[
+        {"student_id": sid, "school_id": school, "municipality": gm, "rmc_region": "RMC27", "age": 15.0,
+         "probability": p, "band": band, "reasons": reasons, "triggers": triggers,
+         "roles": ["school", "leerplicht"]}
+        for sid, school, gm, p, band, reasons, triggers in STUDENTS])
+    ids: dict[str, int] = {}
+    for sid, school, gm, p, band, _, _ in STUDENTS:
+        due = dt.date(2025, 3, 10) if sid == "W-A2" else None  # a legal date puts W-A2 first despite its lower p
+        reason = "rule:vva_not_applied" if sid == "W-A2" else "capacity"
+        case, _ = open_or_update_case(session, student_id=sid, role="school", reason=reason, as_of=AS_OF,
+                                      school_id=school, municipality=gm, rmc_region="RMC27", probability=p, band=band,
+                                      due_date=due, opened_by_run=run.id)
+        ids[f"school:{sid}"] = case.id
+    case, _ = open_or_update_case(session, student_id="W-A1", role="leerplicht", reason="rule:leerplicht_16h_4w",
+                                  as_of=AS_OF, school_id="01AB", municipality="GM0363", rmc_region="RMC27",
+                                  probability=0.62, band="high", due_date=dt.date(2025, 3, 7), opened_by_run=run.id)
+    ids["leerplicht:W-A1"] = case.id
+    case, _ = open_or_update_case(session, student_id="W-A1", role="jeugdarts", reason="rule:mazl_long", as_of=AS_OF,
+                                  school_id="01AB", municipality="GM0363", rmc_region="RMC27", probability=0.62,
+                                  band="high", opened_by_run=run.id)
+    ids["jeugdarts:W-A1"] = case.id
+    return ids
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("web-home")
+    bundle = build_bundle(home / "bundle")
+    url = f"sqlite:///{home / 'rs.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    session = session_factory(engine)()
+    keys: dict[str, str] = {}
+    key_ids: dict[str, str] = {}
+    for name, role, kind, values in [
+        ("school_a", "school", "school", ["01AB", "01AC"]),
+        ("school_b", "school", "school", ["02CD"]),
+        ("jeugdarts", "jeugdarts", "municipality", ["GM0363"]),
+        ("leerplicht", "leerplicht", "municipality", ["GM0363"]),
+        ("data_team", "data_team", "all", []),
+        ("admin", "admin", "all", []),
+        ("revokable", "school", "school", ["01AB"]),
+    ]:
+        key_ids[name], keys[name] = create_key(session, role, kind, values, f"{name} label")
+    cases = _seed(session)
+    settings = Settings(home=home, database_url=url, bundle_path=bundle)
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield {"app": app, "client": client, "keys": keys, "key_ids": key_ids, "session": session, "cases": cases,
+               "home": home, "settings": settings}
+    session.close()
+    engine.dispose()
+
+
+def browser(web: dict[str, Any]) -> TestClient:
+    """A fresh client (its own cookie jar) on the running app."""
+    return TestClient(web["app"], raise_server_exceptions=False)
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def sign_in(web: dict[str, Any], who: str, client: TestClient | None = None) -> TestClient:
+    client = client or browser(web)
+    token = csrf_of(client.get("/login").text)
+    r = client.post("/login", data={"api_key": web["keys"][who], "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return client
+
+
+def main_text(html: str) -> str:
+    """The page's <main> without tags (what a reader sees), request ids removed."""
+    body = html.split('<main id="main"', 1)[1].split("</main>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+# --- sign in, session cookie, CSRF ---------------------------------------------------------------
+def test_root_redirects_to_login_then_worklist(web: dict[str, Any]) -> None:
+    c = browser(web)
+    assert c.get("/", follow_redirects=False).headers["location"] == "/login"
+    r = c.get("/worklist", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2Fworklist")
+    sign_in(web, "school_a", c)
+    assert c.get("/", follow_redirects=False).headers["location"] == "/worklist"
+    dt_client = sign_in(web, "data_team")
+    assert dt_client.get("/", follow_redirects=False).headers["location"] == "/monitoring"
+
+
+def test_session_cookie_is_signed_httponly_strict_and_holds_no_key(web: dict[str, Any]) -> None:
+    c = browser(web)
+    token = csrf_of(c.get("/login").text)
+    r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/worklist"
+    header = next(h for h in r.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE + "="))
+    flags = header.lower()
+    assert "httponly" in flags and "samesite=strict" in flags and "path=/" in flags
+    assert "secure" not in flags.replace("samesite", "")  # plain http in tests: Secure would drop the cookie
+    value = header.split(";", 1)[0].split("=", 1)[1].strip('"')
+    key = web["keys"]["school_a"]
+    assert key not in value and key.split("_", 2)[2] not in value
+    secret = web["settings"].session_secret.get_secret_value()
+    data = URLSafeTimedSerializer(secret, salt="riskscore.web.session.v1").loads(value)
+    assert set(data) == {"kid", "role", "csrf"} and data["kid"] == web["key_ids"]["school_a"]
+    assert data["csrf"] != token  # signing in rotates the CSRF token
+    # a forged cookie (role changed, signature kept) is not accepted
+    forged = value.replace(value.split(".")[0], value.split(".")[0][:-2] + "AA")
+    f = browser(web)
+    f.cookies.set(SESSION_COOKIE, forged)
+    assert f.get("/worklist", follow_redirects=False).status_code == 303
+
+
+def test_secure_cookie_over_https(web: dict[str, Any]) -> None:
+    c = TestClient(web["app"], base_url="https://testserver")
+    r = c.get("/login")
+    assert "secure" in r.headers["set-cookie"].lower()
+
+
+def test_failed_sign_in_is_clear_counted_and_audited(web: dict[str, Any]) -> None:
+    session = web["session"]
+    before = recent_auth_failures(session, client="testclient")
+    c = browser(web)
+    token = csrf_of(c.get("/login").text)
+    r = c.post("/login", data={"api_key": "rsk_nope_wrongsecret", "csrf_token": token})
+    assert r.status_code == 401
+    assert "Aanmelden mislukt" in r.text and "Traceback" not in r.text
+    assert 'aria-invalid="true"' in r.text
+    assert recent_auth_failures(session, client="testclient") == before + 1
+    assert list_audit(session, actor="key:nope")[0].outcome == "denied"
+    r = c.post("/login", data={"api_key": "   ", "csrf_token": token})
+    assert r.status_code == 400 and "Vul een API-sleutel in" in r.text
+    # a key too long for the form is a clear 400 page, not a stack trace
+    r = c.post("/login", data={"api_key": "x" * 5000, "csrf_token": token})
+    assert r.status_code == 400 and "Ongeldige invoer" in r.text and "Traceback" not in r.text
+
+
+def test_csrf_token_is_required_on_every_post(web: dict[str, Any]) -> None:
+    c = browser(web)
+    c.get("/login")
+    for data in ({"api_key": web["keys"]["school_a"]}, {"api_key": web["keys"]["school_a"], "csrf_token": "x" * 43}):
+        r = c.post("/login", data=data)
+        assert r.status_code == 403 and "Formulier verlopen" in r.text
+    assert c.get("/worklist", follow_redirects=False).status_code == 303  # not signed in
+    # a token from another session does not work either
+    other = sign_in(web, "school_a")
+    other_token = csrf_of(other.get("/worklist").text)
+    mine = sign_in(web, "school_a")
+    case_id = web["cases"]["school:W-A3"]
+    r = mine.post(f"/cases/{case_id}/review", data={"csrf_token": other_token, "to_status": "in_review"})
+    assert r.status_code == 403
+    r = mine.post("/logout", data={})
+    assert r.status_code == 403
+    assert list_worklist(web["session"], role="school", statuses=None)  # nothing changed
+    assert [e.action for e in case_history(web["session"], case_id)] == ["open"]
+
+
+def test_next_parameter_is_never_an_open_redirect(web: dict[str, Any]) -> None:
+    c = browser(web)
+    token = csrf_of(c.get("/login?next=//evil.example/x").text)
+    r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token,
+                               "next": "//evil.example/x"}, follow_redirects=False)
+    assert r.headers["location"] == "/worklist"
+    c2 = browser(web)
+    token = csrf_of(c2.get("/login").text)
+    r = c2.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token,
+                                "next": "/students/W-A1"}, follow_redirects=False)
+    assert r.headers["location"] == "/students/W-A1"
+
+
+def test_logout_ends_the_session(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_a")
+    token = csrf_of(c.get("/worklist").text)
+    assert c.get("/logout").status_code == 200  # a confirmation form, never a state change on GET
+    assert c.get("/worklist", follow_redirects=False).status_code == 200
+    r = c.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?logged_out=1"
+    assert 'max-age=0' in r.headers["set-cookie"].lower() or "expires" in r.headers["set-cookie"].lower()
+    assert "U bent afgemeld" in c.get("/login?logged_out=1").text
+    assert c.get("/worklist", follow_redirects=False).status_code == 303
+
+
+def test_revoking_the_key_ends_its_web_session(web: dict[str, Any]) -> None:
+    c = sign_in(web, "revokable")
+    assert c.get("/worklist").status_code == 200
+    revoke_key(web["session"], web["key_ids"]["revokable"])
+    r = c.get("/worklist", follow_redirects=False)
+    assert r.status_code == 303 and "expired=1" in r.headers["location"]
+    assert "sessie is verlopen" in c.get(r.headers["location"]).text
+
+
+# --- language and layout -------------------------------------------------------------------------
+def test_dutch_by_default_english_by_link_and_cookie(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_a")
+    nl = c.get("/worklist").text
+    assert '<html lang="nl">' in nl and "<h1>Werklijst</h1>" in nl and NOTICE_NL in nl
+    assert 'href="/worklist?lang=en"' in nl  # the switch link on every page
+    r = c.get("/worklist?lang=en")
+    assert '<html lang="en">' in r.text and "<h1>Worklist</h1>" in r.text
+    assert "This is a signal for a conversation, not a decision." in r.text
+    assert "lang=en" in r.headers["set-cookie"]
+    assert "<h1>Worklist</h1>" in c.get("/worklist").text  # remembered
+    assert "<h1>Werklijst</h1>" in c.get("/worklist?lang=nl").text
+    assert '<html lang="en">' in browser(web).get("/login?lang=en").text
+    assert '<html lang="nl">' in browser(web).get("/login?lang=xx").text  # unknown language: default
+
+
+def test_every_page_has_layout_accessibility_and_security_headers(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_a")
+    for path in ("/worklist", "/students/W-A1", "/model", "/login"):
+        r = c.get(path)
+        assert r.status_code == 200, path
+        assert 'class="skip-link" href="#main"' in r.text and 'id="main"' in r.text
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["cache-control"] == "no-store" and r.headers["referrer-policy"] == "no-referrer"
+        assert "<script" not in r.text
+        for control in re.findall(r'<(?:select|textarea|input)[^>]*\bid="([^"]+)"', r.text):
+            assert f'for="{control}"' in r.text, (path, control)
+        assert '<th scope="col">' in r.text or path == "/login"
+
+
+def test_every_text_has_both_languages_and_templates_use_known_keys() -> None:
+    for key, (nl, en) in i18n.TEXTS.items():
+        assert nl.strip() and en.strip(), key
+    folder = Path(i18n.__file__).parent / "templates"
+    used = set()
+    for path in folder.glob("*.html"):
+        used |= set(re.findall(r'\bt\(\s*"([a-z0-9_]+)"', path.read_text()))
+        used |= set(re.findall(r"\bt\(\s*'([a-z0-9_]+)'", path.read_text()))
+    assert used and used <= set(i18n.TEXTS), used - set(i18n.TEXTS)
+
+
+# --- worklist ------------------------------------------------------------------------------------
+def rows_of(html: str) -> list[str]:
+    return re.findall(r'<tr data-student="([^"]+)"', html)
+
+
+def test_worklist_is_scoped_ordered_and_filtered(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_a")
+    html = c.get("/worklist").text
+    assert rows_of(html) == ["W-A2", "W-A1", "W-A3"]  # legal due date first, then probability; no school B
+    assert "62,0%" in html and "hoog" in html and "uiterlijk 2025-03-07" in html
+    assert "Verwachte echte gevallen in deze lijst: 0,9" in html  # 0.62 + 0.21 + 0.08
+    assert SICK_TEXT not in html and "gezondheidssignaal" in html  # health detail withheld from the school
+    assert rows_of(c.get("/worklist?band=high").text) == ["W-A1"]
+    assert rows_of(c.get("/worklist?school=01AC").text) == ["W-A3"]
+    assert rows_of(c.get("/worklist?school=02CD").text) == []  # another school's id shows nothing
+    assert "Geen casussen met deze filters" in c.get("/worklist?school=02CD").text
+    assert rows_of(c.get("/worklist?status=closed").text) == []
+    assert rows_of(c.get("/worklist?band=nonsense&status=bogus").text) == ["W-A2", "W-A1", "W-A3"]
+    en = c.get("/worklist?lang=en&band=high").text
+    assert "Expected true cases in this list: 0.6" in en and "62.0%" in en and ">high<" in en
+    # school B sees only its own pupil
+    assert rows_of(sign_in(web, "school_b").get("/worklist").text) == ["W-B1"]
+
+
+def test_admin_filters_by_role_without_opening_students(web: dict[str, Any]) -> None:
+    c = sign_in(web, "admin")
+    html = c.get("/worklist").text
+    assert set(rows_of(html)) == {"W-A1", "W-A2", "W-A3", "W-B1"}
+    assert 'id="f-role"' in html and 'href="/students/' not in html
+    assert rows_of(c.get("/worklist?role=leerplicht").text) == ["W-A1"]
+    assert c.get("/students/W-A1").status_code == 403
+
+
+def test_data_team_sees_aggregates_only(web: dict[str, Any]) -> None:
+    c = sign_in(web, "data_team")
+    for path in ("/worklist", "/students/W-A1"):
+        r = c.get(path)
+        assert r.status_code == 403 and "Geen toegang" in r.text and "W-A1" not in main_text(r.text).replace(path, "")
+    r = c.get("/monitoring")
+    assert r.status_code == 200 and "nog geen monitoringrapport" in r.text
+    assert sign_in(web, "school_a").get("/monitoring").status_code == 403
+
+
+def test_monitoring_page_shows_the_latest_verdict(web: dict[str, Any]) -> None:
+    run = web["settings"].resolved_reports_dir() / "monitoring" / "20250301T000000Z"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({
+        "status": "alert", "created_at": "2025-03-01T00:00:00Z", "model_version": "test-1",
+        "breaches": [{"check": "selection_rate", "subject": "gender=f", "severity": "alert",
+                      "message": "flag rate up 4 points", "action": "review the threshold"}],
+        "score_drift": {"psi": 0.31}, "flag_rate_current": 0.12}))
+    try:
+        html = sign_in(web, "admin").get("/monitoring?lang=en").text
+        assert "Verdict: alert" in html and "flag rate up 4 points" in html and "0.310" in html
+    finally:
+        (run / "summary.json").unlink()
+        run.rmdir()
+
+
+# --- one student ---------------------------------------------------------------------------------
+def test_student_page_shows_score_reasons_triggers_and_cases(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_a")
+    r = c.get("/students/W-A1")
+    assert r.status_code == 200
+    text = main_text(r.text)
+    assert "62,0%" in text and "18 uur ongeoorloofd verzuim" in text
+    assert r.text.count('<svg class="bar"') == 2  # absence and the protective level; the sick one withheld
+    assert 'class="neg"' in r.text and 'class="pos"' in r.text
+    assert "Leerplichtwet 1969" in text and "2025-03-07" in text
+    assert SICK_TEXT not in text and "12 schooldagen ziek" not in text
+    assert f"Casus {web['cases']['school:W-A1']}" in text
+    assert f"Casus {web['cases']['leerplicht:W-A1']}" not in text  # another role's case stays hidden
+    doctor = sign_in(web, "jeugdarts").get("/students/W-A1").text
+    assert SICK_TEXT in doctor and "12 schooldagen ziek" in doctor
+    assert f"Casus {web['cases']['jeugdarts:W-A1']}" in main_text(doctor)
+
+
+def test_out_of_scope_and_unknown_students_get_the_same_404(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_b")
+    pages = [c.get(f"/students/{sid}") for sid in ("W-A1", "NEVER-SCORED", "bad id!")]
+    assert [p.status_code for p in pages] == [404, 404, 404]
+    texts = {main_text(p.text) for p in pages}
+    assert len(texts) == 1 and "valt buiten uw bevoegdheid" in texts.pop()
+    session = web["session"]
+    assert list_audit(session, resource="student:W-A1")[0].outcome == "denied"
+    assert list_audit(session, resource="student:NEVER-SCORED")[0].outcome == "not_found"
+    # the leerplicht officer of GM0363 does not see GM0599's pupil
+    assert sign_in(web, "leerplicht").get("/students/W-B1").status_code == 404
+
+
+def test_every_student_view_is_audited_with_a_purpose(web: dict[str, Any]) -> None:
+    session = web["session"]
+    before = len(list_audit(session, resource="student:W-A2", limit=1000))
+    sign_in(web, "school_a").get("/students/W-A2")
+    entries = list_audit(session, resource="student:W-A2", limit=1000)
+    assert len(entries) == before + 1
+    e = entries[0]
+    assert (e.action, e.outcome, e.role, e.purpose, e.actor) == ("student.view", "allowed", "school", "signalering",
+                                                                  web["key_ids"]["school_a"])
+    assert e.request_id
+    assert list_audit(session, resource="worklist:school")[0].action == "worklist.read"
+    assert verify_chain(session).ok
+
+
+def test_review_outcome_is_saved_redirected_and_shown_after_reload(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_a")
+    case_id = web["cases"]["school:W-A1"]
+    token = csrf_of(c.get("/students/W-A1").text)
+    r = c.post(f"/cases/{case_id}/review", follow_redirects=False, data={
+        "csrf_token": token, "to_status": "in_review", "outcome": "conversation_held", "worth_conversation": "yes",
+        "note": "Gesprek met mentor gepland."})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/students/W-A1?saved={case_id}#case-{case_id}"
+    page = c.get(r.headers["location"]).text
+    text = main_text(page)
+    assert "Opgeslagen." in text and "gesprek gevoerd" in text and "Gesprek met mentor gepland." in text
+    assert "status: in behandeling" in text and "school_a label" in text  # who: the key's label
+    reloaded = main_text(c.get("/students/W-A1").text)
+    assert "Opgeslagen." not in reloaded and "gesprek gevoerd" in reloaded
+    session = web["session"]
+    session.expire_all()
+    events = case_history(session, case_id)
+    assert [(e.action, e.to_status) for e in events] == [("open", "open"), ("status", "in_review"),
+                                                         ("outcome", "in_review")]
+    assert events[-1].actor == web["key_ids"]["school_a"]
+    (outcome,) = case_outcomes(session, case_id)
+    assert (outcome.outcome, outcome.worth_conversation, outcome.note) == (
+        "conversation_held", True, "Gesprek met mentor gepland.")
+    entry = list_audit(session, resource=f"case:{case_id}")[0]
+    assert (entry.action, entry.outcome, entry.purpose) == ("case.review", "allowed", "beoordeling")
+    # English after the fact: the same history in English words
+    assert "conversation held" in c.get("/students/W-A1?lang=en").text
+
+
+def test_review_form_errors_are_clear_and_save_nothing(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_a")
+    case_id = web["cases"]["school:W-A2"]
+    token = csrf_of(c.get("/students/W-A2").text)
+    cases = [
+        ({"outcome": "conversation_held"}, "of het signaal een gesprek waard was"),
+        ({}, "Kies een nieuwe status of een uitkomst"),
+        ({"to_status": "referred"}, "niet toegestaan"),  # open → referred skips a step
+        ({"outcome": "<script>"}, "Kies een uitkomst uit de lijst"),
+        ({"note": "x" * 2500}, "maximaal 2000 tekens"),
+    ]
+    for data, message in cases:
+        r = c.post(f"/cases/{case_id}/review", data={"csrf_token": token, **data})
+        assert r.status_code == 400 and message in r.text, (data, r.status_code)
+        assert "Traceback" not in r.text and "<script>" not in r.text
+    web["session"].expire_all()
+    assert [e.action for e in case_history(web["session"], case_id)] == ["open"]
+    assert case_outcomes(web["session"], case_id) == []
+
+
+def test_review_of_a_case_outside_scope_or_role_is_404(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_b")
+    token = csrf_of(c.get("/worklist").text)
+    for case_id in (web["cases"]["school:W-A3"], 999_999):
+        r = c.post(f"/cases/{case_id}/review", data={"csrf_token": token, "note": "probe"})
+        assert r.status_code == 404
+    # school A cannot write into the leerplicht officer's case of its own pupil
+    a = sign_in(web, "school_a")
+    token = csrf_of(a.get("/worklist").text)
+    assert a.post(f"/cases/{web['cases']['leerplicht:W-A1']}/review",
+                  data={"csrf_token": token, "note": "probe"}).status_code == 404
+    assert a.post("/cases/not-a-number/review", data={"csrf_token": token}).status_code in (400, 404)
+
+
+# --- model ---------------------------------------------------------------------------------------
+def test_model_page_shows_version_metrics_and_card(web: dict[str, Any]) -> None:
+    c = sign_in(web, "data_team")
+    html = c.get("/model?lang=en").text
+    assert 'id="model-version">test-1<' in html and "auc" in html and "0.800" in html
+    assert "Tiny test model." in html  # the bundle's model_card.md, rendered in the layout
+    assert c.get("/model/card").status_code == 404  # no HTML card in this bundle
+    folder = web["app"].state.riskscore.require_loaded().folder
+    (folder / "model_card.html").write_text("<!doctype html><title>card</title><h1>Full card</h1>")
+    try:
+        assert 'href="/model/card"' in c.get("/model").text
+        r = c.get("/model/card")
+        assert r.status_code == 200 and "Full card" in r.text and "script-src" not in r.headers["content-security-policy"]
+    finally:
+        (folder / "model_card.html").unlink()
+    assert browser(web).get("/model/card", follow_redirects=False).status_code == 303
+
+
+def test_api_still_answers_json(web: dict[str, Any]) -> None:
+    r = web["client"].get("/v1/students/W-A1/score", headers={"Authorization": f"Bearer {web['keys']['school_a']}"})
+    assert r.status_code == 200 and r.json()["student_id"] == "W-A1"
+    assert "set-cookie" not in r.headers
+
+
+def test_sign_in_is_refused_after_many_failures(web: dict[str, Any]) -> None:
+    """Last in this module: it uses up the test client's failure budget for 15 minutes."""
+    from riskscore.store.keys import record_auth_failure
+    from riskscore.web.auth import MAX_LOGIN_FAILURES
+
+    session = web["session"]
+    for _ in range(MAX_LOGIN_FAILURES):
+        record_auth_failure(session, client="testclient", key_id=None)
+    c = browser(web)
+    token = csrf_of(c.get("/login").text)
+    r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 429 and "Te veel mislukte pogingen" in r.text
+    assert c.get("/worklist", follow_redirects=False).status_code == 303
