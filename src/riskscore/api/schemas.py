@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from riskscore.contracts import LEVELS, RULE_IDS
 
@@ -28,6 +28,15 @@ StudentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z
                                  description="Pseudonymous student id (never a BSN or name).")]
 
 _strict = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands stored timestamps back naive; the store writes UTC only, so naive means UTC.
+    Without an offset the JSON would not be an RFC 3339 date-time, as the schema promises."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
 
 def _not_future(value: dt.date | None, name: str) -> dt.date | None:
@@ -168,7 +177,7 @@ class ScoreResponse(BaseModel):
 class StoredScore(ScoreResult):
     """The latest stored score of a student."""
 
-    scored_at: dt.datetime
+    scored_at: UtcDateTime
 
 
 class ModelInfo(BaseModel):
@@ -177,7 +186,7 @@ class ModelInfo(BaseModel):
     band_thresholds: dict[str, float]
     metrics: dict[str, Any] = Field(description="Headline evaluation metrics from the bundle metadata.")
     metadata: dict[str, Any] = Field(description="Training metadata (seed, data fingerprint, folds, …).")
-    loaded_at: dt.datetime
+    loaded_at: UtcDateTime
     card_url: str | None = Field(description="Link to the model card, if the bundle carries one.")
 
 
@@ -196,8 +205,132 @@ class Readiness(BaseModel):
     model_loaded: bool
     database: bool
     model_version: str | None = None
+    reason: str | None = Field(None, description="Why the service is not ready (model, database); null when ready.")
 
 
 class ErrorBody(BaseModel):
     error: str
     request_id: str | None = None
+
+
+# --- worklists and review cases (routes/worklists.py, routes/cases.py) -------------------------------
+CaseStatus = Literal["open", "in_review", "contacted", "referred", "no_action_needed", "false_alarm", "closed"]
+ReviewerRole = Literal["school", "jeugdarts", "leerplicht", "rmc"]
+EXPECTED_TRUE_CASES_NL = (
+    "Som van de gekalibreerde kansen over de getoonde regels: het aantal leerlingen op deze lijst dat naar "
+    "verwachting binnen 12 maanden voortijdig schoolverlater wordt als er niets gebeurt. Regels zonder "
+    "modelscore (bv. niet meer ingeschreven) tellen niet mee.")
+EXPECTED_TRUE_CASES_EN = (
+    "Sum of the calibrated probabilities over the rows shown: how many pupils on this list are expected to "
+    "become early school leavers within 12 months if nothing is done. Rows without a model score (e.g. no "
+    "longer enrolled) are not counted.")
+
+
+class CaseRow(BaseModel):
+    """One review case as a reviewer sees it. Health detail only for the jeugdarts."""
+
+    case_id: int = Field(description="Review case id (use it with /v1/cases/{case_id}).")
+    student_id: str = Field(description="Pseudonymous student id (never a BSN or name).")
+    school_id: str | None = Field(None, description="School (BRIN) id.")
+    municipality: str | None = Field(None, description="Municipality (GM code).")
+    rmc_region: str | None = Field(None, description="RMC region.")
+    role: str = Field(description="Reviewing role the case belongs to.")
+    case_reason: str = Field(description="Why the case exists: 'rule:<rule id>' (legal/protocol trigger) or "
+                                         "'capacity' (among the team's highest calibrated risks).")
+    as_of: dt.date = Field(description="Reference date of the scoring run that opened the case.")
+    age: float | None = Field(None, description="Age in whole years at the latest score; null when unknown.")
+    probability: float | None = Field(None, ge=0, le=1, description="Calibrated probability of VSV within 12 "
+                                      "months (latest run); null without a model score.")
+    band: str | None = Field(None, description="low | medium | high (laag | middel | hoog).")
+    reasons: list[ReasonOut] = Field(default_factory=list, description="Top reasons of the latest score, largest first.")
+    triggers: list[TriggerOut] = Field(default_factory=list, description="Active rule triggers with their due dates.")
+    due_date: dt.date | None = Field(None, description="Legal deadline of the case, if any (earliest first in lists).")
+    status: CaseStatus = Field(description="Case status.")
+    owner: str | None = Field(None, description="Reviewer who owns the case.")
+    priority: int = Field(description="1 for legal/protocol triggers, 0 for capacity cases.")
+    opened_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class WorklistResponse(BaseModel):
+    """A prioritised worklist: legal deadlines first (earliest due date), then calibrated probability."""
+
+    role: str | None = Field(description="Role whose cases are listed (null: all roles, admin only).")
+    team: str | None = Field(None, description="Team filter (school id, GM code or RMC region) if given.")
+    count: int = Field(ge=0, description="Rows returned.")
+    expected_true_cases: float = Field(ge=0, description="Sum of the calibrated probabilities over the rows.")
+    expected_true_cases_nl: str = EXPECTED_TRUE_CASES_NL
+    expected_true_cases_en: str = EXPECTED_TRUE_CASES_EN
+    rows: list[CaseRow]
+    notice_nl: str = NOTICE_NL
+    notice_en: str = NOTICE_EN
+
+
+class CaseEventOut(BaseModel):
+    """One change of a case: who (key label and id) and when."""
+
+    id: int
+    at: UtcDateTime = Field(description="When (UTC).")
+    actor: str = Field(description="Who: the API key's label and id, or the batch job.")
+    action: str = Field(description="open | status | assign | note | outcome")
+    from_status: str | None = None
+    to_status: str | None = None
+    note: str | None = None
+
+
+class OutcomeOut(BaseModel):
+    """What a review found."""
+
+    id: int
+    outcome: str
+    worth_conversation: bool = Field(description="Was the signal worth a conversation? (the reviewers' label)")
+    note: str | None = None
+    recorded_by: str
+    recorded_at: UtcDateTime
+
+
+class CaseDetail(CaseRow):
+    """A case with its full history and recorded outcomes."""
+
+    allowed_transitions: list[str] = Field(description="Statuses the case may move to next.")
+    history: list[CaseEventOut] = Field(description="Every change, oldest first.")
+    outcomes: list[OutcomeOut] = Field(description="Recorded review outcomes, oldest first.")
+    notice_nl: str = NOTICE_NL
+    notice_en: str = NOTICE_EN
+
+
+class TransitionIn(BaseModel):
+    """Move a case to another status (open → in_review → contacted / referred / no_action_needed /
+    false_alarm / closed; see allowed_transitions)."""
+
+    model_config = _strict
+
+    to_status: CaseStatus = Field(description="The new status.")
+    note: str | None = Field(None, min_length=1, max_length=2000, description="Why (optional).")
+
+
+class AssignIn(BaseModel):
+    """Set or clear the case owner."""
+
+    model_config = _strict
+
+    owner: str | None = Field(min_length=1, max_length=128, description="Reviewer's name or id; null clears it.")
+
+
+class NoteIn(BaseModel):
+    """Add a note to the case history (notes are never edited)."""
+
+    model_config = _strict
+
+    note: str = Field(min_length=1, max_length=4000, description="The note.")
+
+
+class OutcomeIn(BaseModel):
+    """Record what the review found; worth_conversation feeds monitoring."""
+
+    model_config = _strict
+
+    outcome: str = Field(min_length=1, max_length=64, pattern=r"^[\w .,:/()'-]+$",
+                         description="Short outcome, e.g. 'conversation_held', 'referred_to_care', 'already_known'.")
+    worth_conversation: bool = Field(description="Was the signal worth a conversation?")
+    note: str | None = Field(None, min_length=1, max_length=4000, description="Optional note.")

@@ -3,11 +3,11 @@ note leaves an event (who, when), because care teams must be able to show what t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from riskscore.errors import DataError, NotFoundError
@@ -30,6 +30,11 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset({"in_review"}),
 }
 CASE_ROLES = ("school", "jeugdarts", "leerplicht", "rmc")
+#: the team of a reviewing role: the role plus this scope unit of the case (a school's care team works
+#: per school, the leerplicht officers per municipality, RMC and the youth doctors (GGD/JGZ, organised
+#: regionally) per RMC region). Capacities and the worklist's ``team`` filter use it.
+TEAM_UNITS: dict[str, str] = {"school": "school_id", "leerplicht": "municipality", "rmc": "rmc_region",
+                              "jeugdarts": "rmc_region"}
 
 MSG_CASE_NOT_FOUND = "review case not found"
 MSG_BAD_TRANSITION = "a case cannot go from '{from_status}' to '{to_status}'; allowed: {allowed}"
@@ -102,6 +107,79 @@ def open_or_update_case(
         return case, True
 
     return run_write(session, work)
+
+
+def upsert_cases(
+    session: Session,
+    candidates: Iterable[Mapping[str, Any]],
+    *,
+    as_of: date,
+    run_id: int | None,
+    actor: str = "system",
+) -> dict[str, int]:
+    """open_or_update_case for many signals at once, inside the caller's transaction (no commit).
+
+    Same rules: an active case for the same student, role and reason is refreshed; a case for the
+    same as_of that was already finished stays as it is; otherwise a case opens (with an 'open'
+    event). Bulk statements, so a batch of thousands of cases costs a few round trips. Returns the
+    counts {"opened", "updated", "unchanged"}."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for c in candidates:
+        if c["role"] not in CASE_ROLES:
+            raise DataError(MSG_BAD_CASE.format(details=f"role {c['role']!r} not in {CASE_ROLES}"))
+        _check_reason(str(c["reason"]))
+        rows[(str(c["student_id"]), str(c["role"]), str(c["reason"]))] = dict(c)  # the last one wins
+    counts = {"opened": 0, "updated": 0, "unchanged": 0}
+    if not rows:
+        return counts
+    now = utcnow()
+    with translate_errors():
+        existing = session.execute(
+            select(ReviewCase.id, ReviewCase.student_id, ReviewCase.role, ReviewCase.reason, ReviewCase.status)
+            .where(or_(ReviewCase.status.in_(ACTIVE_STATUSES), ReviewCase.as_of == as_of))
+            .order_by(ReviewCase.id)
+        ).all()
+    active: dict[tuple[str, str, str], int] = {}
+    finished_same_day: set[tuple[str, str, str]] = set()
+    for case_id, sid, role, reason, status in existing:
+        key = (sid, role, reason)
+        if key not in rows:
+            continue
+        if status in ACTIVE_STATUSES:
+            active[key] = case_id  # ordered by id: the newest active case wins, as in open_or_update_case
+        else:
+            finished_same_day.add(key)
+    updates, inserts = [], []
+    for key, c in rows.items():
+        fields = {"school_id": c.get("school_id"), "municipality": c.get("municipality"),
+                  "rmc_region": c.get("rmc_region"), "priority": int(c.get("priority") or 0),
+                  "probability": c.get("probability"), "band": c.get("band"), "updated_at": now}
+        if key in active:
+            if c.get("due_date") is not None:
+                fields["due_date"] = c["due_date"]
+            updates.append({"id": active[key], **fields})
+        elif key in finished_same_day:
+            counts["unchanged"] += 1
+        else:
+            inserts.append({"student_id": key[0], "role": key[1], "reason": key[2], "as_of": as_of,
+                            "opened_at": now, "opened_by_run": run_id, "due_date": c.get("due_date"),
+                            "status": "open", **fields})
+    # executemany by primary key; rows without a due date are a separate batch so theirs is kept
+    for batch in ([u for u in updates if "due_date" in u], [u for u in updates if "due_date" not in u]):
+        if batch:
+            session.execute(update(ReviewCase), batch)
+    counts["updated"] = len(updates)
+    if inserts:
+        created = session.execute(
+            insert(ReviewCase).returning(ReviewCase.id, ReviewCase.reason, sort_by_parameter_order=True), inserts
+        ).all()
+        session.execute(insert(CaseEvent), [
+            {"case_id": case_id, "at": now, "actor": actor, "action": "open", "from_status": None,
+             "to_status": "open", "note": reason}
+            for case_id, reason in created
+        ])
+    counts["opened"] = len(inserts)
+    return counts
 
 
 def get_case(session: Session, case_id: int, *, principal: Principal | None = None) -> ReviewCase:
@@ -239,9 +317,12 @@ def list_worklist(
     due_before: date | None = None,
     limit: int | None = None,
     offset: int = 0,
+    school_id: str | None = None,
+    team: str | None = None,
 ) -> list[ReviewCase]:
-    """Cases for a worklist: within the principal's scope, filtered by role, band and status, ordered
-    by due date (soonest first, undated last), then probability (highest first), then id."""
+    """Cases for a worklist: within the principal's scope, filtered by role, band, status, school and
+    team (the value of the role's TEAM_UNITS column; without a role, any of the three scope columns),
+    ordered by due date (soonest first, undated last), then probability (highest first), then id."""
     stmt = select(ReviewCase)
     if principal is not None and principal.scope_kind != "all":
         column = {"school": ReviewCase.school_id, "municipality": ReviewCase.municipality,
@@ -257,6 +338,15 @@ def list_worklist(
         stmt = stmt.where(ReviewCase.status.in_(list(statuses)))
     if due_before is not None:
         stmt = stmt.where(ReviewCase.due_date <= due_before)
+    if school_id is not None:
+        stmt = stmt.where(ReviewCase.school_id == school_id)
+    if team is not None:
+        scope_columns = {"school_id": ReviewCase.school_id, "municipality": ReviewCase.municipality,
+                         "rmc_region": ReviewCase.rmc_region}
+        if role is not None and role in TEAM_UNITS:
+            stmt = stmt.where(scope_columns[TEAM_UNITS[role]] == team)
+        else:
+            stmt = stmt.where(or_(*(col == team for col in scope_columns.values())))
     stmt = stmt.order_by(
         ReviewCase.due_date.is_(None), ReviewCase.due_date, func.coalesce(ReviewCase.probability, -1.0).desc(),
         ReviewCase.id,

@@ -5,7 +5,7 @@ stay valid)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -54,12 +54,18 @@ def write_scoring_run(
     model_version: str,
     scores: Iterable[Mapping[str, Any]],
     source: str = "batch",
+    within: Callable[[Session, ScoringRun], None] | None = None,
 ) -> ScoringRun:
     """Write a complete run in one transaction and return it (status 'complete').
 
     Each score mapping needs student_id, probability and band; optional school_id, municipality,
     rmc_region, age, reasons (list of reason dicts), triggers (list of dicts), roles (list of str).
-    Rows are validated before anything is written; a failure rolls everything back."""
+    Rows are validated before anything is written; a failure rolls everything back.
+
+    ``within(session, run)``, if given, runs inside the same transaction after the scores are
+    inserted and before the commit (the batch job opens review cases and writes the run's monitoring
+    file there), so the run, its scores and whatever ``within`` writes become visible together or
+    not at all. It may run more than once when SQLite was locked (the transaction is retried)."""
     values = [_score_values(i, row) for i, row in enumerate(scores)]
     now = utcnow()
 
@@ -84,6 +90,8 @@ def write_scoring_run(
                 ],
             )
         run.n_scored = len(values)
+        if within is not None:
+            within(s, run)
         run.status = "complete"
         run.finished_at = utcnow()
         return run
@@ -102,6 +110,23 @@ def latest_score(session: Session, student_id: str) -> Score | None:
     )
     with translate_errors():
         return session.scalars(stmt).first()
+
+
+def latest_scores(session: Session, student_ids: Iterable[str]) -> dict[str, Score]:
+    """Each student's newest score from a complete run (as latest_score, for many students at once)."""
+    ids = list(dict.fromkeys(str(i) for i in student_ids))
+    out: dict[str, Score] = {}
+    for start in range(0, len(ids), 500):  # stay well below any backend's bound-parameter limit
+        stmt = (
+            select(Score)
+            .join(ScoringRun, ScoringRun.id == Score.run_id)
+            .where(Score.student_id.in_(ids[start : start + 500]), ScoringRun.status == "complete")
+            .order_by(Score.student_id, Score.as_of.desc(), Score.created_at.desc(), Score.id.desc())
+        )
+        with translate_errors():
+            for row in session.scalars(stmt):
+                out.setdefault(row.student_id, row)
+    return out
 
 
 def latest_run(session: Session, *, as_of: date | None = None) -> ScoringRun | None:
