@@ -4,19 +4,31 @@ Access rules live here so every route applies them the same way:
 - a caller authenticates with `Authorization: Bearer <key>` or `X-API-Key: <key>` (else 401);
 - student endpoints refuse `data_team` and `admin` (403): they work with aggregates, never one pupil;
 - a student outside the caller's scope is reported exactly like a missing one (404, same body);
-- every read or write of a student's data is written to the audit log *before* data is returned.
+- every read or write of a student's data is written to the audit log *before* data is returned;
+- a client that keeps presenting bad keys is slowed, then refused (429 + Retry-After) for a while.
+  Valid keys cost nothing extra: the throttle is an in-memory counter per process, consulted
+  before authentication; only a *failure* touches the auth_failures table (record it, and read
+  the count all workers wrote, so a guesser cannot spread attempts over the workers).
 """
 
 from __future__ import annotations
 
+import hmac
+import math
 import re
+import threading
+import time
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from riskscore.api.logs import get_logger
 from riskscore.api.state import Loaded, ServiceState
 from riskscore.errors import MSG_BAD_KEY, AuthError, RiskscoreError, StoreError
 from riskscore.store.principal import Principal
@@ -35,6 +47,103 @@ class ForbiddenError(RiskscoreError):
     """Authenticated, but the role may not do this (never used for scope: that is a 404)."""
 
     http_status = 403
+
+
+class ThrottledError(RiskscoreError):
+    """Too many failed keys from this client: refused until the window has passed (429)."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+MSG_THROTTLED = "too many failed API keys from this client; try again in {seconds} s"
+
+
+@dataclass
+class AuthThrottle:
+    """Failed-key throttling per client address: after `slow_after` failures within `window` each
+    further failure is answered after a growing delay; after `limit` failures the client is refused
+    (429, Retry-After) until enough of them have aged out of the window.
+
+    Memory holds the failure times of clients that failed recently (bounded by `max_clients`);
+    a client that never failed costs one dict lookup. The database table is written and read on
+    failures only, which shares the count between uvicorn workers and survives restarts."""
+
+    limit: int = 10
+    window: timedelta = timedelta(minutes=15)
+    slow_after: int = 5
+    delay_step: float = 0.2  # seconds added per failure beyond slow_after
+    max_delay: float = 1.0
+    max_clients: int = 10_000
+    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _recent(self, client: str, now: float) -> deque[float] | None:
+        times = self._failures.get(client)
+        if times is None:
+            return None
+        horizon = now - self.window.total_seconds()
+        while times and times[0] <= horizon:
+            times.popleft()
+        if not times:
+            del self._failures[client]
+            return None
+        return times
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds until this client may try again, or None when it is not blocked (the fast path)."""
+        if client not in self._failures:
+            return None
+        now = time.time()
+        with self._lock:
+            times = self._recent(client, now)
+            if times is None or len(times) < self.limit:
+                return None
+            # blocked until the failure that put it over the limit leaves the window
+            oldest_relevant = times[len(times) - self.limit]
+            return max(1, math.ceil(oldest_relevant + self.window.total_seconds() - now))
+
+    def failed(self, client: str, *, shared_count: int | None = None) -> float:
+        """Count one failure (shared_count: the count all workers recorded, this one included);
+        return the delay to apply before answering."""
+        now = time.time()
+        with self._lock:
+            times = self._recent(client, now)
+            if times is None:
+                if len(self._failures) >= self.max_clients:  # forget the client seen longest ago
+                    del self._failures[min(self._failures, key=lambda c: self._failures[c][-1])]
+                times = self._failures.setdefault(client, deque())
+            times.append(now)
+            while shared_count is not None and len(times) < min(shared_count, self.limit):
+                times.appendleft(now)  # other workers' failures: conservatively dated now
+            n = len(times)
+        return min(self.max_delay, self.delay_step * (n - self.slow_after)) if n > self.slow_after else 0.0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+
+_throttle_lock = threading.Lock()
+
+
+def get_throttle(request: Request) -> AuthThrottle:
+    """The app's throttle (one per app, created on first use)."""
+    throttle = getattr(request.app.state, "auth_throttle", None)
+    if throttle is None:
+        with _throttle_lock:
+            throttle = getattr(request.app.state, "auth_throttle", None)
+            if throttle is None:
+                throttle = request.app.state.auth_throttle = AuthThrottle()
+    return throttle  # type: ignore[no-any-return]
+
+
+def client_of(request: Request) -> str:
+    """The client address the throttle counts by (the direct peer; see docs/SECURITY.md on proxies)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def get_state(request: Request) -> ServiceState:
@@ -74,18 +183,55 @@ def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """The caller behind the key; 401 for a missing, malformed, unknown or revoked key."""
+    """The caller behind the key; 401 for a missing, malformed, unknown or revoked key, 429 for a
+    client that presented too many bad keys lately (checked first, so a blocked client costs no query)."""
     from riskscore.store.keys import authenticate
 
     key = bearer.credentials if bearer is not None else api_key
-    principal = authenticate(session, key or "") if key else None
+    authorization = request.headers.get("authorization")
+    if not key and authorization is None:
+        raise AuthError(MSG_BAD_KEY)  # no credentials is no guess: not counted
+    throttle, client = get_throttle(request), client_of(request)
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        _count(request, "throttled")
+        raise ThrottledError(MSG_THROTTLED.format(seconds=wait), wait)
+    # an Authorization header that is not 'Bearer <key>' is refused, never skipped for X-API-Key;
+    # two different keys are refused rather than one of them picked
+    malformed = authorization is not None and bearer is None
+    ambiguous = bearer is not None and api_key is not None and not hmac.compare_digest(bearer.credentials, api_key)
+    principal = None if (malformed or ambiguous or not key) else authenticate(session, key)
     if principal is None:
+        _count(request, "invalid")
+        _failed(session, throttle, client, key or "")
         raise AuthError(MSG_BAD_KEY)
     request.state.role = principal.role  # for the request log (a role, never the key)
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def _count(request: Request, outcome: str) -> None:
+    metrics = getattr(get_state(request), "metrics", None)
+    if metrics is not None:
+        metrics.auth_failures.labels(outcome=outcome).inc()
+
+
+def _failed(session: Session, throttle: AuthThrottle, client: str, key: str) -> None:
+    """Record a failed key (database: shared by workers; memory: the fast check), then slow down."""
+    from riskscore.store.keys import key_id_of, recent_auth_failures, record_auth_failure
+
+    shared: int | None = None
+    try:
+        record_auth_failure(session, client=client, key_id=(key_id_of(key) or "")[:40] or None)
+        shared = recent_auth_failures(session, client=client, window=throttle.window)
+    except StoreError:  # a read-only or absent database must not turn a 401 into a 503
+        get_logger().warning("auth failure not recorded", extra={"event": "auth_failure_unrecorded"})
+    delay = throttle.failed(client, shared_count=shared)
+    get_logger().warning("invalid API key", extra={"event": "auth_failed"})
+    if delay > 0:
+        time.sleep(delay)
 
 
 def require_role(principal: Principal, allowed: frozenset[str], what: str) -> None:

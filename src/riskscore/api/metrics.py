@@ -26,6 +26,9 @@ class ApiMetrics:
         self.model_loaded = Gauge("riskscore_model_loaded", "1 when a model bundle is loaded.", registry=self.registry)
         self.reloads = Counter("riskscore_model_reloads_total", "Reload attempts by outcome.", ["outcome"],
                                registry=self.registry)
+        self.auth_failures = Counter("riskscore_auth_failures_total",
+                                     "Refused credentials: invalid (401, counted) or throttled (429).", ["outcome"],
+                                     registry=self.registry)
 
     def set_model(self, version: str | None) -> None:
         self.model_info.clear()

@@ -96,6 +96,8 @@ class ServiceState:
     engine: Engine | None = None
     sessions: sessionmaker[Session] | None = None
     db_migrated: bool = False
+    #: why the last load attempt failed (shown by /readyz while no model serves); None after a success
+    load_error: str | None = None
     _loaded: Loaded | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _calendar: Any = None
@@ -137,6 +139,7 @@ class ServiceState:
             try:
                 candidate = self._candidate()
             except RiskscoreError as exc:
+                self.load_error = f"{type(exc).__name__}: {exc}"[:300]
                 self.metrics.reloads.labels(outcome="rejected").inc()
                 log.warning("model load rejected", extra={"event": "model_rejected", "outcome": reason,
                                                           "error_type": type(exc).__name__})
@@ -144,11 +147,13 @@ class ServiceState:
                     raise GateError(MSG_SMOKE_FAILED.format(current=prev_version, details=exc)) from exc
                 raise
             except Exception as exc:
+                self.load_error = f"could not load the model: {type(exc).__name__}"
                 self.metrics.reloads.labels(outcome="rejected").inc()
                 log.warning("model load failed", extra={"event": "model_rejected", "error_type": type(exc).__name__})
                 if previous is not None:
                     raise GateError(MSG_SMOKE_FAILED.format(current=prev_version, details=type(exc).__name__)) from exc
                 raise ModelError(f"could not load the model: {type(exc).__name__}") from exc
+            self.load_error = None
             if previous is not None and candidate.bundle.version == prev_version:
                 self.metrics.reloads.labels(outcome="unchanged").inc()
                 return False, prev_version, prev_version

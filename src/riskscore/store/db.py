@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+#: libpq options for PostgreSQL unless the URL sets them (seconds)
+PG_CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                   "keepalives_count": 3}
 MSG_DB_READONLY = "the database is read-only: {details}"
 MSG_DB_LOCKED = "the database stayed locked after {attempts} attempts; try again later"
 MSG_DB_ERROR = MSG_DB_UNAVAILABLE + " ({details})"
@@ -64,7 +67,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return engine
     if sa_url.drivername == "postgresql":  # psycopg 3 is the driver we ship
         sa_url = sa_url.set(drivername="postgresql+psycopg")
-    return sa.create_engine(sa_url, echo=echo, pool_pre_ping=True, future=True)
+    # a server that accepts and never answers (hung, black-holed route) must fail fast with a 503,
+    # not hang the request: bound the connect; TCP keepalives find a peer that vanished mid-session
+    connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in sa_url.query}
+    return sa.create_engine(sa_url, echo=echo, pool_pre_ping=True, future=True, connect_args=connect_args)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

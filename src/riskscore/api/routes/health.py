@@ -22,9 +22,16 @@ async def healthz() -> Health:
 def readyz(state: StateDep) -> Response:
     loaded = state.loaded
     db_ok = state.database_ok()
+    reasons = []
+    if loaded is None:
+        reasons.append(f"no model loaded ({state.load_error or 'not loaded yet'})")
+    if not db_ok:
+        reasons.append("database unavailable" if state.db_migrated else "database unavailable or not migrated")
     body = Readiness(status="ready" if loaded and db_ok else "not_ready", model_loaded=loaded is not None,
-                     database=db_ok, model_version=loaded.bundle.version if loaded else None)
-    return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503)
+                     database=db_ok, model_version=loaded.bundle.version if loaded else None,
+                     reason="; ".join(reasons) or None)
+    return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503,
+                        headers=None if body.status == "ready" else {"Retry-After": "5"})
 
 
 @router.get("/metrics", summary="Prometheus metrics.", response_class=Response)
