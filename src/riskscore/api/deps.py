@@ -256,3 +256,13 @@ def audit(session: Session, request: Request, principal: Principal, *, action: s
 
     append_audit(session, actor=principal.key_id, role=principal.role, action=action, resource=resource,
                  outcome=outcome, purpose=purpose, request_id=request_id_of(request))
+
+
+def audit_many(session: Session, request: Request, principal: Principal, *, action: str, resources: list[str],
+               outcome: str, purpose: str) -> None:
+    """Append one audit entry per resource, all in one transaction (e.g. every pupil on a worklist)."""
+    from riskscore.store.audit import append_audit_many
+
+    rid = request_id_of(request)
+    append_audit_many(session, [{"actor": principal.key_id, "role": principal.role, "action": action, "resource": r,
+                                 "outcome": outcome, "purpose": purpose, "request_id": rid} for r in resources])

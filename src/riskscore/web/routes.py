@@ -163,8 +163,13 @@ def worklist(
     school_filter = school.strip() if school and school.strip() else None
     wl = build_worklist(session, principal, lang=lang, role=role_filter, school=school_filter, band=band_filter,
                         statuses=statuses)
-    _audit(session, request, principal, action="worklist.read", resource=f"worklist:{role_filter or 'all'}",
-           outcome="allowed", purpose=PURPOSE_WORKLIST)
+    from riskscore.store.audit import append_audit_many
+
+    # the list and every pupil shown on it, in one transaction, before the page leaves the service
+    resources = [f"worklist:{role_filter or 'all'}", *dict.fromkeys(f"student:{r.case.student_id}" for r in wl.rows)]
+    append_audit_many(session, [{"actor": principal.key_id, "role": principal.role, "action": "worklist.read",
+                                 "resource": res, "outcome": "allowed", "purpose": PURPOSE_WORKLIST,
+                                 "request_id": getattr(request.state, "request_id", None)} for res in resources])
     return render(
         request, "worklist.html", wl=wl, limit=WORKLIST_LIMIT, case_roles=CASE_ROLES, statuses=CASE_STATUSES,
         can_open=principal.role in STUDENT_ROLES, is_admin=principal.role == "admin",

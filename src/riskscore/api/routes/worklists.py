@@ -16,7 +16,7 @@ from riskscore.api.deps import (
     ForbiddenError,
     PrincipalDep,
     SessionDep,
-    audit,
+    audit_many,
     purpose_of,
     require_role,
 )
@@ -93,11 +93,10 @@ def worklist(
                           school_id=school, team=team)
     rows = rows_for(session, cases, principal.role)
     purpose = purpose_of(request, "signalering")
-    audit(session, request, principal, action="worklist.read",
-          resource=f"worklist:{role or '*'}:{team or school or '*'}"[:200], outcome="allowed", purpose=purpose)
-    for row in rows:  # written before any data leaves the service
-        audit(session, request, principal, action="worklist.read", resource=f"student:{row['student_id']}",
-              outcome="allowed", purpose=purpose)
+    # one transaction, written before any data leaves the service: the list, then every pupil on it
+    audit_many(session, request, principal, action="worklist.read", outcome="allowed", purpose=purpose,
+               resources=[f"worklist:{role or '*'}:{team or school or '*'}"[:200],
+                          *(f"student:{row['student_id']}" for row in rows)])
     expected = float(sum(r["probability"] for r in rows if r["probability"] is not None))
     return WorklistResponse(role=role, team=team, count=len(rows), expected_true_cases=round(expected, 4),
                             rows=[CaseRow.model_validate(r) for r in rows])
