@@ -45,7 +45,8 @@ def test_wilson_and_newcombe_known_values() -> None:
 # --- config ------------------------------------------------------------------------------------------
 def test_checked_in_config_is_valid() -> None:
     cfg = load_config(CONFIG)
-    assert cfg.flag.bands == ["high"]
+    assert cfg.flag.bands == ["medium", "high"]  # see the reason in config.yaml
+    assert cfg.reference is None and cfg.current is None and cfg.output_dir is None  # the pipeline defaults
     assert {"gender", "migration_background", "ses_band", "level"} <= set(cfg.fairness.groups)
     assert cfg.score_drift.psi_warn <= cfg.score_drift.psi_alert
 
@@ -244,10 +245,189 @@ def test_cli_exit_codes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys)
     _scored(1).to_parquet(tmp_path / "ref.parquet")
     _scored(2).to_csv(tmp_path / "same.csv", index=False)
     _scored(2, shift=0.6).to_parquet(tmp_path / "shifted.parquet")
-    common = ["--config", str(conf), "--reference", str(tmp_path / "ref.parquet"), "--out", str(tmp_path / "r")]
+    common = ["--config", str(conf), "--reference", str(tmp_path / "ref.parquet"), "--out", str(tmp_path / "r"), "--no-reviews"]
     assert _cli(monkeypatch, *common, "--current", str(tmp_path / "same.csv")) == 0
     assert "status: OK" in capsys.readouterr().out
     assert _cli(monkeypatch, *common, "--current", str(tmp_path / "shifted.parquet")) == 10
     out = capsys.readouterr().out
     assert "check the data feed for feature unauthorised_hours_4w" in out and "report:" in out
     assert _cli(monkeypatch, *common, "--current", str(tmp_path / "missing.parquet")) == 3
+
+
+# --- the real pipeline: champion reference, latest scoring run, outcomes, review outcomes ----------------
+def _pipeline_env(monkeypatch: pytest.MonkeyPatch, home: Path, bundle_dir: Path | None) -> None:
+    from riskscore.settings import get_settings
+
+    monkeypatch.setenv("RISKSCORE_HOME", str(home))
+    monkeypatch.delenv("RISKSCORE_REPORTS_DIR", raising=False)
+    monkeypatch.delenv("RISKSCORE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("RISKSCORE_MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    if bundle_dir is None:
+        monkeypatch.delenv("RISKSCORE_BUNDLE_PATH", raising=False)
+    else:
+        monkeypatch.setenv("RISKSCORE_BUNDLE_PATH", str(bundle_dir))
+    get_settings.cache_clear()
+
+
+@pytest.fixture()
+def world_frames(small_world):  # type: ignore[no-untyped-def]
+    """The champion's reference snapshot, and scored frames of the same model for other as-of dates."""
+    from riskscore import training
+    from riskscore.bundle import ModelBundle
+
+    bundle = ModelBundle.load(small_world.bundle_dir)
+    table = small_world.features
+
+    def scored(as_of: str) -> pd.DataFrame:
+        rows = table[table["as_of"] == pd.Timestamp(as_of)]
+        return training.reference_snapshot(bundle, rows, training.audit_frame(rows, small_world.tables["students"]))
+
+    reference = pd.read_parquet(small_world.bundle_dir / training.REFERENCE_FILE)
+    return reference, scored
+
+
+def _fake_batch(monkeypatch: pytest.MonkeyPatch, frame: pd.DataFrame | None, run_id: int = 3) -> None:
+    from riskscore import batch
+
+    def latest(settings):  # type: ignore[no-untyped-def]
+        if frame is None:
+            return None
+        out = frame.copy()
+        out.attrs[batch.RUN_META_KEY] = {"run_id": run_id}
+        return out
+
+    monkeypatch.setattr(batch, "latest_scored_frame", latest)
+
+
+def test_defaults_use_champion_reference_and_latest_run(monkeypatch, tmp_path, small_world, world_frames, capsys) -> None:  # type: ignore[no-untyped-def]
+    reference, _ = world_frames
+    _pipeline_env(monkeypatch, tmp_path, small_world.bundle_dir)
+    _fake_batch(monkeypatch, reference.assign(as_of=pd.Timestamp("2025-05-01")))
+    assert _cli(monkeypatch, "--config", str(CONFIG), "--no-reviews") == 0
+    out = capsys.readouterr().out
+    assert "status: OK" in out and "[RISKSCORE_BUNDLE_PATH (small-1)]" in out and "run-3.parquet" in out
+    status = monitoring_report.latest_status(tmp_path / "reports" / "monitoring")  # settings.resolved_reports_dir()
+    assert status["status"] == "ok" and status["model_version"] == "small-1" and status["as_of"] == "2025-05-01"
+    assert f"report:  {status['report']}" in out
+    summary = json.loads(Path(status["summary"]).read_text())
+    assert "reference.parquet" in summary["sources"]["reference"]
+    assert any("outcomes" in n for n in summary["notes"]) is False  # no outcomes table in this home
+
+
+def test_breach_exits_10_with_a_todo_list(monkeypatch, tmp_path, small_world, world_frames, capsys) -> None:  # type: ignore[no-untyped-def]
+    reference, _ = world_frames
+    _pipeline_env(monkeypatch, tmp_path, small_world.bundle_dir)
+    shifted = reference.copy()
+    for col in ("unauthorised_hours_4w", "unauthorised_hours_12w", "unauthorised_hours_year"):
+        shifted[col] = shifted[col] * 3 + 4
+    shifted["probability"] = (shifted["probability"] * 3).clip(upper=1)
+    shifted["band"] = np.where(shifted["probability"] >= 0.15, "high", np.where(shifted["probability"] >= 0.05, "medium", "low"))
+    _fake_batch(monkeypatch, shifted)
+    assert _cli(monkeypatch, "--config", str(CONFIG), "--no-reviews") == 10
+    captured = capsys.readouterr()
+    assert "what to do / wat te doen:" in captured.out
+    assert "Check the data feed: unauthorised_hours_4w" in captured.out and "Controleer de gegevensaanlevering" in captured.out
+    assert "Retrain on recent data" in captured.out and "Hertrain" in captured.out
+    assert captured.err.strip().count("\n") == 0 and "alert(s)" in captured.err
+    status = monitoring_report.latest_status(tmp_path / "reports" / "monitoring")
+    assert status["status"] == "alert" and [a["kind"] for a in status["actions"]][:1] == ["check_data_feed"]
+    html = Path(status["report"]).read_text(encoding="utf-8")
+    assert "Wat te doen" in html and "Hertrain" in html
+
+
+def test_no_scoring_run_and_no_champion_are_one_line_errors(monkeypatch, tmp_path, small_world, capsys) -> None:  # type: ignore[no-untyped-def]
+    _pipeline_env(monkeypatch, tmp_path, small_world.bundle_dir)
+    _fake_batch(monkeypatch, None)
+    assert _cli(monkeypatch, "--config", str(CONFIG)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no complete scoring run" in err and "riskscore score --as-of" in err
+    bare = tmp_path / "bare-bundle"
+    bare.mkdir()
+    _pipeline_env(monkeypatch, tmp_path, bare)
+    assert _cli(monkeypatch, "--config", str(CONFIG)) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "has no reference.parquet" in err
+
+
+def test_no_champion_in_registry_is_one_line(monkeypatch, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    _pipeline_env(monkeypatch, tmp_path, None)
+    assert _cli(monkeypatch, "--config", str(CONFIG)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no model behind 'riskscore-vsv@champion'" in err
+
+
+def test_outcomes_only_once_mature_and_reviews_from_the_store(monkeypatch, tmp_path, small_world, world_frames, capsys) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from riskscore.store.cases import open_or_update_case, record_outcome
+    from riskscore.store.db import make_engine, migrate, session_factory
+    from riskscore.store.outcomes_read import review_outcomes
+
+    reference, scored = world_frames
+    _pipeline_env(monkeypatch, tmp_path, small_world.bundle_dir)
+    (tmp_path / "data").mkdir()
+    small_world.tables["outcomes"].to_parquet(tmp_path / "data" / "outcomes.parquet")
+    url = f"sqlite:///{tmp_path / 'riskscore.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    flagged = reference[reference["band"] != "low"].head(120)
+    with session_factory(engine)() as session:
+        for i, row in enumerate(flagged.itertuples()):
+            case, _ = open_or_update_case(session, student_id=row.student_id, role="school", reason="capacity",
+                                          as_of=dt.date(2024, 5, 1), school_id=row.school_id, band=row.band)
+            record_outcome(session, case.id, outcome="talked", worth_conversation=i % 10 == 0, recorded_by="t")
+        frame = review_outcomes(session)
+    engine.dispose()
+    assert len(frame) == 120 and set(frame["reason_kind"]) == {"model"} and frame["worth_conversation"].sum() == 12
+
+    # current as of 1 May 2024: its label window ends after the outcomes' last date → outcomes not used
+    _fake_batch(monkeypatch, reference)
+    code = _cli(monkeypatch, "--config", str(CONFIG))
+    out = capsys.readouterr().out
+    assert "note: outcomes: not used yet" in out
+    assert "120 reviewed, 10% worth a conversation" in out
+    assert code == 10  # 10 % worth a conversation is below the 30 % floor
+    status = monitoring_report.latest_status(tmp_path / "reports" / "monitoring")
+    assert any(b["check"] == "review" for b in status["breaches"])
+    summary = json.loads(Path(status["summary"]).read_text())
+    assert summary["reviews"]["n"] == 120 and "store" in summary["sources"]["reviews"]
+
+    # current as of 1 May 2023 (a real scored frame): a full year of outcomes exists → labels attached
+    _fake_batch(monkeypatch, scored("2023-05-01"))
+    _cli(monkeypatch, "--config", str(CONFIG), "--no-reviews")
+    out = capsys.readouterr().out
+    assert "with outcomes" in out and "precision" in out
+    summary = json.loads(Path(monitoring_report.latest_status(tmp_path / "reports" / "monitoring")["summary"]).read_text())
+    assert summary["outcomes"]["n"] > 1000 and summary["sources"]["outcomes"].endswith("outcomes.parquet")
+
+
+def test_cli_full_disk_is_one_line_and_leaves_nothing(monkeypatch, tmp_path, small_world, world_frames, capsys) -> None:  # type: ignore[no-untyped-def]
+    reference, _ = world_frames
+    _pipeline_env(monkeypatch, tmp_path, small_world.bundle_dir)
+    _fake_batch(monkeypatch, reference)
+
+    def full(path: Path, text: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(monitoring_report, "_write_text", full)
+    assert _cli(monkeypatch, "--config", str(CONFIG), "--no-reviews") == 9
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "No space left on device" in err
+    reports = tmp_path / "reports" / "monitoring"
+    assert list(reports.iterdir()) == []
+    assert monitoring_report.latest_status(reports)["status"] == "unknown"
+
+
+def test_recommendations_fold_alerts_into_a_todo_list() -> None:
+    from riskscore.monitoring import Breach, recommendations
+
+    todo = recommendations([
+        Breach("score_drift", "probability", "alert", "m", "a"),
+        Breach("fairness", "gender=v", "alert", "m", "a"),
+        Breach("feature_drift", "sick_days_year", "alert", "m", "a"),
+        Breach("feature_drift", "dataset", "alert", "m", "a"),
+        Breach("score_drift", "probability", "warn", "m", "a"),
+    ])
+    assert [t["kind"] for t in todo] == ["check_data_feed", "investigate_group", "retrain"]
+    assert todo[0]["subjects"] == ["sick_days_year"] and "gender=v" in todo[1]["text_nl"]
+    assert todo[2]["subjects"] == ["score drift", "feature drift"]

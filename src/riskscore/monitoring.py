@@ -38,6 +38,8 @@ __all__ = [
     "Verdict",
     "attach_outcomes",
     "load_config",
+    "recommendations",
+    "review_checks",
     "run_monitoring",
     "selection_rate_changes",
 ]
@@ -240,11 +242,12 @@ def selection_rate_changes(
 def _fairness_breaches(table: pd.DataFrame) -> list[Breach]:
     out = []
     for row in table[table["alert"]].itertuples():
-        direction = "rose" if row.change > 0 else "fell"
+        direction = "more" if row.relative_to_rest > 1 else "less"
         out.append(Breach(
             "fairness", f"{row.column}={row.group}", "alert",
-            f"flag rate of {row.column}={row.group} {direction} from {row.rate_ref:.1%} to {row.rate_cur:.1%} "
-            f"(×{row.ratio:.2f}, ×{row.relative_to_rest:.2f} relative to the other pupils; p={row.p_value:.1e}, n={row.n_cur})",
+            f"flag rate of {row.column}={row.group} moved from {row.rate_ref:.1%} to {row.rate_cur:.1%}: "
+            f"{direction} than the other pupils' (group ×{row.ratio:.2f}, relative to the others ×{row.relative_to_rest:.2f}; "
+            f"p={row.p_value:.1e}, n={row.n_cur})",
             f"investigate group {row.column}={row.group}: check whether its absence is recorded differently "
             "(registration practice, a school or region) before trusting its scores; hold its flags for extra review",
         ))
@@ -388,19 +391,103 @@ def outcome_checks(cur: pd.DataFrame, config: MonitoringConfig) -> tuple[dict[st
     return overall, pd.DataFrame(rows), breaches
 
 
-def review_checks(reviews: pd.DataFrame, config: MonitoringConfig) -> tuple[dict[str, Any], list[Breach]]:
-    """Share of reviewed flags a reviewer found worth a conversation (the weekly, label-free precision)."""
+REVIEW_GROUPS = ("role", "reason_kind", "band", "rmc_region")
+
+
+def review_checks(reviews: pd.DataFrame, config: MonitoringConfig, *, current: pd.DataFrame | None = None
+                  ) -> tuple[dict[str, Any], pd.DataFrame, list[Breach]]:
+    """Share of reviewed flags a reviewer found worth a conversation (the weekly, label-free precision),
+    overall and per group: the case's role, reason kind (rule or model), band and RMC region, and — joined
+    from the current scored frame by student_id — the audit groups and level."""
     if "worth_conversation" not in reviews:
         raise DataError("review outcomes need a worth_conversation column")
-    w = reviews["worth_conversation"].astype(bool)
-    lo, hi = wilson_ci(float(w.sum()), float(len(w)), level=config.outcome_checks.ci_level)
+    oc = config.outcome_checks
+    reviews = reviews.copy()
+    reviews["worth_conversation"] = reviews["worth_conversation"].astype(bool)
+    w = reviews["worth_conversation"]
+    lo, hi = wilson_ci(float(w.sum()), float(len(w)), level=oc.ci_level)
     info = {"n": len(w), "worth_conversation": float(w.mean()) if len(w) else float("nan"), "lo": lo, "hi": hi}
     breaches = []
-    if len(w) and hi < config.outcome_checks.min_review_precision:
+    if len(w) and hi < oc.min_review_precision:
         breaches.append(Breach("review", "worth_conversation", "alert",
                                f"only {info['worth_conversation']:.0%} of reviewed flags were worth a conversation (CI up to {hi:.0%})",
                                "retrain, or raise the band threshold; ask reviewers which reasons were wrong"))
-    return info, breaches
+    groups = [c for c in REVIEW_GROUPS if c in reviews]
+    if current is not None and "student_id" in reviews and "student_id" in current:
+        extra = [c for c in config.fairness.groups if c in current and c not in reviews]
+        if extra:
+            audit = current[["student_id", *extra]].drop_duplicates("student_id")
+            reviews = reviews.merge(audit, on="student_id", how="left")
+            for c in extra:
+                reviews[c] = reviews[c].fillna("unknown")
+            groups += extra
+    rows = []
+    for col in groups:
+        for value, g in reviews.groupby(reviews[col].astype(str)):
+            x, n = float(g["worth_conversation"].sum()), float(len(g))
+            glo, ghi = wilson_ci(x, n, level=oc.ci_level)
+            tested = n >= oc.min_group_size
+            alert = bool(tested and ghi < oc.min_review_precision)
+            rows.append({"column": col, "group": value, "n": int(n), "worth_conversation": x / n if n else float("nan"),
+                         "lo": glo, "hi": ghi, "tested": tested, "alert": alert})
+            if alert:
+                breaches.append(Breach(
+                    "review", f"{col}={value}", "alert",
+                    f"only {x / n:.0%} of reviewed flags for {col}={value} were worth a conversation (CI up to {ghi:.0%}, n={int(n)})",
+                    f"investigate group {col}={value}: ask its reviewers which reasons were wrong; retrain if the model misleads there",
+                ))
+    by_group = pd.DataFrame(rows, columns=["column", "group", "n", "worth_conversation", "lo", "hi", "tested", "alert"])
+    return info, by_group, breaches
+
+
+# --- what to do ----------------------------------------------------------------------------------
+#: the to-do kinds, in the order a person should work through them: data first, then groups, then the model
+ACTION_TEXTS: dict[str, tuple[str, str]] = {
+    "check_data_feed": ("Check the data feed: {subjects}. A changed registration practice or a broken export "
+                        "looks like drift; fix the feed before retraining.",
+                        "Controleer de gegevensaanlevering: {subjects}. Een andere registratiepraktijk of een "
+                        "kapotte export lijkt op drift; herstel de aanlevering vóór hertrainen."),
+    "investigate_group": ("Investigate group(s) {subjects}: is their absence recorded differently (school, region, "
+                          "registration practice)? Give their flags an extra review until explained.",
+                          "Onderzoek groep(en) {subjects}: wordt hun verzuim anders geregistreerd (school, regio, "
+                          "registratiepraktijk)? Geef hun signalen extra controle tot dit verklaard is."),
+    "retrain": ("Retrain on recent data ({subjects}), then promote only if the new model passes the gates: "
+                "riskscore train --data … && riskscore promote.",
+                "Hertrain op recente gegevens ({subjects}) en promoveer alleen als het nieuwe model de poorten "
+                "haalt: riskscore train --data … && riskscore promote."),
+    "recalibrate": ("Recalibrate (or retrain): predicted and observed VSV rates differ ({subjects}).",
+                    "Herkalibreer (of hertrain): voorspelde en werkelijke VSV-percentages verschillen ({subjects})."),
+}
+_KIND_OF_CHECK = {"fairness": "investigate_group", "breakdown": "check_data_feed", "score_drift": "retrain",
+                  "band_shift": "retrain", "performance": "retrain", "calibration": "recalibrate", "review": "retrain"}
+
+
+def recommendations(breaches: list[Breach]) -> list[dict[str, Any]]:
+    """The alerts folded into a short to-do list (kind, subjects, text_en, text_nl), data feeds first.
+
+    A drifted feature is first a data-feed question; only the dataset-wide drift says retrain."""
+    subjects: dict[str, list[str]] = {}
+    for b in breaches:
+        if b.severity != "alert":
+            continue
+        if b.check == "feature_drift":
+            kind = "retrain" if b.subject == "dataset" else "check_data_feed"
+            subject = "feature drift" if b.subject == "dataset" else b.subject
+        elif b.check == "review" and "=" in b.subject:
+            kind, subject = "investigate_group", b.subject
+        else:
+            kind = _KIND_OF_CHECK.get(b.check, "retrain")
+            subject = b.subject if kind != "retrain" else b.check.replace("_", " ")
+        bucket = subjects.setdefault(kind, [])
+        if subject not in bucket:
+            bucket.append(subject)
+    out = []
+    for kind, (en, nl) in ACTION_TEXTS.items():
+        if kind in subjects:
+            joined = ", ".join(subjects[kind])
+            out.append({"kind": kind, "subjects": subjects[kind], "text_en": en.format(subjects=joined),
+                        "text_nl": nl.format(subjects=joined)})
+    return out
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -445,6 +532,7 @@ def run_monitoring(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model_version": config.model_version,
         "n_reference": len(ref), "n_current": len(cur),
+        "as_of_reference": _as_of(ref), "as_of_current": _as_of(cur),
         "flag_rate_reference": float(ref["flagged"].mean()), "flag_rate_current": float(cur["flagged"].mean()),
         "feature_drift": fd_info, "score_drift": sd_info,
         "fairness": {"tested_groups": int(sel["tested"].sum()) if len(sel) else 0,
@@ -458,10 +546,18 @@ def run_monitoring(
         tables["outcomes_by_group"] = by_group
         summary["outcomes"] = overall
     if reviews is not None:
-        info, rv_breaches = review_checks(reviews, config)
+        info, rv_table, rv_breaches = review_checks(reviews, config, current=cur)
         breaches += rv_breaches
+        tables["reviews_by_group"] = rv_table
         summary["reviews"] = info
+    summary["actions"] = recommendations(breaches)
     return Verdict(breaches=breaches, summary=_jsonable(summary), tables=tables, drift=drift_result)
+
+
+def _as_of(frame: pd.DataFrame) -> str | None:
+    if "as_of" not in frame or frame["as_of"].isna().all():
+        return None
+    return str(pd.Timestamp(frame["as_of"].max()).date())
 
 
 def _jsonable(obj: Any) -> Any:

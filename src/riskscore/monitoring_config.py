@@ -24,7 +24,8 @@ class _Strict(BaseModel):
 class FlagConfig(_Strict):
     """Which scores count as 'flagged' (sent to a human reviewer): the selection whose fairness we watch."""
 
-    bands: list[Literal["low", "medium", "high"]] = Field(["high"], min_length=1)
+    #: medium + high: `high` alone holds ~1 % of pupils, too few per group to test (monitoring/README.md)
+    bands: list[Literal["low", "medium", "high"]] = Field(["medium", "high"], min_length=1)
 
 
 class FeatureDriftConfig(_Strict):
@@ -36,7 +37,7 @@ class FeatureDriftConfig(_Strict):
     cat_threshold: float = Field(0.2, gt=0)
     per_column_threshold: dict[str, float] = Field(default_factory=dict)
     #: columns with fewer non-missing values on either side are reported as too sparse, not tested
-    min_non_null: int = Field(300, ge=2)
+    min_non_null: int = Field(1000, ge=2)
     #: share of drifted columns at which the whole input is declared drifted (→ retrain)
     dataset_drift_share: float = Field(0.3, gt=0, le=1)
 
@@ -69,7 +70,7 @@ class FairnessConfig(_Strict):
     #: family-wise significance level (Bonferroni over every group value tested)
     alpha: float = Field(0.01, gt=0, lt=1)
     #: a group's flag rate must change by this factor more than the overall flag rate did …
-    min_ratio_change: float = Field(1.25, gt=1)
+    min_ratio_change: float = Field(1.5, gt=1)
     #: … and by at least this much in absolute terms
     min_abs_change: float = Field(0.02, gt=0, lt=1)
 
@@ -86,6 +87,8 @@ class OutcomesConfig(_Strict):
     max_calibration_ratio: float = Field(1.5, gt=1)
     #: |group − rest| gap in TPR / FPR / precision whose confidence interval lies wholly beyond this
     max_gap: float = Field(0.1, gt=0, lt=1)
+    #: review outcomes recorded in this many days before the run count (the store's "worth a conversation")
+    review_window_days: int = Field(90, ge=1)
 
 
 class BreakdownConfig(_Strict):
@@ -93,7 +96,7 @@ class BreakdownConfig(_Strict):
     min_group_size: int = Field(100, ge=10)
     alpha: float = Field(0.01, gt=0, lt=1)
     min_ratio_change: float = Field(1.5, gt=1)
-    min_abs_change: float = Field(0.03, gt=0, lt=1)
+    min_abs_change: float = Field(0.05, gt=0, lt=1)
 
 
 class MonitoringConfig(_Strict):
@@ -101,7 +104,7 @@ class MonitoringConfig(_Strict):
     reference: Path | None = Field(None, description="Reference scored frame: the champion's validation snapshot.")
     current: Path | None = Field(None, description="Current scored frame: the latest complete scoring run.")
     outcomes: Path | None = Field(None, description="Optional outcomes (student_id, vsv_date or label).")
-    output_dir: Path = Path(".riskscore/reports/monitoring")
+    output_dir: Path | None = Field(None, description="Reports folder; default <RISKSCORE_HOME>/reports/monitoring.")
     model_version: str | None = None
     flag: FlagConfig = FlagConfig()
     feature_drift: FeatureDriftConfig = FeatureDriftConfig()

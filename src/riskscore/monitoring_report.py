@@ -39,10 +39,17 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 </style></head><body>
 <h1>riskscore monitoring <span class="status {{ status }}">{{ status|upper }}</span></h1>
 <p>Created {{ s.created_at }} · model version {{ s.model_version or "unknown" }} ·
-reference {{ s.n_reference }} pupils, current {{ s.n_current }} pupils ·
+reference {{ s.n_reference }} pupils{% if s.as_of_reference %} (as of {{ s.as_of_reference }}){% endif %},
+current {{ s.n_current }} pupils{% if s.as_of_current %} (as of {{ s.as_of_current }}){% endif %} ·
 flag rate {{ "%.1f%%"|format(100*s.flag_rate_reference) }} → {{ "%.1f%%"|format(100*s.flag_rate_current) }}</p>
 <p class="note">The model only triggers a human review; these checks watch whether its inputs, scores and
 treatment of groups have moved since the reference (the champion's validation snapshot).</p>
+{% if s.actions %}<h2>What to do · Wat te doen</h2><ol>
+{% for a in s.actions %}<li><strong>{{ a.kind|replace("_", " ") }}</strong>: {{ a.text_en }}<br><span lang="nl" class="note">{{ a.text_nl }}</span></li>{% endfor %}
+</ol>{% endif %}
+{% if s.sources %}<p class="note">Reference: {{ s.sources.reference }} · current: {{ s.sources.current }}
+{% if s.sources.outcomes %} · outcomes: {{ s.sources.outcomes }}{% endif %}
+{% if s.sources.reviews %} · review outcomes: {{ s.sources.reviews }}{% endif %}</p>{% endif %}
 <h2>Breaches and what to do</h2>
 {% if breaches %}<table><tr><th>check</th><th>subject</th><th>severity</th><th>finding</th><th>action</th></tr>
 {% for b in breaches %}<tr><td>{{ b.check }}</td><td>{{ b.subject }}</td><td>{{ b.severity }}</td>
@@ -130,6 +137,11 @@ def render_html(verdict: Verdict, *, evidently_href: str | None = None) -> str:
         ("Feature drift", plots.get("features"), _html_table(t.get("feature_drift")), None),
         ("Per school and RMC region", None, _html_table(t.get("breakdowns")), None),
     ]
+    if "reviews_by_group" in t:
+        sections.append(("Review outcomes: flags worth a conversation, by group", None,
+                         _html_table(t.get("reviews_by_group")),
+                         "Share of reviewed cases a reviewer marked worth a conversation; groups below the minimum "
+                         "size are shown but not tested."))
     if "outcomes_by_group" in t:
         sections.append(("With outcomes: precision, recall, calibration by group", None,
                          _html_table(t.get("outcomes_by_group")), None))
@@ -216,7 +228,7 @@ def log_to_mlflow(verdict: Verdict, paths: dict[str, Path], *, tracking_uri: str
     from riskscore import registry
 
     registry.configure(tracking_uri, artifact_root)
-    artifacts = {p.name: p for key, p in paths.items() if key != "dir"}
+    artifacts: dict[str, Path | str] = {p.name: p for key, p in paths.items() if key != "dir"}
     return registry.log_monitoring(verdict.summary.get("model_version") or "unknown", artifacts,
                                    headline_metrics(verdict), tags={"status": verdict.status})
 
@@ -246,6 +258,29 @@ def latest_status(reports_dir: str | Path) -> dict[str, Any]:
             "flag_rate_current": data.get("flag_rate_current"),
             "report": str(run / REPORT),
             "run": run.name,
+            "actions": data.get("actions", []),
+            "as_of": data.get("as_of_current"),
+            "summary": str(run / SUMMARY),
         }
     return {"status": "unknown", "created_at": None, "model_version": None, "n_breaches": 0, "breaches": [],
-            "psi": None, "flag_rate_current": None, "report": None, "run": None}
+            "psi": None, "flag_rate_current": None, "report": None, "run": None, "actions": [], "as_of": None,
+            "summary": None}
+
+
+def default_reports_dir(reports_root: str | Path) -> Path:
+    """Where monitoring reports go by default: <settings.resolved_reports_dir()>/monitoring (CLI and API agree)."""
+    return Path(reports_root) / "monitoring"
+
+
+#: files of a published run that may be served (GET /v1/monitoring/reports/{run}/{name})
+SERVABLE = (REPORT, EVIDENTLY, SUMMARY)
+
+
+def report_file(reports_dir: str | Path, run: str, name: str) -> Path | None:
+    """A published run's file, or None — never a path outside reports_dir (run and name are checked)."""
+    import re
+
+    if name not in SERVABLE or not re.fullmatch(r"\d{8}T\d{12}Z", run):
+        return None
+    path = Path(reports_dir) / run / name
+    return path if path.is_file() else None
