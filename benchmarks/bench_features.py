@@ -14,6 +14,7 @@ import argparse
 import resource
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,11 @@ def generate(n: int, *, seed: int = 0) -> dict[str, pd.DataFrame]:
 
 
 def peak_rss_gib() -> float:
+    """Peak RSS of this process image (VmHWM). ru_maxrss would also count the parent's RSS at fork
+    time (Linux keeps it across exec), which misleads when run_all.py starts this script."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024**2  # KiB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from riskscore import contracts, explain
-from riskscore.compiled import CompiledAdditive, calibrate, top_positive
+from riskscore.compiled import CompiledAdditive, calibrate
 from riskscore.errors import MSG_NO_MODEL, DataError, ModelError
 
 FORMAT_VERSION = 1
@@ -91,11 +91,9 @@ class ModelBundle:
 
     def score(self, X: Any, *, top_k: int = 3) -> Scored:
         """Raw score, calibrated probability, band, exact contributions and top positive reasons."""
-        contrib = self.compiled.contributions(self.matrix(X))
-        raw = self.compiled.raw_from_contributions(contrib)
+        contrib, raw, top = self.compiled.evaluate(self.matrix(X), top_k=top_k)  # one blocked pass
         prob = calibrate(self.calibrator, raw)
-        return Scored(raw=raw, probability=prob, band=self.band_of(prob), contributions=contrib,
-                      top=top_positive(contrib, top_k))
+        return Scored(raw=raw, probability=prob, band=self.band_of(prob), contributions=contrib, top=top)
 
     def reasons(self, values: Any, contributions: Any, *, top_k: int = 3) -> list[explain.Reason]:
         return explain.reasons(self, values, contributions, top_k=top_k)

@@ -115,6 +115,7 @@ class CompiledAdditive:
     bias: float
     n_trees: int = 0
     _offsets: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _ranks: tuple[list[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_booster(cls, booster: Any, feature_names: Sequence[str]) -> CompiledAdditive:
@@ -167,16 +168,68 @@ class CompiledAdditive:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, n_features) exact per-feature contributions (= LightGBM pred_contrib without bias)."""
-        X = self._check(X)
-        out = np.empty(X.shape, dtype=np.float64, order="F")
-        for j, (edges, vals) in enumerate(zip(self.edges, self.values, strict=True)):
-            col = np.ascontiguousarray(X[:, j])
-            np.take(vals, np.searchsorted(edges, col, side="left"), out=out[:, j])
-        return out
+        return self.evaluate(X, top_k=0)[0]
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Raw score (log-odds) = bias + sum of contributions (= LightGBM predict(raw_score=True))."""
-        return self.raw_from_contributions(self.contributions(X))
+        return self.evaluate(X, top_k=0)[1]
+
+    def evaluate(self, X: np.ndarray, *, top_k: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Contributions (n × n_features, column-major), raw scores and the top_k positive reasons
+        (= top_positive(contributions, top_k)) in one pass over row blocks.
+
+        Why blocks: a block's columns (32k values) stay in the CPU cache while they are binned by
+        counting comparisons against the edges (a few edges per feature: much cheaper than a
+        binary search per value), gathered, summed and ranked."""
+        X = self._check(X)
+        n, m = X.shape
+        if n < _SMALL:  # a request's few rows: per-call overhead dominates, a binary search per column is cheapest
+            contrib = np.empty((n, m), dtype=np.float64, order="F")
+            for j, (edges, vals) in enumerate(zip(self.edges, self.values, strict=True)):
+                contrib[:, j] = vals[np.searchsorted(edges, X[:, j], side="left")]
+            return contrib, contrib.sum(axis=1) + self.bias, top_positive(contrib, max(top_k, 0))
+        contrib = np.empty((n, m), dtype=np.float64, order="F")
+        raw = np.empty(n, dtype=np.float64)
+        top = np.full((n, max(top_k, 0)), -1, dtype=np.int64)
+        codes, feature_of_code = self._rank_codes()
+        code_dtype = codes[0].dtype if codes else np.uint8
+        f_order = X.flags.f_contiguous
+        for r0 in range(0, n, _BLOCK):
+            r1 = min(n, r0 + _BLOCK)
+            block = X[r0:r1] if f_order else np.ascontiguousarray(X[r0:r1].T).T  # columns contiguous
+            acc = raw[r0:r1]
+            acc.fill(0.0)
+            best = [np.zeros(r1 - r0, dtype=code_dtype) for _ in range(top_k)] if m else []
+            for j in range(m):
+                idx = _bins(block[:, j], self.edges[j])
+                out = contrib[r0:r1, j]
+                np.take(self.values[j], idx, out=out)
+                acc += out
+                if best:
+                    _insert(best, codes[j][idx])
+            acc += self.bias
+            for i, b in enumerate(best):
+                top[r0:r1, i] = feature_of_code[b]
+        return contrib, raw, top
+
+    def _rank_codes(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """Per feature and bin an integer rank of its contribution among all positive table values
+        (0 = not positive); ties rank the lower feature index higher, as argmax (top_positive) does.
+        Ranking small integers instead of float rows keeps the top-k step cheap."""
+        if self._ranks is None:
+            vals = np.concatenate(self.values) if self.values else np.zeros(0)
+            feat = np.concatenate([np.full(len(v), j, dtype=np.int64) for j, v in enumerate(self.values)]) \
+                if self.values else np.zeros(0, dtype=np.int64)
+            positive = np.flatnonzero(vals > 0)
+            order = positive[np.lexsort((-feat[positive], vals[positive]))]
+            n_codes = len(order) + 1
+            dtype = np.uint8 if n_codes <= 0xFF else np.uint16 if n_codes <= 0xFFFF else np.uint32
+            flat = np.zeros(len(vals), dtype=dtype)
+            flat[order] = np.arange(1, n_codes, dtype=dtype)
+            feature_of_code = np.concatenate([[-1], feat[order]]).astype(np.int64)
+            self._ranks = (np.split(flat, np.cumsum([len(v) for v in self.values])[:-1]) if self.values else [],
+                           feature_of_code)
+        return self._ranks
 
     def raw_from_contributions(self, contributions: np.ndarray) -> np.ndarray:
         """Raw score from an already computed contribution matrix (saves a second pass)."""
@@ -213,6 +266,37 @@ class CompiledAdditive:
             if len(e) == 0 or not (np.all(np.diff(e) > 0) and e[-1] == math.inf):
                 raise ModelError("compiled tables corrupt: edges not strictly increasing up to +inf")
         return cls(names, list(e_split), list(v_split), bias, n_trees=n_trees)
+
+
+#: rows per block in CompiledAdditive.evaluate: a block's columns fit the CPU's L2 cache
+_BLOCK = 32_768
+#: below this many rows evaluate takes the simple path (searchsorted per column, top_positive)
+_SMALL = 512
+#: above this many edges a binary search (np.searchsorted) beats counting comparisons
+_MAX_COUNTED_EDGES = 64
+
+
+def _bins(col: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each value: np.searchsorted(edges, col, side='left'), NaN after +inf.
+
+    Counted as len(edges) - #{k: col <= edges[k]}: NaN compares False everywhere, so it lands in
+    the last bin without a special case."""
+    if len(edges) > _MAX_COUNTED_EDGES:
+        return np.searchsorted(edges, col, side="left")
+    below = np.zeros(len(col), dtype=np.uint8)
+    mask = np.empty(len(col), dtype=bool)
+    for e in edges:
+        np.less_equal(col, e, out=mask)
+        below += mask
+    return len(edges) - below.astype(np.intp)
+
+
+def _insert(best: list[np.ndarray], code: np.ndarray) -> None:
+    """Insert one column of rank codes into the running descending top-k (a sorting network)."""
+    for i, current in enumerate(best):
+        hi = np.maximum(current, code)
+        code = np.minimum(current, code)
+        best[i] = hi
 
 
 def top_positive(contributions: np.ndarray, top_k: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -116,28 +116,35 @@ def store_scores(session: Session, results: Iterable[Mapping[str, Any]]) -> None
     for r in results:
         by_run.setdefault((r["as_of"], r["model_version"]), []).append(r)
 
+    # Core statements on the tables: no ORM unit of work (identity map, flush) per request
+    runs, scores = cast(sa.Table, ScoringRun.__table__), cast(sa.Table, Score.__table__)
+
     def work(s: Session) -> None:
         now = utcnow()
         for (as_of, version), rows in by_run.items():
-            run = s.scalars(sa.select(ScoringRun).where(ScoringRun.as_of == as_of,
-                                                        ScoringRun.model_version == version)).one_or_none()
-            if run is None:
-                run = ScoringRun(as_of=as_of, model_version=version, status="complete", started_at=now,
-                                 finished_at=now, n_scored=0, source="api")
-                s.add(run)
-                s.flush()
-            ids = list({str(r["student_id"]) for r in rows})
-            s.execute(sa.delete(Score).where(Score.run_id == run.id, Score.student_id.in_(ids)))
+            run_id = s.execute(sa.select(runs.c.id).where(runs.c.as_of == as_of,
+                                                          runs.c.model_version == version)).scalar_one_or_none()
+            if run_id is None:
+                created = cast("sa.CursorResult[Any]", s.execute(sa.insert(runs).values(
+                    as_of=as_of, model_version=version, status="complete", started_at=now, finished_at=now,
+                    n_scored=0, source="api")))
+                key = created.inserted_primary_key
+                assert key is not None  # an INSERT of one row always has one
+                run_id = key[0]
             latest = {str(r["student_id"]): r for r in rows}  # a student twice in one batch: keep the last
-            s.execute(sa.insert(Score), [
-                {"run_id": run.id, "student_id": sid, "school_id": r["school_id"], "municipality": r["municipality"],
+            deleted = cast("sa.CursorResult[Any]", s.execute(sa.delete(scores).where(
+                scores.c.run_id == run_id, scores.c.student_id.in_(list(latest))))).rowcount
+            s.execute(sa.insert(scores), [
+                {"run_id": run_id, "student_id": sid, "school_id": r["school_id"], "municipality": r["municipality"],
                  "rmc_region": r["rmc_region"], "as_of": as_of, "age": r["age"], "probability": r["probability"],
                  "band": r["band"], "reasons": r["reasons"], "triggers": r["triggers"], "roles": r["roles"],
                  "model_version": version, "created_at": now}
                 for sid, r in latest.items()
             ])
-            run.n_scored = int(s.scalar(sa.select(sa.func.count()).select_from(Score).where(Score.run_id == run.id)) or 0)
-            run.finished_at = now
+            # counted incrementally inside the write transaction: a count(*) would scan the whole run
+            # (a batch run holds every enrolled student) on every request
+            s.execute(sa.update(runs).where(runs.c.id == run_id).values(
+                n_scored=runs.c.n_scored + (len(latest) - max(deleted, 0)), finished_at=now))
 
     try:
         run_write(session, work)
