@@ -110,6 +110,18 @@ def store_scores(session: Session, results: Iterable[Mapping[str, Any]]) -> None
     import sqlalchemy as sa
 
     from riskscore.store.db import run_write
+
+    rows = list(results)
+    try:
+        run_write(session, lambda s: store_scores_rows(s, rows))
+    except sa.exc.IntegrityError:  # another worker created the same run meanwhile: it exists now
+        run_write(session, lambda s: store_scores_rows(s, rows))
+
+
+def store_scores_rows(s: Session, results: Iterable[Mapping[str, Any]]) -> None:
+    """Inside the caller's transaction: the work of store_scores (no commit)."""
+    import sqlalchemy as sa
+
     from riskscore.store.models import Score, ScoringRun, utcnow
 
     by_run: dict[tuple[dt.date, str], list[Mapping[str, Any]]] = {}
@@ -118,38 +130,31 @@ def store_scores(session: Session, results: Iterable[Mapping[str, Any]]) -> None
 
     # Core statements on the tables: no ORM unit of work (identity map, flush) per request
     runs, scores = cast(sa.Table, ScoringRun.__table__), cast(sa.Table, Score.__table__)
-
-    def work(s: Session) -> None:
-        now = utcnow()
-        for (as_of, version), rows in by_run.items():
-            run_id = s.execute(sa.select(runs.c.id).where(runs.c.as_of == as_of,
-                                                          runs.c.model_version == version)).scalar_one_or_none()
-            if run_id is None:
-                created = cast("sa.CursorResult[Any]", s.execute(sa.insert(runs).values(
-                    as_of=as_of, model_version=version, status="complete", started_at=now, finished_at=now,
-                    n_scored=0, source="api")))
-                key = created.inserted_primary_key
-                assert key is not None  # an INSERT of one row always has one
-                run_id = key[0]
-            latest = {str(r["student_id"]): r for r in rows}  # a student twice in one batch: keep the last
-            deleted = cast("sa.CursorResult[Any]", s.execute(sa.delete(scores).where(
-                scores.c.run_id == run_id, scores.c.student_id.in_(list(latest))))).rowcount
-            s.execute(sa.insert(scores), [
-                {"run_id": run_id, "student_id": sid, "school_id": r["school_id"], "municipality": r["municipality"],
-                 "rmc_region": r["rmc_region"], "as_of": as_of, "age": r["age"], "probability": r["probability"],
-                 "band": r["band"], "reasons": r["reasons"], "triggers": r["triggers"], "roles": r["roles"],
-                 "model_version": version, "created_at": now}
-                for sid, r in latest.items()
-            ])
-            # counted incrementally inside the write transaction: a count(*) would scan the whole run
-            # (a batch run holds every enrolled student) on every request
-            s.execute(sa.update(runs).where(runs.c.id == run_id).values(
-                n_scored=runs.c.n_scored + (len(latest) - max(deleted, 0)), finished_at=now))
-
-    try:
-        run_write(session, work)
-    except sa.exc.IntegrityError:  # another worker created the same run meanwhile: it exists now
-        run_write(session, work)
+    now = utcnow()
+    for (as_of, version), rows in by_run.items():
+        run_id = s.execute(sa.select(runs.c.id).where(runs.c.as_of == as_of,
+                                                      runs.c.model_version == version)).scalar_one_or_none()
+        if run_id is None:
+            created = cast("sa.CursorResult[Any]", s.execute(sa.insert(runs).values(
+                as_of=as_of, model_version=version, status="complete", started_at=now, finished_at=now,
+                n_scored=0, source="api")))
+            key = created.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has one
+            run_id = key[0]
+        latest = {str(r["student_id"]): r for r in rows}  # a student twice in one batch: keep the last
+        deleted = cast("sa.CursorResult[Any]", s.execute(sa.delete(scores).where(
+            scores.c.run_id == run_id, scores.c.student_id.in_(list(latest))))).rowcount
+        s.execute(sa.insert(scores), [
+            {"run_id": run_id, "student_id": sid, "school_id": r["school_id"], "municipality": r["municipality"],
+             "rmc_region": r["rmc_region"], "as_of": as_of, "age": r["age"], "probability": r["probability"],
+             "band": r["band"], "reasons": r["reasons"], "triggers": r["triggers"], "roles": r["roles"],
+             "model_version": version, "created_at": now}
+            for sid, r in latest.items()
+        ])
+        # counted incrementally inside the write transaction: a count(*) would scan the whole run
+        # (a batch run holds every enrolled student) on every request
+        s.execute(sa.update(runs).where(runs.c.id == run_id).values(
+            n_scored=runs.c.n_scored + (len(latest) - max(deleted, 0)), finished_at=now))
 
 
 def stored_to_result(row: Any) -> dict[str, Any]:

@@ -65,16 +65,25 @@ def append_audit(
     """Append one entry and commit. actor is a key id or label — never a key.
 
     Commits the session: pending work of the caller is committed with it."""
-    return append_audit_many(session, [{"actor": actor, "action": action, "resource": resource, "outcome": outcome,
-                                        "role": role, "purpose": purpose, "request_id": request_id}])[-1]
+    last_id = append_audit_many(session, [{"actor": actor, "action": action, "resource": resource, "outcome": outcome,
+                                           "role": role, "purpose": purpose, "request_id": request_id}])
+    entry = session.get(AuditEntry, last_id)
+    assert entry is not None  # just committed
+    return entry
 
 
-def append_audit_many(session: Session, entries: Sequence[Mapping[str, Any]]) -> list[AuditEntry]:
+def append_audit_many(session: Session, entries: Sequence[Mapping[str, Any]]) -> int:
     """Append several entries (each: actor, action, resource, outcome, optional role, purpose,
     request_id) in ONE transaction, chained in order, and commit. A worklist of 50 pupils is one
     write, not 51 — the difference between a lock held once and a lock queue under load."""
     if not entries:
-        return []
+        return 0
+    checked = check_entries(entries)
+    return run_write(session, lambda s: append_rows(s, checked), attempts=8)
+
+
+def check_entries(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validate audit entries; return them as plain dicts of the stored fields."""
     checked = []
     for e in entries:
         if e.get("outcome") not in OUTCOMES:
@@ -82,30 +91,31 @@ def append_audit_many(session: Session, entries: Sequence[Mapping[str, Any]]) ->
         if not e.get("actor") or not e.get("action") or not e.get("resource"):
             raise DataError(MSG_BAD_AUDIT.format(details="actor, action and resource are required"))
         checked.append({k: e.get(k) for k in ("actor", "role", "action", "resource", "purpose", "outcome", "request_id")})
+    return checked
 
-    def work(s: Session) -> list[AuditEntry]:
-        # A write first: takes SQLite's write lock / PostgreSQL's row lock before the head is read.
-        s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id)
-                  .execution_options(synchronize_session=False))
-        last_id, last_hash = s.execute(
-            select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)
-        ).one()
-        out = []
-        now = utcnow()
-        for e in checked:
-            last_id += 1
-            fields: dict[str, Any] = {"id": last_id, "at": now, **e}
-            digest = entry_hash(last_hash, fields)
-            entry = AuditEntry(**fields, prev_hash=last_hash, entry_hash=digest)
-            s.add(entry)
-            out.append(entry)
-            last_hash = digest
-        s.flush()
-        s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=last_id, last_hash=last_hash)
-                  .execution_options(synchronize_session=False))
-        return out
 
-    return run_write(session, work, attempts=8)
+def append_rows(s: Session, checked: Sequence[Mapping[str, Any]]) -> int:
+    """Inside the caller's transaction: chain and insert checked entries; returns the new head id.
+    Takes the chain head's lock first (SQLite's write lock / PostgreSQL's row lock)."""
+    import sqlalchemy as sa
+
+    if not checked:
+        return 0
+    s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id)
+              .execution_options(synchronize_session=False))
+    last_id, last_hash = s.execute(select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)).one()
+    rows = []
+    now = utcnow()
+    for e in checked:
+        last_id += 1
+        fields: dict[str, Any] = {"id": last_id, "at": now, **e}
+        digest = entry_hash(last_hash, fields)
+        rows.append({**fields, "prev_hash": last_hash, "entry_hash": digest})
+        last_hash = digest
+    s.execute(sa.insert(AuditEntry.__table__), rows)
+    s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=last_id, last_hash=last_hash)
+              .execution_options(synchronize_session=False))
+    return int(last_id)
 
 
 def verify_chain(session: Session, *, batch: int = 1000) -> VerifyResult:

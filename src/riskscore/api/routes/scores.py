@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 
@@ -16,28 +12,17 @@ from riskscore.api.deps import (
     PrincipalDep,
     SessionDep,
     StateDep,
-    audit_many,
     purpose_of,
     require_role,
 )
 from riskscore.api.schemas import ErrorBody, ScoreRequest, ScoreResponse, ScoreResult
-from riskscore.api.scoring import public, redact, score_students, store_scores
+from riskscore.api.scoring import public, redact, score_students
+from riskscore.api.writer import writer_for
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
 MSG_OUT_OF_SCOPE = "students at positions {positions} lie outside your scope; nothing was scored"
 MSG_BATCH = "at most {limit} students per request"
-
-#: SQLite admits one writer at a time; a second thread that tries anyway sleeps in SQLite's busy
-#: handler (1, 2, 5, 10 … ms back-off) while holding a threadpool slot. Queueing the writes of this
-#: process on a lock instead hands the database over the moment it is free.
-_SQLITE_WRITES = threading.Lock()
-
-
-def _serialised_writes(session: Any) -> contextlib.AbstractContextManager[Any]:
-    bind = session.get_bind()
-    return _SQLITE_WRITES if bind.dialect.name == "sqlite" else contextlib.nullcontext()
-
 
 @router.post("", response_model=ScoreResponse, summary="Score students: a signal for review, not a decision.",
              responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 413: {"model": ErrorBody},
@@ -57,14 +42,13 @@ def score(body: ScoreRequest, request: Request, state: StateDep, principal: Prin
         raise ForbiddenError(MSG_OUT_OF_SCOPE.format(positions=outside[:20]))
     results = score_students(state, loaded, body.students)
     purpose = purpose_of(request, "signalering")
-    with _serialised_writes(session):
-        # end the read transaction the key lookup opened: on SQLite, upgrading that older snapshot to a
-        # write fails at once when another request committed meanwhile (then retried after a sleep)
-        session.rollback()
-        store_scores(session, results)
-        # written before any data leaves the service; one transaction for the whole batch
-        audit_many(session, request, principal, action="score.write",
-                   resources=[f"student:{r['student_id']}" for r in results], outcome="allowed", purpose=purpose)
+    session.close()  # end the key lookup's read transaction before the writer takes the write lock
+    rid = getattr(request.state, "request_id", None)
+    # stored and audited by the group writer, in one transaction with whatever else is waiting;
+    # returns only once committed, so no data leaves the service before its audit entry
+    writer_for(state).submit(results, [
+        {"actor": principal.key_id, "role": principal.role, "action": "score.write", "resource": f"student:{r['student_id']}",
+         "outcome": "allowed", "purpose": purpose, "request_id": rid} for r in results])
     for r in results:
         state.metrics.scores.labels(band=r["band"]).inc()
     out = [ScoreResult.model_validate(public(redact(r, principal.role))) for r in results]

@@ -1,0 +1,93 @@
+"""The scoring endpoint's group writer: concurrent requests share transactions, every acknowledged
+score and audit entry is in the database, the chain stays intact, and a bad request fails alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from riskscore.api.writer import GroupWriter
+from riskscore.errors import StoreError
+from riskscore.store.audit import verify_chain
+from riskscore.store.models import AuditEntry, Score
+from test_audit import Db, db  # noqa: F401 — the SQLite/PostgreSQL fixture
+
+AS_OF = dt.date(2025, 3, 1)
+
+
+def result(sid: str, probability: float | None = 0.3) -> dict:
+    return {"student_id": sid, "school_id": "01AB", "municipality": "GM0363", "rmc_region": "RMC27", "as_of": AS_OF,
+            "age": 15.0, "probability": probability, "band": "medium", "reasons": [], "triggers": [], "roles": ["school"],
+            "model_version": "m-1"}
+
+
+def entry(sid: str) -> dict:
+    return {"actor": "key:k1", "role": "school", "action": "score.write", "resource": f"student:{sid}",
+            "outcome": "allowed", "purpose": "signalering", "request_id": sid}
+
+
+def test_concurrent_submits_are_all_committed_and_chained(db: Db) -> None:  # noqa: F811
+    writer = GroupWriter(db.sessions)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(24)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            for j in range(5):
+                sid = f"p{i}-{j}"
+                writer.submit([result(sid)], [entry(sid)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert writer.jobs == 120
+    assert writer.batches < writer.jobs  # concurrent requests were merged into shared transactions
+    with db.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Score)) == 120
+        assert s.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 120
+        assert verify_chain(s).ok
+
+
+def test_a_bad_request_fails_alone(db: Db) -> None:  # noqa: F811
+    writer = GroupWriter(db.sessions)
+    outcome: dict[str, object] = {}
+    barrier = threading.Barrier(9)
+
+    def one(sid: str, probability: float | None) -> None:
+        barrier.wait()
+        try:
+            writer.submit([result(sid, probability)], [entry(sid)])
+            outcome[sid] = "ok"
+        except BaseException as exc:
+            outcome[sid] = exc
+
+    threads = [threading.Thread(target=one, args=(f"g{i}", 0.2)) for i in range(8)]
+    threads.append(threading.Thread(target=one, args=("bad", None)))  # probability is NOT NULL
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(outcome[f"g{i}"] == "ok" for i in range(8))
+    assert isinstance(outcome["bad"], StoreError | sa.exc.IntegrityError)
+    with db.sessions() as s:
+        stored = set(s.scalars(sa.select(Score.student_id)))
+        audited = set(s.scalars(sa.select(AuditEntry.resource)))
+        assert stored == {f"g{i}" for i in range(8)}  # nothing of the bad request, all of the others
+        assert audited == {f"student:g{i}" for i in range(8)}
+        assert verify_chain(s).ok
+
+
+def test_invalid_audit_entry_is_refused_before_queueing(db: Db) -> None:  # noqa: F811
+    writer = GroupWriter(db.sessions)
+    with pytest.raises(Exception, match="outcome"):
+        writer.submit([result("x")], [{**entry("x"), "outcome": "maybe"}])
+    assert writer.jobs == 0
