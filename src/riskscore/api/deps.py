@@ -130,7 +130,7 @@ class AuthThrottle:
 _throttle_lock = threading.Lock()
 
 
-def get_throttle(request: Request) -> AuthThrottle:
+def throttle_of(request: Request) -> AuthThrottle:
     """The app's throttle (one per app, created on first use)."""
     throttle = getattr(request.app.state, "auth_throttle", None)
     if throttle is None:
@@ -146,7 +146,8 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
+    """async on purpose: a plain attribute read should not cost a threadpool hop per request."""
     return request.app.state.riskscore  # type: ignore[no-any-return]
 
 
@@ -169,7 +170,7 @@ def get_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_bundle(state: StateDep) -> Loaded:
+async def get_bundle(state: StateDep) -> Loaded:
     """The serving bundle, captured once per request so a concurrent swap cannot mix two models."""
     return state.require_loaded()
 
@@ -191,7 +192,7 @@ def get_principal(
     authorization = request.headers.get("authorization")
     if not key and authorization is None:
         raise AuthError(MSG_BAD_KEY)  # no credentials is no guess: not counted
-    throttle, client = get_throttle(request), client_of(request)
+    throttle, client = throttle_of(request), client_of(request)
     wait = throttle.retry_after(client)
     if wait is not None:
         _count(request, "throttled")
@@ -213,7 +214,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def _count(request: Request, outcome: str) -> None:
-    metrics = getattr(get_state(request), "metrics", None)
+    metrics = getattr(request.app.state.riskscore, "metrics", None)
     if metrics is not None:
         metrics.auth_failures.labels(outcome=outcome).inc()
 
