@@ -3,8 +3,8 @@
 set -euo pipefail
 ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
 [ -n "$ver" ] || { echo "postgresql not installed" >&2; exit 1; }
-pg_ctlcluster "$ver" main start 2>/dev/null || true
-for _ in $(seq 1 30); do pg_isready -q && break; sleep 1; done
+pg_ctlcluster "$ver" main start >&2 2>/dev/null || true   # its chatter must not reach stdout: callers read the URL from it
+for _ in $(seq 1 30); do pg_isready -q >&2 && break; sleep 1; done
 su postgres -c "psql -qtc \"SELECT 1 FROM pg_roles WHERE rolname='riskscore'\"" | grep -q 1 \
   || su postgres -c "psql -qc \"CREATE ROLE riskscore LOGIN PASSWORD 'riskscore' CREATEDB\""
 su postgres -c "psql -qtc \"SELECT 1 FROM pg_database WHERE datname='riskscore_test'\"" | grep -q 1 \

@@ -8,7 +8,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   bash scripts/system-deps.sh
 fi
 if [ -z "${RISKSCORE_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null 2>&1; then
-  RISKSCORE_TEST_POSTGRES_URL=$(bash scripts/start-postgres.sh)
+  RISKSCORE_TEST_POSTGRES_URL=$(bash scripts/start-postgres.sh | tail -n 1)
   export RISKSCORE_TEST_POSTGRES_URL
 fi
 mkdir -p test-artifacts
