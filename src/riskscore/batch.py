@@ -168,13 +168,17 @@ def _iso(value: Any) -> str | None:
 
 
 def _triggers_by_student(fired: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+    """One trigger per rule per student: the newest firing (as for the cases), so a rule that fired in
+    several windows of the lookback is shown once, with its most recent date and due date."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    if len(fired):
+        fired = fired.sort_values("fired_on", kind="stable")
     for rec in fired.itertuples(index=False):
-        out.setdefault(str(rec.student_id), []).append({
+        out.setdefault(str(rec.student_id), {})[str(rec.rule_id)] = {
             "id": rec.rule_id, "source": rec.source, "role": rec.role, "fired_on": _iso(rec.fired_on),
             "due_date": _iso(rec.due_date), "detail": None if pd.isna(rec.detail) else str(rec.detail),
-        })
-    return out
+        }
+    return {sid: list(by_rule.values()) for sid, by_rule in out.items()}
 
 
 def _reasons(bundle: ModelBundle, X: np.ndarray, contributions: np.ndarray, top: np.ndarray) -> list[list[dict[str, Any]]]:
