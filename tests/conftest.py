@@ -82,3 +82,52 @@ def make_small_world(root: Path, *, n_students: int = 2500, seed: int = 11) -> S
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> SmallWorld:
     """Built once per test session (a few seconds)."""
     return make_small_world(tmp_path_factory.mktemp("small-world"))
+
+
+# --- a real uvicorn process -----------------------------------------------------------------------
+import contextlib  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(args: list[str], *, env: dict[str, str], log_path: Path, port: int | None = None,
+                   ready_timeout: float = 90) -> Iterator[str]:
+    """`riskscore serve --port P <args>` as a real process; yields its base URL once /readyz is 200,
+    fails the test with the server's log if it never is, and always stops the process."""
+    import httpx
+
+    port = port or free_port()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "riskscore.cli", "serve", "--port", str(port), *args],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"server did not become ready:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

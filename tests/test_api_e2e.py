@@ -6,28 +6,21 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from conftest import running_server
 from riskscore.store.audit import list_audit, verify_chain
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 from test_api import build_bundle, student
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -49,31 +42,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                               ("jeugdarts", "jeugdarts", ("municipality", ["GM0363", "GM0599"])),
                               ("leerplicht", "leerplicht", ("municipality", ["GM0363"]))]:
         keys[name] = create_key(session, role, scope[0], scope[1], name)[1]
-    port = _free_port()
-    log_path = home / "server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([*cli, "serve", "--port", str(port), "--bundle", str(bundle), "--database-url", url],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not become ready:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield {"client": client, "keys": keys, "session": session, "log": log_path}
+        with running_server(["--bundle", str(bundle), "--database-url", url], env=env, log_path=home / "server.log") as base, \
+                httpx.Client(base_url=base, timeout=30) as client:
+            yield {"client": client, "keys": keys, "session": session, "log": home / "server.log"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         session.close()
         engine.dispose()
 

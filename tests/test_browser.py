@@ -11,18 +11,16 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from conftest import running_server
 from riskscore.store.cases import list_worklist
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
@@ -32,12 +30,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _seed_directly(session: Any, world: Any, bundle_dir: Path) -> None:
@@ -109,31 +101,12 @@ def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "school_b": create_key(session, "school", "school", [school_b], "Mentor school B")[1],
         "jeugdarts": create_key(session, "jeugdarts", "municipality", [municipality], "Jeugdarts")[1],
     }
-    port = _free_port()
     log_path = home / "server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([*cli, "serve", "--port", str(port), "--bundle", str(bundle), "--database-url", url],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not become ready:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield {"base": base, "keys": keys, "school_a": school_a, "school_b": school_b, "session": session,
-               "seeded_by": seeded_by, "log": log_path}
+        with running_server(["--bundle", str(bundle), "--database-url", url], env=env, log_path=log_path, ready_timeout=60) as base:
+            yield {"base": base, "keys": keys, "school_a": school_a, "school_b": school_b, "session": session,
+                   "seeded_by": seeded_by, "log": log_path}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         session.close()
         engine.dispose()
 

@@ -19,9 +19,6 @@ import datetime as dt
 import json
 import os
 import sqlite3
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +28,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from conftest import running_server
 from riskscore.importers import import_duo, write_imported
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
@@ -154,31 +152,11 @@ def run(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     assert result is not None and case_id is not None
 
     # 3. a real uvicorn process with the pseudonym key in its environment; its JSON log kept
-    port = __import__("socket").socket()
-    port.bind(("127.0.0.1", 0))
-    port_no = port.getsockname()[1]
-    port.close()
     log_path = home / "logs" / "server.log"
-    log_path.parent.mkdir()
     env = {**os.environ, "RISKSCORE_HOME": str(home), "RISKSCORE_PSEUDONYM_KEY": PSEUDONYM_KEY}
     env.pop("RISKSCORE_BUNDLE_PATH", None)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "riskscore.cli", "serve", "--port", str(port_no), "--bundle",
-                                 str(small_world.bundle_dir), "--database-url", url, "--log-level", "debug"],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port_no}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
-        with httpx.Client(base_url=base, timeout=30) as c:
+    with running_server(["--bundle", str(small_world.bundle_dir), "--database-url", url, "--log-level", "debug"],
+                        env=env, log_path=log_path) as base, httpx.Client(base_url=base, timeout=30) as c:
             def h(name: str) -> dict[str, str]:
                 return {"Authorization": f"Bearer {keys[name]}"}
 
@@ -203,12 +181,6 @@ def run(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                                                                                "unknown": WRONG_SECRET}]})
             assert r.status_code == 422
             metrics = c.get("/metrics").text
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     (home / "metrics.txt").write_text(metrics)
 
     # 4. an MLflow training run: params, metrics, config, reports and the bundle as a pyfunc
