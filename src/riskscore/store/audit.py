@@ -112,7 +112,7 @@ def append_rows(s: Session, checked: Sequence[Mapping[str, Any]]) -> int:
         digest = entry_hash(last_hash, fields)
         rows.append({**fields, "prev_hash": last_hash, "entry_hash": digest})
         last_hash = digest
-    s.execute(sa.insert(AuditEntry.__table__), rows)
+    s.execute(sa.insert(AuditEntry), rows)
     s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=last_id, last_hash=last_hash)
               .execution_options(synchronize_session=False))
     return int(last_id)
