@@ -410,3 +410,33 @@ def test_serve_refuses_a_missing_bundle_folder() -> None:
     out = subprocess.run([sys.executable, "-m", "riskscore.cli", "serve", "--bundle", "./no/such/bundle"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "no such folder" in out.stderr
+
+
+def test_bsn_like_ids_are_refused_and_never_stored(env: dict[str, Any]) -> None:
+    from riskscore.api.schemas import is_bsn_like
+
+    assert is_bsn_like("111222333") and is_bsn_like("123456782") and not is_bsn_like("123456789")
+    assert not is_bsn_like("S033840") and not is_bsn_like("p-4f2a9c")
+    r = score(env, "school_a", student("123456782"))
+    assert r.status_code == 422 and "BSN" in r.text and "student_id" in r.text
+    client = env["client"]
+    r = client.get("/v1/students/123456782/score", headers=auth(env, "school_a"))
+    assert r.status_code == 422 and "student_id" in r.text
+    assert "123456782" not in r.text  # the input is not echoed back
+    from riskscore.store.models import AuditEntry, Score
+
+    s = env["session"]
+    s.rollback()  # a fresh snapshot
+    assert not s.query(Score).filter(Score.student_id == "123456782").count()
+    assert not s.query(AuditEntry).filter(AuditEntry.resource.contains("123456782")).count()
+
+
+def test_out_of_scope_scoring_attempt_is_audited_as_denied(env: dict[str, Any]) -> None:
+    from riskscore.store.models import AuditEntry
+
+    r = score(env, "school_b", student("S-DENIED-1", school="01AB"))
+    assert r.status_code == 403
+    s = env["session"]
+    s.rollback()
+    rows = s.query(AuditEntry).filter(AuditEntry.resource == "student:S-DENIED-1").all()
+    assert [(e.action, e.outcome) for e in rows] == [("score.write", "denied")]

@@ -24,8 +24,27 @@ FUTURE_SLACK = dt.timedelta(days=1)
 
 RuleId = Literal[RULE_IDS]  # type: ignore[valid-type]
 Band = Literal["low", "medium", "high"]
+MSG_LOOKS_LIKE_BSN = "looks like a BSN (9 digits passing the eleven-test); send the pseudonymous id instead"
+
+
+def is_bsn_like(value: str) -> bool:
+    """9 digits (8 with a leading zero dropped) that pass the BSN eleven-test."""
+    digits = value.zfill(9) if value.isdigit() and len(value) == 8 else value
+    if len(digits) != 9 or not digits.isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - int(digits[8])
+    return total % 11 == 0 and digits != "000000000"
+
+
+def _not_bsn(value: str) -> str:
+    if is_bsn_like(value):
+        raise ValueError(MSG_LOOKS_LIKE_BSN)
+    return value
+
+
 StudentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
-                                 description="Pseudonymous student id (never a BSN or name).")]
+                                 description="Pseudonymous student id (never a BSN or name; a BSN-like id is refused)."),
+                      AfterValidator(_not_bsn)]
 
 _strict = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

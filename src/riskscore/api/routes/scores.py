@@ -12,6 +12,7 @@ from riskscore.api.deps import (
     PrincipalDep,
     SessionDep,
     StateDep,
+    audit_many,
     purpose_of,
     require_role,
 )
@@ -38,7 +39,10 @@ def score(body: ScoreRequest, request: Request, state: StateDep, principal: Prin
                                        "msg": MSG_BATCH.format(limit=state.settings.max_batch),
                                        "input": None, "ctx": {"max_length": state.settings.max_batch}}])
     outside = [i for i, s in enumerate(body.students) if not principal.can_see(s.school_id, s.municipality, s.rmc_region)]
-    if outside:
+    if outside:  # the attempt is audited too: scoring pupils outside one's scope is worth seeing
+        audit_many(session, request, principal, action="score.write", outcome="denied",
+                   purpose=purpose_of(request, "signalering"),
+                   resources=[f"student:{body.students[i].student_id}" for i in outside])
         raise ForbiddenError(MSG_OUT_OF_SCOPE.format(positions=outside[:20]))
     results = score_students(state, loaded, body.students)
     purpose = purpose_of(request, "signalering")

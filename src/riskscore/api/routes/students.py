@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
 
 from riskscore.api.deps import STUDENT_ROLES, PrincipalDep, SessionDep, audit, purpose_of, require_role
-from riskscore.api.schemas import ErrorBody, StoredScore
+from riskscore.api.schemas import MSG_LOOKS_LIKE_BSN, ErrorBody, StoredScore, is_bsn_like
 from riskscore.api.scoring import public, redact, stored_to_result
 from riskscore.errors import MSG_NOT_FOUND, NotFoundError
 
@@ -24,6 +25,9 @@ def student_score(
     """Roles school, jeugdarts, leerplicht, rmc. Outside the caller's scope the answer is the same 404
     as for a student never scored; the audit log records which it was."""
     require_role(principal, STUDENT_ROLES, "read a single student's data")
+    if is_bsn_like(student_id):  # refused before anything is stored, the audit log included
+        raise RequestValidationError([{"type": "value_error", "loc": ("path", "student_id"), "msg": MSG_LOOKS_LIKE_BSN,
+                                       "input": None}])
     from riskscore.store.runs import latest_score
 
     row = latest_score(session, student_id)
