@@ -97,26 +97,10 @@ def free_port() -> int:
 
 
 def tiny_bundle(directory: Path, *, version: str = "soak-1") -> Path:
-    """A small additive model (same recipe as tests/test_api.build_bundle)."""
-    import numpy as np
-    import pandas as pd
+    """A small additive model (riskscore.testing.tiny_bundle, as the tests use)."""
+    from riskscore.testing import tiny_bundle as build
 
-    from riskscore import model
-    from riskscore.bundle import ModelBundle
-    from riskscore.contracts import FEATURES
-
-    rng = np.random.default_rng(7)
-    n = 1500
-    X = pd.DataFrame({f: rng.poisson(2.0, n).astype(float) for f in FEATURES})
-    X["unauthorised_hours_4w"] = rng.uniform(0, 40, n)
-    X["longest_sick_spell_days"] = rng.uniform(0, 30, n)
-    logit = -4 + 0.15 * X["unauthorised_hours_4w"] + 0.12 * X["longest_sick_spell_days"]
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
-    additive = model.AdditiveLGBM(n_estimators=40, learning_rate=0.2, min_child_samples=20).fit(X.iloc[:1000], y[:1000])
-    cal = model.Calibrator(method="platt").fit(additive.raw_score(X.iloc[1000:]), y[1000:])
-    bundle = ModelBundle.from_model(additive, cal, version=version, band_thresholds={"medium": 0.1, "high": 0.4},
-                                    metadata={"seed": 7})
-    return Path(bundle.save(directory))
+    return build(directory, version=version, card=False)
 
 
 def student_body(sid: str, rng: random.Random) -> dict[str, Any]:

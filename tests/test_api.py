@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -28,23 +26,9 @@ from riskscore.store.keys import create_key
 
 def build_bundle(directory: Path, *, version: str = "test-1", card: bool = True) -> Path:
     """A tiny additive model where unauthorised absence and long sick spells raise the risk."""
-    from riskscore import model
+    from riskscore.testing import tiny_bundle
 
-    rng = np.random.default_rng(7)
-    n = 1500
-    X = pd.DataFrame({f: rng.poisson(2.0, n).astype(float) for f in FEATURES})
-    X["unauthorised_hours_4w"] = rng.uniform(0, 40, n)
-    X["longest_sick_spell_days"] = rng.uniform(0, 30, n)
-    logit = -4 + 0.15 * X["unauthorised_hours_4w"] + 0.12 * X["longest_sick_spell_days"]
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
-    additive = model.AdditiveLGBM(n_estimators=40, learning_rate=0.2, min_child_samples=20).fit(X.iloc[:1000], y[:1000])
-    cal = model.Calibrator(method="platt").fit(additive.raw_score(X.iloc[1000:]), y[1000:])
-    bundle = ModelBundle.from_model(additive, cal, version=version, band_thresholds={"medium": 0.1, "high": 0.4},
-                                    metadata={"seed": 7, "metrics": {"auc": 0.8}})
-    target = bundle.save(directory)
-    if card:
-        (target / "model_card.md").write_text("# Model card\n\nTiny test model.\n")
-    return target
+    return tiny_bundle(directory, version=version, card=card)
 
 
 def student(sid: str = "S-1", *, school: str = "01AB", sick: float = 25.0, absence: float = 35.0,

@@ -4,53 +4,14 @@ from many threads keep a single chain; triggers refuse UPDATE/DELETE. SQLite and
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from conftest import Db
 from riskscore.store.audit import HASHED_FIELDS, append_audit, entry_hash, list_audit, verify_chain
-from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.models import AuditEntry
-
-
-@dataclass
-class Db:
-    url: str
-    engine: sa.Engine
-    sessions: sessionmaker[Session]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path) -> Iterator[Db]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rs.db'}"
-        engine = make_engine(url)
-        migrate(engine)
-        yield Db(url, engine, session_factory(engine))
-        engine.dispose()
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False
-    )
-    engine = make_engine(url)
-    migrate(engine)
-    try:
-        yield Db(url, engine, session_factory(engine))
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def fill(db: Db, n: int = 5) -> None:

@@ -17,16 +17,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-import test_store
+from conftest import Db
 from riskscore import batch, features, rules
 from riskscore.bundle import ModelBundle
 from riskscore.settings import Settings
 from riskscore.store.cases import TEAM_UNITS
 from riskscore.store.models import ReviewCase
 from riskscore.store.runs import latest_run, run_scores
-from test_store import Db, count
-
-db = test_store.db  # the store tests' fixture: SQLite and PostgreSQL (a fresh schema per test)
+from test_store import count
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import shutil
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from conftest import postgres_schema
 from riskscore.api import create_app
 from riskscore.bundle import ModelBundle
 from riskscore.settings import Settings
@@ -144,26 +144,19 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def pg(postgres_url: str) -> Iterator[dict[str, Any]]:
     """A fresh schema on the test server, reached directly and through a proxy we control."""
-    schema = f"f_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    base = sa.make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    direct = base.render_as_string(hide_password=False)
-    proxy = TcpProxy((base.host or "127.0.0.1", base.port or 5432))
-    via = base.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    migrate(direct)
-    engine = make_engine(direct)
-    with session_factory(engine)() as s:
-        key = create_key(s, "school", "school", ["01AB"], "faults")[1]
-    try:
-        yield {"direct": direct, "via": via, "proxy": proxy, "key": key}
-    finally:
-        proxy.down()
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(postgres_url, prefix="f") as direct:
+        base = sa.make_url(direct)
+        proxy = TcpProxy((base.host or "127.0.0.1", base.port or 5432))
+        via = base.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        migrate(direct)
+        engine = make_engine(direct)
+        with session_factory(engine)() as s:
+            key = create_key(s, "school", "school", ["01AB"], "faults")[1]
+        try:
+            yield {"direct": direct, "via": via, "proxy": proxy, "key": key}
+        finally:
+            proxy.down()
+            engine.dispose()
 
 
 @pytest.mark.postgres

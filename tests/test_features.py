@@ -312,3 +312,16 @@ def test_more_absence_never_lowers_the_absence_features(cal: SchoolCalendar) -> 
         assert plus.unauthorised_hours_year == base.unauthorised_hours_year + 3.0
 
     check()
+
+
+def test_saved_table_is_reused_only_for_the_same_data_dates_and_rules(tmp_path) -> None:
+    table = pd.DataFrame({"student_id": ["a", "b"], "x": [1.0, 2.0]})
+    dates = [pd.Timestamp("2024-10-01"), pd.Timestamp("2025-02-01")]
+    path = features.save_table(table, tmp_path / "features.parquet", fingerprint="fp1", dates=dates)
+    pd.testing.assert_frame_equal(features.load_if_current(path, fingerprint="fp1", dates=dates), table)
+    assert features.load_if_current(path, fingerprint="fp2", dates=dates) is None
+    assert features.load_if_current(path, fingerprint="fp1", dates=dates[:1]) is None
+    assert features.load_if_current(path, fingerprint="fp1", dates=dates, rules="sha256:x") is None
+    assert features.load_if_current(tmp_path / "missing.parquet", fingerprint="fp1", dates=dates) is None
+    path.with_suffix(".json").write_text("{not json")
+    assert features.load_if_current(path, fingerprint="fp1", dates=dates) is None

@@ -5,55 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from conftest import Db
 from riskscore.errors import ConfigError, NotFoundError
 from riskscore.store import keys
-from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.principal import Principal, parse_scope
-
-
-@dataclass
-class Db:
-    url: str
-    engine: sa.Engine
-    sessions: sessionmaker[Session]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path) -> Iterator[Db]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rs.db'}"
-        engine = make_engine(url)
-        migrate(engine)
-        yield Db(url, engine, session_factory(engine))
-        engine.dispose()
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False
-    )
-    engine = make_engine(url)
-    migrate(engine)
-    try:
-        yield Db(url, engine, session_factory(engine))
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def all_text_in_db(db: Db) -> str:

@@ -3,15 +3,13 @@ Every database test runs on SQLite and on PostgreSQL (a fresh schema per test)."
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from conftest import Db
 from riskscore.errors import DataError, NotFoundError, StoreError
 from riskscore.store import cases, runs
 from riskscore.store.db import make_engine, migrate, retry_locked, session_factory
@@ -19,41 +17,6 @@ from riskscore.store.models import Base
 from riskscore.store.principal import Principal
 
 AS_OF = date(2024, 3, 1)
-
-
-@dataclass
-class Db:
-    url: str
-    engine: sa.Engine
-    sessions: sessionmaker[Session]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path) -> Iterator[Db]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rs.db'}"
-        engine = make_engine(url)
-        migrate(engine)
-        yield Db(url, engine, session_factory(engine))
-        engine.dispose()
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False
-    )
-    engine = make_engine(url)
-    migrate(engine)
-    try:
-        yield Db(url, engine, session_factory(engine))
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def score_row(student: str, p: float, **extra) -> dict:

@@ -9,11 +9,11 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from conftest import Db
 from riskscore.api.writer import GroupWriter
 from riskscore.errors import StoreError
 from riskscore.store.audit import verify_chain
 from riskscore.store.models import AuditEntry, Score
-from test_audit import Db, db  # noqa: F401 — the SQLite/PostgreSQL fixture
 
 AS_OF = dt.date(2025, 3, 1)
 
@@ -29,7 +29,7 @@ def entry(sid: str) -> dict:
             "outcome": "allowed", "purpose": "signalering", "request_id": sid}
 
 
-def test_concurrent_submits_are_all_committed_and_chained(db: Db) -> None:  # noqa: F811
+def test_concurrent_submits_are_all_committed_and_chained(db: Db) -> None:
     writer = GroupWriter(db.sessions)
     errors: list[BaseException] = []
     barrier = threading.Barrier(24)
@@ -57,7 +57,7 @@ def test_concurrent_submits_are_all_committed_and_chained(db: Db) -> None:  # no
         assert verify_chain(s).ok
 
 
-def test_a_bad_request_fails_alone(db: Db) -> None:  # noqa: F811
+def test_a_bad_request_fails_alone(db: Db) -> None:
     writer = GroupWriter(db.sessions)
     outcome: dict[str, object] = {}
     barrier = threading.Barrier(9)
@@ -86,7 +86,7 @@ def test_a_bad_request_fails_alone(db: Db) -> None:  # noqa: F811
         assert verify_chain(s).ok
 
 
-def test_invalid_audit_entry_is_refused_before_queueing(db: Db) -> None:  # noqa: F811
+def test_invalid_audit_entry_is_refused_before_queueing(db: Db) -> None:
     writer = GroupWriter(db.sessions)
     with pytest.raises(Exception, match="outcome"):
         writer.submit([result("x")], [{**entry("x"), "outcome": "maybe"}])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -46,11 +47,18 @@ def write_tables(tables: dict[str, pd.DataFrame], directory: str | Path) -> list
 
 
 def write_parquet_atomic(df: pd.DataFrame, path: Path) -> Path:
+    return write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def write_atomic(path: str | Path, write: Callable[[str], object], *, suffix: str = "") -> Path:
+    """Have write(tmp) fill a temporary file beside path, then rename it into place: readers see the
+    old file or the whole new one, never half. A full disk is StorageFullError naming the file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        df.to_parquet(tmp, index=False)
+        write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from riskscore.errors import DataError, StorageFullError
+from riskscore.errors import DataError
 
 #: evidently methods whose score is a p-value: drift when score < threshold. All others are distances:
 #: drift when score >= threshold.
@@ -153,22 +153,9 @@ def feature_drift(
 
 def save_html(result: DriftResult, path: str | Path) -> Path:
     """Write evidently's interactive report; the caller embeds or links it (written whole or not at all)."""
-    import os
-    import tempfile
+    from riskscore.datasets import write_atomic
 
-    if result.snapshot is None:
+    snapshot = result.snapshot
+    if snapshot is None:
         raise DataError("feature drift: this result has no evidently snapshot to save")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".html", dir=path.parent)
-    os.close(fd)
-    try:
-        result.snapshot.save_html(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise StorageFullError(f"could not write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, snapshot.save_html, suffix=".html")

@@ -35,8 +35,10 @@ Definitions where a choice was needed
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,6 +69,34 @@ _STATUS_ORDER = ("applied", "agreement_offered", "no_enrolment", "withdrawn", "e
 
 
 # --- public API ----------------------------------------------------------------------------------
+def _cache_meta(fingerprint: str, dates: Iterable[Any], rules: str) -> dict[str, Any]:
+    return {"fingerprint": fingerprint, "as_of": [str(pd.Timestamp(d).date()) for d in dates], "rules": rules}
+
+
+def save_table(table: pd.DataFrame, path: Path, *, fingerprint: str, dates: Iterable[Any], rules: str = "default") -> Path:
+    """Write a feature table with a sidecar <path>.json naming what it was built from (the raw data's
+    fingerprint, the as-of dates, the rule thresholds), so a later run can reuse it safely."""
+    from riskscore import datasets
+
+    datasets.write_parquet_atomic(table, path)
+    meta = json.dumps(_cache_meta(fingerprint, dates, rules))
+    datasets.write_atomic(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(meta))
+    return path
+
+
+def load_if_current(path: Path | None, *, fingerprint: str, dates: Iterable[Any], rules: str = "default") -> pd.DataFrame | None:
+    """The table saved by save_table if it was built from exactly this data, these dates and rules."""
+    if path is None or not path.exists() or not path.with_suffix(".json").exists():
+        return None
+    try:
+        info = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    if info != _cache_meta(fingerprint, dates, rules):
+        return None
+    return pd.read_parquet(path)
+
+
 def default_as_of_dates(school_years: Iterable[str]) -> list[pd.Timestamp]:
     """1 October, 1 February and 1 May of each school year: start, middle and the VVA deadline's wake."""
     dates = []

@@ -44,18 +44,14 @@ def load_feature_table(cfg: TrainingConfig, tables: dict[str, pd.DataFrame], fin
     years = sorted(tables["students"]["school_year"].unique())
     dates = splits.as_of_dates(years, cfg.as_of_days)
     cache = cfg.data.features_cache
-    if cache is not None and cache.exists():
-        meta = cache.with_suffix(".json")
-        if meta.exists():
-            info = json.loads(meta.read_text())
-            if info.get("fingerprint") == fingerprint and info.get("as_of") == [str(d.date()) for d in dates]:
-                progress(f"features: reusing {cache}")
-                return pd.read_parquet(cache)
+    cached = features.load_if_current(cache, fingerprint=fingerprint, dates=dates)
+    if cached is not None:
+        progress(f"features: reusing {cache}")
+        return cached
     progress(f"features: building {len(dates)} as-of dates over {len(years)} school years")
     table = features.build(tables, dates)
     if cache is not None:
-        datasets.write_parquet_atomic(table, cache)
-        cache.with_suffix(".json").write_text(json.dumps({"fingerprint": fingerprint, "as_of": [str(d.date()) for d in dates]}))
+        features.save_table(table, cache, fingerprint=fingerprint, dates=dates)
     return table
 
 

@@ -39,6 +39,8 @@ def features_command(
     rules_config: Annotated[Path | None, typer.Option("--rules-config", help="Rule thresholds (YAML); default: DOMAIN.md's.")] = None,
 ) -> None:
     """Build the point-in-time feature table: one row per enrolled student per as-of date."""
+    import hashlib
+
     import pandas as pd
     from rich.progress import Progress
 
@@ -65,7 +67,9 @@ def features_command(
         task = bar.add_task("features", total=len(dates))
         table = features.build(tables, dates, calendar=calendar, rule_config=config,
                                progress=lambda _d: bar.advance(task))
-    datasets.write_parquet_atomic(table, out)
+    # with its sidecar: `riskscore train` reuses this table when data, dates and rules are the same
+    rules_id = "default" if rules_config is None else f"sha256:{hashlib.sha256(rules_config.read_bytes()).hexdigest()}"
+    features.save_table(table, out, fingerprint=datasets.fingerprint(tables), dates=dates, rules=rules_id)
     typer.echo(f"wrote {len(table):,} rows ({len(dates)} as-of dates) to {out}")
 
 
