@@ -38,9 +38,10 @@ test: install  ## the whole suite; as root it installs and starts PostgreSQL and
 test-fast: install  ## the suite without browser, e2e and slow tests
 	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not e2e and not slow" tests
 
-lint: install  ## ruff and mypy
+lint: install  ## ruff, mypy and the architecture contract (import-linter, in pyproject.toml)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install  ## all benchmarks; rewrites benchmarks/RESULTS.md
 	$(BIN)/pip install -q -e ".[dev,bench]"

@@ -46,8 +46,10 @@ def model_params() -> tuple[dict[str, Any], int, dict[str, float]]:
 
 def setup(work: Path, *, students: int, years: int, rows: int, unconstrained_trees: int) -> dict[str, Any]:
     """Train both models on a synthetic cohort and write bundle, boosters and the resampled rows."""
-    from riskscore import features, model, splits, synthetic
-    from riskscore.bundle import ModelBundle
+    from riskscore import features, synthetic
+    from riskscore.model import additive as model
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.training import splits
 
     params, seed, bands = model_params()
     info: dict[str, Any] = {"model_params": params}
@@ -90,7 +92,7 @@ def worker(path: str, work: Path, *, sample: int, reps: int) -> dict[str, Any]:
         X = np.ascontiguousarray(X[:sample])
     n = len(X)
     if path in ("compiled", "compiled-df"):
-        from riskscore.bundle import ModelBundle
+        from riskscore.model.bundle import ModelBundle
 
         bundle = ModelBundle.load(work / "bundle")
         data: Any = X

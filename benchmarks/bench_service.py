@@ -88,8 +88,10 @@ def resolve_bundle(arg: str | None, work: Path) -> tuple[Path, str]:
             pass
     import numpy as np
 
-    from riskscore import features, model, splits, synthetic
-    from riskscore.bundle import ModelBundle
+    from riskscore import features, synthetic
+    from riskscore.model import additive as model
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.training import splits
 
     tables = synthetic.generate(600, 3, 7, first_year="2021-22")
     years = sorted(tables["students"]["school_year"].unique())
@@ -126,7 +128,7 @@ def log_mlflow_models(bundle_dir: Path, work: Path, dst: dict[str, Path]) -> Non
     from mlflow.models import infer_signature
 
     from riskscore import registry
-    from riskscore.bundle import ModelBundle
+    from riskscore.model.bundle import ModelBundle
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     registry.configure(f"sqlite:///{work / 'mlflow.db'}", str(work / "mlartifacts"))
@@ -279,13 +281,15 @@ def build_servers(work: Path, bundle_dir: Path, models: dict[str, Path], feature
 def stage_breakdown(bundle_dir: Path, work: Path, *, n: int) -> list[tuple[str, float]]:
     """Where a riskscore request's time goes: each step of POST /v1/scores called directly, in this
     process (no HTTP, no threadpool), median ms over n calls, on its own SQLite file."""
+    from riskscore.access import redact
     from riskscore.api.schemas import ScoreRequest, ScoreResponse, ScoreResult
-    from riskscore.api.scoring import public, redact, score_students, store_scores
-    from riskscore.api.state import ServiceState, default_loader
+    from riskscore.api.scoring import public, score_students
+    from riskscore.service.state import ServiceState, default_loader
     from riskscore.settings import Settings
     from riskscore.store.audit import append_audit
     from riskscore.store.db import make_engine, migrate, session_factory
     from riskscore.store.keys import authenticate, create_key
+    from riskscore.store.scores import store_scores
 
     home = work / "stages"
     home.mkdir()
@@ -376,7 +380,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
         work = Path(tmp)
         bundle_dir, bundle_note = resolve_bundle(args.bundle, work)
-        from riskscore.bundle import ModelBundle
+        from riskscore.model.bundle import ModelBundle
 
         bundle = ModelBundle.load(bundle_dir)
         features = list(bundle.features)

@@ -44,8 +44,10 @@ def main() -> None:
 
     import yaml
 
-    from riskscore import features, model, splits, synthetic
-    from riskscore.bundle import ModelBundle
+    from riskscore import features, synthetic
+    from riskscore.model import additive as model
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.training import splits
 
     cfg = yaml.safe_load((ROOT / "training" / "config.yaml").read_text())
     seed, params = int(cfg["seed"]), dict(cfg["model"])

@@ -60,8 +60,10 @@ def _school_year(ts: pd.Series) -> pd.Series:
 
 def frames(scenario: str, seed: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference and current scored frames of one world (n pupils per school year)."""
-    from riskscore import features, model, synthetic, training
-    from riskscore.bundle import ModelBundle
+    from riskscore import features, synthetic
+    from riskscore.model import additive as model
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.training import pipeline as training
 
     tables = synthetic.generate(n, N_YEARS, seed, first_year=FIRST_YEAR, knobs=knobs(scenario))
     dates = [*features.default_as_of_dates([*TRAIN_YEARS, CALIBRATION_YEAR]), REFERENCE_AS_OF, CURRENT_AS_OF]
@@ -82,7 +84,7 @@ def frames(scenario: str, seed: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame
 
 def config(**overrides: Any) -> Any:
     """The checked-in monitoring config (monitoring/config.yaml), unchanged."""
-    from riskscore.monitoring import load_config
+    from riskscore.monitoring.checks import load_config
 
     cfg = load_config(Path(__file__).with_name("config.yaml"))
     return cfg.model_copy(update=overrides)
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--verbose", action="store_true", help="print each seed's alerts")
     args = ap.parse_args(argv)
-    from riskscore.monitoring import run_monitoring
+    from riskscore.monitoring.checks import run_monitoring
 
     cfg = config()
     seeds = range(args.first_seed, args.first_seed + args.seeds)

@@ -54,8 +54,10 @@ class SmallWorld:
 def make_small_world(root: Path, *, n_students: int = 2500, seed: int = 11) -> SmallWorld:
     import pandas as pd
 
-    from riskscore import datasets, features, model, training
-    from riskscore.bundle import ModelBundle
+    from riskscore import datasets, features
+    from riskscore.model import additive as model
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.training import pipeline as training
 
     tables = __import__("riskscore.synthetic", fromlist=["generate"]).generate(
         n_students, 4, seed, first_year="2020-21")

@@ -26,8 +26,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from riskscore.api import create_app
-from riskscore.api.deps import AuthThrottle
 from riskscore.cli import app as cli_app
+from riskscore.service.deps import AuthThrottle
 from riskscore.settings import Settings
 from riskscore.store.audit import verify_chain
 from riskscore.store.cases import open_or_update_case
@@ -342,7 +342,7 @@ def test_valid_keys_cost_no_throttle_query(throttled: dict[str, Any]) -> None:
 
 
 def test_block_ends_when_failures_leave_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import riskscore.api.deps as deps
+    import riskscore.service.deps as deps
 
     clock = {"now": 1_000_000.0}
     monkeypatch.setattr(deps.time, "time", lambda: clock["now"])

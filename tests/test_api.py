@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from riskscore.access import HEALTH_REDACTED_NL
 from riskscore.api import create_app
-from riskscore.api.schemas import HEALTH_REDACTED_NL, NOTICE_EN, NOTICE_NL
-from riskscore.bundle import ModelBundle
+from riskscore.api.schemas import NOTICE_EN, NOTICE_NL
 from riskscore.contracts import FEATURES
+from riskscore.model.bundle import ModelBundle
 from riskscore.settings import Settings
 from riskscore.store.audit import list_audit, verify_chain
 from riskscore.store.db import make_engine, migrate, session_factory

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from conftest import Db
 from riskscore import batch, features, rules
-from riskscore.bundle import ModelBundle
+from riskscore.model.bundle import ModelBundle
 from riskscore.settings import Settings
 from riskscore.store.cases import TEAM_UNITS
 from riskscore.store.models import ReviewCase

@@ -38,8 +38,8 @@ def _seed_directly(session: Any, world: Any, bundle_dir: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from riskscore import explain
-    from riskscore.bundle import ModelBundle
+    from riskscore.model import explain
+    from riskscore.model.bundle import ModelBundle
     from riskscore.rules import RULES
     from riskscore.store.cases import open_or_update_case
     from riskscore.store.runs import write_scoring_run

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskscore import model
-from riskscore.bundle import ModelBundle
 from riskscore.contracts import FEATURES
 from riskscore.errors import ModelError
+from riskscore.model import additive as model
+from riskscore.model.bundle import ModelBundle
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_bad_band_thresholds(parts) -> None:
 def test_load_needs_no_lightgbm_or_sklearn(bundle: ModelBundle, tmp_path: Path) -> None:
     target = bundle.save(tmp_path / "bundle")
     code = (
-        "import sys\nfrom riskscore.bundle import ModelBundle\nimport numpy as np\n"
+        "import sys\nfrom riskscore.model.bundle import ModelBundle\nimport numpy as np\n"
         f"b = ModelBundle.load({str(target)!r})\n"
         "b.score(np.zeros((2, len(b.features))))\n"
         "bad = [m for m in ('lightgbm', 'sklearn', 'mlflow') if m in sys.modules]\n"

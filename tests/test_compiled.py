@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from riskscore.compiled import K_ZERO, CompiledAdditive, calibrate, top_positive
 from riskscore.errors import ModelError
+from riskscore.model.compiled import K_ZERO, CompiledAdditive, calibrate, top_positive
 
 N_FEATURES = 4
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskscore import drift
 from riskscore.errors import DataError
+from riskscore.monitoring import drift
 
 
 def _frame(seed: int, n: int = 2000, *, scale: float = 2.0, mbo_share: float = 0.3) -> pd.DataFrame:

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from riskscore import evaluation as ev
 from riskscore.errors import DataError
+from riskscore.training import evaluation as ev
 
 
 @pytest.fixture(scope="module")

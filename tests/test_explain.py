@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from riskscore import explain
 from riskscore.contracts import FEATURES, LEVEL_CODE, VVA_STATUS_CODE
 from riskscore.errors import DataError
+from riskscore.model import explain
 
 
 def _row(**values: float) -> dict[str, float]:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskscore import fairness as fa
 from riskscore.errors import ConfigError, DataError
+from riskscore.training import fairness as fa
 
 N = 6000
 

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from conftest import postgres_schema
 from riskscore.api import create_app
-from riskscore.bundle import ModelBundle
+from riskscore.model.bundle import ModelBundle
 from riskscore.settings import Settings
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key

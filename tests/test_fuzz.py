@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from riskscore.api import create_app
-from riskscore.api.deps import AuthThrottle
+from riskscore.service.deps import AuthThrottle
 from riskscore.settings import Settings
 from riskscore.store.cases import open_or_update_case
 from riskscore.store.db import make_engine, migrate, session_factory

@@ -10,7 +10,7 @@ import pytest
 
 from riskscore.contracts import DIRECT_IDENTIFIERS
 from riskscore.errors import ContractError, DataError
-from riskscore.importers import import_duo, import_tables, pseudonymise, write_imported
+from riskscore.ingest.importers import import_duo, import_tables, pseudonymise, write_imported
 
 KEY = b"test-key-one"
 

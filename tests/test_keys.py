@@ -12,9 +12,9 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import Db
+from riskscore.access import Principal, parse_scope
 from riskscore.errors import ConfigError, NotFoundError
 from riskscore.store import keys
-from riskscore.store.principal import Principal, parse_scope
 
 
 def all_text_in_db(db: Db) -> str:

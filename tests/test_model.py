@@ -8,9 +8,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from riskscore import model
 from riskscore.contracts import FEATURES, RULE_COLUMNS
 from riskscore.errors import DataError, ModelError
+from riskscore.model import additive as model
 
 
 def make_table(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskscore import monitoring_report
 from riskscore.errors import ConfigError, DataError, StorageFullError
-from riskscore.monitoring import attach_outcomes, run_monitoring, selection_rate_changes
-from riskscore.monitoring_config import MonitoringConfig, load_config
-from riskscore.monitoring_stats import diff_ci, psi, two_proportion_test, wilson_ci
+from riskscore.monitoring import report as monitoring_report
+from riskscore.monitoring import status as monitoring_status
+from riskscore.monitoring.checks import attach_outcomes, run_monitoring, selection_rate_changes
+from riskscore.monitoring.config import MonitoringConfig, load_config
+from riskscore.monitoring.stats import diff_ci, psi, two_proportion_test, wilson_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "monitoring" / "config.yaml"
@@ -193,14 +194,14 @@ def test_review_precision_alert(cfg: MonitoringConfig) -> None:
 
 # --- reports --------------------------------------------------------------------------------------------
 def test_reports_and_latest_status(cfg: MonitoringConfig, tmp_path: Path) -> None:
-    assert monitoring_report.latest_status(tmp_path)["status"] == "unknown"
+    assert monitoring_status.latest_status(tmp_path)["status"] == "unknown"
     v = run_monitoring(_scored(1), _scored(2, shift=0.6), config=cfg)
     paths = monitoring_report.write_reports(v, tmp_path)
     html = paths["report"].read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and "check the data feed" in html
     assert paths["evidently"].exists()
     assert json.loads(paths["summary"].read_text())["status"] == "alert"
-    status = monitoring_report.latest_status(tmp_path)
+    status = monitoring_status.latest_status(tmp_path)
     assert status["status"] == "alert" and status["n_breaches"] == len(v.breaches)
     assert status["report"] == str(paths["report"])
     assert monitoring_report.headline_metrics(v)["n_alerts"] == len(v.alerts)
@@ -217,7 +218,7 @@ def test_full_disk_leaves_nothing(cfg: MonitoringConfig, tmp_path: Path, monkeyp
     with pytest.raises(StorageFullError):
         monitoring_report.write_reports(v, tmp_path)
     assert list(tmp_path.iterdir()) == []
-    assert monitoring_report.latest_status(tmp_path)["status"] == "unknown"
+    assert monitoring_status.latest_status(tmp_path)["status"] == "unknown"
 
 
 # --- CLI ------------------------------------------------------------------------------------------------
@@ -272,8 +273,8 @@ def _pipeline_env(monkeypatch: pytest.MonkeyPatch, home: Path, bundle_dir: Path 
 @pytest.fixture()
 def world_frames(small_world):  # type: ignore[no-untyped-def]
     """The champion's reference snapshot, and scored frames of the same model for other as-of dates."""
-    from riskscore import training
-    from riskscore.bundle import ModelBundle
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.training import pipeline as training
 
     bundle = ModelBundle.load(small_world.bundle_dir)
     table = small_world.features
@@ -306,7 +307,7 @@ def test_defaults_use_champion_reference_and_latest_run(monkeypatch, tmp_path, s
     assert _cli(monkeypatch, "--config", str(CONFIG), "--no-reviews") == 0
     out = capsys.readouterr().out
     assert "status: OK" in out and "[RISKSCORE_BUNDLE_PATH (small-1)]" in out and "run-3.parquet" in out
-    status = monitoring_report.latest_status(tmp_path / "reports" / "monitoring")  # settings.resolved_reports_dir()
+    status = monitoring_status.latest_status(tmp_path / "reports" / "monitoring")  # settings.resolved_reports_dir()
     assert status["status"] == "ok" and status["model_version"] == "small-1" and status["as_of"] == "2025-05-01"
     assert f"report:  {status['report']}" in out
     summary = json.loads(Path(status["summary"]).read_text())
@@ -329,7 +330,7 @@ def test_breach_exits_10_with_a_todo_list(monkeypatch, tmp_path, small_world, wo
     assert "Check the data feed: unauthorised_hours_4w" in captured.out and "Controleer de gegevensaanlevering" in captured.out
     assert "Retrain on recent data" in captured.out and "Hertrain" in captured.out
     assert captured.err.strip().count("\n") == 0 and "alert(s)" in captured.err
-    status = monitoring_report.latest_status(tmp_path / "reports" / "monitoring")
+    status = monitoring_status.latest_status(tmp_path / "reports" / "monitoring")
     assert status["status"] == "alert" and [a["kind"] for a in status["actions"]][:1] == ["check_data_feed"]
     html = Path(status["report"]).read_text(encoding="utf-8")
     assert "Wat te doen" in html and "Hertrain" in html
@@ -387,7 +388,7 @@ def test_outcomes_only_once_mature_and_reviews_from_the_store(monkeypatch, tmp_p
     assert "note: outcomes: not used yet" in out
     assert "120 reviewed, 10% worth a conversation" in out
     assert code == 10  # 10 % worth a conversation is below the 30 % floor
-    status = monitoring_report.latest_status(tmp_path / "reports" / "monitoring")
+    status = monitoring_status.latest_status(tmp_path / "reports" / "monitoring")
     assert any(b["check"] == "review" for b in status["breaches"])
     summary = json.loads(Path(status["summary"]).read_text())
     assert summary["reviews"]["n"] == 120 and "store" in summary["sources"]["reviews"]
@@ -397,7 +398,7 @@ def test_outcomes_only_once_mature_and_reviews_from_the_store(monkeypatch, tmp_p
     _cli(monkeypatch, "--config", str(CONFIG), "--no-reviews")
     out = capsys.readouterr().out
     assert "with outcomes" in out and "precision" in out
-    summary = json.loads(Path(monitoring_report.latest_status(tmp_path / "reports" / "monitoring")["summary"]).read_text())
+    summary = json.loads(Path(monitoring_status.latest_status(tmp_path / "reports" / "monitoring")["summary"]).read_text())
     assert summary["outcomes"]["n"] > 1000 and summary["sources"]["outcomes"].endswith("outcomes.parquet")
 
 
@@ -415,11 +416,11 @@ def test_cli_full_disk_is_one_line_and_leaves_nothing(monkeypatch, tmp_path, sma
     assert err.count("\n") == 0 and "No space left on device" in err
     reports = tmp_path / "reports" / "monitoring"
     assert list(reports.iterdir()) == []
-    assert monitoring_report.latest_status(reports)["status"] == "unknown"
+    assert monitoring_status.latest_status(reports)["status"] == "unknown"
 
 
 def test_recommendations_fold_alerts_into_a_todo_list() -> None:
-    from riskscore.monitoring import Breach, recommendations
+    from riskscore.monitoring.checks import Breach, recommendations
 
     todo = recommendations([
         Breach("score_drift", "probability", "alert", "m", "a"),

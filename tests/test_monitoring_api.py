@@ -41,8 +41,9 @@ def _get(env: dict[str, Any], path: str, role: str | None) -> Any:
 
 
 def _write_report(env: dict[str, Any], *, shift: bool) -> dict[str, Path]:
-    from riskscore import monitoring_report
-    from riskscore.monitoring import load_config, run_monitoring
+    from riskscore.monitoring import report as monitoring_report
+    from riskscore.monitoring import status as monitoring_status
+    from riskscore.monitoring.checks import load_config, run_monitoring
 
     ref = pd.read_parquet(env["bundle"] / "reference.parquet")
     cur = ref.copy()
@@ -51,7 +52,7 @@ def _write_report(env: dict[str, Any], *, shift: bool) -> dict[str, Path]:
     cfg = load_config(ROOT / "monitoring" / "config.yaml").model_copy(update={"model_version": "small-1"})
     verdict = run_monitoring(ref, cur, config=cfg)
     verdict.drift = None  # keep it quick: evidently's HTML is tested elsewhere
-    out = monitoring_report.default_reports_dir(Settings(home=env["home"]).resolved_reports_dir())
+    out = monitoring_status.default_reports_dir(Settings(home=env["home"]).resolved_reports_dir())
     return monitoring_report.write_reports(verdict, out)
 
 

@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-from riskscore.monitoring import Verdict, run_monitoring
+from riskscore.monitoring.checks import Verdict, run_monitoring
 
 SCRIPT = Path(__file__).resolve().parents[1] / "monitoring" / "scenarios.py"
 N = 4000

@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 from conftest import running_server
-from riskscore.importers import import_duo, write_imported
+from riskscore.ingest.importers import import_duo, write_imported
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 from test_importers import PEOPLE, _monthly, _nrsp
@@ -133,7 +133,7 @@ def run(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
     # 2. the synthetic cohort batch-scored into the store (scores, review cases, scored frame)
     from riskscore import batch
-    from riskscore.bundle import ModelBundle
+    from riskscore.model.bundle import ModelBundle
     from riskscore.rules import RuleConfig
 
     migrate(url)

@@ -1,6 +1,6 @@
 """Registry round trip on a throw-away SQLite store: log → challenger → promote → champion → pyfunc.
 
-Uses the real ModelBundle built from a tiny LightGBM when riskscore.bundle and riskscore.model
+Uses the real ModelBundle built from a tiny LightGBM when riskscore.model.bundle and riskscore.model.additive
 exist; otherwise a stand-in module with the same interface, so the registry is tested either way.
 """
 
@@ -22,7 +22,7 @@ import pytest
 from riskscore.contracts import FEATURES
 from riskscore.errors import ConfigError, GateError, RegistryError
 
-REAL_BUNDLE = all(importlib.util.find_spec(m) is not None for m in ("riskscore.bundle", "riskscore.model", "riskscore.explain"))
+REAL_BUNDLE = all(importlib.util.find_spec(m) is not None for m in ("riskscore.model.bundle", "riskscore.model.additive", "riskscore.model.explain"))
 
 
 # --- a stand-in with the bundle's interface (only used before bundle.py exists) ------------------
@@ -75,17 +75,17 @@ def _fake_reasons(bundle: _FakeBundle, values_row: dict, contributions_row: np.n
 @pytest.fixture(scope="module")
 def bundle_modules() -> Iterator[types.SimpleNamespace]:
     if REAL_BUNDLE:
-        from riskscore import bundle, explain
+        from riskscore.model import bundle, explain
 
         yield types.SimpleNamespace(ModelBundle=bundle.ModelBundle, reasons=explain.reasons, real=True)
         return
-    bundle = types.ModuleType("riskscore.bundle")
+    bundle = types.ModuleType("riskscore.model.bundle")
     bundle.ModelBundle = _FakeBundle  # type: ignore[attr-defined]
-    explain = types.ModuleType("riskscore.explain")
+    explain = types.ModuleType("riskscore.model.explain")
     explain.reasons = _fake_reasons  # type: ignore[attr-defined]
     mp = pytest.MonkeyPatch()
-    mp.setitem(sys.modules, "riskscore.bundle", bundle)
-    mp.setitem(sys.modules, "riskscore.explain", explain)
+    mp.setitem(sys.modules, "riskscore.model.bundle", bundle)
+    mp.setitem(sys.modules, "riskscore.model.explain", explain)
     yield types.SimpleNamespace(ModelBundle=_FakeBundle, reasons=_fake_reasons, real=False)
     mp.undo()
 
@@ -101,7 +101,7 @@ def _training_frame(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarr
 
 def _make_bundle(ns: types.SimpleNamespace, directory: Path, version: str) -> Path:
     if ns.real:
-        from riskscore import model
+        from riskscore.model import additive as model
 
         X, y = _training_frame()
         additive = model.AdditiveLGBM(random_state=0, n_estimators=30, num_leaves=4, min_child_samples=20).fit(X, y)
@@ -186,6 +186,6 @@ def test_registry_round_trip(tmp_path: Path, bundle_modules: types.SimpleNamespa
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, riskscore.registry, riskscore.evaluation, riskscore.fairness; print('mlflow' in sys.modules, 'fairlearn' in sys.modules)"
+    code = "import sys, riskscore.registry, riskscore.training.evaluation, riskscore.training.fairness; print('mlflow' in sys.modules, 'fairlearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -8,7 +8,7 @@ import pytest
 
 from riskscore.contracts import RULE_IDS
 from riskscore.errors import ConfigError
-from riskscore.explain import Reason
+from riskscore.model.explain import Reason
 from riskscore.routing import DEFAULT_TABLE, RoutingTable, route
 
 

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from conftest import Db
+from riskscore.access import Principal
 from riskscore.errors import DataError, NotFoundError, StoreError
 from riskscore.store import cases, runs
 from riskscore.store.db import make_engine, migrate, retry_locked, session_factory
 from riskscore.store.models import Base
-from riskscore.store.principal import Principal
 
 AS_OF = date(2024, 3, 1)
 

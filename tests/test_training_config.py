@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from riskscore import splits
 from riskscore.errors import ConfigError
-from riskscore.training_config import load_config, parse_config
+from riskscore.training import splits
+from riskscore.training.config import load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 

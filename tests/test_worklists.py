@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from riskscore import batch
 from riskscore.api import create_app
-from riskscore.bundle import ModelBundle
+from riskscore.model.bundle import ModelBundle
 from riskscore.settings import Settings
 from riskscore.store.audit import list_audit, verify_chain
 from riskscore.store.cases import ACTIVE_STATUSES, case_outcomes

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import Db
-from riskscore.api.writer import GroupWriter
 from riskscore.errors import StoreError
+from riskscore.service.writer import GroupWriter
 from riskscore.store.audit import verify_chain
 from riskscore.store.models import AuditEntry, Score
 

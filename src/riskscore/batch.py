@@ -42,7 +42,7 @@ from riskscore.errors import MSG_CONFIG_INVALID, ConfigError, DataError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from riskscore.bundle import ModelBundle
+    from riskscore.model.bundle import ModelBundle
     from riskscore.routing import RoutingTable
     from riskscore.rules import RuleConfig
     from riskscore.settings import Settings
@@ -183,7 +183,7 @@ def _triggers_by_student(fired: pd.DataFrame) -> dict[str, list[dict[str, Any]]]
 
 def _reasons(bundle: ModelBundle, X: np.ndarray, contributions: np.ndarray, top: np.ndarray) -> list[list[dict[str, Any]]]:
     """The top positive reasons per row, as explain.reasons gives them, from the precomputed top indices."""
-    from riskscore import explain
+    from riskscore.model import explain
 
     feats = bundle.features
     out: list[list[dict[str, Any]]] = []
@@ -218,11 +218,12 @@ def prepare(
     source: str = "the data",
 ) -> Prepared:
     """Features, scores, reasons, triggers, routing and case candidates for one as-of date."""
-    from riskscore import features, rules, training
+    from riskscore import features, rules
     from riskscore.calendar import SchoolCalendar
     from riskscore.routing import RoutingTable, route
     from riskscore.rules import RULES
     from riskscore.store.cases import TEAM_UNITS
+    from riskscore.training import pipeline as training
 
     cfg = config or ScoringConfig()
     tbl = routing or RoutingTable.default()

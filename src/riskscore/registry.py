@@ -129,7 +129,7 @@ def _define_pyfunc_class() -> type:
         """Probability, band and top reasons for a DataFrame of feature columns."""
 
         def load_context(self, context: Any) -> None:
-            from riskscore.bundle import ModelBundle
+            from riskscore.model.bundle import ModelBundle
 
             self.bundle = ModelBundle.load(Path(context.artifacts[BUNDLE_ARTIFACT]))
 
@@ -153,7 +153,7 @@ def __getattr__(name: str) -> Any:
 def predict_frame(bundle: Any, frame: pd.DataFrame, *, top_k: int = TOP_K) -> pd.DataFrame:
     """The pyfunc's output: probability, band, model_version and reason_<i>_{code,feature,value,
     contribution,text_nl,text_en} for i = 1..top_k (empty strings / NaN when fewer reasons)."""
-    from riskscore import explain
+    from riskscore.model import explain
 
     frame = pd.DataFrame(frame)
     missing = [f for f in bundle.features if f not in frame.columns]
@@ -222,7 +222,7 @@ def log_training_run(*, experiment: str, params: dict[str, Any], metrics: dict[s
     mlflow = _mlflow()
     from mlflow.models import infer_signature
 
-    from riskscore.bundle import ModelBundle
+    from riskscore.model.bundle import ModelBundle
 
     bundle_dir = Path(bundle_dir)
     try:

@@ -11,9 +11,9 @@ def tiny_bundle(directory: Path, *, version: str = "test-1", card: bool = True) 
     import numpy as np
     import pandas as pd
 
-    from riskscore import model
-    from riskscore.bundle import ModelBundle
     from riskscore.contracts import FEATURES
+    from riskscore.model import additive as model
+    from riskscore.model.bundle import ModelBundle
 
     rng = np.random.default_rng(7)
     n = 1500

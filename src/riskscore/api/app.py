@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from riskscore.api.logs import configure_logging, get_logger
-from riskscore.api.middleware import MSG_INTERNAL, RequestContextMiddleware
 from riskscore.api.schemas import NOTICE_EN, ErrorBody
-from riskscore.api.state import BundleLoader, ServiceState, default_loader
 from riskscore.errors import MSG_DB_UNAVAILABLE, AuthError, RiskscoreError, StoreError
+from riskscore.service.logs import configure_logging, get_logger
+from riskscore.service.middleware import MSG_INTERNAL, RequestContextMiddleware
+from riskscore.service.state import BundleLoader, ServiceState, default_loader
 from riskscore.settings import Settings, get_settings
 
 DESCRIPTION = (

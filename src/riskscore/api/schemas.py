@@ -16,9 +16,6 @@ from riskscore.contracts import LEVELS, RULE_IDS
 
 NOTICE_NL = "Dit is een signaal voor een gesprek, geen besluit."
 NOTICE_EN = "This is a signal for review, not a decision."
-#: what non-jeugdarts roles see instead of health detail (sick reasons, mazl_* trigger detail)
-HEALTH_REDACTED_NL = "gezondheidssignaal – zie jeugdarts"
-HEALTH_REDACTED_EN = "health-related signal – see the youth doctor (jeugdarts)"
 #: a client's clock may run a day ahead of the server's (time zones): allow as_of up to tomorrow
 FUTURE_SLACK = dt.timedelta(days=1)
 

@@ -82,7 +82,8 @@ def import_command(
     ] = None,
 ) -> None:
     """Import exports into Parquet tables; DUO files lose direct identifiers and get pseudonyms at the door."""
-    from riskscore import datasets, importers
+    from riskscore import datasets
+    from riskscore.ingest import importers
 
     if kind not in {k.value for k in ImportKind}:  # checked here: the CLI shell turns typer's own errors into tracebacks
         raise DataError(f"--kind must be one of tables, duo: {kind!r}")

@@ -39,7 +39,7 @@ def create(
     database_url: DbOption = None,
 ) -> None:
     """Create a key and print it once: store it now, it cannot be shown again."""
-    from riskscore.store.principal import parse_scope, validate_role
+    from riskscore.access import parse_scope, validate_role
 
     validate_role(role)
     kind, values = parse_scope(scope)  # validated before the database is touched

@@ -23,7 +23,7 @@ import typer
 if TYPE_CHECKING:
     import pandas as pd
 
-    from riskscore.monitoring_config import MonitoringConfig
+    from riskscore.monitoring.config import MonitoringConfig
     from riskscore.settings import Settings
 
 EXIT_BREACH = 10
@@ -70,7 +70,7 @@ class Inputs:
 def champion_reference(settings: Settings) -> tuple[Path, str | None, bool]:
     """(reference.parquet of the serving champion, its model version, whether it came from the registry)."""
     from riskscore.errors import ConfigError, DataError
-    from riskscore.training import REFERENCE_FILE
+    from riskscore.training.pipeline import REFERENCE_FILE
 
     if settings.bundle_path is not None:
         folder = Path(settings.bundle_path)
@@ -208,7 +208,7 @@ def monitor(
     mlflow: Annotated[bool | None, typer.Option("--mlflow/--no-mlflow", help="Log the report to MLflow against the model version (default: on when the champion comes from the registry).")] = None,
 ) -> None:
     """Compare the current scores with the reference; exit 10 and say what to do when a threshold is crossed."""
-    from riskscore.monitoring import load_config
+    from riskscore.monitoring.checks import load_config
     from riskscore.settings import get_settings
 
     cfg = load_config(config)  # validated before anything runs
@@ -217,8 +217,9 @@ def monitor(
     if inputs.model_version and not cfg.model_version:
         cfg = cfg.model_copy(update={"model_version": inputs.model_version})
 
-    from riskscore import monitoring_report
-    from riskscore.monitoring import run_monitoring
+    from riskscore.monitoring import report as monitoring_report
+    from riskscore.monitoring import status as monitoring_status
+    from riskscore.monitoring.checks import run_monitoring
 
     ref_df = read_frame(inputs.reference)
     cur_df = inputs.current_frame if inputs.current_frame is not None else read_frame(inputs.current)
@@ -227,7 +228,7 @@ def monitor(
     verdict = run_monitoring(ref_df, cur_df, config=cfg, outcomes=outcomes_df, reviews=reviews_df)
     verdict.summary["sources"] = dict(inputs.sources)
     verdict.summary["notes"] = list(inputs.notes)
-    out_dir = out or cfg.output_dir or monitoring_report.default_reports_dir(settings.resolved_reports_dir())
+    out_dir = out or cfg.output_dir or monitoring_status.default_reports_dir(settings.resolved_reports_dir())
     paths = monitoring_report.write_reports(verdict, out_dir)
     _print(verdict, paths, inputs)
     if inputs.from_registry if mlflow is None else mlflow:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from riskscore.bundle import ModelBundle
+    from riskscore.model.bundle import ModelBundle
     from riskscore.settings import Settings
 
 
@@ -35,7 +35,7 @@ def _parse_date(value: str) -> dt.date:
 
 def load_bundle(settings: Settings, bundle: Path | None) -> ModelBundle:
     """--bundle, else settings.bundle_path, else the registry alias (mlflow is imported only then)."""
-    from riskscore.bundle import ModelBundle
+    from riskscore.model.bundle import ModelBundle
 
     path = bundle or settings.bundle_path
     if path is not None:

@@ -21,7 +21,7 @@ def train(
 ) -> None:
     """Train the additive model, compare it with the alternatives, audit fairness, register it as challenger."""
     from riskscore.settings import get_settings
-    from riskscore.training_config import load_config
+    from riskscore.training.config import load_config
 
     cfg = load_config(config)  # validated before anything runs
     if data is not None:
@@ -29,7 +29,7 @@ def train(
             cfg.data.features_cache = data / cfg.data.features_cache.name  # the cache travels with the data
         cfg.data.dir = data
     settings = get_settings()
-    from riskscore import training
+    from riskscore.training import pipeline as training
 
     def progress(msg: str) -> None:
         typer.echo(f"[train] {msg}", err=True)

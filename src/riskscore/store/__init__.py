@@ -1,7 +1,7 @@
 """Persistence: scoring runs, scores, review cases, API keys and the audit log.
 
 Modules (import the one you need; this package imports nothing heavy so that
-`riskscore.store.principal` stays cheap for the API's auth path):
+`riskscore.access` stays cheap for the API's auth path):
 
 - `db`        make_engine, migrate, session_factory, StoreError translation, SQLite lock retries
 - `models`    the SQLAlchemy ORM tables

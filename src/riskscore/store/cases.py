@@ -15,7 +15,7 @@ from riskscore.store.db import run_write, translate_errors
 from riskscore.store.models import CaseEvent, ReviewCase, ReviewOutcome, utcnow
 
 if TYPE_CHECKING:
-    from riskscore.store.principal import Principal
+    from riskscore.access import Principal
 
 CASE_STATUSES = ("open", "in_review", "contacted", "referred", "no_action_needed", "false_alarm", "closed")
 #: statuses in which a case still needs work; a new signal updates such a case instead of opening one

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from riskscore.access import Principal, validate_role, validate_scope
 from riskscore.errors import NotFoundError
 from riskscore.store.db import run_write, translate_errors
 from riskscore.store.models import ApiKey, AuthFailure, utcnow
-from riskscore.store.principal import Principal, validate_role, validate_scope
 
 KEY_PREFIX = "rsk"
 MSG_KEY_NOT_FOUND = "API key '{key_id}' not found"

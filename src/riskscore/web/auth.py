@@ -16,7 +16,7 @@ from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from riskscore.store.principal import Principal
+from riskscore.access import Principal
 
 SESSION_COOKIE = "riskscore_session"
 LANG_COOKIE = "lang"

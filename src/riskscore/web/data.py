@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from riskscore.access import Principal
 from riskscore.store.db import translate_errors
 from riskscore.store.models import ApiKey, CaseEvent, ReviewCase, ReviewOutcome, Score, ScoringRun
-from riskscore.store.principal import Principal
 from riskscore.web import i18n
 
 #: the most rows a worklist page shows; more means the filters should be narrower
@@ -21,7 +21,8 @@ WORKLIST_LIMIT = 500
 
 def redacted(score: Score, role: str) -> dict[str, Any]:
     """The stored score as this role may see it (health detail only for the jeugdarts)."""
-    from riskscore.api.scoring import redact, stored_to_result
+    from riskscore.access import redact
+    from riskscore.store.scores import stored_to_result
 
     return redact(stored_to_result(score), role)
 

@@ -147,7 +147,7 @@ class WebRoute(APIRoute):
                 response = error_page(request, exc.http_status if 400 <= exc.http_status < 500 else 400,
                                       "error_title", i18n.translate("error_400", lang, message=str(exc)))
             except Exception as exc:
-                from riskscore.api.logs import get_logger
+                from riskscore.service.logs import get_logger
 
                 rid = getattr(request.state, "request_id", None) or "-"
                 get_logger().error("web page failed", exc_info=exc,

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from riskscore.api.deps import ADMIN_ROLES, STUDENT_ROLES, SessionDep
+from riskscore.access import Principal
 from riskscore.errors import DataError, NotFoundError
+from riskscore.service.deps import ADMIN_ROLES, STUDENT_ROLES, SessionDep
 from riskscore.store.models import Score
-from riskscore.store.principal import Principal
 from riskscore.web import i18n
 from riskscore.web.auth import (
     MAX_LOGIN_FAILURES,
@@ -354,7 +354,7 @@ def model_card(request: Request, session: SessionDep) -> Response:
 
 @router.get("/monitoring")
 def monitoring_page(request: Request, session: SessionDep) -> HTMLResponse:
-    from riskscore.monitoring_report import latest_status
+    from riskscore.monitoring.status import latest_status
 
     principal = require_principal(request, session)
     require_roles(principal, ADMIN_ROLES)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from riskscore.api.deps import (
+from riskscore.api.schemas import ErrorBody, ReloadResult
+from riskscore.service.deps import (
     ADMIN_ROLES,
     PrincipalDep,
     SessionDep,
@@ -13,7 +14,6 @@ from riskscore.api.deps import (
     purpose_of,
     require_role,
 )
-from riskscore.api.schemas import ErrorBody, ReloadResult
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

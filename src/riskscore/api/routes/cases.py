@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from sqlalchemy.orm import Session
 
-from riskscore.api.deps import STUDENT_ROLES, PrincipalDep, SessionDep, audit, purpose_of, require_role
+from riskscore.access import Principal
 from riskscore.api.routes.worklists import CASE_READ_ROLES, actor_of, rows_for
 from riskscore.api.schemas import AssignIn, CaseDetail, ErrorBody, NoteIn, OutcomeIn, TransitionIn
 from riskscore.errors import NotFoundError
-from riskscore.store.principal import Principal
+from riskscore.service.deps import STUDENT_ROLES, PrincipalDep, SessionDep, audit, purpose_of, require_role
 
 router = APIRouter(prefix="/v1/cases", tags=["review"])
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from riskscore.api.deps import StateDep
 from riskscore.api.schemas import Health, Readiness
+from riskscore.service.deps import StateDep
 
 router = APIRouter(tags=["operations"])
 

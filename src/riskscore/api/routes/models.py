@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from riskscore.api.deps import BundleDep, PrincipalDep
 from riskscore.api.schemas import ErrorBody, ModelInfo
 from riskscore.errors import NotFoundError
+from riskscore.service.deps import BundleDep, PrincipalDep
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

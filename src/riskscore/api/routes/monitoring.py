@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from riskscore.api.deps import ADMIN_ROLES, PrincipalDep, StateDep, require_role
 from riskscore.api.schemas import ErrorBody
 from riskscore.errors import NotFoundError
+from riskscore.service.deps import ADMIN_ROLES, PrincipalDep, StateDep, require_role
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 
@@ -59,7 +59,7 @@ class MonitoringStatus(BaseModel):
 
 
 def _reports_dir(state: StateDep) -> Path:
-    from riskscore.monitoring_report import default_reports_dir
+    from riskscore.monitoring.status import default_reports_dir
 
     return default_reports_dir(state.settings.resolved_reports_dir())
 
@@ -68,7 +68,7 @@ def _reports_dir(state: StateDep) -> Path:
             summary="The latest monitoring verdict: status, alerts with recommended actions, report link.")
 def status(request: Request, state: StateDep, principal: PrincipalDep) -> MonitoringStatus:
     require_role(principal, ADMIN_ROLES, "read the monitoring status")
-    from riskscore.monitoring_report import latest_status
+    from riskscore.monitoring.status import latest_status
 
     latest = latest_status(_reports_dir(state))
     if latest["run"] is None or latest["status"] not in ("ok", "warn", "alert"):
@@ -89,7 +89,7 @@ def status(request: Request, state: StateDep, principal: PrincipalDep) -> Monito
             summary="A published report's file: report.html, evidently_drift.html or summary.json.")
 def report_file(run: str, name: str, state: StateDep, principal: PrincipalDep) -> FileResponse:
     require_role(principal, ADMIN_ROLES, "read monitoring reports")
-    from riskscore.monitoring_report import report_file as find
+    from riskscore.monitoring.status import report_file as find
 
     path = find(_reports_dir(state), run, name)
     if path is None:

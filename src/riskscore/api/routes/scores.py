@@ -5,7 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 
-from riskscore.api.deps import (
+from riskscore.access import redact
+from riskscore.api.schemas import ErrorBody, ScoreRequest, ScoreResponse, ScoreResult
+from riskscore.api.scoring import public, score_students
+from riskscore.service.deps import (
     STUDENT_ROLES,
     BundleDep,
     ForbiddenError,
@@ -16,9 +19,7 @@ from riskscore.api.deps import (
     purpose_of,
     require_role,
 )
-from riskscore.api.schemas import ErrorBody, ScoreRequest, ScoreResponse, ScoreResult
-from riskscore.api.scoring import public, redact, score_students
-from riskscore.api.writer import writer_for
+from riskscore.service.writer import writer_for
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 

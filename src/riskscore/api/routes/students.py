@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 
-from riskscore.api.deps import STUDENT_ROLES, PrincipalDep, SessionDep, audit, purpose_of, require_role
+from riskscore.access import redact
 from riskscore.api.schemas import MSG_LOOKS_LIKE_BSN, ErrorBody, StoredScore, is_bsn_like
-from riskscore.api.scoring import public, redact, stored_to_result
+from riskscore.api.scoring import public
 from riskscore.errors import MSG_NOT_FOUND, NotFoundError
+from riskscore.service.deps import STUDENT_ROLES, PrincipalDep, SessionDep, audit, purpose_of, require_role
+from riskscore.store.scores import stored_to_result
 
 router = APIRouter(prefix="/v1/students", tags=["students"])
 

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
-from riskscore.api.deps import (
+from riskscore.access import Principal, redact
+from riskscore.api.schemas import Band, CaseRow, CaseStatus, ErrorBody, ReviewerRole, WorklistResponse
+from riskscore.service.deps import (
     STUDENT_ROLES,
     ForbiddenError,
     PrincipalDep,
@@ -20,9 +22,6 @@ from riskscore.api.deps import (
     purpose_of,
     require_role,
 )
-from riskscore.api.schemas import Band, CaseRow, CaseStatus, ErrorBody, ReviewerRole, WorklistResponse
-from riskscore.api.scoring import redact
-from riskscore.store.principal import Principal
 
 router = APIRouter(prefix="/v1/worklists", tags=["review"])
 

@@ -29,8 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from riskscore.errors import DataError
-from riskscore.monitoring_config import BANDS, MonitoringConfig, load_config
-from riskscore.monitoring_stats import chi2_pvalue, diff_ci, psi, wilson_ci
+from riskscore.monitoring.config import BANDS, MonitoringConfig, load_config
+from riskscore.monitoring.stats import chi2_pvalue, diff_ci, psi, wilson_ci
 
 __all__ = [
     "Breach",
@@ -268,7 +268,7 @@ def _breakdown_breaches(table: pd.DataFrame) -> list[Breach]:
 
 # --- feature drift -----------------------------------------------------------------------------
 def _feature_drift(ref: pd.DataFrame, cur: pd.DataFrame, config: MonitoringConfig) -> tuple[Any, list[Breach], dict[str, Any]]:
-    from riskscore import drift
+    from riskscore.monitoring import drift
 
     fc = config.feature_drift
     breaches: list[Breach] = []

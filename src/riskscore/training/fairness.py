@@ -121,7 +121,7 @@ def _metrics_from_sums(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _weights(n: int, *, n_boot: int, seed: int, groups: Any) -> list[np.ndarray]:
-    from riskscore.evaluation import bootstrap_weights
+    from riskscore.training.evaluation import bootstrap_weights
 
     return list(bootstrap_weights(n, n_boot=n_boot, seed=seed, groups=groups))
 

@@ -24,8 +24,8 @@ from sklearn.preprocessing import KBinsDiscretizer
 from sklearn.utils.validation import check_is_fitted
 
 from riskscore import contracts
-from riskscore.compiled import CompiledAdditive, calibrate
 from riskscore.errors import DataError, ModelError
+from riskscore.model.compiled import CompiledAdditive, calibrate
 
 MSG_PROTECTED = "protected or proxy column(s) {cols} may never be model features (audit only)"
 MSG_MISSING_COLUMNS = "feature table lacks column(s) {cols}"

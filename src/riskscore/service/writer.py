@@ -105,9 +105,9 @@ class GroupWriter:
     def _commit(self, jobs: list[_Job]) -> None:
         import sqlalchemy as sa
 
-        from riskscore.api.scoring import store_scores_rows
         from riskscore.store.audit import append_rows
         from riskscore.store.db import run_write
+        from riskscore.store.scores import store_scores_rows
 
         audit = [e for job in jobs for e in job.audit]
         scores = [r for job in jobs for r in job.scores]

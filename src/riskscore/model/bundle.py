@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from riskscore import contracts, explain
-from riskscore.compiled import CompiledAdditive, calibrate
+from riskscore import contracts
 from riskscore.errors import MSG_NO_MODEL, DataError, ModelError
+from riskscore.model import explain
+from riskscore.model.compiled import CompiledAdditive, calibrate
 
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"

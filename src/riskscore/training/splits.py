@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore.errors import ConfigError, DataError
-from riskscore.training_config import TrainingConfig
+from riskscore.training.config import TrainingConfig
 
 
 def school_year_start(school_year: str) -> pd.Timestamp:

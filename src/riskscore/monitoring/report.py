@@ -20,11 +20,9 @@ from typing import Any
 import pandas as pd
 
 from riskscore.errors import DataError, StorageFullError
-from riskscore.monitoring import Verdict
+from riskscore.monitoring.checks import Verdict
+from riskscore.monitoring.status import EVIDENTLY, REPORT, SUMMARY
 
-SUMMARY = "summary.json"
-REPORT = "report.html"
-EVIDENTLY = "evidently_drift.html"
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 _TEMPLATE = """<!doctype html>
@@ -175,7 +173,7 @@ def write_reports(verdict: Verdict, out_dir: str | Path) -> dict[str, Path]:
     try:
         href = None
         if verdict.drift is not None:
-            from riskscore import drift
+            from riskscore.monitoring import drift
 
             drift.save_html(verdict.drift, work / EVIDENTLY)
             href = EVIDENTLY
@@ -231,56 +229,3 @@ def log_to_mlflow(verdict: Verdict, paths: dict[str, Path], *, tracking_uri: str
     artifacts: dict[str, Path | str] = {p.name: p for key, p in paths.items() if key != "dir"}
     return registry.log_monitoring(verdict.summary.get("model_version") or "unknown", artifacts,
                                    headline_metrics(verdict), tags={"status": verdict.status})
-
-
-def latest_status(reports_dir: str | Path) -> dict[str, Any]:
-    """The newest complete report's status for GET /v1/monitoring/status (no report → status 'unknown').
-
-    Reads only published folders (hidden temp folders are skipped), so it never sees half a run."""
-    reports_dir = Path(reports_dir)
-    runs = sorted((p for p in reports_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  reverse=True) if reports_dir.is_dir() else []
-    for run in runs:
-        summary = run / SUMMARY
-        if not summary.is_file():
-            continue
-        try:
-            data = json.loads(summary.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        return {
-            "status": data.get("status", "unknown"),
-            "created_at": data.get("created_at"),
-            "model_version": data.get("model_version"),
-            "n_breaches": len(data.get("breaches", [])),
-            "breaches": data.get("breaches", []),
-            "psi": (data.get("score_drift") or {}).get("psi"),
-            "flag_rate_current": data.get("flag_rate_current"),
-            "report": str(run / REPORT),
-            "run": run.name,
-            "actions": data.get("actions", []),
-            "as_of": data.get("as_of_current"),
-            "summary": str(run / SUMMARY),
-        }
-    return {"status": "unknown", "created_at": None, "model_version": None, "n_breaches": 0, "breaches": [],
-            "psi": None, "flag_rate_current": None, "report": None, "run": None, "actions": [], "as_of": None,
-            "summary": None}
-
-
-def default_reports_dir(reports_root: str | Path) -> Path:
-    """Where monitoring reports go by default: <settings.resolved_reports_dir()>/monitoring (CLI and API agree)."""
-    return Path(reports_root) / "monitoring"
-
-
-#: files of a published run that may be served (GET /v1/monitoring/reports/{run}/{name})
-SERVABLE = (REPORT, EVIDENTLY, SUMMARY)
-
-
-def report_file(reports_dir: str | Path, run: str, name: str) -> Path | None:
-    """A published run's file, or None — never a path outside reports_dir (run and name are checked)."""
-    import re
-
-    if name not in SERVABLE or not re.fullmatch(r"\d{8}T\d{12}Z", run):
-        return None
-    path = Path(reports_dir) / run / name
-    return path if path.is_file() else None

@@ -59,7 +59,7 @@ def _feature_range(feat: str, reference: pd.DataFrame | None) -> tuple[float, fl
 def build(*, cfg: Any, bundle: Any, additive: Any, calibrator: Any, metrics: pd.DataFrame, fairness_report: Any,
           gates: dict[str, Any], folds: Any, rows: dict[str, int], test_y: np.ndarray, test_prob: np.ndarray,
           out_dir: Path, reference: pd.DataFrame | None = None) -> Card:
-    from riskscore import evaluation
+    from riskscore.training import evaluation
 
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = _plt()

@@ -14,8 +14,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from riskscore.api.logs import get_logger
-from riskscore.api.metrics import ApiMetrics
+from riskscore.service.logs import get_logger
+from riskscore.service.metrics import ApiMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

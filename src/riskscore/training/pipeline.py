@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskscore import datasets, features, splits
+from riskscore import datasets, features
 from riskscore.contracts import AUDIT_COLUMNS, FEATURES
 from riskscore.errors import ConfigError, DataError
-from riskscore.training_config import TrainingConfig
+from riskscore.training import splits
+from riskscore.training.config import TrainingConfig
 
 Progress = Callable[[str], None]
 
@@ -70,8 +71,9 @@ def capacities_for(cfg: TrainingConfig, n_students: int) -> dict[str, int]:
 def run(cfg: TrainingConfig, *, tracking_uri: str | None, artifact_root: str | None, out_dir: Path,
         progress: Progress = lambda _m: None, register: bool = True) -> TrainingResult:
     """Train, evaluate, audit and (optionally) register. Pure library: the CLI passes everything in."""
-    from riskscore import evaluation, fairness, model, modelcard
-    from riskscore.bundle import ModelBundle
+    from riskscore.model import additive as model
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.training import evaluation, fairness, modelcard
 
     t0 = time.perf_counter()
     progress(f"data: reading {cfg.data.dir}")

@@ -28,10 +28,10 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from riskscore.api.logs import get_logger
-from riskscore.api.state import Loaded, ServiceState
+from riskscore.access import Principal
 from riskscore.errors import MSG_BAD_KEY, AuthError, RiskscoreError, StoreError
-from riskscore.store.principal import Principal
+from riskscore.service.logs import get_logger
+from riskscore.service.state import Loaded, ServiceState
 
 #: roles that review single students; data_team and admin see aggregates only
 STUDENT_ROLES = frozenset({"school", "jeugdarts", "leerplicht", "rmc"})

@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from riskscore.api.logs import get_logger
-from riskscore.api.metrics import ApiMetrics
 from riskscore.errors import GateError, ModelError, RiskscoreError
 from riskscore.routing import RoutingTable
+from riskscore.service.logs import get_logger
+from riskscore.service.metrics import ApiMetrics
 from riskscore.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
-    from riskscore.bundle import ModelBundle
+    from riskscore.model.bundle import ModelBundle
 
 #: a bundle loader returns the bundle and, if known, the folder it came from (for the model card)
 BundleLoader = Callable[[], "ModelBundle | tuple[ModelBundle, Path | None]"]
@@ -68,14 +68,14 @@ def default_loader(settings: Settings) -> BundleLoader:
     """From settings.bundle_path, else from the registry alias (mlflow imported only then)."""
 
     def from_path() -> tuple[ModelBundle, Path | None]:
-        from riskscore.bundle import ModelBundle
+        from riskscore.model.bundle import ModelBundle
 
         path = Path(settings.bundle_path)  # type: ignore[arg-type]
         return ModelBundle.load(path), path
 
     def from_registry() -> tuple[ModelBundle, Path | None]:
         from riskscore import registry  # the only module that imports mlflow: keep it off the path above
-        from riskscore.bundle import ModelBundle
+        from riskscore.model.bundle import ModelBundle
 
         registry.configure(settings.resolved_tracking_uri(), settings.resolved_artifact_root())
         dst = Path(tempfile.mkdtemp(prefix="riskscore-serve-"))

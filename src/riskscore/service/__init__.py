@@ -1,0 +1,1 @@
+"""Service plumbing shared by the HTTP API and the web pages: state, auth dependencies, logs, metrics, the group-commit writer."""

@@ -1,0 +1,75 @@
+"""Scores written by the API (appended to the run of their as-of date and model version) and read back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from sqlalchemy.orm import Session
+
+
+def store_scores(session: Session, results: Iterable[Mapping[str, Any]]) -> None:
+    """Add API scores to the run of their (as_of, model version), replacing the same student's earlier
+    score in that run, in one transaction (all or nothing).
+
+    store.runs.write_scoring_run replaces a whole run, which suits batch jobs but would wipe other
+    students' API scores of the same day; this appends instead."""
+    import sqlalchemy as sa
+
+    from riskscore.store.db import run_write
+
+    rows = list(results)
+    try:
+        run_write(session, lambda s: store_scores_rows(s, rows))
+    except sa.exc.IntegrityError:  # another worker created the same run meanwhile: it exists now
+        run_write(session, lambda s: store_scores_rows(s, rows))
+
+
+def store_scores_rows(s: Session, results: Iterable[Mapping[str, Any]]) -> None:
+    """Inside the caller's transaction: the work of store_scores (no commit)."""
+    import sqlalchemy as sa
+
+    from riskscore.store.models import Score, ScoringRun, utcnow
+
+    by_run: dict[tuple[dt.date, str], list[Mapping[str, Any]]] = {}
+    for r in results:
+        by_run.setdefault((r["as_of"], r["model_version"]), []).append(r)
+
+    # Core statements on the tables: no ORM unit of work (identity map, flush) per request
+    runs, scores = cast(sa.Table, ScoringRun.__table__), cast(sa.Table, Score.__table__)
+    now = utcnow()
+    for (as_of, version), rows in by_run.items():
+        run_id = s.execute(sa.select(runs.c.id).where(runs.c.as_of == as_of,
+                                                      runs.c.model_version == version)).scalar_one_or_none()
+        if run_id is None:
+            created = cast("sa.CursorResult[Any]", s.execute(sa.insert(runs).values(
+                as_of=as_of, model_version=version, status="complete", started_at=now, finished_at=now,
+                n_scored=0, source="api")))
+            key = created.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has one
+            run_id = key[0]
+        latest = {str(r["student_id"]): r for r in rows}  # a student twice in one batch: keep the last
+        deleted = cast("sa.CursorResult[Any]", s.execute(sa.delete(scores).where(
+            scores.c.run_id == run_id, scores.c.student_id.in_(list(latest))))).rowcount
+        s.execute(sa.insert(scores), [
+            {"run_id": run_id, "student_id": sid, "school_id": r["school_id"], "municipality": r["municipality"],
+             "rmc_region": r["rmc_region"], "as_of": as_of, "age": r["age"], "probability": r["probability"],
+             "band": r["band"], "reasons": r["reasons"], "triggers": r["triggers"], "roles": r["roles"],
+             "model_version": version, "created_at": now}
+            for sid, r in latest.items()
+        ])
+        # counted incrementally inside the write transaction: a count(*) would scan the whole run
+        # (a batch run holds every enrolled student) on every request
+        s.execute(sa.update(runs).where(runs.c.id == run_id).values(
+            n_scored=runs.c.n_scored + (len(latest) - max(deleted, 0)), finished_at=now))
+
+
+def stored_to_result(row: Any) -> dict[str, Any]:
+    """A store.models.Score row as a result dict (the shape score_students returns)."""
+    return {
+        "student_id": row.student_id, "school_id": row.school_id, "municipality": row.municipality,
+        "rmc_region": row.rmc_region, "age": row.age, "as_of": row.as_of, "probability": row.probability,
+        "band": row.band, "reasons": list(row.reasons or []), "triggers": list(row.triggers or []),
+        "roles": list(row.roles or []), "model_version": row.model_version, "scored_at": row.created_at,
+    }
