@@ -37,9 +37,10 @@ def _unauth_hours(tables: dict[str, pd.DataFrame], school_year: str) -> pd.Serie
 
 
 def test_tables_pass_their_contracts(small: dict[str, pd.DataFrame]) -> None:
-    assert set(small) == set(RAW_SCHEMAS)
+    assert set(small) == {*RAW_SCHEMAS, "audit"}  # audit attributes: a table of their own
     for name, df in small.items():
-        validate(name, df)
+        if name != "audit":
+            validate(name, df)
         assert len(df) > 0, name
     st = small["students"]
     assert st.groupby("school_year").size().between(2900, 3000).all()
