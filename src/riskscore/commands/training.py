@@ -47,6 +47,7 @@ def train(
     for name, (mean, sd) in cv.items():
         typer.echo(f"{name}: {len(cv) and 'cross-validated'} ROC-AUC {mean:.3f} ± {sd:.3f} (all rows)")
     _print_fairness(result)
+    _print_reasons(result)
     typer.echo(f"\ngates passed: {result.gates['passed']} (fairness: {result.gates['fairness_verdict']})")
     for name, c in result.gates["baselines"].items():
         typer.echo(f"  vs {name}: precision@k {c['challenger']:.3f} vs {c['baseline']:.3f} → {'beats' if c['beats'] else 'does not beat'}")
@@ -55,6 +56,24 @@ def train(
     typer.echo(f"bundle: {result.bundle_dir}")
     typer.echo(f"model card: {result.card_html}")
     typer.echo(f"took {result.seconds:.1f} s")
+
+
+def _print_reasons(result: object, n: int = 3) -> None:
+    """Explain: the top reasons of the n highest-risk pupils of the test fold, as a reviewer reads them."""
+    from riskscore.model.bundle import ModelBundle
+
+    prep = result.extra.get("prepared")  # type: ignore[attr-defined]
+    if prep is None:
+        return
+    bundle = ModelBundle.load(result.bundle_dir)  # type: ignore[attr-defined]
+    X_te, _ = prep.part("test")
+    scored = bundle.score(X_te, top_k=3)
+    typer.echo(f"\nReasons of the {n} highest-risk pupils in the test fold (signals for a conversation, not decisions):")
+    for i in scored.probability.argsort()[::-1][:n]:
+        who = X_te["student_id"].iloc[i] if "student_id" in X_te else str(X_te.index[i])
+        typer.echo(f"  {who}: probability {scored.probability[i]:.2f} ({scored.band[i]})")
+        for r in bundle.reasons(X_te.iloc[i], scored.contributions[i], top_k=3):
+            typer.echo(f"    {r.code} [{r.category}] +{r.contribution:.2f}: {r.text_en} / {r.text_nl}")
 
 
 def _print_fairness(result: object) -> None:
