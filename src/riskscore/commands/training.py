@@ -68,8 +68,11 @@ def _print_reasons(result: object, n: int = 3) -> None:
     bundle = ModelBundle.load(result.bundle_dir)  # type: ignore[attr-defined]
     X_te, _ = prep.part("test")
     scored = bundle.score(X_te, top_k=3)
-    typer.echo(f"\nReasons of the {n} highest-risk pupils in the test fold (signals for a conversation, not decisions):")
-    for i in scored.probability.argsort()[::-1][:n]:
+    order = scored.probability.argsort()[::-1]
+    picks = [order[0], order[len(order) // 10], order[len(order) // 4]][:n]  # the top, the 90th and 75th percentile
+    typer.echo("\nReasons of three pupils in the test fold — the highest risk, the 90th and the 75th percentile "
+               "(signals for a conversation, not decisions):")
+    for i in picks:
         who = X_te["student_id"].iloc[i] if "student_id" in X_te else str(X_te.index[i])
         typer.echo(f"  {who}: probability {scored.probability[i]:.2f} ({scored.band[i]})")
         for r in bundle.reasons(X_te.iloc[i], scored.contributions[i], top_k=3):
