@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from riskscore import datasets, synthetic
 from riskscore.errors import ConfigError, GateError
@@ -165,3 +167,15 @@ def test_promote_refuses_fail_and_records_a_review_for_inconclusive(tmp_path: Pa
     with pytest.raises(GateError, match="baselines"):
         registry.promote(v_base)
     assert registry.promote(v_base, forced=True, reason="pilot without a baseline").forced
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.sampled_from(["a", "b", "c"])), min_size=2, max_size=60),
+       st.floats(0.1, 3.0), st.floats(0.0, 4.0))
+def test_training_weights_property(rows: list, mult: float, strength: float) -> None:
+    y = np.array([r[0] for r in rows])
+    audit = pd.DataFrame({"g": [r[1] for r in rows]})
+    w = mitigation.training_weights(y, audit, {"g": {"b": mult}}, strength)
+    assert len(w) == len(y) and np.all(np.isfinite(w)) and (w > 0).all() and w.mean() == pytest.approx(1.0)
+    others = w[(y == 0) | (audit["g"].to_numpy() != "b")]
+    assert np.allclose(others, others[0]) if len(others) else True  # only group b's VSV'ers move
