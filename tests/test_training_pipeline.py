@@ -179,3 +179,25 @@ def test_training_weights_property(rows: list, mult: float, strength: float) -> 
     assert len(w) == len(y) and np.all(np.isfinite(w)) and (w > 0).all() and w.mean() == pytest.approx(1.0)
     others = w[(y == 0) | (audit["g"].to_numpy() != "b")]
     assert np.allclose(others, others[0]) if len(others) else True  # only group b's VSV'ers move
+
+
+def test_cli_review_is_recorded_in_registry_and_audit_log(tmp_path: Path) -> None:
+    import sqlite3
+
+    from riskscore import registry
+
+    home = tmp_path / "home"
+    home.mkdir()
+    registry.configure(f"sqlite:///{(home / 'mlflow.db').resolve()}", str(home / "mlartifacts"))
+    _fake_version(home, {"gates_passed": "false", "beats_baselines": "true", "fairness_verdict": "inconclusive",
+                         "fairness_violations": "tpr_ratio_min gender=v → inconclusive"})
+    env = {**os.environ, "RISKSCORE_HOME": str(home), "PYTHONPATH": "src"}
+    cli = [sys.executable, "-m", "riskscore.cli", "promote"]
+    refused = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == GateError.exit_code and "--review" in refused.stderr and "Traceback" not in refused.stderr
+    ok = subprocess.run([*cli, "--review", "privacy officer and care-team lead, 30 Nov"], capture_output=True,
+                        text=True, env=env, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    rows = sqlite3.connect(home / "riskscore.db").execute("select action, resource, purpose from audit_log").fetchall()
+    assert rows == [("model.promote", "model:riskscore-vsv/1",
+                     "fairness inconclusive, review: privacy officer and care-team lead, 30 Nov")]
