@@ -136,7 +136,8 @@ def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     return "\n".join(lines)
 
 
-def _fairness_md(cfg: Any, verdict: Any, front: pd.DataFrame | None, mitigation_rule: str, audit_source: str) -> str:
+def _fairness_md(cfg: Any, verdict: Any, front: pd.DataFrame | None, mitigation_rule: str, audit_source: str,
+                 comparisons: pd.DataFrame | None = None) -> str:
     from riskscore.training.gates import WORDS
 
     status = verdict.status if verdict is not None else "unmeasured"
@@ -154,6 +155,11 @@ def _fairness_md(cfg: Any, verdict: Any, front: pd.DataFrame | None, mitigation_
         parts += [_table(t.reset_index(drop=True)), ""]
     if verdict is not None and verdict.lines:
         parts += [f"- {ln}" for ln in verdict.lines] + [""]
+    if comparisons is not None and len(comparisons) and cfg.fairness.gates.selection_rate_ratio_min is None:
+        sel = comparisons[comparisons["metric"] == "selection_rate"]
+        if len(sel):
+            parts += ["Selection-rate ratios against the reference (reported; no gate, since base rates may differ):", "",
+                      _table(sel[["grouping", "group", "reference", "estimate", "ci_low", "ci_high", "n"]].reset_index(drop=True)), ""]
     if front is not None and len(front):
         parts += ["### Mitigation: accuracy–fairness front (calibration year)",
                   "Candidates reweigh training VSV'ers by group (`training/mitigation.py`, `training_weights` is the only "
@@ -249,7 +255,7 @@ Capacity k per as-of date: {gates['k']} ({gates['capacity_role']}). 95 % bootstr
 - **Passed: {gates['passed']}**
 
 ## Fairness gate (test year, flags = top-k at capacity)
-{_fairness_md(cfg, verdict, front, mitigation_rule, audit_source)}
+{_fairness_md(cfg, verdict, front, mitigation_rule, audit_source, getattr(fairness_report, "comparisons", None))}
 
 ### Per group
 Groups smaller than {cfg.fairness.min_group_size} are suppressed. Selection rate, TPR, FPR, precision and calibration gap per group.

@@ -143,6 +143,7 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
         t.metrics.to_csv(work / "metrics.csv", index=False)
         t.report.table.to_csv(work / "fairness.csv", index=False)
         t.verdict.table.to_csv(work / "fairness_gate.csv", index=False)
+        t.report.comparisons.to_csv(work / "fairness_comparisons.csv", index=False)
         t.mitigated.front.to_csv(work / "mitigation_front.csv", index=False)
         (work / "gates.json").write_text(json.dumps(gates, indent=2, default=_json_default))
 
@@ -161,6 +162,7 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
                 metrics=_headline(t.metrics), config=cfg.model_dump(mode="json"), data_fingerprint=fp,
                 artifacts={"model_card.md": card.markdown, "model_card.html": card.html, "metrics.csv": work / "metrics.csv",
                            "fairness.csv": work / "fairness.csv", "fairness_gate.csv": work / "fairness_gate.csv",
+                           "fairness_comparisons.csv": work / "fairness_comparisons.csv",
                            "mitigation_front.csv": work / "mitigation_front.csv", "gates.json": work / "gates.json",
                            **card.plots},
                 bundle_dir=bundle_dir, model_name=cfg.mlflow.model_name,
