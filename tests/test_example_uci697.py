@@ -63,3 +63,20 @@ def test_a_protected_column_configured_as_feature_is_one_line_error() -> None:
     cfg.features[0].name = "Gender"
     with pytest.raises(ModelError, match="Gender"):
         pipeline.train(cfg)
+
+
+def test_bad_table_configs_are_one_line_errors(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["table"]["path"] = str(CONFIG.parent / "data.csv")
+    raw["table"]["audit_columns"] = ["Gender", "Religion"]  # not in the file
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    proc = subprocess.run([sys.executable, "-m", "riskscore.cli", "train", "--config", str(bad), "--no-register"],
+                          capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "PYTHONPATH": "src"})
+    assert proc.returncode == 3 and "Religion" in proc.stderr and "Traceback" not in proc.stderr
+    assert len([ln for ln in proc.stderr.splitlines() if ln.startswith("error")]) == 1
