@@ -181,3 +181,21 @@ def test_selection_rates_without_labels(cohort: tuple) -> None:
     m = (audit["ses_band"] == "hoog").to_numpy()
     assert t.loc[("ses_band", "hoog"), "selection_rate"] == pytest.approx(flags[m].mean())
     assert bool(t.loc[("gender", "x"), "suppressed"]) and np.isnan(t.loc[("gender", "x"), "selection_rate"])
+
+
+def test_gate_simulation_plants_what_it_says() -> None:
+    """training/gate_simulation.py (the recorded table): the planted model's TPR ratio is ~2/3 and it never
+    passes; the fair one's is ~1 and it never fails."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "training" / "gate_simulation.py"
+    spec = importlib.util.spec_from_file_location("gate_simulation", path)
+    assert spec is not None and spec.loader is not None
+    sim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sim)
+    unfair = [sim.one(seed, 30_000, 0.05, True, 60) for seed in range(2)]
+    fair = [sim.one(seed, 30_000, 0.05, False, 60) for seed in range(2)]
+    assert np.mean([r for _, r in unfair]) == pytest.approx(2 / 3, abs=0.06)
+    assert np.mean([r for _, r in fair]) == pytest.approx(1.0, abs=0.08)
+    assert "pass" not in {v for v, _ in unfair} and "fail" not in {v for v, _ in fair}
