@@ -100,7 +100,7 @@ def build(*, cfg: Any, bundle: Any, additive: Any, calibrator: Any, metrics: pd.
 
     if front is not None and len(front):
         fig, ax = plt.subplots(figsize=(5, 4))
-        ax.plot(front["worst_tpr_ratio"], front["precision_at_capacity"], marker="o", c="grey")
+        ax.scatter(front["worst_tpr_ratio"], front["precision_at_capacity"], c="grey")
         for row in front.itertuples():
             ax.annotate(f"s={row.strength:g} ({row.gate})", (row.worst_tpr_ratio, row.precision_at_capacity), fontsize=8)
         chosen = front[front["chosen"]]
