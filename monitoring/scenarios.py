@@ -77,7 +77,7 @@ def frames(scenario: str, seed: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame
 
     def scored(as_of: pd.Timestamp) -> pd.DataFrame:
         rows = table[table["as_of"] == as_of]
-        return training.reference_snapshot(bundle, rows, training.audit_frame(rows, tables["students"]))
+        return training.reference_snapshot(bundle, rows, training.audit_frame(rows, tables["students"], tables.get("audit")))
 
     return scored(REFERENCE_AS_OF), scored(CURRENT_AS_OF)
 

@@ -2,7 +2,7 @@
 # One full monitoring loop, on top of the demo (needs a champion: run scripts/demo.sh first):
 #   the population changed (a new data delivery, e.g. after regions joined, has 30 % more pupils toward mbo entree/level 2)
 #   → score the later year with the champion → monitor: breach (exit 10) with a to-do list
-#   → retrain on the current data → promote (forced with a logged reason if a gate fails, as demo.sh)
+#   → retrain on the current data → promote (scripts/promote-challenger.sh: a recorded review if the fairness gate is inconclusive; never a failed one)
 #   → score the same year with the new champion → monitor against the new reference.
 # Everything lands under $RISKSCORE_HOME (default .riskscore); the shifted data in $RISKSCORE_HOME/data-cycle.
 set -euo pipefail
@@ -40,9 +40,8 @@ FIRST_RC=$MONITOR_RC
 
 step "4/6 retrain on the current data (the new population in every fold) and register as challenger"
 $BIN/riskscore train --config training/config.yaml --data "$DATA"
-if ! $BIN/riskscore promote; then
-  echo "The challenger failed a gate (see above and the model card). For the demo only, it is promoted with a logged override."
-  $BIN/riskscore promote --force --reason "demo retrain cycle on synthetic data: gate failure reviewed in the model card"
+if ! BIN=$BIN scripts/promote-challenger.sh "demo retrain cycle on synthetic data"; then
+  echo "The retrained model is not promoted; the previous champion keeps scoring."
 fi
 
 step "5/6 score as of $AS_OF again, with the new champion"

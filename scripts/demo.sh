@@ -21,10 +21,10 @@ $BIN/riskscore features --data "$DATA" --out "$DATA/features.parquet"
 step "3/8 train, evaluate, audit, register (alias challenger)"
 $BIN/riskscore train --config training/config.yaml --data "$DATA"
 
-step "4/8 promote to champion (only if it beats the baselines and passes the fairness gates)"
-if ! $BIN/riskscore promote; then
-  echo "The challenger failed a gate (see above and the model card). For the demo only, it is promoted with a logged override."
-  $BIN/riskscore promote --force --reason "demo on synthetic data: gate failure reviewed in the model card"
+step "4/8 promote to champion (fairness gate: pass, or a recorded review when inconclusive; never a failed one)"
+if ! BIN=$BIN scripts/promote-challenger.sh "demo on synthetic data"; then
+  echo "The demo stops here: there is no champion to score with. Open the model card under $RISKSCORE_HOME/models."
+  exit 3
 fi
 
 step "5/8 batch scoring of the current year (2024-25, as of 1 May 2025) and review cases"

@@ -76,7 +76,7 @@ def make_small_world(root: Path, *, n_students: int = 2500, seed: int = 11) -> S
     bundle = ModelBundle.from_model(additive, calibrator, version="small-1", band_thresholds={"medium": 0.05, "high": 0.15},
                                     metadata={"seed": seed, "metrics": {"roc_auc": round(float(test_auc), 4)}})
     bundle_dir = bundle.save(root / "bundle")
-    audit = training.audit_frame(table[test], tables["students"])
+    audit = training.audit_frame(table[test], tables["students"], tables.get("audit"))
     training.reference_snapshot(bundle, table[test], audit).to_parquet(bundle_dir / training.REFERENCE_FILE, index=False)
     (bundle_dir / "model_card.md").write_text("# Modelkaart / model card\n\nSmall test model on synthetic data.\n")
     last = pd.Timestamp(table.loc[test, "as_of"].max()).date().isoformat()

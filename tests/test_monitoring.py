@@ -281,7 +281,7 @@ def world_frames(small_world):  # type: ignore[no-untyped-def]
 
     def scored(as_of: str) -> pd.DataFrame:
         rows = table[table["as_of"] == pd.Timestamp(as_of)]
-        return training.reference_snapshot(bundle, rows, training.audit_frame(rows, small_world.tables["students"]))
+        return training.reference_snapshot(bundle, rows, training.audit_frame(rows, small_world.tables["students"], small_world.tables.get("audit")))
 
     reference = pd.read_parquet(small_world.bundle_dir / training.REFERENCE_FILE)
     return reference, scored

@@ -272,7 +272,7 @@ def prepare(
     candidates, capacities = _candidates(scores, routed, triggers, ctx, as_of, cfg, tbl, RULES, TEAM_UNITS)
     progress("cases")
 
-    audit = training.audit_frame(table, tables["students"])
+    audit = training.audit_frame(table, tables["students"], tables.get("audit"))  # monitoring frame only
     frame = training.reference_snapshot(bundle, table, audit)
     band_counts = {b: int((bands == b).sum()) for b in ("low", "medium", "high")}
     return Prepared(as_of=as_of, model_version=bundle.version, scores=scores, candidates=candidates, frame=frame,

@@ -128,9 +128,9 @@ STUDENTS = pa.DataFrameSchema(
         "final_year": pa.Column(bool),
         "expects_mbo": pa.Column(bool),
         "has_sk": pa.Column(bool),
-        "gender": pa.Column(str, nullable=True),
-        "migration_background": pa.Column(str, nullable=True),
-        "ses_band": pa.Column(str, nullable=True),
+        "gender": pa.Column(str, nullable=True, required=False),  # audit: kept apart (audit.parquet)
+        "migration_background": pa.Column(str, nullable=True, required=False),  # audit: kept apart (audit.parquet)
+        "ses_band": pa.Column(str, nullable=True, required=False),  # audit: kept apart (audit.parquet)
     },
     unique=["student_id", "school_year"],
     strict=False,

@@ -39,6 +39,12 @@ MSG_NO_VERSION = "model '{name}' has no version {version}"
 MSG_GATES_FAILED = ("version {version} did not pass its promotion gates ({details}); "
                     "promote with --force and a --reason to override")
 MSG_NEEDS_REASON = "a forced promotion needs a reason; it is logged on the run"
+MSG_FAIRNESS_FAILED = ("version {version} failed its fairness gate ({details}); a fairness failure cannot be "
+                       "overridden: mitigate or retrain")
+MSG_NEEDS_REVIEW = ("version {version}'s fairness gate is {verdict} ({details}); promote with --review \"…\" "
+                    "saying who reviewed the model card and why it may go ahead")
+MSG_REVIEW_NOT_NEEDED = "--review is for an inconclusive or unmeasured fairness gate; version {version}'s gate is {verdict}"
+NEEDS_REVIEW = ("inconclusive", "unmeasured")
 MSG_MISSING_COLUMNS = "input lacks feature column(s) {missing}"
 MSG_MLFLOW = "MLflow refused: {details}"
 
@@ -60,11 +66,14 @@ class PromotionResult:
     forced: bool
     reason: str | None
     promoted_at: str
+    fairness_verdict: str = ""
+    review: str | None = None
 
     def __str__(self) -> str:
         was = f" (was {self.previous_champion})" if self.previous_champion else ""
         forced = f", FORCED: {self.reason}" if self.forced else ""
-        return f"{self.model_name} version {self.version} is now champion{was}{forced}"
+        review = f", fairness {self.fairness_verdict} — reviewed: {self.review}" if self.review else ""
+        return f"{self.model_name} version {self.version} is now champion{was}{forced}{review}"
 
 
 # --- setup ---------------------------------------------------------------------------------------
@@ -312,26 +321,44 @@ def _model_version(version: str, model_name: str) -> Any:
 
 
 def promote(version: str | int | None = None, *, model_name: str = DEFAULT_MODEL_NAME, forced: bool = False,
-            reason: str | None = None) -> PromotionResult:
-    """Move `champion` to `version` (default: the challenger) if its gates passed, or when forced
-    with a reason. The decision is logged on the training run and on the model version."""
+            reason: str | None = None, review: str | None = None) -> PromotionResult:
+    """Move `champion` to `version` (default: the challenger).
+
+    The fairness verdict decides first: `fail` is refused, always; `inconclusive` or `unmeasured`
+    needs a recorded `review` (tagged on the version and the run). Then the other gates (beating the
+    baselines): refused unless `forced` with a `reason`. Versions trained before the three-valued
+    verdict carry only `gates_passed` and are judged on it."""
     if forced and not (reason and reason.strip()):
         raise ConfigError(MSG_NEEDS_REASON)
+    if review is not None and not review.strip():
+        raise ConfigError(MSG_NEEDS_REVIEW.format(version=version or CHALLENGER, verdict="to be reviewed",
+                                                  details="the review text is empty"))
     if version is None:
         version = get_alias_version(CHALLENGER, model_name=model_name)
         if version is None:
             raise RegistryError(MSG_NO_ALIAS.format(name=model_name, alias=CHALLENGER))
     version = str(version)
     mv = _model_version(version, model_name)
-    passed = (mv.tags or {}).get("gates_passed", "").lower() == "true"
+    tags = mv.tags or {}
+    verdict = tags.get("fairness_verdict", "")
+    details = tags.get("fairness_violations") or "gates_passed is not true"
+    if verdict == "fail":
+        raise GateError(MSG_FAIRNESS_FAILED.format(version=version, details=details))
+    if verdict in NEEDS_REVIEW and review is None:
+        raise GateError(MSG_NEEDS_REVIEW.format(version=version, verdict=verdict, details=details))
+    if review is not None and verdict not in NEEDS_REVIEW:
+        raise ConfigError(MSG_REVIEW_NOT_NEEDED.format(version=version, verdict=verdict or "not recorded"))
+    if verdict:
+        passed = tags.get("beats_baselines", tags.get("gates_passed", "")).lower() == "true"
+    else:
+        passed = tags.get("gates_passed", "").lower() == "true"
     if not passed and not forced:
-        details = (mv.tags or {}).get("fairness_violations") or "gates_passed is not true"
-        raise GateError(MSG_GATES_FAILED.format(version=version, details=details))
+        raise GateError(MSG_GATES_FAILED.format(version=version, details=details if not verdict else "baselines not beaten"))
     client = _client()
     previous = get_alias_version(CHAMPION, model_name=model_name)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     record = {"promoted_at": now, "forced": str(forced).lower(), "override_reason": (reason or "") if forced else "",
-              "previous_champion": previous or ""}
+              "previous_champion": previous or "", "fairness_review": (review or "").strip()}
     client.set_registered_model_alias(model_name, CHAMPION, version)
     if get_alias_version(CHALLENGER, model_name=model_name) == version:
         client.delete_registered_model_alias(model_name, CHALLENGER)  # challenger means "not yet promoted"
@@ -339,7 +366,8 @@ def promote(version: str | int | None = None, *, model_name: str = DEFAULT_MODEL
         client.set_model_version_tag(model_name, version, key, value)
         if mv.run_id:
             client.set_tag(mv.run_id, key, value)
-    return PromotionResult(model_name, version, previous, forced, reason if forced else None, now)
+    return PromotionResult(model_name, version, previous, forced, reason if forced else None, now,
+                           fairness_verdict=verdict, review=(review or "").strip() or None)
 
 
 def download_bundle(alias: str = CHAMPION, *, model_name: str = DEFAULT_MODEL_NAME,

@@ -702,9 +702,14 @@ class _Generator:
             "final_year": rows["final"].astype(bool),
             "expects_mbo": rows["expects"].astype(bool),
             "has_sk": rows["has_sk"].astype(bool),
-            "gender": np.array(AUDIT_VALUES["gender"], dtype=object)[static["gender"][g]],
-            "migration_background": np.array(AUDIT_VALUES["migration_background"], dtype=object)[static["mig"][g]],
-            "ses_band": np.array(AUDIT_VALUES["ses_band"], dtype=object)[static["ses"][g]],
+        })
+        # audit attributes live apart from the school's records (training/audit.py): one row per pupil
+        ug = np.unique(g)
+        audit = pd.DataFrame({
+            "student_id": sid[ug],
+            "gender": np.array(AUDIT_VALUES["gender"], dtype=object)[static["gender"][ug]],
+            "migration_background": np.array(AUDIT_VALUES["migration_background"], dtype=object)[static["mig"][ug]],
+            "ses_band": np.array(AUDIT_VALUES["ses_band"], dtype=object)[static["ses"][ug]],
         })
         ab_order = np.lexsort((cat("abs.day"), cat("abs.gid")))
         absences = pd.DataFrame({
@@ -747,7 +752,7 @@ class _Generator:
         o = {c: cat(f"out.{c}") for c in ("gid", "day")}
         outcomes = pd.DataFrame({"student_id": sid[o["gid"]], "vsv_date": _to_ts(o["day"])})
         return {"students": students, "absences": absences, "sick_reports": sick, "applications": applications,
-                "enrolments": enrolments, "diplomas": diplomas, "outcomes": outcomes}
+                "enrolments": enrolments, "diplomas": diplomas, "outcomes": outcomes, "audit": audit}
 
 
 _CATS = ("unauthorised", "authorised", "late")

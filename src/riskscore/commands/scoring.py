@@ -87,6 +87,11 @@ def score(
                 bar.advance(task)
 
         tables = datasets.read_tables(data_dir)
+        from riskscore.training.audit import read_audit
+
+        audit = read_audit(data_dir)  # audit attributes, kept apart: only the monitoring frame gets them
+        if audit is not None:
+            tables = {**tables, "audit": audit}
         progress("data")
         model = load_bundle(settings, bundle)
         progress("model")

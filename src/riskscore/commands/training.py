@@ -43,8 +43,12 @@ def train(
     )
     typer.echo("\nTest-year metrics (additive = the glass-box model served):")
     typer.echo(table.round(4).to_string())
-    typer.echo(f"\ngates passed: {result.gates['passed']}"
-               + (f" — fairness: {'; '.join(result.gates['fairness_violations'])}" if result.gates["fairness_violations"] else ""))
+    cv = result.extra.get("cv_auc") or {}
+    for name, (mean, sd) in cv.items():
+        typer.echo(f"{name}: {len(cv) and 'cross-validated'} ROC-AUC {mean:.3f} ± {sd:.3f} (all rows)")
+    _print_fairness(result)
+    _print_reasons(result)
+    typer.echo(f"\ngates passed: {result.gates['passed']} (fairness: {result.gates['fairness_verdict']})")
     for name, c in result.gates["baselines"].items():
         typer.echo(f"  vs {name}: precision@k {c['challenger']:.3f} vs {c['baseline']:.3f} → {'beats' if c['beats'] else 'does not beat'}")
     if result.model_version:
@@ -54,13 +58,53 @@ def train(
     typer.echo(f"took {result.seconds:.1f} s")
 
 
+def _print_reasons(result: object, n: int = 3) -> None:
+    """Explain: the top reasons of the n highest-risk pupils of the test fold, as a reviewer reads them."""
+    from riskscore.model.bundle import ModelBundle
+
+    prep = result.extra.get("prepared")  # type: ignore[attr-defined]
+    if prep is None:
+        return
+    bundle = ModelBundle.load(result.bundle_dir)  # type: ignore[attr-defined]
+    X_te, _ = prep.part("test")
+    scored = bundle.score(X_te, top_k=3)
+    order = scored.probability.argsort()[::-1]
+    picks = [order[0], order[len(order) // 10], order[len(order) // 4]][:n]  # the top, the 90th and 75th percentile
+    typer.echo("\nReasons of three pupils in the test fold — the highest risk, the 90th and the 75th percentile "
+               "(signals for a conversation, not decisions):")
+    for i in picks:
+        who = X_te["student_id"].iloc[i] if "student_id" in X_te else str(X_te.index[i])
+        typer.echo(f"  {who}: probability {scored.probability[i]:.2f} ({scored.band[i]})")
+        for r in bundle.reasons(X_te.iloc[i], scored.contributions[i], top_k=3):
+            typer.echo(f"    {r.code} [{r.category}] +{r.contribution:.2f}: {r.text_en} / {r.text_nl}")
+
+
+def _print_fairness(result: object) -> None:
+    from riskscore.training.gates import WORDS
+
+    gates = result.gates  # type: ignore[attr-defined]
+    table = result.extra.get("comparisons")  # type: ignore[attr-defined]
+    verdict = gates["fairness_verdict"]
+    typer.echo(f"\nFairness gate: {verdict} — {WORDS.get(verdict, (verdict, verdict))[1]}")
+    if table is not None and len(table):
+        show = table[["gate", "grouping", "group", "reference", "estimate", "ci_low", "ci_high", "positives", "verdict"]]
+        typer.echo(show.round(3).to_string(index=False))
+    for line in gates["fairness_lines"]:
+        typer.echo(f"  {line}")
+
+
 def promote(
     version: Annotated[str | None, typer.Option(help="Model version to promote (default: the challenger).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Promote even if a gate failed (needs --reason).")] = False,
-    reason: Annotated[str | None, typer.Option(help="Why the gates are overridden; logged on the run.")] = None,
+    review: Annotated[str | None, typer.Option(
+        "--review", help="Needed when the fairness gate is inconclusive or unmeasured: who reviewed the model card "
+                         "and why it may go ahead. Stored on the registry version and in the audit log.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote although the baselines were not beaten (needs --reason). "
+                                                        "Never overrides a failed fairness gate.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the baseline gate is overridden; logged on the run.")] = None,
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "riskscore-vsv",
 ) -> None:
-    """Move alias `champion` to a version that beat the baselines and passed the fairness gates."""
+    """Move alias `champion` to a version that passed its gates. A failed fairness gate is refused;
+    an inconclusive or unmeasured one needs --review "…" (recorded)."""
     from riskscore.errors import ConfigError
     from riskscore.settings import get_settings
 
@@ -68,9 +112,32 @@ def promote(
         raise ConfigError("--force needs --reason \"…\" saying why the gates are overridden")
     if reason and not force:
         raise ConfigError("--reason is only used together with --force")
+    if review is not None and not review.strip():
+        raise ConfigError("--review needs a text: who reviewed the model card and why it may go ahead")
     settings = get_settings()
     from riskscore import registry
 
     registry.configure(settings.resolved_tracking_uri(), settings.resolved_artifact_root())
-    result = registry.promote(version, model_name=model_name, forced=force, reason=reason)
+    result = registry.promote(version, model_name=model_name, forced=force, reason=reason, review=review)
+    if result.review or result.forced:
+        _audit_promotion(settings, result)
     typer.echo(result)
+
+
+def _audit_promotion(settings: object, result: object) -> None:
+    """A reviewed or forced promotion goes into the audit log too (the registry tag can be edited)."""
+    from riskscore.store.audit import append_audit
+    from riskscore.store.db import make_engine, migrate, session_factory
+
+    engine = make_engine(settings.resolved_database_url())  # type: ignore[attr-defined]
+    try:
+        migrate(engine)
+        with session_factory(engine)() as session:
+            what = f"fairness {result.fairness_verdict}, review: {result.review}" if result.review else ""  # type: ignore[attr-defined]
+            if result.forced:  # type: ignore[attr-defined]
+                what = (what + "; " if what else "") + f"forced: {result.reason}"  # type: ignore[attr-defined]
+            append_audit(session, actor="cli", action="model.promote",
+                         resource=f"model:{result.model_name}/{result.version}",  # type: ignore[attr-defined]
+                         outcome="allowed", role="data_team", purpose=what[:200])
+    finally:
+        engine.dispose()

@@ -26,17 +26,13 @@ from sklearn.utils.validation import check_is_fitted
 from riskscore import contracts
 from riskscore.errors import DataError, ModelError
 from riskscore.model.compiled import CompiledAdditive, calibrate
+from riskscore.model.guard import MSG_PROTECTED, assert_no_protected
 
-MSG_PROTECTED = "protected or proxy column(s) {cols} may never be model features (audit only)"
 MSG_MISSING_COLUMNS = "feature table lacks column(s) {cols}"
 MSG_ONE_CLASS = "training labels hold a single class; the model needs both outcomes"
-
-
-def assert_no_protected(features: Sequence[str]) -> None:
-    """Refuse protected attributes and their proxies as features (DEWS, DUO and Rotterdam lessons)."""
-    bad = sorted(set(features) & set(contracts.PROTECTED_AND_PROXY))
-    if bad:
-        raise ModelError(MSG_PROTECTED.format(cols=bad))
+MSG_NOT_NUMERIC = "feature column(s) {cols} are not numeric (e.g. {example!r}); encode them as numbers or leave them out"
+MSG_CATEGORICAL = "categorical features are not supported by the additive model: encode {what} as numbers"
+MSG_BAD_MONOTONE = "monotone signs must be -1, 0 or +1, got {bad}"
 
 
 def _features(features: Sequence[str] | None) -> list[str]:
@@ -46,13 +42,23 @@ def _features(features: Sequence[str] | None) -> list[str]:
 
 
 def _select(X: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """The model's columns as float64, in order; extra columns are ignored, missing ones refused."""
+    """The model's columns as float64, in order; extra columns are ignored, missing ones refused,
+    text columns refused with their name (not a bare ValueError from astype)."""
     if not isinstance(X, pd.DataFrame):
         raise DataError("X must be a pandas DataFrame with named feature columns")
     missing = [c for c in names if c not in X.columns]
     if missing:
         raise DataError(MSG_MISSING_COLUMNS.format(cols=missing))
-    return X.loc[:, list(names)].astype(np.float64)
+    sub = X.loc[:, list(names)]
+    bad = [c for c in names if not (pd.api.types.is_numeric_dtype(sub[c]) or pd.api.types.is_bool_dtype(sub[c]))]
+    if bad:
+        coerced = {c: pd.to_numeric(sub[c], errors="coerce") for c in bad}
+        text = [c for c in bad if (coerced[c].isna() & sub[c].notna()).any()]
+        if text:
+            example = sub.loc[coerced[text[0]].isna() & sub[text[0]].notna(), text[0]].iloc[0]
+            raise DataError(MSG_NOT_NUMERIC.format(cols=text, example=example))
+        sub = sub.assign(**{c: coerced[c] for c in bad})
+    return sub.astype(np.float64)
 
 
 def _labels(y: Any) -> np.ndarray:
@@ -75,7 +81,8 @@ class _LGBMBase(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, n_estimators: int = 300, learning_rate: float = 0.05, num_leaves: int = 8,
                  min_child_samples: int = 50, random_state: int = 0, early_stopping_rounds: int | None = None,
-                 features: Sequence[str] | None = None, params: dict[str, Any] | None = None) -> None:
+                 features: Sequence[str] | None = None, params: dict[str, Any] | None = None,
+                 monotone: dict[str, int] | None = None) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -84,6 +91,7 @@ class _LGBMBase(ClassifierMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.features = features
         self.params = params
+        self.monotone = monotone
 
     def _constraints(self, names: list[str]) -> dict[str, Any]:
         return {}
@@ -95,17 +103,31 @@ class _LGBMBase(ClassifierMixin, BaseEstimator):
             "min_child_samples": self.min_child_samples, "seed": self.random_state, "deterministic": True,
             "force_row_wise": True, "verbosity": -1, "num_threads": 1,
         }
-        return {**base, **self._constraints(names), **(self.params or {})}
+        extra = dict(self.params or {})
+        cats = [k for k in extra if k in ("categorical_feature", "categorical_column", "cat_feature")]
+        if cats:
+            raise ModelError(MSG_CATEGORICAL.format(what=f"the columns named in {cats}"))
+        return {**base, **self._constraints(names), **extra}
 
-    def fit(self, X: pd.DataFrame, y: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None) -> _LGBMBase:
-        """Train; with eval_set and early_stopping_rounds, stop when the eval log-loss stops improving."""
+    def fit(self, X: pd.DataFrame, y: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None,
+            sample_weight: Any = None) -> _LGBMBase:
+        """Train; with eval_set and early_stopping_rounds, stop when the eval log-loss stops improving.
+
+        LightGBM sees neutral names (f0, f1, …): a header with a tab, quote or non-ASCII character
+        would otherwise break its JSON model dump. Our own names stay in ``feature_names_in_``.
+        ``sample_weight`` weights training rows (mitigation.py: the only place audit data may act)."""
         names = _features(self.features)
         Xs, ys = _select(X, names), _labels(y)
-        train = lgb.Dataset(Xs.to_numpy(), ys, feature_name=names, free_raw_data=True)
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).ravel()
+        if weight is not None and (len(weight) != len(ys) or not np.all(np.isfinite(weight)) or (weight < 0).any()):
+            raise DataError("sample_weight must be finite, non-negative and one per training row")
+        safe = [f"f{i}" for i in range(len(names))]
+        train = lgb.Dataset(Xs.to_numpy(), ys, weight=weight, feature_name=safe, free_raw_data=True)
         callbacks: list[Any] = []
         valid: list[lgb.Dataset] = []
         if eval_set is not None:
-            valid = [lgb.Dataset(_select(eval_set[0], names).to_numpy(), _labels(eval_set[1]), reference=train)]
+            valid = [lgb.Dataset(_select(eval_set[0], names).to_numpy(), _labels(eval_set[1]), feature_name=safe,
+                                 reference=train)]
             if self.early_stopping_rounds:
                 callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
         self.booster_ = lgb.train(self._lgb_params(names), train, num_boost_round=self.n_estimators,
@@ -137,16 +159,28 @@ class _LGBMBase(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
+def monotone_signs(names: Sequence[str], monotone: dict[str, int] | None = None) -> list[int]:
+    """Each feature's sign: from `monotone` (your config) when given, else the Dutch schema's spec;
+    a feature in neither gets 0 (unconstrained) — so a foreign column is never silently mis-signed."""
+    if monotone is not None:
+        bad = {k: v for k, v in monotone.items() if v not in (-1, 0, 1)}
+        if bad:
+            raise ModelError(MSG_BAD_MONOTONE.format(bad=bad))
+        return [int(monotone.get(n, 0)) for n in names]
+    return [contracts.FEATURE_SPEC[n][0] if n in contracts.FEATURE_SPEC else 0 for n in names]
+
+
 class AdditiveLGBM(_LGBMBase):
     """LightGBM with one feature per tree (a GAM) and monotone constraints where the sign is known."""
 
     def _constraints(self, names: list[str]) -> dict[str, Any]:
-        signs = [contracts.FEATURE_SPEC[n][0] if n in contracts.FEATURE_SPEC else 0 for n in names]
+        signs = monotone_signs(names, self.monotone)
         return {"interaction_constraints": [[i] for i in range(len(names))], "monotone_constraints": signs,
                 "monotone_constraints_method": "basic"}
 
-    def fit(self, X: pd.DataFrame, y: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None) -> AdditiveLGBM:
-        super().fit(X, y, eval_set=eval_set)
+    def fit(self, X: pd.DataFrame, y: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None,
+            sample_weight: Any = None) -> AdditiveLGBM:
+        super().fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
         if self.best_iteration_ < self.booster_.current_iteration():  # early stopping: keep what is served
             self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=self.best_iteration_))
         self.compiled_ = CompiledAdditive.from_booster(self.booster_, list(self.feature_names_in_))
@@ -341,6 +375,7 @@ class SchoolBaseline(ClassifierMixin, BaseEstimator):
 
 
 __all__ = [
+    "MSG_PROTECTED",
     "AdditiveLGBM",
     "CalibratedModel",
     "Calibrator",
@@ -349,4 +384,5 @@ __all__ = [
     "ScorecardLR",
     "UnconstrainedLGBM",
     "assert_no_protected",
+    "monotone_signs",
 ]

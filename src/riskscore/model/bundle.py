@@ -28,6 +28,7 @@ MANIFEST = "bundle.json"
 TABLES = "tables.npz"
 BANDS = ("low", "medium", "high")
 BAND_LABELS_NL = {"low": "laag", "medium": "middel", "high": "hoog"}
+MSG_NO_REASON_TEXT = "feature(s) {features} have no reason text (code, category, nl, en) in the configuration"
 
 
 @dataclass
@@ -59,14 +60,29 @@ class ModelBundle:
 
     @classmethod
     def from_model(cls, additive: Any, calibrator: Any, *, version: str, band_thresholds: Mapping[str, float],
-                   metadata: Mapping[str, Any] | None = None) -> ModelBundle:
-        """Bundle a fitted model.AdditiveLGBM and model.Calibrator (duck-typed: no import of model.py)."""
+                   metadata: Mapping[str, Any] | None = None,
+                   catalogue: Mapping[str, explain.ReasonTemplate] | None = None,
+                   feature_spec: Mapping[str, Mapping[str, Any]] | None = None) -> ModelBundle:
+        """Bundle a fitted model.AdditiveLGBM and model.Calibrator (duck-typed: no import of model.py).
+
+        `catalogue` (reason code, category, nl/en texts per feature) and `feature_spec` (monotone sign,
+        justification) come from the training config for a data team's own features; the Dutch schema's
+        are the default. A served feature without a reason text is refused: every reason a reviewer
+        reads must say what it is in words, and its category decides who reviews it."""
         features = tuple(str(f) for f in additive.feature_names_in_)
         compiled = getattr(additive, "compiled_", None) or CompiledAdditive.from_booster(additive.booster_, features)
-        spec = {f: {"monotone": contracts.FEATURE_SPEC[f][0], "justification": contracts.FEATURE_SPEC[f][1]}
-                for f in features if f in contracts.FEATURE_SPEC}
+        cat = dict(explain.DEFAULT_CATALOGUE if catalogue is None else catalogue)
+        if feature_spec is None:
+            spec = {f: {"monotone": contracts.FEATURE_SPEC[f][0], "justification": contracts.FEATURE_SPEC[f][1]}
+                    for f in features if f in contracts.FEATURE_SPEC}
+        else:
+            spec = {f: dict(v) for f, v in feature_spec.items() if f in features}
+        if catalogue is not None:
+            lacking = [f for f in features if f not in cat]
+            if lacking:
+                raise ModelError(MSG_NO_REASON_TEXT.format(features=lacking))
         return cls(version=version, features=features, compiled=compiled, calibrator=calibrator.to_dict(),
-                   band_thresholds=dict(band_thresholds), catalogue=dict(explain.DEFAULT_CATALOGUE),
+                   band_thresholds=dict(band_thresholds), catalogue=cat,
                    feature_spec=spec, metadata=dict(metadata or {}))
 
     # --- scoring ---------------------------------------------------------------------------------

@@ -48,8 +48,14 @@ def _threshold(node: dict[str, Any]) -> float:
     return math.copysign(math.inf, t) if abs(t) >= 1e300 else t
 
 
+MSG_CATEGORICAL_SPLIT = ("tree {tree} has a categorical split (decision_type {kind!r}); the additive model "
+                         "compiles numeric splits only: encode the column as numbers")
+
+
 def _tree_features(node: dict[str, Any], acc: set[int]) -> set[int]:
     if "split_feature" in node:
+        if node.get("decision_type", "<=") != "<=":
+            raise ModelError(MSG_CATEGORICAL_SPLIT.format(tree="?", kind=node.get("decision_type")))
         acc.add(int(node["split_feature"]))
         _tree_features(node["left_child"], acc)
         _tree_features(node["right_child"], acc)
@@ -120,7 +126,11 @@ class CompiledAdditive:
     @classmethod
     def from_booster(cls, booster: Any, feature_names: Sequence[str]) -> CompiledAdditive:
         """Compile a LightGBM booster whose every tree uses at most one feature."""
-        dump = booster.dump_model()
+        try:
+            dump = booster.dump_model()
+        except ValueError as exc:  # json.JSONDecodeError: LightGBM writes names with tabs or quotes unescaped
+            raise ModelError(f"the LightGBM model could not be read back ({exc.__class__.__name__}); train it with "
+                             "plain feature names (AdditiveLGBM does this itself)") from None
         names = tuple(feature_names)
         if len(names) != int(dump.get("max_feature_idx", len(names) - 1)) + 1:
             raise ModelError(f"booster has {dump.get('max_feature_idx', -1) + 1} features, got {len(names)} names")
@@ -128,7 +138,10 @@ class CompiledAdditive:
         bias = 0.0
         for i, info in enumerate(dump["tree_info"]):
             root = info["tree_structure"]
-            feats = _tree_features(root, set())
+            try:
+                feats = _tree_features(root, set())
+            except ModelError as exc:
+                raise ModelError(str(exc).replace("tree ?", f"tree {i}")) from None
             if len(feats) > 1:
                 raise ModelError(MSG_NOT_ADDITIVE.format(tree=i, features=sorted(feats)))
             bias += _expected(root)

@@ -7,14 +7,14 @@ a replicate is one ``bincount`` per grouping. Resampling can be clustered by stu
 
 Groups smaller than ``min_group_size`` stay in the table, marked ``suppressed`` with empty metrics:
 reported, never dropped silently, and never shown with a figure that small numbers make meaningless
-or identifying. Summary ratios use only groups with at least ``min_positives`` of the relevant
-denominator, so one VSV'er in a group of 60 cannot decide a gate.
+or identifying. For the gate groupings each group is also compared with a reference group: the
+bootstrap interval is that of the ratio or difference itself (``comparisons``), and a group with
+fewer than ``min_positives`` VSV'ers is "too small to judge" for TPR. ``gates.judge`` decides.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,15 +29,17 @@ from riskscore.errors import ConfigError, DataError
 METRICS = ("selection_rate", "tpr", "fpr", "precision", "calibration_gap")
 DEFAULT_COLUMNS = (*AUDIT_COLUMNS, "level")
 SEP = " | "
-MSG_UNKNOWN_GATE = "unknown fairness gate '{gate}': use <metric>_min or <metric>_max with metric in {known}"
+
 
 
 @dataclass
 class FairnessReport:
-    """`table`: one row per (grouping, group); `summary`: the gate quantities and where they come from."""
+    """`table`: one row per (grouping, group); `comparisons`: each group against its grouping's
+    reference group, with intervals; `summary`: what was gated, what could not be measured."""
 
     table: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (gate grouping, group, metric)
 
 
 # --- plain metric callables for MetricFrame ------------------------------------------------------
@@ -126,16 +128,46 @@ def _weights(n: int, *, n_boot: int, seed: int, groups: Any) -> list[np.ndarray]
     return list(bootstrap_weights(n, n_boot=n_boot, seed=seed, groups=groups))
 
 
+# --- column names as people write them -----------------------------------------------------------
+def normalise_name(name: str) -> str:
+    """Case-, space- and punctuation-insensitive key: 'Scholarship holder' == 'scholarship_holder'."""
+    return "".join(ch if ch.isalnum() else "_" for ch in str(name).strip().casefold()).strip("_")
+
+
+def resolve_columns(requested: Sequence[str], available: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Map each requested grouping to the audit frame's own column (matched case-insensitively);
+    the second value lists those that could not be found — they are reported as unmeasured."""
+    by_key = {normalise_name(c): c for c in available}
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for name in requested:
+        col = by_key.get(normalise_name(name))
+        if col is None:
+            missing.append(name)
+        else:
+            found[name] = col
+    return found, missing
+
+
 # --- the audit -----------------------------------------------------------------------------------
+#: metrics compared against the reference group: how (ratio or difference) and what each needs
+COMPARED = {"tpr": "ratio", "selection_rate": "ratio", "calibration_gap": "difference"}
+
+
 def fairness_audit(y_true: Any, y_flag: Any, prob: Any, audit: pd.DataFrame, *, min_group_size: int = 50,
-                   min_positives: int = 10, columns: Sequence[str] = DEFAULT_COLUMNS, intersections: bool = True,
-                   gate_groupings: Sequence[str] | None = None, n_boot: int = 100, alpha: float = 0.05,
-                   seed: int = 0, groups: Any = None) -> FairnessReport:
-    """Selection rate, TPR, FPR, precision and calibration gap per group, with bootstrap intervals.
+                   min_positives: int = 30, columns: Sequence[str] | None = None, intersections: bool = True,
+                   gate_groupings: Sequence[str] | None = None, reference: dict[str, str] | None = None,
+                   n_boot: int = 200, alpha: float = 0.10, seed: int = 0, groups: Any = None) -> FairnessReport:
+    """Selection rate, TPR, FPR, precision and calibration gap per group, with bootstrap intervals,
+    and — for every gate grouping — each group's ratio (TPR, selection rate) or difference
+    (calibration gap) against the reference group with a bootstrap interval of that ratio/difference.
 
     `y_flag` are the pupils actually flagged (e.g. `evaluation.flag_top_k`); `prob` the calibrated
-    probabilities. The summary's gate quantities are taken over `gate_groupings` (default: each audit
-    column alone — level differs tenfold in base rate by design and is reported, not gated).
+    probabilities. `columns` are the groupings reported (default: every audit column in `audit`);
+    `gate_groupings` those that decide the gates (default: `columns`). Names are matched to the
+    frame's columns case-insensitively; a gate grouping that is not there is listed in
+    ``summary['unmeasured']``, never silently skipped. The reference group of a grouping is
+    ``reference[grouping]`` or else its largest group.
     """
     from fairlearn.metrics import MetricFrame
 
@@ -144,15 +176,18 @@ def fairness_audit(y_true: Any, y_flag: Any, prob: Any, audit: pd.DataFrame, *, 
     p = np.asarray(prob, dtype=float).ravel()
     if not (len(y) == len(f) == len(p) == len(audit)):
         raise DataError(f"y_true ({len(y)}), y_flag ({len(f)}), prob ({len(p)}) and audit ({len(audit)}) differ in length")
-    missing = [c for c in columns if c not in audit.columns]
-    if missing:
-        raise DataError(f"audit frame lacks column(s) {missing}")
     audit = audit.reset_index(drop=True)
-    gate_names = list(gate_groupings) if gate_groupings is not None else [c for c in AUDIT_COLUMNS if c in columns]
+    requested = list(columns) if columns is not None else [c for c in audit.columns]
+    gate_requested = list(gate_groupings) if gate_groupings is not None else list(requested)
+    found, missing = resolve_columns(list(dict.fromkeys([*requested, *gate_requested])), list(audit.columns))
+    report_cols = [found[c] for c in requested if c in found]
+    gate_cols = [found[c] for c in gate_requested if c in found]
+    ref_by_col = {found[k]: v for k, v in (reference or {}).items() if k in found}
     weights = _weights(len(y), n_boot=n_boot, seed=seed, groups=groups)
 
-    frames = []
-    for cols in groupings(columns, intersections=intersections):
+    frames, comparisons = [], []
+    all_groupings = groupings(list(dict.fromkeys([*report_cols, *gate_cols])), intersections=intersections)
+    for cols in all_groupings:
         name = "&".join(cols)
         labels = _labels(audit, cols)
         mf = MetricFrame(metrics=_CALLABLES, y_true=y, y_pred=f, sensitive_features=labels.rename(name).to_numpy(),
@@ -166,76 +201,81 @@ def fairness_audit(y_true: Any, y_flag: Any, prob: Any, audit: pd.DataFrame, *, 
         table["suppressed"] = table["n"] < min_group_size
         for metric in METRICS:
             table[metric] = by_group[metric].reindex(list(uniques)).to_numpy(dtype=float)
-            if reps:
-                stack = np.vstack([r[metric] for r in reps])
-                with warnings.catch_warnings():  # all-NaN columns (no VSV'ers in a group) stay NaN
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    lo, hi = np.nanquantile(stack, [alpha / 2, 1 - alpha / 2], axis=0)
-            else:
-                lo = hi = np.full(len(uniques), np.nan)
+            lo, hi = _percentiles(np.vstack([r[metric] for r in reps]) if reps else None, len(uniques), alpha)
             table[f"{metric}_ci_low"], table[f"{metric}_ci_high"] = lo, hi
+        if len(cols) == 1 and cols[0] in gate_cols:
+            comparisons.append(_compare(name, table, reps, ref_by_col.get(cols[0]), min_group_size=min_group_size,
+                                        min_positives=min_positives, alpha=alpha))
         value_cols = [c for c in table.columns if c.startswith(METRICS)] + ["positives"]
         table[value_cols] = table[value_cols].astype(float)
         table.loc[table["suppressed"], value_cols] = np.nan
         frames.append(table)
-    full = pd.concat(frames, ignore_index=True)
-    return FairnessReport(table=full, summary=_summarise(full, gate_names, min_positives, min_group_size))
+    full = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["grouping", "group", "n", "positives", "suppressed"])
+    comp = pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(columns=COMPARISON_COLUMNS)
+    summary = {"gate_groupings": gate_cols, "unmeasured": missing, "min_group_size": min_group_size,
+               "min_positives": min_positives, "ci_level": 1 - alpha, "n_boot": n_boot,
+               "reference": {g: str(r) for g, r in comp.groupby("grouping")["reference"].first().items()} if len(comp) else {}}
+    return FairnessReport(table=full, summary=summary, comparisons=comp)
 
 
-def _grouping_summary(t: pd.DataFrame, min_positives: int) -> dict[str, float]:
-    ok = t[~t["suppressed"]]
-    tpr = ok.loc[ok["positives"] >= min_positives, "tpr"].dropna()
-    fpr = ok.loc[(ok["n"] - ok["positives"]) >= min_positives, "fpr"].dropna()
-    sel = ok["selection_rate"].dropna()
-    gap = ok["calibration_gap"].dropna().abs()
-    return {
-        "tpr_ratio": float(tpr.min() / tpr.max()) if len(tpr) >= 2 and tpr.max() > 0 else float("nan"),
-        "fpr_difference": float(fpr.max() - fpr.min()) if len(fpr) >= 2 else float("nan"),
-        "selection_rate_ratio": float(sel.min() / sel.max()) if len(sel) >= 2 and sel.max() > 0 else float("nan"),
-        "calibration_gap": float(gap.max()) if len(gap) else float("nan"),
-        "groups_compared": len(ok),
-        "groups_suppressed": int(t["suppressed"].sum()),
-    }
+COMPARISON_COLUMNS = ["grouping", "group", "reference", "metric", "kind", "value", "reference_value", "estimate",
+                      "ci_low", "ci_high", "n", "positives", "judgeable", "why_not"]
 
 
-#: whether a larger value of the summary quantity is worse
-_WORSE_WHEN_LARGER = {"tpr_ratio": False, "selection_rate_ratio": False, "fpr_difference": True, "calibration_gap": True}
+def _percentiles(stack: np.ndarray | None, n: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    if stack is None or not len(stack):
+        return np.full(n, np.nan), np.full(n, np.nan)
+    with warnings.catch_warnings():  # all-NaN columns (no VSV'ers in a group) stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(stack, [alpha / 2, 1 - alpha / 2], axis=0)
+    return lo, hi
 
 
-def _summarise(table: pd.DataFrame, gate_names: list[str], min_positives: int, min_group_size: int) -> dict[str, Any]:
-    by = {name: _grouping_summary(t, min_positives) for name, t in table.groupby("grouping", sort=False)}
-    summary: dict[str, Any] = {"gate_groupings": gate_names, "min_group_size": min_group_size,
-                               "min_positives": min_positives, "by_grouping": by, "worst_grouping": {}}
-    for key, larger_is_worse in _WORSE_WHEN_LARGER.items():
-        values = {g: by[g][key] for g in gate_names if g in by and math.isfinite(by[g][key])}
-        if not values:
-            summary[key] = float("nan")
-            continue
-        worst = (max if larger_is_worse else min)(values, key=values.__getitem__)
-        summary[key], summary["worst_grouping"][key] = values[worst], worst
-    return summary
+def _compare(name: str, table: pd.DataFrame, reps: list[dict[str, np.ndarray]], reference: str | None, *,
+             min_group_size: int, min_positives: int, alpha: float) -> pd.DataFrame:
+    """Each group against the reference: the estimate and the bootstrap percentile interval of the
+    ratio (or difference) itself — not two overlapping per-group intervals eyeballed side by side."""
+    groups = [str(g) for g in table["group"]]
+    if reference is not None and str(reference) not in groups:
+        raise ConfigError(MSG_UNKNOWN_REFERENCE.format(reference=reference, grouping=name, groups=groups))
+    ref = str(reference) if reference is not None else groups[int(np.argmax(table["n"].to_numpy()))]
+    r = groups.index(ref)
+    rows = []
+    for metric, kind in COMPARED.items():
+        value = table[metric].to_numpy(dtype=float)
+        stack = np.vstack([rep[metric] for rep in reps]) if reps else None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est = value / value[r] if kind == "ratio" else value - value[r]
+            boot = None if stack is None else (stack / stack[:, [r]] if kind == "ratio" else stack - stack[:, [r]])
+        boot = None if boot is None else np.where(np.isfinite(boot), boot, np.nan)
+        lo, hi = _percentiles(boot, len(groups), alpha) if boot is not None else (est.copy(), est.copy())
+        for i, g in enumerate(groups):
+            if i == r:
+                continue
+            why = _why_not(table, i, r, metric, min_group_size=min_group_size, min_positives=min_positives)
+            if not why and not (np.isfinite(est[i]) and np.isfinite(lo[i]) and np.isfinite(hi[i])):
+                why = "not measurable (no flags or no VSV'ers in the reference group)"
+            rows.append({"grouping": name, "group": g, "reference": ref, "metric": metric, "kind": kind,
+                         "value": value[i], "reference_value": value[r], "estimate": est[i], "ci_low": lo[i],
+                         "ci_high": hi[i], "n": int(table["n"].iloc[i]), "positives": int(table["positives"].iloc[i]),
+                         "judgeable": not why, "why_not": why})
+    out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    out.loc[~out["judgeable"], ["value", "estimate", "ci_low", "ci_high"]] = np.nan  # too small: no figure shown
+    return out
 
 
-def check_gates(report: FairnessReport, gates: dict[str, float]) -> list[str]:
-    """Violated gates as readable lines; empty when all pass. A quantity that could not be measured
-    (all groups suppressed or too few VSV'ers) counts as a violation: fairness unproven is not passed.
+def _why_not(table: pd.DataFrame, i: int, r: int, metric: str, *, min_group_size: int, min_positives: int) -> str:
+    n, pos = table["n"].to_numpy(), table["positives"].to_numpy()
+    if n[r] < min_group_size or (metric == "tpr" and pos[r] < min_positives):
+        return "reference group too small to judge"
+    if n[i] < min_group_size:
+        return f"too small to judge (n < {min_group_size})"
+    if metric == "tpr" and pos[i] < min_positives:
+        return f"too small to judge (< {min_positives} VSV'ers)"
+    return ""
 
-    Gate names are <quantity>_min or <quantity>_max, e.g. tpr_ratio_min: 0.8, calibration_gap_max: 0.05.
-    """
-    violations = []
-    for gate, threshold in gates.items():
-        quantity, _, bound = gate.rpartition("_")
-        if quantity not in _WORSE_WHEN_LARGER or bound not in ("min", "max"):
-            raise ConfigError(MSG_UNKNOWN_GATE.format(gate=gate, known=sorted(_WORSE_WHEN_LARGER)))
-        value = report.summary.get(quantity, float("nan"))
-        where = report.summary.get("worst_grouping", {}).get(quantity, "")
-        if value is None or not math.isfinite(value):
-            violations.append(f"{gate}: {quantity} could not be measured (groups too small or without VSV'ers)")
-        elif bound == "min" and value < threshold:
-            violations.append(f"{gate}: {quantity} {value:.3f} < {threshold:.3f} (worst: {where})")
-        elif bound == "max" and value > threshold:
-            violations.append(f"{gate}: {quantity} {value:.3f} > {threshold:.3f} (worst: {where})")
-    return violations
+
+MSG_UNKNOWN_REFERENCE = "fairness.reference: '{reference}' is not a group of '{grouping}' (groups: {groups})"
 
 
 def selection_rates(flags: Any, audit: pd.DataFrame, *, min_group_size: int = 50,
@@ -263,4 +303,5 @@ def selection_rates(flags: Any, audit: pd.DataFrame, *, min_group_size: int = 50
     return pd.concat(frames, ignore_index=True)
 
 
-__all__ = ["FairnessReport", "calibration_gap", "check_gates", "fairness_audit", "groupings", "selection_rates"]
+__all__ = ["FairnessReport", "calibration_gap", "fairness_audit", "groupings", "normalise_name", "resolve_columns",
+           "selection_rates"]

@@ -37,12 +37,13 @@ def _plt():  # matplotlib only when a card is drawn
 def shape_functions(additive: Any, reference: pd.DataFrame | None = None, n_points: int = 60) -> dict[str, pd.DataFrame]:
     """Each feature's contribution curve: exact for an additive model (others held fixed)."""
     curves = {}
-    for feat in FEATURES:
+    names = [str(f) for f in getattr(additive, "feature_names_in_", FEATURES)]
+    for feat in names:
         lo, hi = _feature_range(feat, reference)
         grid = np.unique(np.round(np.linspace(lo, hi, n_points), 3))
-        frame = pd.DataFrame({f: np.zeros(len(grid)) for f in FEATURES})
+        frame = pd.DataFrame({f: np.zeros(len(grid)) for f in names})
         frame[feat] = grid
-        contrib = np.asarray(additive.contributions(frame))[:, FEATURES.index(feat)]
+        contrib = np.asarray(additive.contributions(frame))[:, names.index(feat)]
         curves[feat] = pd.DataFrame({"value": grid, "contribution": contrib})
     return curves
 
@@ -50,15 +51,17 @@ def shape_functions(additive: Any, reference: pd.DataFrame | None = None, n_poin
 def _feature_range(feat: str, reference: pd.DataFrame | None) -> tuple[float, float]:
     if feat == "level_code":
         return 0.0, float(len(LEVELS) - 1)
-    if reference is not None and feat in reference and reference[feat].notna().any():
-        col = reference[feat].dropna()
+    if reference is not None and feat in reference and pd.to_numeric(reference[feat], errors="coerce").notna().any():
+        col = pd.to_numeric(reference[feat], errors="coerce").dropna()
         return float(col.quantile(0.001)), float(max(col.quantile(0.995), col.quantile(0.001) + 1))
     return (-20.0, 20.0) if feat == "unauthorised_trend" else (0.0, 40.0)
 
 
 def build(*, cfg: Any, bundle: Any, additive: Any, calibrator: Any, metrics: pd.DataFrame, fairness_report: Any,
           gates: dict[str, Any], folds: Any, rows: dict[str, int], test_y: np.ndarray, test_prob: np.ndarray,
-          out_dir: Path, reference: pd.DataFrame | None = None) -> Card:
+          out_dir: Path, reference: pd.DataFrame | None = None, verdict: Any = None, front: pd.DataFrame | None = None,
+          mitigation_rule: str = "", cv: dict[str, tuple[float, float]] | None = None, audit_source: str = "",
+          kind: str = "raw") -> Card:
     from riskscore.training import evaluation
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -95,8 +98,28 @@ def build(*, cfg: Any, bundle: Any, additive: Any, calibrator: Any, metrics: pd.
     fig.savefig(plots["shape_functions.png"], dpi=80)
     plt.close(fig)
 
+    if front is not None and len(front):
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.scatter(front["worst_tpr_ratio"], front["precision_at_capacity"], c="grey")
+        for row in front.itertuples():
+            ax.annotate(f"s={row.strength:g} ({row.gate})", (row.worst_tpr_ratio, row.precision_at_capacity), fontsize=8)
+        chosen = front[front["chosen"]]
+        ax.scatter(chosen["worst_tpr_ratio"], chosen["precision_at_capacity"], s=120, facecolors="none", edgecolors="red",
+                   label="chosen")
+        if cfg.fairness.gates.tpr_ratio_min is not None:
+            ax.axvline(cfg.fairness.gates.tpr_ratio_min, ls="--", c="red", lw=0.8, label="gate")
+        ax.set_xlabel("worst TPR ratio against the reference (calibration year)")
+        ax.set_ylabel("precision at capacity")
+        ax.set_title("Accuracy–fairness front of the mitigation candidates")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        plots["fairness_front.png"] = out_dir / "fairness_front.png"
+        fig.savefig(plots["fairness_front.png"], dpi=90)
+        plt.close(fig)
+
     md = _markdown(cfg=cfg, bundle=bundle, calibrator=calibrator, metrics=metrics, fairness_report=fairness_report,
-                   gates=gates, folds=folds, rows=rows)
+                   gates=gates, folds=folds, rows=rows, verdict=verdict, front=front, mitigation_rule=mitigation_rule,
+                   cv=cv or {}, audit_source=audit_source, kind=kind)
     md_path = out_dir / "model_card.md"
     md_path.write_text(md, encoding="utf-8")
     html_path = out_dir / "model_card.html"
@@ -113,8 +136,43 @@ def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     return "\n".join(lines)
 
 
+def _fairness_md(cfg: Any, verdict: Any, front: pd.DataFrame | None, mitigation_rule: str, audit_source: str,
+                 comparisons: pd.DataFrame | None = None) -> str:
+    from riskscore.training.gates import WORDS
+
+    status = verdict.status if verdict is not None else "unmeasured"
+    nl, en = WORDS.get(status, (status, status))
+    parts = [f"**Fairness gate: {status}** — {en} / {nl}.", "",
+             f"Audit attributes: {audit_source or 'none available — fairness is unmeasured, not passed'}. "
+             f"Reference group per grouping: {cfg.fairness.reference or 'the largest group'}; "
+             f"{cfg.fairness.ci_level:.0%} bootstrap intervals ({cfg.fairness.n_boot} replicates, resampling pupils) of the "
+             f"ratio or difference itself; a group with fewer than {cfg.fairness.min_positives} VSV'ers (TPR) or "
+             f"{cfg.fairness.min_group_size} pupils is too small to judge. Pass: the interval lies inside the allowed band; "
+             "fail: wholly outside; inconclusive: it straddles a bound (promotion then needs a recorded review).", ""]
+    if verdict is not None and len(verdict.table):
+        t = verdict.table[["gate", "grouping", "group", "reference", "estimate", "ci_low", "ci_high", "positives",
+                           "allowed_low", "allowed_high", "verdict"]]
+        parts += [_table(t.reset_index(drop=True)), ""]
+    if verdict is not None and verdict.lines:
+        parts += [f"- {ln}" for ln in verdict.lines] + [""]
+    if comparisons is not None and len(comparisons) and cfg.fairness.gates.selection_rate_ratio_min is None:
+        sel = comparisons[comparisons["metric"] == "selection_rate"]
+        if len(sel):
+            parts += ["Selection-rate ratios against the reference (reported; no gate, since base rates may differ):", "",
+                      _table(sel[["grouping", "group", "reference", "estimate", "ci_low", "ci_high", "n"]].reset_index(drop=True)), ""]
+    if front is not None and len(front):
+        parts += ["### Mitigation: accuracy–fairness front (calibration year)",
+                  "Candidates reweigh training VSV'ers by group (`training/mitigation.py`, `training_weights` is the only "
+                  "place audit attributes touch training); the model never receives an audit attribute, at training or at "
+                  f"scoring time. Rule (config `mitigation.rule` = `{cfg.mitigation.rule}`): {mitigation_rule}.", "",
+                  _table(front), "", "![front](fairness_front.png)", ""]
+    return "\n".join(parts)
+
+
 def _markdown(*, cfg: Any, bundle: Any, calibrator: Any, metrics: pd.DataFrame, fairness_report: Any,
-              gates: dict[str, Any], folds: Any, rows: dict[str, int]) -> str:
+              gates: dict[str, Any], folds: Any, rows: dict[str, int], verdict: Any = None,
+              front: pd.DataFrame | None = None, mitigation_rule: str = "", cv: dict[str, tuple[float, float]] | None = None,
+              audit_source: str = "", kind: str = "raw") -> str:
     overall = metrics[metrics["as_of"] == "all"]
     wanted = ["roc_auc", "pr_auc", f"precision_at_{gates['capacity_role']}", "precision_at_top_5pct", "brier", "ece"]
     comp = overall[overall["metric"].isin(wanted)].copy()
@@ -125,17 +183,31 @@ def _markdown(*, cfg: Any, bundle: Any, calibrator: Any, metrics: pd.DataFrame, 
     comp_wide = comp_wide.reindex([m for m in ("additive", "unconstrained", "scorecard", "rules", "school_level") if m in comp_wide.index])
     comp_wide = comp_wide[[m for m in wanted if m in comp_wide.columns]].reset_index()
 
+    spec = bundle.feature_spec or {f: {"monotone": FEATURE_SPEC[f][0], "justification": FEATURE_SPEC[f][1]} for f in FEATURES}
+    words = {1: "never lowers risk", 0: "free", -1: "never raises risk"}
     feat_rows = pd.DataFrame(
-        [{"feature": f, "monotone": {1: "never lowers risk", 0: "free", -1: "never raises risk"}[FEATURE_SPEC[f][0]],
-          "why it is justified": FEATURE_SPEC[f][1]} for f in FEATURES]
+        [{"feature": f, "monotone": words.get(int(spec.get(f, {}).get("monotone", 0)), "free"),
+          "reason (category)": f"{bundle.catalogue[f].code} ({bundle.catalogue[f].category})" if f in bundle.catalogue else "–",
+          "why it is justified": spec.get(f, {}).get("justification", "–")} for f in bundle.features]
     )
+    cv_line = "".join(f"- {m}: cross-validated ROC-AUC {mean:.3f} ± {sd:.3f} (all rows)\n" for m, (mean, sd) in (cv or {}).items())
+    if kind == "raw":
+        data_md = f"""- As-of dates: {', '.join(cfg.as_of_days)} (month-day) of each school year; features use only records dated on or before the as-of date.
+- Label: the pupil became a voortijdig schoolverlater (left school without startkwalificatie, aged 12–23, not from pro/vso)
+  within {cfg.label.horizon_days} days after the as-of date.
+- Folds (temporal, with embargo = {cfg.split.embargo}): train {', '.join(folds.train_years)} ({rows['train']} rows),
+  calibration {folds.calibration_year} ({rows['calibration']} rows), test {folds.test_year} ({rows['test']} rows)."""
+    else:
+        data_md = f"""- One flat table `{cfg.table.path.name if cfg.table else ''}`; label: `{cfg.table.target if cfg.table else ''}` in {cfg.table.positive if cfg.table else ''}.
+- Folds (stratified, random): train {rows['train']}, calibration {rows['calibration']}, test {rows['test']} rows.
+{cv_line}"""
     ftab = fairness_report.table
     show = ftab[ftab.get("suppressed", False) == False] if "suppressed" in ftab else ftab  # noqa: E712
     show = show.head(40)
     gate_lines = [f"- vs `{name}`: {c['challenger']:.3f} vs {c['baseline']:.3f}, difference CI "
                   f"[{c['diff_ci_low']:.3f}, {c['diff_ci_high']:.3f}] → {'beats' if c['beats'] else 'does not beat'}"
                   for name, c in gates["baselines"].items()]
-    violations = gates["fairness_violations"] or ["none"]
+    violations = gates.get("fairness_lines") or gates["fairness_violations"] or ["none"]
     return f"""# Model card — riskscore-vsv (`{bundle.version}`)
 
 **This model produces signals for a human review, never decisions.** A score asks a mentor, youth doctor,
@@ -153,15 +225,13 @@ attendance officer or RMC to look at a young person's situation; it does not say
 
 ## Data and label
 - Data snapshot fingerprint: `{bundle.metadata.get('data_fingerprint')}`.
-- As-of dates: {', '.join(cfg.as_of_days)} (month-day) of each school year; features use only records dated on or before the as-of date.
-- Label: the pupil became a voortijdig schoolverlater (left school without startkwalificatie, aged 12–23, not from pro/vso)
-  within {cfg.label.horizon_days} days after the as-of date.
-- Folds (temporal, with embargo = {cfg.split.embargo}): train {', '.join(folds.train_years)} ({rows['train']} rows),
-  calibration {folds.calibration_year} ({rows['calibration']} rows), test {folds.test_year} ({rows['test']} rows).
+{data_md}
 
 ## Features and why each is justified
-Protected and proxy attributes ({', '.join(AUDIT_COLUMNS + PROXY_COLUMNS)}) are **never** features; the audit
-columns ({', '.join(AUDIT_COLUMNS)}) are used only to measure fairness. School level is a documented, monitored exception.
+Protected and proxy attributes ({', '.join(AUDIT_COLUMNS + PROXY_COLUMNS)}, and their aliases and spellings, see
+`model/guard.py`) are **never** features; the audit columns ({', '.join(cfg.fairness.groupings)}) live in a separate
+table and are used only to measure fairness (and, in mitigation, to weight training rows). School level is a
+documented, monitored exception.
 
 {_table(feat_rows)}
 
@@ -181,10 +251,13 @@ Capacity k per as-of date: {gates['k']} ({gates['capacity_role']}). 95 % bootstr
 
 ## Promotion gates
 {chr(10).join(gate_lines)}
-- Fairness gate violations: {'; '.join(violations)}
+- Fairness gate: **{gates.get('fairness_verdict', 'unmeasured')}** ({'; '.join(violations)})
 - **Passed: {gates['passed']}**
 
-## Fairness (test year, flags = top-k at capacity)
+## Fairness gate (test year, flags = top-k at capacity)
+{_fairness_md(cfg, verdict, front, mitigation_rule, audit_source, getattr(fairness_report, "comparisons", None))}
+
+### Per group
 Groups smaller than {cfg.fairness.min_group_size} are suppressed. Selection rate, TPR, FPR, precision and calibration gap per group.
 
 {_table(show.reset_index(drop=True)) if len(show) else 'no group large enough'}
@@ -219,7 +292,7 @@ def _html(md: str, folder: Path) -> str:
     import markdown
 
     body = markdown.markdown(md, extensions=["tables"])
-    for name in ("shape_functions.png", "calibration.png"):
+    for name in ("shape_functions.png", "calibration.png", "fairness_front.png"):
         path = folder / name
         if path.exists():
             data = base64.b64encode(path.read_bytes()).decode()

@@ -1,5 +1,8 @@
-"""The data team's pipeline: raw tables → features → additive model + calibrator, comparisons,
-baselines, evaluation, fairness audit, gates → model bundle + model card → MLflow run + registry."""
+"""The data team's pipeline: data → (mitigated) additive model + calibrator → comparisons and
+baselines → evaluation → fairness audit and gates → model bundle + model card → MLflow run.
+
+Each step is a function in steps.py; `run` chains them and packages the result.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskscore import datasets, features
-from riskscore.contracts import AUDIT_COLUMNS, FEATURES
-from riskscore.errors import ConfigError, DataError
-from riskscore.training import splits
+from riskscore.contracts import FEATURES
+from riskscore.errors import ConfigError
+from riskscore.training import splits, steps
+from riskscore.training.audit import audit_frame
 from riskscore.training.config import TrainingConfig
+from riskscore.training.steps import capacities_for
 
 Progress = Callable[[str], None]
+REFERENCE_FILE = "reference.parquet"
 
 
 @dataclass
@@ -40,158 +45,130 @@ class TrainingResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def load_feature_table(cfg: TrainingConfig, tables: dict[str, pd.DataFrame], fingerprint: str, progress: Progress) -> pd.DataFrame:
-    """Build the point-in-time feature table, reusing the cache when the data is unchanged."""
-    years = sorted(tables["students"]["school_year"].unique())
-    dates = splits.as_of_dates(years, cfg.as_of_days)
-    cache = cfg.data.features_cache
-    cached = features.load_if_current(cache, fingerprint=fingerprint, dates=dates)
-    if cached is not None:
-        progress(f"features: reusing {cache}")
-        return cached
-    progress(f"features: building {len(dates)} as-of dates over {len(years)} school years")
-    table = features.build(tables, dates)
-    if cache is not None:
-        features.save_table(table, cache, fingerprint=fingerprint, dates=dates)
-    return table
+@dataclass
+class Trained:
+    """What the steps produced, before packaging."""
+
+    prep: steps.Prepared
+    additive: Any
+    calibrator: Any
+    mitigated: steps.Mitigated
+    scores: dict[str, np.ndarray]
+    metrics: pd.DataFrame
+    caps: dict[str, int]
+    report: Any
+    verdict: Any
+    gates: dict[str, Any]
+    cv: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def audit_frame(table: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
-    """Audit-only columns joined to the feature rows — for fairness, never for the model."""
-    cols = ["student_id", "school_year", *AUDIT_COLUMNS]
-    audit = table[["student_id", "school_year", "level"]].merge(students[cols], on=["student_id", "school_year"], how="left")
-    audit.index = table.index
-    return audit[[*AUDIT_COLUMNS, "level"]].fillna("unknown")
-
-
-def capacities_for(cfg: TrainingConfig, n_students: int) -> dict[str, int]:
-    return {role: max(1, round(k * n_students / 10_000)) for role, k in cfg.capacity_per_10k.items()}
+def train(cfg: TrainingConfig, progress: Progress = lambda _m: None) -> Trained:
+    """All steps up to the gates: pure computation, nothing written."""
+    prep = steps.prepare(cfg, progress)
+    rows = prep.rows
+    progress(f"folds: train {prep.folds.train_years} ({rows['train']} rows), calibration {prep.folds.calibration_year} "
+             f"({rows['calibration']}), test {prep.folds.test_year} ({rows['test']})")
+    progress("model: additive LightGBM (one feature per tree, monotone where the sign is known)"
+             + ("; mitigation candidates by reweighing" if cfg.mitigation.method != "none" else ""))
+    mitigated = steps.mitigate(cfg, prep, progress)
+    calibrator = steps.fit_calibrator(cfg, prep, mitigated.model)
+    progress("comparisons: unconstrained LightGBM, scorecard" + ("; baselines: rules, school level" if prep.kind == "raw" else ""))
+    comparisons = steps.fit_comparisons(cfg, prep)
+    scores = steps.test_scores(prep, mitigated.model, calibrator, comparisons)
+    progress(f"evaluation: {len(scores)} models on {rows['test']} test rows, {cfg.evaluation.n_boot} bootstraps")
+    metrics, caps = steps.evaluate(cfg, prep, scores)
+    progress("fairness: each group against its reference group, bootstrap intervals of the ratio/difference")
+    report, verdict = steps.fairness_on(cfg, prep, "test", scores["additive"], scores["additive"],
+                                        caps[cfg.promotion.capacity_role])
+    gates = steps.decide(cfg, prep, scores, caps, verdict)
+    cv: dict[str, tuple[float, float]] = {}
+    if prep.kind == "table" and cfg.table is not None:
+        progress(f"cross-validation: {cfg.table.cv_folds}-fold ROC-AUC on all rows")
+        cv = steps.cross_validated_auc(cfg, prep, folds=cfg.table.cv_folds)
+    return Trained(prep, mitigated.model, calibrator, mitigated, scores, metrics, caps, report, verdict, gates, cv)
 
 
 def run(cfg: TrainingConfig, *, tracking_uri: str | None, artifact_root: str | None, out_dir: Path,
         progress: Progress = lambda _m: None, register: bool = True) -> TrainingResult:
     """Train, evaluate, audit and (optionally) register. Pure library: the CLI passes everything in."""
-    from riskscore.model import additive as model
-    from riskscore.model.bundle import ModelBundle
-    from riskscore.training import evaluation, fairness, modelcard
-
     t0 = time.perf_counter()
-    progress(f"data: reading {cfg.data.dir}")
-    tables = datasets.read_tables(cfg.data.dir)
-    fp = datasets.fingerprint(tables)
-    table = load_feature_table(cfg, tables, fp, progress)
-    outcomes = tables.get("outcomes")
-    if outcomes is None:
-        raise DataError(f"no outcomes table in {cfg.data.dir}: training needs labels")
-    y_all = features.label(table, outcomes, horizon_days=cfg.label.horizon_days).astype(int)
-    folds = splits.plan_folds(list(tables["students"]["school_year"].unique()), cfg)
-    fold = splits.assign_folds(table["as_of"], folds, cfg)
-    idx = {name: table.index[fold == name] for name in ("train", "calibration", "test")}
-    rows = {name: len(ix) for name, ix in idx.items()}
-    for name, n in rows.items():
-        if n == 0:
-            raise DataError(f"the {name} fold is empty (folds: {folds}); generate more school years")
-    progress(f"folds: train {folds.train_years} ({rows['train']} rows), calibration {folds.calibration_year} "
-             f"({rows['calibration']}), test {folds.test_year} ({rows['test']})")
-    X = table  # estimators select their own columns; audit columns are not in the feature table
-    y_tr, y_cal, y_te = y_all[idx["train"]], y_all[idx["calibration"]], y_all[idx["test"]]
-    params = cfg.model.model_dump()
-
-    progress("model: additive LightGBM (one feature per tree, monotone where the sign is known)")
-    additive = model.AdditiveLGBM(random_state=cfg.seed, **params).fit(X.loc[idx["train"]], y_tr)
-    calibrator = model.Calibrator(random_state=cfg.seed).fit(additive.raw_score(X.loc[idx["calibration"]]), y_cal)
-
-    progress("comparisons: unconstrained LightGBM, scorecard; baselines: rules, school level")
-    unconstrained = model.UnconstrainedLGBM(random_state=cfg.seed, **params).fit(X.loc[idx["train"]], y_tr)
-    unc_cal = model.Calibrator(random_state=cfg.seed).fit(unconstrained.raw_score(X.loc[idx["calibration"]]), y_cal)
-    scorecard = model.ScorecardLR(random_state=cfg.seed).fit(X.loc[idx["train"]], y_tr)
-    rules_base = model.RulesBaseline().fit(X.loc[idx["train"]], y_tr)
-    train_cal = idx["train"].append(idx["calibration"])
-    school_base = model.SchoolBaseline().fit(X.loc[train_cal], y_all[train_cal])
-
-    X_te = X.loc[idx["test"]]
-    scores = {
-        "additive": calibrator.transform(additive.raw_score(X_te)),
-        "unconstrained": unc_cal.transform(unconstrained.raw_score(X_te)),
-        "scorecard": scorecard.predict_proba(X_te)[:, 1],
-        "rules": rules_base.predict_proba(X_te)[:, 1],
-        "school_level": school_base.predict_proba(X_te)[:, 1],
-    }
-    n_per_as_of = int(X_te.groupby("as_of").size().median())
-    caps = capacities_for(cfg, n_per_as_of)
-    progress(f"evaluation: {len(scores)} models on {len(X_te)} test rows, capacities {caps}, {cfg.evaluation.n_boot} bootstraps")
-    metrics = evaluation.evaluate_models(
-        y_te.to_numpy(), scores, as_of=X_te["as_of"].to_numpy(), groups=X_te["student_id"].to_numpy(),
-        capacities=caps, top_fractions=cfg.evaluation.top_fractions, n_boot=cfg.evaluation.n_boot, seed=cfg.seed,
+    t = train(cfg, progress)
+    version, run_id, final, card = package(cfg, t, tracking_uri=tracking_uri, artifact_root=artifact_root,
+                                          out_dir=out_dir, progress=progress, register=register)
+    return TrainingResult(
+        model_version=version, run_id=run_id, bundle_dir=final / "bundle", card_md=final / "card" / card.markdown.name,
+        card_html=final / "card" / card.html.name, metrics=t.metrics, fairness=t.report.table, gates=t.gates,
+        folds=t.prep.folds, rows=t.prep.rows, seconds=time.perf_counter() - t0,
+        extra={"front": t.mitigated.front, "comparisons": t.verdict.table, "cv_auc": t.cv, "verdict": t.verdict,
+               "prepared": t.prep, "calibrator": t.calibrator, "additive": t.additive},
     )
 
-    progress("fairness: MetricFrame over audit columns and level, with intersections")
-    role = cfg.promotion.capacity_role
-    flags = evaluation.flag_top_k(scores["additive"], X_te["as_of"].to_numpy(), caps[role], seed=cfg.seed)
-    audit = audit_frame(X_te, tables["students"])
-    report = fairness.fairness_audit(
-        y_te.to_numpy(), flags, scores["additive"], audit, min_group_size=cfg.fairness.min_group_size,
-        n_boot=min(cfg.evaluation.n_boot, 100), seed=cfg.seed,
-    )
-    fairness_violations = fairness.check_gates(report, cfg.fairness.gates.model_dump())
-    baseline_cmp = evaluation.compare_at_capacity(
-        y_te.to_numpy(), scores, challenger="additive", baselines=cfg.promotion.baselines,
-        as_of=X_te["as_of"].to_numpy(), groups=X_te["student_id"].to_numpy(), k=caps[role],
-        n_boot=cfg.evaluation.n_boot, seed=cfg.seed,
-    )
-    gates = {
-        "capacity_role": role,
-        "k": caps[role],
-        "baselines": baseline_cmp,
-        "beats_baselines": all(c["beats"] for c in baseline_cmp.values()),
-        "fairness_violations": fairness_violations,
-        "fairness_summary": report.summary,
-        "passed": all(c["beats"] for c in baseline_cmp.values()) and not fairness_violations,
-    }
 
+def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifact_root: str | None, out_dir: Path,
+            progress: Progress, register: bool) -> tuple[str | None, str | None, Path, Any]:
+    """Bundle, model card, reference snapshot and artifacts; MLflow run when `register`."""
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.training import modelcard
+
+    prep, gates = t.prep, t.gates
+    folds, rows, fp = prep.folds, prep.rows, prep.fingerprint
     progress("bundle and model card")
-    version_hint = f"{cfg.mlflow.model_name}@{fp}-{cfg.seed}"
     bundle = ModelBundle.from_model(
-        additive, calibrator, version=version_hint,
+        t.additive, t.calibrator, version=f"{cfg.mlflow.model_name}@{fp}-{cfg.seed}",
         band_thresholds={"medium": cfg.bands.medium, "high": cfg.bands.high},
+        catalogue=prep.catalogue, feature_spec=prep.feature_spec,
         metadata={"data_fingerprint": fp, "folds": _folds_dict(folds), "rows": rows, "seed": cfg.seed,
-                  "capacities": caps, "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
-                  "metrics": _model_metrics(metrics, "additive"), "gates_passed": bool(gates["passed"]),
-                  "fairness_violations": list(fairness_violations)},
+                  "capacities": t.caps, "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                  "metrics": _model_metrics(t.metrics, "additive"), "gates_passed": bool(gates["passed"]),
+                  "fairness_verdict": gates["fairness_verdict"], "fairness_violations": list(gates["fairness_violations"]),
+                  "mitigation_strength": t.mitigated.chosen_strength},
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="riskscore-train-", dir=out_dir))
     try:
         bundle_dir = work / "bundle"
         bundle.save(bundle_dir)
+        X_te, y_te = prep.part("test")
         card = modelcard.build(
-            cfg=cfg, bundle=bundle, additive=additive, calibrator=calibrator, metrics=metrics,
-            fairness_report=report, gates=gates, folds=folds, rows=rows,
-            test_y=y_te.to_numpy(), test_prob=scores["additive"], out_dir=work / "card",
+            cfg=cfg, bundle=bundle, additive=t.additive, calibrator=t.calibrator, metrics=t.metrics,
+            fairness_report=t.report, gates=gates, folds=folds, rows=rows, test_y=y_te,
+            test_prob=t.scores["additive"], out_dir=work / "card", verdict=t.verdict, front=t.mitigated.front,
+            mitigation_rule=t.mitigated.rule_outcome, cv=t.cv, audit_source=prep.audit_source, kind=prep.kind,
+            reference=X_te,
         )
-        reference_snapshot(bundle, X_te, audit).to_parquet(bundle_dir / REFERENCE_FILE, index=False)
+        if prep.kind == "raw":
+            reference_snapshot(bundle, X_te, prep.audit.loc[X_te.index]).to_parquet(bundle_dir / REFERENCE_FILE, index=False)
         shutil.copy(card.markdown, bundle_dir / "model_card.md")
         shutil.copy(card.html, bundle_dir / "model_card.html")
-        metrics.to_csv(work / "metrics.csv", index=False)
-        report.table.to_csv(work / "fairness.csv", index=False)
+        t.metrics.to_csv(work / "metrics.csv", index=False)
+        t.report.table.to_csv(work / "fairness.csv", index=False)
+        t.verdict.table.to_csv(work / "fairness_gate.csv", index=False)
+        t.report.comparisons.to_csv(work / "fairness_comparisons.csv", index=False)
+        t.mitigated.front.to_csv(work / "mitigation_front.csv", index=False)
         (work / "gates.json").write_text(json.dumps(gates, indent=2, default=_json_default))
 
         version = run_id = None
         if register:
             from riskscore import registry
 
-            progress("mlflow: logging run, registering riskscore-vsv, alias challenger")
+            progress("mlflow: logging run, registering, alias challenger")
             if tracking_uri is None:
                 raise ConfigError("registering needs an MLflow tracking URI (or train with --no-register)")
             registry.configure(tracking_uri, artifact_root)
-            headline = _headline(metrics)
             info = registry.log_training_run(
-                experiment=cfg.mlflow.experiment, params={**params, "seed": cfg.seed, **_folds_dict(folds)},
-                metrics=headline, config=cfg.model_dump(mode="json"), data_fingerprint=fp,
+                experiment=cfg.mlflow.experiment,
+                params={**cfg.model.model_dump(), "seed": cfg.seed, **_folds_dict(folds),
+                        "mitigation_strength": t.mitigated.chosen_strength},
+                metrics=_headline(t.metrics), config=cfg.model_dump(mode="json"), data_fingerprint=fp,
                 artifacts={"model_card.md": card.markdown, "model_card.html": card.html, "metrics.csv": work / "metrics.csv",
-                           "fairness.csv": work / "fairness.csv", "gates.json": work / "gates.json", **card.plots},
+                           "fairness.csv": work / "fairness.csv", "fairness_gate.csv": work / "fairness_gate.csv",
+                           "fairness_comparisons.csv": work / "fairness_comparisons.csv",
+                           "mitigation_front.csv": work / "mitigation_front.csv", "gates.json": work / "gates.json",
+                           **card.plots},
                 bundle_dir=bundle_dir, model_name=cfg.mlflow.model_name,
-                tags={"gates_passed": str(gates["passed"]).lower(), "fairness_violations": "; ".join(fairness_violations)},
+                tags={"gates_passed": str(gates["passed"]).lower(), "beats_baselines": str(gates["beats_baselines"]).lower(),
+                      "fairness_verdict": gates["fairness_verdict"],
+                      "fairness_violations": "; ".join(gates["fairness_lines"])[:4000]},
             )
             version, run_id = str(info.model_version), info.run_id
         final = out_dir / (f"v{version}" if version else "latest")
@@ -201,14 +178,7 @@ def run(cfg: TrainingConfig, *, tracking_uri: str | None, artifact_root: str | N
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return TrainingResult(
-        model_version=version, run_id=run_id, bundle_dir=final / "bundle", card_md=final / "card" / card.markdown.name,
-        card_html=final / "card" / card.html.name, metrics=metrics, fairness=report.table, gates=gates, folds=folds,
-        rows=rows, seconds=time.perf_counter() - t0,
-    )
-
-
-REFERENCE_FILE = "reference.parquet"
+    return version, run_id, final, card
 
 
 def reference_snapshot(bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
@@ -219,15 +189,16 @@ def reference_snapshot(bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> 
     scored = bundle.score(rows, top_k=1)
     keep = [c for c in ("student_id", "as_of", "school_id", "rmc_region", "municipality", "level") if c in rows.columns]
     frame = rows[keep + [f for f in bundle.features if f not in keep]].copy()
-    for col in AUDIT_COLUMNS:
-        frame[col] = audit.loc[rows.index, col].to_numpy()
+    for col in audit.columns:
+        if col not in frame.columns:
+            frame[col] = audit.loc[rows.index, col].to_numpy()
     frame["probability"] = scored.probability
     frame["band"] = scored.band
     return frame.reset_index(drop=True)
 
 
 def _model_metrics(metrics: pd.DataFrame, model_name: str) -> dict[str, float]:
-    """Overall test-year metrics of one model, with CIs where present, for the bundle and /v1/models/current."""
+    """Overall test metrics of one model, with CIs where present, for the bundle and /v1/models/current."""
     rows = metrics[(metrics["as_of"] == "all") & (metrics["model"] == model_name)]
     out: dict[str, float] = {}
     for row in rows.to_dict("records"):
@@ -241,11 +212,7 @@ def _model_metrics(metrics: pd.DataFrame, model_name: str) -> dict[str, float]:
 
 def _headline(metrics: pd.DataFrame) -> dict[str, float]:
     overall = metrics[metrics["as_of"] == "all"]
-    out = {}
-    for row in overall.itertuples():
-        if np.isfinite(row.value):
-            out[f"{row.model}.{row.metric}"] = float(row.value)
-    return out
+    return {f"{row.model}.{row.metric}": float(row.value) for row in overall.itertuples() if np.isfinite(row.value)}
 
 
 def _folds_dict(folds: splits.Folds) -> dict[str, str]:
@@ -270,4 +237,5 @@ def comparison_table(metrics: pd.DataFrame, *, metric_names: tuple[str, ...] = (
     return wide.loc[order]
 
 
-__all__ = ["FEATURES", "TrainingResult", "comparison_table", "run"]
+__all__ = ["FEATURES", "REFERENCE_FILE", "Trained", "TrainingResult", "audit_frame", "capacities_for",
+           "comparison_table", "package", "reference_snapshot", "run", "train"]
