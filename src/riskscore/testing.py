@@ -30,3 +30,49 @@ def tiny_bundle(directory: Path, *, version: str = "test-1", card: bool = True) 
     if card:
         (target / "model_card.md").write_text("# Model card\n\nTiny test model.\n")
     return target
+
+
+def student_events(
+    student_id: str = "S-1",
+    *,
+    school: str = "01AB",
+    municipality: str = "GM0363",
+    rmc_region: str = "RMC27",
+    as_of: str = "2025-03-01",
+    birth_date: str = "2009-06-01",
+    region: str = "midden",
+    level: str = "vmbo-b",
+    grade: int = 3,
+    has_sk: bool = False,
+    absence_hours: float = 35.0,
+    sick_days: int = 25,
+) -> dict[str, object]:
+    """A POST /v1/scores body for one pupil, from raw events: ``absence_hours`` of unauthorised absence
+    spread in quarter hours over the lesson days of the last 4 lesson weeks before as_of (so
+    unauthorised_hours_4w is exactly that), and one ongoing sick report covering the last
+    ``sick_days`` school days. Used by the API tests, the soak driver and the benchmarks."""
+    import datetime as dt
+
+    from riskscore.calendar import SchoolCalendar
+
+    cal = SchoolCalendar.default()
+    day = dt.date.fromisoformat(as_of)
+    absences: list[dict[str, object]] = []
+    if absence_hours > 0:
+        start, end = cal.lesson_week_window(day, 4, region)
+        days = [d.date() for d in cal.lesson_days(start, min(end, day), region)]
+        quarters = round(absence_hours * 4)
+        base, extra = divmod(quarters, len(days))
+        absences = [{"date": d.isoformat(), "hours": (base + (i < extra)) / 4, "category": "unauthorised"}
+                    for i, d in enumerate(days) if base + (i < extra) > 0]
+    sick: list[dict[str, object]] = []
+    if sick_days > 0:
+        back = [d.date() for d in cal.lesson_days(day - dt.timedelta(days=sick_days * 3), day, region)]
+        sick = [{"start_date": back[-sick_days].isoformat(), "end_date": None}]
+    return {
+        "student_id": student_id, "as_of": as_of,
+        "student": {"school_id": school, "municipality": municipality, "rmc_region": rmc_region,
+                    "calendar_region": region, "birth_date": birth_date, "school_type": "vo", "level": level,
+                    "grade": grade, "final_year": False, "expects_mbo": False, "has_sk": has_sk},
+        "absences": absences, "sick_reports": sick,
+    }

@@ -9,7 +9,6 @@ from fastapi.exceptions import RequestValidationError
 
 from riskscore.access import redact
 from riskscore.api.schemas import MSG_LOOKS_LIKE_BSN, ErrorBody, StoredScore, is_bsn_like
-from riskscore.api.scoring import public
 from riskscore.errors import MSG_NOT_FOUND, NotFoundError
 from riskscore.service.deps import STUDENT_ROLES, PrincipalDep, SessionDep, audit, purpose_of, require_role
 from riskscore.store.scores import stored_to_result
@@ -39,4 +38,4 @@ def student_score(
               outcome="not_found" if row is None else "denied", purpose=purpose)
         raise NotFoundError(MSG_NOT_FOUND)
     audit(session, request, principal, action="score.read", resource=resource, outcome="allowed", purpose=purpose)
-    return StoredScore.model_validate(public(redact(stored_to_result(row), principal.role)))
+    return StoredScore.from_result(redact(stored_to_result(row), principal.role))
