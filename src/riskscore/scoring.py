@@ -295,11 +295,20 @@ def score_events(
     cal = calendar or SchoolCalendar.default()
     tbl = routing or RoutingTable.default()
     tables = dict(tables)
-    table = features.build(tables, day, calendar=cal, rule_config=rule_config)
+    cfg = rule_config or rules.RuleConfig()
+    # the rules run once, here (their dates and deadlines are needed, not only features.build's
+    # booleans): the build gets the same thresholds with every rule switched off, and its rule_<id>
+    # columns are filled from this one evaluation — the same definition (fired and active on as_of)
+    quiet = cfg.model_copy(update={"enabled": dict.fromkeys(cfg.enabled, False)})
+    table = features.build(tables, day, calendar=cal, rule_config=quiet)
     if table.empty:
         raise DataError(MSG_NO_STUDENTS.format(as_of=day, source=source))
     table = table.drop_duplicates("student_id", keep="last").reset_index(drop=True)
-    fired = rules.evaluate(features.point_in_time(tables, day), day, config=rule_config, calendar=cal)
+    fired = rules.evaluate(features.point_in_time(tables, day), day, config=cfg, calendar=cal)
+    from riskscore.contracts import RULE_COLUMNS, RULE_IDS
+
+    for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
+        table[column] = table["student_id"].isin(fired.loc[fired["rule_id"] == rule_id, "student_id"])
     ctx = context(tables, day)
     students = score_table(table, bundle, fired=fired, ctx=ctx, routing=tbl, objecting=objecting,
                            incomplete_schools=incomplete_schools, top_k=top_k)

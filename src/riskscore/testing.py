@@ -76,3 +76,36 @@ def student_events(
                     "grade": grade, "final_year": False, "expects_mbo": False, "has_sk": has_sk},
         "absences": absences, "sick_reports": sick,
     }
+
+
+def year_of_events(student_id: str = "BENCH-1", *, school: str = "01AB", as_of: str = "2025-06-27",
+                   region: str = "midden") -> dict[str, object]:
+    """A POST /v1/scores body with a full school year of events up to as_of: one absence record on
+    every lesson day (unauthorised 1 h, late 0.25 h or authorised 2 h in turn), a sick report every
+    six weeks, an enrolment and an mbo application: what a school's system holds for a pupil who
+    struggles. The service benchmark scores it."""
+    import datetime as dt
+
+    from riskscore.calendar import SchoolCalendar, school_year_of, school_year_start
+
+    cal = SchoolCalendar.default()
+    day = dt.date.fromisoformat(as_of)
+    start = school_year_start(school_year_of(day))
+    days = [d.date() for d in cal.lesson_days(start, day, region)]
+    kinds = (("unauthorised", 1.0), ("late", 0.25), ("authorised", 2.0))
+    absences = [{"date": d.isoformat(), "hours": kinds[i % 3][1], "category": kinds[i % 3][0]}
+                for i, d in enumerate(days)]
+    sick = [{"start_date": d.isoformat(), "end_date": days[min(i + 2, len(days) - 1)].isoformat()}
+            for i, d in enumerate(days) if i % 30 == 15]
+    body = student_events(student_id, school=school, as_of=as_of, birth_date="2008-09-14", region=region,
+                          level="vmbo-k", grade=4, absence_hours=0, sick_days=0)
+    body["student"]["final_year"] = True  # type: ignore[index]
+    body["student"]["expects_mbo"] = True  # type: ignore[index]
+    body.update({
+        "absences": absences, "sick_reports": sick,
+        "enrolments": [{"school_id": school, "level": "vmbo-k", "start_date": start.isoformat(), "end_date": None,
+                        "dereg_reason": None}],
+        "applications": [{"application_id": f"{student_id}-A1", "programme": "25180", "level": "mbo-2",
+                          "submitted_on": f"{day.year}-04-20", "applied_on": f"{day.year}-04-20"}],
+    })
+    return body

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from riskscore.contracts import AUDIT_COLUMNS, VVA_STATUS_DATE_COLUMNS
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def _dates(values: list[Any]) -> pd.Series:
-    return pd.Series(pd.to_datetime(pd.Series(values, dtype=object)), dtype="datetime64[ns]")
+    # date objects (None = NaT) straight into numpy: pd.to_datetime on objects costs ms per column
+    return pd.Series(np.array(values, dtype="datetime64[D]").astype("datetime64[ns]"))
 
 
 def _frame(columns: dict[str, tuple[list[Any], str]]) -> pd.DataFrame:
