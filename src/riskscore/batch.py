@@ -169,6 +169,8 @@ def prepare(
     result = scoring.score_events(tables, as_of, bundle, rule_config=rule_config, calendar=calendar, routing=tbl,
                                   objecting=objecting, incomplete_schools=incomplete_schools, top_k=cfg.top_k,
                                   source=source)
+    if not result.students:
+        raise DataError(MSG_NO_STUDENTS.format(as_of=as_of, source=source))
     progress("features")
     progress("score")
     progress("rules")

@@ -49,6 +49,10 @@ MSG_FUTURE = "as-of date {as_of} lies in the future"
 MSG_MISSING_COLUMNS = "the feature table lacks column(s) {columns}"
 
 
+class NothingToScoreError(DataError):
+    """Nobody in the data is enrolled on the as-of date and no rule fired for anyone."""
+
+
 @dataclass(frozen=True)
 class Trigger:
     """A legal or protocol rule that fired: deterministic, sourced, with the legal deadline computed
@@ -284,7 +288,8 @@ def score_events(
     """Raw tables (contracts.RAW_SCHEMAS; one pupil or a whole cohort) -> typed results as of a date.
 
     Point in time: nothing dated after as_of is read (features.build and rules.evaluate cut every
-    table). Raises DataError when as_of lies in the future or nobody is enrolled on it."""
+    table). Raises DataError when as_of lies in the future, or when nobody is enrolled on it and no
+    rule fired for anyone (a leaver's triggers alone are a result)."""
     from riskscore import features, rules
     from riskscore.calendar import SchoolCalendar, to_date
     from riskscore.routing import RoutingTable, route
@@ -301,8 +306,6 @@ def score_events(
     # columns are filled from this one evaluation — the same definition (fired and active on as_of)
     quiet = cfg.model_copy(update={"enabled": dict.fromkeys(cfg.enabled, False)})
     table = features.build(tables, day, calendar=cal, rule_config=quiet)
-    if table.empty:
-        raise DataError(MSG_NO_STUDENTS.format(as_of=day, source=source))
     table = table.drop_duplicates("student_id", keep="last").reset_index(drop=True)
     fired = rules.evaluate(features.point_in_time(tables, day), day, config=cfg, calendar=cal)
     from riskscore.contracts import RULE_COLUMNS, RULE_IDS
@@ -332,6 +335,8 @@ def score_events(
             rmc_region=_none(c["rmc_region"]), age=age_f, as_of=day, probability=None, band=UNKNOWN_BAND,
             reasons=(), triggers=trig[sid], roles=tuple(roles), model_version=bundle.version, has_sk=has_sk,
             objected=sid in objecting))
+    if not students and not leavers:
+        raise NothingToScoreError(MSG_NO_STUDENTS.format(as_of=day, source=source))
     return Scoring(as_of=day, model_version=bundle.version, students=students, leavers=leavers, table=table,
                    n_fired=len(fired))
 
@@ -340,5 +345,5 @@ def _none(value: Any) -> Any:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
-__all__ = ["BANDS", "UNKNOWN_BAND", "Reason", "ScoredStudent", "Scoring", "Trigger", "context", "score_events",
+__all__ = ["BANDS", "UNKNOWN_BAND", "NothingToScoreError", "Reason", "ScoredStudent", "Scoring", "Trigger", "context", "score_events",
            "score_table", "triggers_by_student"]

@@ -67,7 +67,7 @@ def student_events(
                     for i, d in enumerate(days) if base + (i < extra) > 0]
     sick: list[dict[str, object]] = []
     if sick_days > 0:
-        back = [d.date() for d in cal.lesson_days(day - dt.timedelta(days=sick_days * 3), day, region)]
+        back = [d.date() for d in cal.lesson_days(day - dt.timedelta(days=sick_days * 3 + 21), day, region)]
         sick = [{"start_date": back[-sick_days].isoformat(), "end_date": None}]
     return {
         "student_id": student_id, "as_of": as_of,

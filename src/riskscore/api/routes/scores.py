@@ -59,9 +59,12 @@ def score_students(state: StateDep, loaded: BundleDep, students: list[StudentEve
         groups[s.reference_date()].append(s)
     by_id: dict[str, scoring.ScoredStudent] = {}
     for as_of, group in groups.items():
-        result = scoring.score_events(to_tables(group), as_of, loaded.bundle, rule_config=state.rule_config(),
-                                      calendar=state.calendar(), routing=state.routing, objecting=objecting,
-                                      incomplete_schools=incomplete_schools, source="the request")
+        try:
+            result = scoring.score_events(to_tables(group), as_of, loaded.bundle, rule_config=state.rule_config(),
+                                          calendar=state.calendar(), routing=state.routing, objecting=objecting,
+                                          incomplete_schools=incomplete_schools, source="the request")
+        except scoring.NothingToScoreError:
+            continue  # nobody of this date is enrolled: named per pupil below
         by_id.update(result.by_id())
     out: list[dict[str, object]] = []
     for s in students:
