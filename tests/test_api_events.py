@@ -3,8 +3,8 @@ the import contract, and no caller-asserted triggers. TestClient, a real SQLite 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,7 +143,7 @@ def test_objection_hook_removes_the_model_score_keeps_the_rules(env: dict[str, A
     assert stored(env, "OBJ-1") == [("01AB", None)]
 
 
-_dates = st.dates(min_value=__import__("datetime").date(2024, 8, 1), max_value=__import__("datetime").date(2025, 3, 1))
+_dates = st.dates(min_value=dt.date(2024, 8, 1), max_value=dt.date(2025, 3, 1))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -156,8 +156,6 @@ _dates = st.dates(min_value=__import__("datetime").date(2024, 8, 1), max_value=_
 def test_every_accepted_body_passes_the_import_contract(absences: list[dict[str, Any]],
                                                         sick: list[tuple[Any, int | None]],
                                                         diplomas: list[dict[str, Any]]) -> None:
-    import datetime as dt
-
     from riskscore.api.events import to_tables
     from riskscore.contracts import RAW_SCHEMAS, validate
 
