@@ -109,3 +109,62 @@ def year_of_events(student_id: str = "BENCH-1", *, school: str = "01AB", as_of: 
                           "submitted_on": f"{day.year}-04-20", "applied_on": f"{day.year}-04-20"}],
     })
     return body
+
+
+def body_from_tables(tables: dict[str, object], student_id: str, as_of: object) -> dict[str, object]:
+    """The POST /v1/scores body that carries exactly what the raw tables hold about one pupil up to
+    as_of (events dated later are left out: the service would ignore them anyway). The pupil must
+    have a students row for as_of's school year. Used by the parity test and the soak driver."""
+    import pandas as pd
+
+    from riskscore.calendar import school_year_of, to_date
+
+    day = to_date(as_of)
+    t = pd.Timestamp(day)
+
+    def of(name: str) -> pd.DataFrame:
+        df = tables.get(name)
+        if not isinstance(df, pd.DataFrame) or df.empty:
+            return pd.DataFrame()
+        return df.loc[df["student_id"].astype(str) == student_id]
+
+    def iso(value: object) -> str | None:
+        return None if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()  # type: ignore[arg-type]
+
+    rows = of("students").sort_values("school_year")
+    current = rows.loc[rows["school_year"] == school_year_of(day)].iloc[0]
+    record = {"school_id": str(current["school_id"]), "municipality": str(current["municipality"]),
+              "rmc_region": str(current["rmc_region"]), "calendar_region": str(current["calendar_region"]),
+              "birth_date": iso(current["birth_date"]), "school_type": str(current["school_type"]),
+              "level": str(current["level"]), "pathway": None if pd.isna(current.get("pathway")) else str(current["pathway"]),
+              "grade": int(current["grade"]), "final_year": bool(current["final_year"]),
+              "expects_mbo": bool(current["expects_mbo"]), "has_sk": bool(current["has_sk"])}
+    earlier = [{"school_year": str(r["school_year"]), "school_id": str(r["school_id"]), "school_type": str(r["school_type"]),
+                "level": str(r["level"]), "grade": int(r["grade"]), "final_year": bool(r["final_year"]),
+                "expects_mbo": bool(r["expects_mbo"]), "has_sk": bool(r["has_sk"])}
+               for _, r in rows.loc[rows["school_year"] < current["school_year"]].iterrows()]
+    ab = of("absences")
+    ab = ab.loc[pd.to_datetime(ab["date"]) <= t] if len(ab) else ab
+    sr = of("sick_reports")
+    sr = sr.loc[pd.to_datetime(sr["start_date"]) <= t] if len(sr) else sr
+    ap = of("applications")
+    ap = ap.loc[pd.to_datetime(ap["submitted_on"]) <= t] if len(ap) else ap
+    en = of("enrolments")
+    en = en.loc[pd.to_datetime(en["start_date"]) <= t] if len(en) else en
+    di = of("diplomas")
+    di = di.loc[pd.to_datetime(di["date"]) <= t] if len(di) else di
+    statuses = ("applied_on", "agreement_offered_on", "no_enrolment_on", "withdrawn_on", "enrolled_on")
+    return {
+        "student_id": student_id, "as_of": day.isoformat(), "student": record, "earlier_years": earlier,
+        "absences": [{"date": iso(r["date"]), "hours": float(r["hours"]), "category": str(r["category"])}
+                     for _, r in ab.iterrows()],
+        "sick_reports": [{"start_date": iso(r["start_date"]), "end_date": iso(r["end_date"])} for _, r in sr.iterrows()],
+        "applications": [{"application_id": str(r["application_id"]), "programme": str(r["programme"]),
+                          "level": str(r["level"]), "submitted_on": iso(r["submitted_on"]),
+                          **{c: iso(r[c]) for c in statuses if c in r.index}} for _, r in ap.iterrows()],
+        "enrolments": [{"school_id": str(r["school_id"]), "level": str(r["level"]), "start_date": iso(r["start_date"]),
+                        "end_date": iso(r["end_date"]),
+                        "dereg_reason": None if pd.isna(r.get("dereg_reason")) else str(r["dereg_reason"])}
+                       for _, r in en.iterrows()],
+        "diplomas": [{"date": iso(r["date"]), "level": str(r["level"]), "is_sk": bool(r["is_sk"])} for _, r in di.iterrows()],
+    }

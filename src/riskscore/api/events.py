@@ -55,12 +55,13 @@ def to_tables(students: Sequence[StudentEvents]) -> dict[str, pd.DataFrame]:
     for s in students:
         sid, rec = s.student_id, s.student
         current = school_year_of(s.reference_date())
-        rows = [(current, rec.school_type, rec.level, rec.grade, rec.final_year, rec.expects_mbo, rec.has_sk,
-                 rec.pathway)]
-        rows += [(y.school_year, y.school_type, y.level, y.grade, False, False, False, None)
-                 for y in s.earlier_years if y.school_year < current]
-        for year, stype, level, grade, final, expects, sk, pathway in rows:
-            for k, v in (("student_id", sid), ("school_year", year), ("school_id", rec.school_id),
+        rows = [(current, rec.school_id, rec.school_type, rec.level, rec.grade, rec.final_year, rec.expects_mbo,
+                 rec.has_sk, rec.pathway)]
+        rows += [(y.school_year, y.school_id or rec.school_id, y.school_type, y.level, y.grade, y.final_year,
+                  y.expects_mbo, y.has_sk, None)
+                 for y in dict((y.school_year, y) for y in s.earlier_years).values() if y.school_year < current]
+        for year, school, stype, level, grade, final, expects, sk, pathway in rows:
+            for k, v in (("student_id", sid), ("school_year", year), ("school_id", school),
                          ("municipality", rec.municipality), ("rmc_region", rec.rmc_region),
                          ("calendar_region", rec.calendar_region), ("birth_date", rec.birth_date),
                          ("school_type", stype), ("level", level), ("pathway", pathway), ("grade", grade),

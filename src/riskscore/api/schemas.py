@@ -110,14 +110,19 @@ class StudentRecord(BaseModel):
 
 
 class EarlierYear(BaseModel):
-    """An earlier school year of the same pupil (grade retention is read from these)."""
+    """An earlier school year of the same pupil: grade retention is read from these, and the VVA
+    enrolment check from last year's final_year/expects_mbo."""
 
     model_config = _strict
 
     school_year: SchoolYear
+    school_id: SchoolId | None = Field(None, description="School that year (default: the current one).")
     school_type: SchoolType
     level: Level
     grade: int = Field(ge=1, le=8)
+    final_year: bool = False
+    expects_mbo: bool = False
+    has_sk: bool = False
 
 
 class AbsenceIn(BaseModel):
