@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     try:
         with running_server(["--bundle", str(bundle), "--database-url", url], env=env, log_path=home / "server.log") as base, \
                 httpx.Client(base_url=base, timeout=30) as client:
-            yield {"client": client, "keys": keys, "session": session, "log": home / "server.log"}
+            yield {"client": client, "keys": keys, "session": session, "log": home / "server.log", "bundle": bundle}
     finally:
         session.close()
         engine.dispose()
@@ -102,3 +102,24 @@ def test_roles_and_scopes_end_to_end(server: dict[str, Any]) -> None:
     assert "E2E-A1" not in lines and "E2E-B1" not in lines and "rsk_" not in lines
     requests = [json.loads(line) for line in lines.splitlines() if line.startswith("{")]
     assert any(r.get("route") == "/v1/students/{student_id}/score" for r in requests)
+
+
+def test_real_server_scores_events_as_the_core_does(server: dict[str, Any]) -> None:
+    """Parity over real HTTP: the uvicorn process returns what riskscore.scoring computes in-process."""
+    from riskscore import scoring
+    from riskscore.api.events import to_tables
+    from riskscore.api.schemas import StudentEvents
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.rules import RuleConfig
+
+    body = student("E2E-P1", absence=22.0, sick=9.0)
+    r = call(server, "jeugdarts", "POST", "/v1/scores", json={"students": [body]})
+    assert r.status_code == 200, r.text
+    [got] = r.json()["results"]
+    events = StudentEvents.model_validate(body)
+    [core] = scoring.score_events(to_tables([events]), events.reference_date(), ModelBundle.load(server["bundle"]),
+                                  rule_config=RuleConfig.default()).students
+    assert [t["id"] for t in got["triggers"]] == ["leerplicht_16h_4w", "mazl_long"]
+    assert [{k: v for k, v in t.items() if k != "withheld"} for t in got["triggers"]] == [t.to_dict() for t in core.triggers]
+    assert [{k: v for k, v in x.items() if k != "withheld"} for x in got["reasons"]] == [x.to_dict() for x in core.reasons]
+    assert got["reviewer_roles"] == list(core.roles) and got["probability"] == core.probability
