@@ -13,14 +13,13 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from riskscore.contracts import CALENDAR_REGIONS, LEVELS, MBO_LEVELS, RULE_IDS, SCHOOL_TYPES
+from riskscore.contracts import CALENDAR_REGIONS, LEVELS, MBO_LEVELS, SCHOOL_TYPES
 
 NOTICE_NL = "Dit is een signaal voor een gesprek, geen besluit."
 NOTICE_EN = "This is a signal for review, not a decision."
 #: a client's clock may run a day ahead of the server's (time zones): allow as_of up to tomorrow
 FUTURE_SLACK = dt.timedelta(days=1)
 
-RuleId = Literal[RULE_IDS]  # type: ignore[valid-type]
 Band = Literal["low", "medium", "high", "unknown"]
 MSG_LOOKS_LIKE_BSN = "looks like a BSN (9 digits passing the eleven-test); send the pseudonymous id instead"
 

@@ -17,7 +17,14 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 
 from riskscore.access import redact
-from riskscore.api.schemas import ErrorBody, ScoreRequest, ScoreResponse, ScoreResult, StudentEvents
+from riskscore.api.schemas import (
+    FUTURE_SLACK,
+    ErrorBody,
+    ScoreRequest,
+    ScoreResponse,
+    ScoreResult,
+    StudentEvents,
+)
 from riskscore.service.deps import (
     STUDENT_ROLES,
     BundleDep,
@@ -62,7 +69,8 @@ def score_students(state: StateDep, loaded: BundleDep, students: list[StudentEve
         try:
             result = scoring.score_events(to_tables(group), as_of, loaded.bundle, rule_config=state.rule_config(),
                                           calendar=state.calendar(), routing=state.routing, objecting=objecting,
-                                          incomplete_schools=incomplete_schools, source="the request")
+                                          incomplete_schools=incomplete_schools, source="the request",
+                                          today=dt.date.today() + FUTURE_SLACK)  # as the request model allows
         except scoring.NothingToScoreError:
             continue  # nobody of this date is enrolled: named per pupil below
         by_id.update(result.by_id())
