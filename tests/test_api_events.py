@@ -167,3 +167,42 @@ def test_every_accepted_body_passes_the_import_contract(absences: list[dict[str,
         assert name in RAW_SCHEMAS
         checked = validate(name, frame)  # raises ContractError on any breach
         assert list(checked.dtypes) == list(frame[checked.columns].dtypes), name  # already the contract's types
+
+
+def test_rescore_from_stored_events_as_of_today(env: dict[str, Any]) -> None:
+    """GET ?rescore=true scores the stored pupil again, today, from the service's data folder, through the
+    same core as POST; the result is stored and both the write and the read are audited."""
+    from riskscore import datasets
+    from riskscore.api.events import to_tables
+
+    c = env["client"]
+    headers = {"Authorization": f"Bearer {env['keys']['school_a']}"}
+    today = dt.date.today()
+    body = student_events("RS-1", as_of=today.isoformat(), absence_hours=30, sick_days=0)
+    home = env["app"].state.riskscore.settings.home
+    assert c.get("/v1/students/RS-1/score?rescore=true", headers=headers).status_code == 404  # never scored
+    first = post(env, "school_a", body)
+    assert first.status_code == 200, first.text
+    r = c.get("/v1/students/RS-1/score?rescore=true", headers=headers)
+    assert r.status_code == 422 and "data folder not found" in r.json()["error"]  # nothing stored to rescore from
+    datasets.write_tables(to_tables([StudentEvents.model_validate(body)]), home / "data")
+    fresh = c.get("/v1/students/RS-1/score?rescore=true", headers=headers)
+    assert fresh.status_code == 200, fresh.text
+    got, posted = fresh.json(), first.json()["results"][0]
+    assert got["as_of"] == today.isoformat()
+    assert got["triggers"] == posted["triggers"] and got["reasons"] == posted["reasons"]
+    assert [t["id"] for t in got["triggers"]] == ["leerplicht_16h_4w"]
+    # stored: the plain read returns it; out of scope it stays a 404
+    assert c.get("/v1/students/RS-1/score", headers=headers).json()["triggers"] == got["triggers"]
+    other = {"Authorization": f"Bearer {env['keys']['school_b']}"}
+    assert c.get("/v1/students/RS-1/score?rescore=true", headers=other).status_code == 404
+    with env["sessions"]() as s:
+        log = [(e.action, e.outcome) for e in s.query(AuditEntry).filter(AuditEntry.resource == "student:RS-1")
+               .order_by(AuditEntry.id)]
+    assert log == [("score.read", "not_found"), ("score.write", "allowed"),  # the POST
+                   ("score.write", "allowed"), ("score.read", "allowed"),  # the rescore: stored, then shown
+                   ("score.read", "allowed"), ("score.read", "denied")]  # a 422 returns no data and logs nothing
+    # a pupil the data folder does not enrol today: the stored score stands, and the answer says why
+    post(env, "school_a", student_events("RS-2", as_of=today.isoformat()))
+    r = c.get("/v1/students/RS-2/score?rescore=true", headers=headers)
+    assert r.status_code == 422 and "nothing to rescore" in r.json()["error"]
