@@ -151,12 +151,19 @@ def _ages(birth_dates: Any, as_of: dt.date) -> np.ndarray:
     """Whole years on as_of (float, NaN when unknown)."""
     from riskscore.rules import age_on
 
-    birth = pd.to_datetime(pd.Series(birth_dates))
+    birth = np.asarray(pd.to_datetime(np.asarray(birth_dates)), dtype="datetime64[ns]").reshape(-1)
     out = np.full(len(birth), np.nan)
-    known = birth.notna().to_numpy()
+    known = ~np.isnat(birth)
     if known.any():
-        out[known] = age_on(birth[known].to_numpy(), as_of).astype(float)
+        out[known] = age_on(birth[known], as_of).astype(float)
     return out
+
+
+def _column(table: pd.DataFrame, name: str) -> list[Any]:
+    """A context column as Python values, missing -> None (a handful of rows on the API path)."""
+    if name not in table.columns:
+        return [None] * len(table)
+    return [None if v is None or (isinstance(v, float) and v != v) else v for v in table[name].tolist()]
 
 
 def _date(value: Any) -> dt.date | None:
@@ -228,11 +235,9 @@ def score_table(
     objecting, incomplete = frozenset(map(str, objecting)), frozenset(map(str, incomplete_schools))
     n = len(table)
     sids = table["student_id"].astype(str).to_numpy()
-    as_ofs = [pd.Timestamp(d).date() for d in table["as_of"]]
-    schools = table["school_id"].astype(object).where(table["school_id"].notna(), None).to_numpy() \
-        if "school_id" in table.columns else np.full(n, None, dtype=object)
-    place = {u: table[u].astype(object).where(table[u].notna(), None).to_numpy() if u in table.columns
-             else np.full(n, None, dtype=object) for u in ("municipality", "rmc_region")}
+    as_ofs = [d.date() for d in pd.to_datetime(table["as_of"])]
+    schools = _column(table, "school_id")
+    place = {u: _column(table, u) for u in ("municipality", "rmc_region")}
     if ctx is not None and n:
         birth = ctx["birth_date"].reindex(sids).to_numpy()
         ages = np.array([_ages([b], d)[0] for b, d in zip(birth, as_ofs, strict=True)]) \
@@ -246,7 +251,8 @@ def score_table(
     objected = np.array([s in objecting for s in sids], dtype=bool)
     gap = np.array([s in incomplete for s in schools], dtype=bool) if incomplete else np.zeros(n, dtype=bool)
     model_rows = np.flatnonzero(~objected & ~gap)
-    X = bundle.matrix(table.iloc[model_rows]) if len(model_rows) else np.empty((0, len(bundle.features)))
+    X = bundle.matrix(table if len(model_rows) == n else table.iloc[model_rows]) if len(model_rows) \
+        else np.empty((0, len(bundle.features)))
     scored = bundle.score(X, top_k=top_k) if len(model_rows) else None
     reasons = _reasons(bundle, X, scored.contributions, scored.top) if scored is not None else []
     row_of = {int(r): k for k, r in enumerate(model_rows)}
