@@ -75,11 +75,11 @@ def score_students(state: StateDep, loaded: BundleDep, students: list[StudentEve
             continue  # nobody of this date is enrolled: named per pupil below
         by_id.update(result.by_id())
     out: list[dict[str, object]] = []
-    for s in students:
+    for i, s in enumerate(students):
         scored = by_id.get(s.student_id)
         if scored is None:  # its own enrolments say it was not enrolled on as_of, and no rule fired
             raise RequestValidationError([{"type": "value_error", "input": None,
-                                           "loc": ("body", "students", students.index(s), "enrolments"),
+                                           "loc": ("body", "students", i, "enrolments"),
                                            "msg": MSG_NOT_ENROLLED.format(as_of=s.reference_date())}])
         stored = scopes.get(s.student_id)
         if stored is not None:  # the store decides where a known pupil belongs, not the body
