@@ -497,7 +497,7 @@ def main() -> None:
             lat: dict[str, list[dict[str, float]]] = {n: [] for n in SERVERS}
             for r in range(args.latency_rounds):
                 for name in SERVERS[r % 4:] + SERVERS[:r % 4]:
-                    lat[name].append(openloop(by_name[name], work / f"{name}.json", rate=max_rps[name] / 2,
+                    lat[name].append(openloop(by_name[name], work / f"{name}.json", rate=max(max_rps[name] / 2, 1.0),
                                               duration=args.latency_duration, warmup=args.latency_warmup))
             memory = {s.name: {"rss": rss_mib(s.proc.pid), "hwm": hwm_mib(s.proc.pid), "tree": tree_rss_mib(s.proc.pid)}
                       for s in servers if s.proc is not None}
@@ -516,7 +516,7 @@ def report(cmd: str, args: argparse.Namespace, bundle_note: str, version: str, t
            lat: dict[str, list[dict[str, float]]], memory: dict[str, dict[str, float]],
            stages: list[tuple[str, float]]) -> None:
     def paired(a: str, b: str) -> float:
-        return median(x["rps"] / y["rps"] for x, y in zip(tput[a], tput[b], strict=True))
+        return median(x["rps"] / y["rps"] if y["rps"] > 0 else 0.0 for x, y in zip(tput[a], tput[b], strict=True))
 
     vs_fast = paired("riskscore", "mlflow-fastest")
     vs_default = paired("riskscore", "mlflow-default")
@@ -567,7 +567,8 @@ def report(cmd: str, args: argparse.Namespace, bundle_note: str, version: str, t
     total = sum(ms for _, ms in stages)
     print(f"\nWhere a riskscore request's time goes — each step called directly in one process (no HTTP, no "
           f"threadpool, no contention), median of {args.stage_calls} calls; the HTTP request costs "
-          f"{1000 / max_rps['riskscore']:.1f} ms of server time at the max rate:\n")
+          + (f"{1000 / max_rps['riskscore']:.1f} ms" if max_rps["riskscore"] > 0 else "n/a (no request completed)")
+          + " of server time at the max rate:\n")
     print(table(["step of POST /v1/scores", "ms"], [*[[name, f"{ms:.3f}"] for name, ms in stages],
                                                     ["**sum of the steps**", f"**{total:.3f}**"]]))
     writes = sum(ms for name, ms in stages if name.startswith(("store", "append")))
