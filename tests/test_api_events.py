@@ -206,3 +206,23 @@ def test_rescore_from_stored_events_as_of_today(env: dict[str, Any]) -> None:
     post(env, "school_a", student_events("RS-2", as_of=today.isoformat()))
     r = c.get("/v1/students/RS-2/score?rescore=true", headers=headers)
     assert r.status_code == 422 and "nothing to rescore" in r.json()["error"]
+
+
+def test_web_page_shows_a_pupil_without_a_model_score(env: dict[str, Any]) -> None:
+    import re
+
+    state = env["app"].state.riskscore
+    original = state.objecting
+    state.objecting = lambda _s, ids: frozenset(ids)
+    try:
+        assert post(env, "school_a", student_events("OBJ-WEB", absence_hours=35)).status_code == 200
+    finally:
+        state.objecting = original
+    c = env["client"]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
+    assert token
+    assert c.post("/login", data={"api_key": env["keys"]["school_a"], "csrf_token": token.group(1)},
+                  follow_redirects=False).status_code == 303
+    page = c.get("/students/OBJ-WEB", headers={"Accept-Language": "nl"})
+    assert page.status_code == 200
+    assert "onbekend (geen modelscore" in page.text and "leerplicht" in page.text.lower()
