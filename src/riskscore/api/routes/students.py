@@ -56,8 +56,7 @@ def _rescore(state: StateDep, session: SessionDep, row: Any, student_id: str) ->
 
 
 @router.get("/{student_id}/score", response_model=StoredScore, summary="A student's latest score.",
-            responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
-                       422: {"model": ErrorBody}})
+            responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}})
 def student_score(
     student_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
                                     description="Pseudonymous student id.")],
