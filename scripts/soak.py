@@ -27,7 +27,6 @@ from typing import Any
 
 import httpx
 
-FEATURES_ZERO: dict[str, float | None] = {}
 STUDENT_ROLES = ("school", "jeugdarts", "leerplicht", "rmc")
 #: request mix (weights): reads of one student, worklists, scoring, and review writes
 MIX = {"read_score": 35, "worklist": 15, "score": 20, "note": 20, "outcome": 10}
@@ -104,14 +103,10 @@ def tiny_bundle(directory: Path, *, version: str = "soak-1") -> Path:
 
 
 def student_body(sid: str, rng: random.Random) -> dict[str, Any]:
-    from riskscore.contracts import FEATURES
+    """One pupil's raw events: random unauthorised hours in the last 4 lesson weeks and a sick spell."""
+    from riskscore.testing import student_events
 
-    body: dict[str, Any] = dict.fromkeys(FEATURES, 0.0)
-    body.update({"student_id": sid, "school_id": "01AB", "municipality": "GM0363", "rmc_region": "RMC27",
-                 "age": 15, "has_sk": False, "as_of": "2025-03-01", "vva_status_code": None,
-                 "unauthorised_hours_4w": round(rng.uniform(0, 40), 1),
-                 "longest_sick_spell_days": round(rng.uniform(0, 20), 1)})
-    return body
+    return student_events(sid, absence_hours=round(rng.uniform(0, 40) * 4) / 4, sick_days=rng.randint(0, 20))
 
 
 @dataclass

@@ -44,8 +44,7 @@ PUBLIC = None
 SCOPES = {"school": ("school", ["01AB"]), "jeugdarts": ("municipality", ["GM0363"]),
           "leerplicht": ("municipality", ["GM0363"]), "rmc": ("rmc_region", ["RMC27"]),
           "data_team": ("all", []), "admin": ("all", [])}
-HEALTH_DETAIL = "9 schooldagen ziek"
-MAZL = {"id": "mazl_long", "detail": HEALTH_DETAIL}
+HEALTH_DETAIL = "schooldagen ziek"  # the mazl_long trigger's detail, computed from the sick report
 #: every student role's scope covers IN; none covers OUT; NEVER was never scored
 IN = {"student_id": "IN-1", "school_id": "01AB", "municipality": "GM0363", "rmc_region": "RMC27"}
 OUT = {"student_id": "OUT-1", "school_id": "02CD", "municipality": "GM0599", "rmc_region": "RMC05"}
@@ -55,8 +54,8 @@ NEVER: dict[str, Any] = {"student_id": "NEVER-1", "school_id": "01AB", "municipa
 
 
 def body_of(who: dict[str, Any]) -> dict[str, Any]:
-    return student(who["student_id"], school=who["school_id"], municipality=who["municipality"],
-                   rmc_region=who["rmc_region"], triggers=[MAZL])
+    return student(who["student_id"], school=who["school_id"], student__municipality=who["municipality"],
+                   student__rmc_region=who["rmc_region"])
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def test_run_all_quick_writes_every_section(tmp_path: Path) -> None:
     # every benchmark states its command, and each target row says yes or NO
     assert text.count("command: `") >= 4
     targets = [line for line in text.splitlines() if line.startswith("| batch |") or line.startswith("| service |")]
-    assert len(targets) == 6 and all(re.search(r"\| (yes|\*\*NO\*\*) \|", t) for t in targets)
+    assert len(targets) == 7 and all(re.search(r"\| (yes|\*\*NO\*\*) \|", t) for t in targets)
     # the tables carry numbers, not placeholders
     assert re.search(r"\| compiled tables: bundle\.score.* \| \d+ ms \|", text)
     assert re.search(r"\| riskscore \(POST /v1/scores.* \| [\d,]+ \|", text)

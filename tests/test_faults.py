@@ -347,17 +347,22 @@ def test_corrupt_reload_under_traffic_never_fails_a_request(bundle_dir: Path, tm
                 versions = {x["model_version"] for x in body.get("results", [])} | {body.get("model_version")}
                 seen.append((r.status_code, versions.pop() if len(versions) == 1 else "MIXED"))
 
+        def served(more: int) -> None:  # traffic keeps flowing between the reloads (scoring from events takes ms)
+            target, deadline = len(seen) + more, time.monotonic() + 60
+            while len(seen) < target and time.monotonic() < deadline:
+                time.sleep(0.05)
+
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(hammer, i) for i in range(4)]
-            time.sleep(0.5)
+            served(8)
             source["dir"] = corrupt
             r = c.post("/v1/admin/reload", headers={"X-API-Key": admin})
             assert r.status_code == 409 and "still serving test-1" in r.json()["error"]
-            time.sleep(0.5)
+            served(8)
             source["dir"] = newer
             r = c.post("/v1/admin/reload", headers={"X-API-Key": admin})
             assert r.status_code == 200 and r.json()["version"] == "test-2"
-            time.sleep(0.5)
+            served(8)
             stop.set()
             for f in futures:
                 f.result()

@@ -18,9 +18,9 @@ from riskscore.store.models import AuditEntry, Score
 AS_OF = dt.date(2025, 3, 1)
 
 
-def result(sid: str, probability: float | None = 0.3) -> dict:
+def result(sid: str, probability: float | None = 0.3, band: str | None = "medium") -> dict:
     return {"student_id": sid, "school_id": "01AB", "municipality": "GM0363", "rmc_region": "RMC27", "as_of": AS_OF,
-            "age": 15.0, "probability": probability, "band": "medium", "reasons": [], "triggers": [], "roles": ["school"],
+            "age": 15.0, "probability": probability, "band": band, "reasons": [], "triggers": [], "roles": ["school"],
             "model_version": "m-1"}
 
 
@@ -62,16 +62,16 @@ def test_a_bad_request_fails_alone(db: Db) -> None:
     outcome: dict[str, object] = {}
     barrier = threading.Barrier(9)
 
-    def one(sid: str, probability: float | None) -> None:
+    def one(sid: str, band: str | None) -> None:
         barrier.wait()
         try:
-            writer.submit([result(sid, probability)], [entry(sid)])
+            writer.submit([result(sid, 0.2, band)], [entry(sid)])
             outcome[sid] = "ok"
         except BaseException as exc:
             outcome[sid] = exc
 
-    threads = [threading.Thread(target=one, args=(f"g{i}", 0.2)) for i in range(8)]
-    threads.append(threading.Thread(target=one, args=("bad", None)))  # probability is NOT NULL
+    threads = [threading.Thread(target=one, args=(f"g{i}", "low")) for i in range(8)]
+    threads.append(threading.Thread(target=one, args=("bad", None)))  # band is NOT NULL
     for t in threads:
         t.start()
     for t in threads:

@@ -78,12 +78,15 @@ def parse_scope(text: str) -> tuple[str, tuple[str, ...]]:
     return validate_scope(kind.strip(), rest.split(","))
 
 
-def redact(result: Mapping[str, Any], role: str) -> dict[str, Any]:
-    """The result as this role may see it: health detail only for the jeugdarts.
+def redact(result: Mapping[str, Any] | Any, role: str) -> dict[str, Any]:
+    """The result (a scoring.ScoredStudent or its ``to_dict()``/stored form) as this role may see it:
+    health detail only for the jeugdarts.
 
     Other roles see *that* a health-related signal exists (a reason of category 'sick', a mazl_*
     trigger routed to the jeugdarts) but not its code, feature, value, contribution or detail: the
     jeugdarts shares content only with the pupil's or parents' consent."""
+    if not isinstance(result, Mapping) and hasattr(result, "to_dict"):
+        result = result.to_dict()
     out = dict(result)
     if role == HEALTH_ROLE:
         return out

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from riskscore.model.bundle import ModelBundle
     from riskscore.routing import RoutingTable
     from riskscore.rules import RuleConfig
+    from riskscore.scoring import ScoredStudent
     from riskscore.settings import Settings
 
 #: defaults = training/config.yaml `capacity_per_10k` (cases per 10,000 students per as-of date)
@@ -119,6 +120,7 @@ class Prepared:
     n_triggers: int
     bands: dict[str, int]
     capacities: dict[str, int] = field(default_factory=dict)  # role -> summed capacity over its teams
+    students: list[ScoredStudent] = field(default_factory=list)  # the typed results behind ``scores``
 
 
 @dataclass
@@ -137,74 +139,6 @@ class BatchResult:
 
 
 # --- preparation -----------------------------------------------------------------------------------
-def _context(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
-    """Per student: the last students row up to as_of's school year, with sk held on as_of."""
-    from riskscore.calendar import school_year_of
-
-    students = tables["students"]
-    sy = school_year_of(as_of)
-    rows = students.loc[students["school_year"].astype(str) <= sy]
-    rows = rows.sort_values(["student_id", "school_year"]).drop_duplicates("student_id", keep="last")
-    ctx = rows.set_index(rows["student_id"].astype(str))[
-        ["school_id", "municipality", "rmc_region", "birth_date", "has_sk"]].copy()
-    diplomas = tables.get("diplomas")
-    if diplomas is not None and len(diplomas):
-        sk = diplomas.loc[diplomas["is_sk"].astype(bool) & (pd.to_datetime(diplomas["date"]) <= pd.Timestamp(as_of)),
-                          "student_id"].astype(str)
-        ctx["has_sk"] = ctx["has_sk"].astype(bool) | ctx.index.isin(sk)
-    ctx["has_sk"] = ctx["has_sk"].astype(bool)
-    return ctx
-
-
-def _age_on(birth: Any, as_of: dt.date) -> float | None:
-    if birth is None or pd.isna(birth):
-        return None
-    b = pd.Timestamp(birth)
-    return float(as_of.year - b.year - ((as_of.month, as_of.day) < (b.month, b.day)))
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()
-
-
-def _triggers_by_student(fired: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    """One trigger per rule per student: the newest firing (as for the cases), so a rule that fired in
-    several windows of the lookback is shown once, with its most recent date and due date."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    if len(fired):
-        fired = fired.sort_values("fired_on", kind="stable")
-    for rec in fired.itertuples(index=False):
-        out.setdefault(str(rec.student_id), {})[str(rec.rule_id)] = {
-            "id": rec.rule_id, "source": rec.source, "role": rec.role, "fired_on": _iso(rec.fired_on),
-            "due_date": _iso(rec.due_date), "detail": None if pd.isna(rec.detail) else str(rec.detail),
-        }
-    return {sid: list(by_rule.values()) for sid, by_rule in out.items()}
-
-
-def _reasons(bundle: ModelBundle, X: np.ndarray, contributions: np.ndarray, top: np.ndarray) -> list[list[dict[str, Any]]]:
-    """The top positive reasons per row, as explain.reasons gives them, from the precomputed top indices."""
-    from riskscore.model import explain
-
-    feats = bundle.features
-    out: list[list[dict[str, Any]]] = []
-    for i in range(len(X)):
-        row: list[dict[str, Any]] = []
-        for j in top[i]:
-            if j < 0 or not contributions[i, j] > 0:
-                continue
-            feat = feats[j]
-            tpl = bundle.catalogue.get(feat) or explain.ReasonTemplate(
-                feat.upper(), "context", f"{feat}: {{v}}", f"{feat}: {{v}}", "float1")
-            v = X[i, j]
-            nl, en = explain.render(tpl, v)
-            # the keys of explain.Reason.to_dict(), without dataclasses.asdict's deep copies (100k rows)
-            row.append({"code": tpl.code, "feature": feat, "category": tpl.category,
-                        "value": None if np.isnan(v) else float(v), "contribution": float(contributions[i, j]),
-                        "text_nl": nl, "text_en": en})
-        out.append(row)
-    return out
-
-
 def prepare(
     tables: Mapping[str, pd.DataFrame],
     as_of: dt.date,
@@ -214,134 +148,98 @@ def prepare(
     routing: RoutingTable | None = None,
     rule_config: RuleConfig | None = None,
     calendar: Any = None,
+    objecting: frozenset[str] = frozenset(),
+    incomplete_schools: frozenset[str] = frozenset(),
     progress: Progress = lambda _step: None,
     source: str = "the data",
 ) -> Prepared:
-    """Features, scores, reasons, triggers, routing and case candidates for one as-of date."""
-    from riskscore import features, rules
-    from riskscore.calendar import SchoolCalendar
-    from riskscore.routing import RoutingTable, route
+    """The scoring core's results for one as-of date, plus the review-case candidates and the
+    monitoring frame. Nothing here builds a result: scoring.score_events does."""
+    from riskscore import scoring
+    from riskscore.routing import RoutingTable
     from riskscore.rules import RULES
     from riskscore.store.cases import TEAM_UNITS
     from riskscore.training import pipeline as training
 
     cfg = config or ScoringConfig()
     tbl = routing or RoutingTable.default()
-    cal = calendar or SchoolCalendar.default()
     if as_of > dt.date.today():
         raise DataError(MSG_FUTURE.format(as_of=as_of))
     tables = dict(tables)
-    table = features.build(tables, as_of, calendar=cal, rule_config=rule_config)
-    progress("features")
-    if table.empty:
+    result = scoring.score_events(tables, as_of, bundle, rule_config=rule_config, calendar=calendar, routing=tbl,
+                                  objecting=objecting, incomplete_schools=incomplete_schools, top_k=cfg.top_k,
+                                  source=source)
+    if not result.students:
         raise DataError(MSG_NO_STUDENTS.format(as_of=as_of, source=source))
-    table = table.drop_duplicates("student_id", keep="last").reset_index(drop=True)
-
-    X = bundle.matrix(table)
-    scored = bundle.score(X, top_k=cfg.top_k)
-    reasons = _reasons(bundle, X, scored.contributions, scored.top)
+    progress("features")
     progress("score")
-
-    fired = rules.evaluate(features.point_in_time(tables, as_of), as_of, config=rule_config, calendar=cal)
-    triggers = _triggers_by_student(fired)
-    ctx = _context(tables, as_of)
     progress("rules")
-
-    sids = table["student_id"].astype(str).to_numpy()
-    has_sk = ctx["has_sk"].reindex(sids).fillna(False).astype(bool).to_numpy()
-    ages = pd.to_numeric(table["age"], errors="coerce").to_numpy(dtype=float)
-    probs = np.asarray(scored.probability, dtype=float)
-    bands = np.asarray(scored.band).astype(str)
-    place = {u: table[u].astype(object).where(table[u].notna(), None).to_numpy()
-             for u in ("school_id", "municipality", "rmc_region")}
-    scores: list[dict[str, Any]] = []
-    routed: list[list[str]] = []
-    for i, sid in enumerate(sids):
-        trig = triggers.get(sid, [])
-        age = None if np.isnan(ages[i]) else float(ages[i])
-        roles = route(reasons[i], trig, age=age if age is not None else 0.0, has_sk=bool(has_sk[i]),
-                      band=bands[i], table=tbl)
-        routed.append(roles)
-        scores.append({
-            "student_id": sid, "school_id": place["school_id"][i], "municipality": place["municipality"][i],
-            "rmc_region": place["rmc_region"][i], "age": age, "probability": float(probs[i]), "band": bands[i],
-            "reasons": reasons[i], "triggers": trig, "roles": roles,
-        })
     progress("routing")
-
-    candidates, capacities = _candidates(scores, routed, triggers, ctx, as_of, cfg, tbl, RULES, TEAM_UNITS)
+    scored = result.students
+    candidates, capacities = _candidates(scored, result.leavers, cfg, tbl, RULES, TEAM_UNITS)
     progress("cases")
 
+    table = result.table
+    assert table is not None  # score_events always returns the feature table it scored
     audit = training.audit_frame(table, tables["students"], tables.get("audit"))  # monitoring frame only
     frame = training.reference_snapshot(bundle, table, audit)
-    band_counts = {b: int((bands == b).sum()) for b in ("low", "medium", "high")}
-    return Prepared(as_of=as_of, model_version=bundle.version, scores=scores, candidates=candidates, frame=frame,
-                    n_triggers=len(fired), bands=band_counts, capacities=capacities)
+    bands = [s.band for s in scored]
+    band_counts = {b: bands.count(b) for b in ("low", "medium", "high")}
+    if scoring.UNKNOWN_BAND in bands:
+        band_counts[scoring.UNKNOWN_BAND] = bands.count(scoring.UNKNOWN_BAND)
+    return Prepared(as_of=as_of, model_version=bundle.version, scores=[s.to_dict() for s in scored],
+                    candidates=candidates, frame=frame, n_triggers=result.n_fired, bands=band_counts,
+                    capacities=capacities, students=scored)
 
 
 def _candidates(
-    scores: list[dict[str, Any]],
-    routed: list[list[str]],
-    triggers: dict[str, list[dict[str, Any]]],
-    ctx: pd.DataFrame,
-    as_of: dt.date,
+    scored: list[ScoredStudent],
+    leavers: list[ScoredStudent],
     cfg: ScoringConfig,
     tbl: RoutingTable,
     rule_catalogue: Mapping[str, Any],
     team_units: Mapping[str, str],
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    by_sid = {s["student_id"]: s for s in scores}
     out: list[dict[str, Any]] = []
     rule_roles: set[tuple[str, str]] = set()
-    for sid, trigs in triggers.items():
-        s = by_sid.get(sid)
-        if s is not None:
-            place = {k: s[k] for k in ("school_id", "municipality", "rmc_region")}
-            age, sk = s["age"], None
-        elif sid in ctx.index:  # no longer enrolled (deregistered, VVA): its last known school and region
-            c = ctx.loc[sid]
-            place = {"school_id": c["school_id"], "municipality": c["municipality"], "rmc_region": c["rmc_region"]}
-            age, sk = _age_on(c["birth_date"], as_of), bool(c["has_sk"])
-        else:
-            continue
-        if sk is None:
-            sk = bool(ctx.at[sid, "has_sk"]) if sid in ctx.index else False
-        newest: dict[str, dict[str, Any]] = {}
-        for t in trigs:  # a rule can fire twice in the lookback (a new 4-week period): the newest counts
-            if t["id"] not in newest or (t["fired_on"] or "") >= (newest[t["id"]]["fired_on"] or ""):
-                newest[t["id"]] = t
-        for t in newest.values():
-            roles = tbl.resolve(tbl.rules.get(t["id"], ()), age=age if age is not None else 0.0, has_sk=sk)
-            if not roles and t["id"] in rule_catalogue:
-                roles = {rule_catalogue[t["id"]].role}
+    for s in [*scored, *leavers]:  # every rule trigger opens a case, for the enrolled and for leavers
+        place = {"school_id": s.school_id, "municipality": s.municipality, "rmc_region": s.rmc_region}
+        for t in s.triggers:
+            roles = tbl.resolve(tbl.rules.get(t.id, ()), age=s.age if s.age is not None else 0.0, has_sk=s.has_sk)
+            if not roles and t.id in rule_catalogue:
+                roles = {rule_catalogue[t.id].role}
             for role in sorted(roles):
-                rule_roles.add((sid, role))
+                rule_roles.add((s.student_id, role))
                 out.append({
-                    "student_id": sid, "role": role, "reason": f"rule:{t['id']}", **place, "priority": 1,
-                    "due_date": dt.date.fromisoformat(t["due_date"]) if t["due_date"] else None,
-                    "probability": None if s is None else s["probability"], "band": None if s is None else s["band"],
+                    "student_id": s.student_id, "role": role, "reason": f"rule:{t.id}", **place, "priority": 1,
+                    "due_date": t.due_date, "probability": s.probability,
+                    "band": s.band if s.scored else None,
                 })
     # capacity: per team, its highest-risk routed students without a rule case for that role
-    df = pd.DataFrame({"student_id": [s["student_id"] for s in scores],
-                       "probability": [s["probability"] for s in scores],
-                       **{u: [s[u] for s in scores] for u in ("school_id", "municipality", "rmc_region")}})
+    model_scored = [s for s in scored if s.scored]
+    by_sid = {s.student_id: s for s in model_scored}
+    df = pd.DataFrame({"student_id": [s.student_id for s in model_scored],
+                       "probability": [s.probability for s in model_scored],
+                       **{u: [getattr(s, u) for s in model_scored] for u in ("school_id", "municipality", "rmc_region")}})
     capacities: dict[str, int] = {}
     for role, per_10k in cfg.capacity_per_10k.items():
         unit = team_units[role]
-        sizes = df.groupby(unit, dropna=True).size()
+        sizes = df.groupby(unit, dropna=True).size() if len(df) else pd.Series(dtype=int)
         caps = (sizes * per_10k / 10_000).round().clip(lower=1 if per_10k > 0 else 0).astype(int)
         capacities[role] = int(caps.sum())
-        eligible = np.array([role in r and (sid, role) not in rule_roles
-                             for sid, r in zip(df["student_id"], routed, strict=True)], dtype=bool)
+        if not len(df):
+            continue
+        eligible = np.array([role in s.roles and (s.student_id, role) not in rule_roles for s in model_scored],
+                            dtype=bool)
         pool = df.loc[eligible & df[unit].notna().to_numpy()].sort_values(
             ["probability", "student_id"], ascending=[False, True], kind="mergesort")
         rank = pool.groupby(unit).cumcount()
         chosen = pool.loc[rank.to_numpy() < pool[unit].map(caps).fillna(0).to_numpy()]
         for sid in chosen["student_id"]:
             s = by_sid[sid]
-            out.append({"student_id": sid, "role": role, "reason": "capacity", "school_id": s["school_id"],
-                        "municipality": s["municipality"], "rmc_region": s["rmc_region"], "priority": 0,
-                        "due_date": None, "probability": s["probability"], "band": s["band"]})
+            out.append({"student_id": sid, "role": role, "reason": "capacity", "school_id": s.school_id,
+                        "municipality": s.municipality, "rmc_region": s.rmc_region, "priority": 0,
+                        "due_date": None, "probability": s.probability, "band": s.band})
     return out, capacities
 
 
@@ -409,14 +307,18 @@ def run(
     config: ScoringConfig | None = None,
     routing: RoutingTable | None = None,
     rule_config: RuleConfig | None = None,
+    objecting: frozenset[str] = frozenset(),
+    incomplete_schools: frozenset[str] = frozenset(),
     progress: Progress = lambda _step: None,
     pause_before_commit: float = 0.0,
     source: str = "the data",
 ) -> BatchResult:
-    """prepare + write, timed."""
+    """prepare + write, timed. ``objecting`` (AVG art. 21) and ``incomplete_schools`` (import gaps)
+    pass through to the scoring core: those pupils get their rule triggers but no model score."""
     t0 = time.perf_counter()
     prepared = prepare(tables, as_of, bundle, config=config, routing=routing, rule_config=rule_config,
-                       progress=progress, source=source)
+                       objecting=objecting, incomplete_schools=incomplete_schools, progress=progress,
+                       source=source)
     t1 = time.perf_counter()
     run_id, cases, path = write(session, prepared, home=home, progress=progress,
                                 pause_before_commit=pause_before_commit)

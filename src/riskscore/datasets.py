@@ -36,6 +36,25 @@ def read_tables(directory: str | Path, *, validate_contracts: bool = True) -> di
     return tables
 
 
+def read_student_tables(directory: str | Path, student_id: str) -> dict[str, pd.DataFrame]:
+    """One pupil's rows of every raw table in `directory` (Parquet filters: row groups without the
+    pupil are skipped), validated like read_tables. For rescoring one stored pupil on request."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"data folder not found: {directory}")
+    tables: dict[str, pd.DataFrame] = {}
+    for name in REQUIRED_TABLES:  # outcomes are never a scoring input
+        path = directory / f"{name}.parquet"
+        if not path.exists():
+            raise DataError(MSG_MISSING_TABLE.format(table=name, path=directory))
+        try:
+            df = pd.read_parquet(path, filters=[("student_id", "==", student_id)])
+        except Exception as exc:  # pyarrow raises many kinds
+            raise DataError(f"table '{name}' at {path} cannot be read: {exc}") from None
+        tables[name] = validate(name, df.reset_index(drop=True))
+    return tables
+
+
 def write_tables(tables: dict[str, pd.DataFrame], directory: str | Path) -> list[Path]:
     """Write tables atomically (temp file + rename), so a crash never leaves half a file."""
     directory = Path(directory)

@@ -25,7 +25,11 @@ class Settings(BaseSettings):
     )
     session_secret: SecretStr = Field(SecretStr("dev-only-session-secret-change-me"))
     cookie_secure: bool | None = Field(None, description="Secure flag on web cookies; None = when the request came over https.")
-    max_batch: int = Field(1000, ge=1, le=100_000)
+    data_dir: Path | None = Field(None, description="Raw tables (Parquet) the service may rescore stored pupils "
+                                                    "from (GET /v1/students/{id}/score?rescore=true); default <home>/data.")
+    rules_path: Path | None = Field(None, description="Rule thresholds (YAML) for the service; default the "
+                                                      "packaged rules.yaml, as `riskscore score --rules`.")
+    max_batch: int = Field(1000, ge=1, le=100_000, description="Most pupils per POST /v1/scores request.")
     max_body_bytes: int = Field(2_000_000, ge=1024)
     reload_poll_seconds: float = Field(0.0, ge=0, description="0 disables polling the registry.")
     reports_dir: Path | None = None
@@ -39,6 +43,9 @@ class Settings(BaseSettings):
 
     def resolved_artifact_root(self) -> str:
         return self.mlflow_artifact_root or str((self.home / "mlartifacts").resolve())
+
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir or (self.home / "data")
 
     def resolved_reports_dir(self) -> Path:
         return self.reports_dir or (self.home / "reports")

@@ -1,26 +1,26 @@
 """Request and response models. Every field has a type, bounds and a description, so /docs is the manual.
 
-Inputs are strict (``extra='forbid'``): a misspelt feature must fail with 422 naming the field, not
-silently score a pupil as if the value were unknown. Every model feature must be *present*; ``null``
-means unknown or not applicable (the model handles missing values explicitly).
+Inputs are strict (``extra='forbid'``): a misspelt field must fail with 422 naming it, not silently
+score a pupil as if the value were unknown. POST /v1/scores takes a pupil's raw events (the import
+contract's tables); the service computes features and legal triggers itself (riskscore.scoring).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from riskscore.contracts import LEVELS, RULE_IDS
+from riskscore.contracts import CALENDAR_REGIONS, LEVELS, MBO_LEVELS, SCHOOL_TYPES
 
 NOTICE_NL = "Dit is een signaal voor een gesprek, geen besluit."
 NOTICE_EN = "This is a signal for review, not a decision."
 #: a client's clock may run a day ahead of the server's (time zones): allow as_of up to tomorrow
 FUTURE_SLACK = dt.timedelta(days=1)
 
-RuleId = Literal[RULE_IDS]  # type: ignore[valid-type]
-Band = Literal["low", "medium", "high"]
+Band = Literal["low", "medium", "high", "unknown"]
 MSG_LOOKS_LIKE_BSN = "looks like a BSN (9 digits passing the eleven-test); send the pseudonymous id instead"
 
 
@@ -66,81 +66,180 @@ def age_on(birth_date: dt.date, on: dt.date) -> float:
     return float(on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day)))
 
 
-class TriggerIn(BaseModel):
-    """A rule trigger computed by the caller (e.g. by `riskscore` batch rules)."""
+# --- POST /v1/scores: a pupil's raw events (the import contract's tables, contracts.RAW_SCHEMAS) -----
+#: the most rows per table and pupil; a school year of daily absence records fits with room to spare
+MAX_ABSENCES = 5000
+MAX_SICK_REPORTS = 500
+MAX_SMALL = 50
+MSG_NO_TRIGGERS = ("not accepted: the service evaluates the legal rules itself from the events; "
+                   "send absences, sick_reports, applications, enrolments and diplomas instead")
+MSG_END_BEFORE_START = "end_date lies before start_date"
+SchoolId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+                                description="School (BRIN, optionally with its 2-digit location) id.")]
+EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"), AfterValidator(_not_bsn)]
+Level = Literal[LEVELS]  # type: ignore[valid-type]
+MboLevel = Literal[MBO_LEVELS]  # type: ignore[valid-type]
+SchoolType = Literal[SCHOOL_TYPES]  # type: ignore[valid-type]
+CalendarRegion = Literal[CALENDAR_REGIONS]  # type: ignore[valid-type]
+SchoolYear = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", description="School year, e.g. 2024-25.")]
+
+
+class StudentRecord(BaseModel):
+    """The pupil's row of the students table for the school year of as_of (import contract)."""
 
     model_config = _strict
 
-    id: RuleId = Field(description="Rule id from the rule layer.")
-    fired_on: dt.date | None = Field(None, description="When the rule fired (default: as_of).")
-    due_date: dt.date | None = Field(None, description="Legal deadline, e.g. the DUO report for leerplicht_16h_4w.")
-    detail: str | None = Field(None, max_length=300, description="Short factual detail, e.g. '18 h in 4 lesson weeks'.")
+    school_id: SchoolId
+    municipality: str = Field(pattern=r"^GM\d{4}$", description="Municipality (GM code) of residence, e.g. GM0363.")
+    rmc_region: str = Field(pattern=r"^RMC\d{1,2}$", description="RMC region, e.g. RMC27.")
+    calendar_region: CalendarRegion = Field(description="School-holiday region: noord, midden or zuid.")
+    birth_date: dt.date = Field(description="Birth date: legal ages (16, 18, 23) turn on the birthday.")
+    school_type: SchoolType = Field(description="vo, mbo, pro or vso.")
+    level: Level = Field(description="Education level, e.g. vmbo-b, havo, mbo-2.")
+    pathway: Literal["BOL", "BBL"] | None = Field(None, description="mbo pathway; null for vo.")
+    grade: int = Field(ge=1, le=8, description="Grade (leerjaar).")
+    final_year: bool = Field(False, description="In the final year of the programme.")
+    expects_mbo: bool = Field(False, description="Final-year vo pupil expected to go on to mbo (VVA).")
+    has_sk: bool = Field(False, description="Held a startkwalificatie at the start of the school year.")
+
+    @field_validator("birth_date")
+    @classmethod
+    def _birth_not_future(cls, v: dt.date) -> dt.date:
+        return _not_future(v, "birth_date")  # type: ignore[return-value]
 
 
-class StudentFeatures(BaseModel):
-    """One student at one reference date: context, the model's features and optional rule triggers."""
+class EarlierYear(BaseModel):
+    """An earlier school year of the same pupil: grade retention is read from these, and the VVA
+    enrolment check from last year's final_year/expects_mbo."""
+
+    model_config = _strict
+
+    school_year: SchoolYear
+    school_id: SchoolId | None = Field(None, description="School that year (default: the current one).")
+    school_type: SchoolType
+    level: Level
+    grade: int = Field(ge=1, le=8)
+    final_year: bool = False
+    expects_mbo: bool = False
+    has_sk: bool = False
+
+
+class AbsenceIn(BaseModel):
+    """One absence record: a day's hours in one category (open list; 'late' = one late arrival)."""
+
+    model_config = _strict
+
+    date: dt.date
+    hours: float = Field(ge=0, le=24, description="Hours missed (a late arrival: minutes lost / 60).")
+    category: str = Field(min_length=1, max_length=64, pattern=r"^[a-z_]+$",
+                          description="unauthorised, authorised, late, sent_out, suspended, other, …")
+
+
+class SickReportIn(BaseModel):
+    """One sick report (health data: shown in full only to the jeugdarts)."""
+
+    model_config = _strict
+
+    start_date: dt.date
+    end_date: dt.date | None = Field(None, description="Last sick day; null = still sick.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SickReportIn:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(MSG_END_BEFORE_START)
+        return self
+
+
+class ApplicationIn(BaseModel):
+    """An mbo application with the date each VVA status was reached (null = not reached)."""
+
+    model_config = _strict
+
+    application_id: EventId
+    programme: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="crebo code.")
+    level: MboLevel
+    submitted_on: dt.date
+    applied_on: dt.date | None = None
+    agreement_offered_on: dt.date | None = None
+    no_enrolment_on: dt.date | None = None
+    withdrawn_on: dt.date | None = None
+    enrolled_on: dt.date | None = None
+
+
+class EnrolmentIn(BaseModel):
+    """An enrolment at a school (end_date null = still enrolled)."""
+
+    model_config = _strict
+
+    school_id: SchoolId
+    level: Level
+    start_date: dt.date
+    end_date: dt.date | None = None
+    dereg_reason: str | None = Field(None, max_length=32, pattern=r"^[a-z_]+$",
+                                     description="diploma, switch, moved, work, dropout, other")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EnrolmentIn:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(MSG_END_BEFORE_START)
+        return self
+
+
+class DiplomaIn(BaseModel):
+    model_config = _strict
+
+    date: dt.date
+    level: Level
+    is_sk: bool = Field(description="A startkwalificatie (havo, vwo, mbo-2 or higher).")
+
+
+class StudentEvents(BaseModel):
+    """One pupil's raw events. The service computes the features and the legal triggers itself
+    (the same code as the batch job); a caller never asserts a trigger. Scope (school, municipality,
+    region) of a pupil the service already knows comes from the store, not from this body."""
 
     model_config = _strict
 
     student_id: StudentId
-    school_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="School (BRIN) id.")
-    municipality: str = Field(pattern=r"^GM\d{4}$", description="Municipality (GM code) of residence, e.g. GM0363.")
-    rmc_region: str = Field(pattern=r"^RMC\d{1,2}$", description="RMC region, e.g. RMC27.")
-    birth_date: dt.date | None = Field(None, description="Birth date; gives the exact age at as_of. Or give age.")
-    age: float | None = Field(None, ge=4, le=30, description="Age in years at as_of, if birth_date is not given.")
-    has_sk: bool = Field(description="Holds a startkwalificatie (havo, vwo or mbo-2+ diploma).")
-    as_of: dt.date = Field(description="Reference date of the features (not in the future).")
-    triggers: list[RuleId | TriggerIn] = Field(
-        default_factory=list, max_length=len(RULE_IDS) * 4,
-        description="Active rule triggers: rule ids, or objects with id, fired_on, due_date, detail.")
-    # --- the model's features (contracts.FEATURES); null = unknown / not applicable ------------------
-    unauthorised_hours_4w: float | None = Field(ge=0, le=200, description="Hours of unauthorised absence, last 4 lesson weeks.")
-    unauthorised_hours_12w: float | None = Field(ge=0, le=600, description="Hours of unauthorised absence, last 12 lesson weeks.")
-    unauthorised_hours_year: float | None = Field(ge=0, le=2000, description="Hours of unauthorised absence this school year.")
-    unauthorised_trend: float | None = Field(ge=-50, le=50, description="Hours/lesson week, last 4 minus the 12 before.")
-    late_count_12w: float | None = Field(ge=0, le=500, description="Late arrivals, last 12 lesson weeks.")
-    sick_reports_12w: float | None = Field(ge=0, le=60, description="Sick reports, last 12 school weeks (health data).")
-    longest_sick_spell_days: float | None = Field(ge=0, le=366, description="Longest sick spell in school days (health data).")
-    sick_days_year: float | None = Field(ge=0, le=366, description="Sick days this school year (health data).")
-    application_days_late: float | None = Field(ge=0, le=500, description="Days after 1 April without/before an mbo application.")
-    vva_status_code: float | None = Field(ge=0, le=4, description="VVA status: 0 enrolled, 1 offered, 2 applied, 3 no enrolment/withdrawn, 4 none.")
-    switches: float | None = Field(ge=0, le=30, description="Switches of programme or school.")
-    retentions: float | None = Field(ge=0, le=12, description="Times held back a grade.")
-    over_age: float | None = Field(ge=0, le=15, description="Years older than usual for the grade.")
-    level_code: float | None = Field(ge=0, le=len(LEVELS) - 1, description=f"Education level code: index in {list(LEVELS)}.")
+    as_of: dt.date | None = Field(None, description="Reference date (default today; not in the future). "
+                                                    "Events dated after it are ignored.")
+    student: StudentRecord
+    earlier_years: list[EarlierYear] = Field(default_factory=list, max_length=20)
+    absences: list[AbsenceIn] = Field(default_factory=list, max_length=MAX_ABSENCES)
+    sick_reports: list[SickReportIn] = Field(default_factory=list, max_length=MAX_SICK_REPORTS)
+    applications: list[ApplicationIn] = Field(default_factory=list, max_length=MAX_SMALL)
+    enrolments: list[EnrolmentIn] = Field(default_factory=list, max_length=MAX_SMALL)
+    diplomas: list[DiplomaIn] = Field(default_factory=list, max_length=MAX_SMALL)
+    triggers: SkipJsonSchema[Any] = Field(None, exclude=True)
 
     @field_validator("as_of")
     @classmethod
-    def _as_of_not_future(cls, v: dt.date) -> dt.date:
-        return _not_future(v, "as_of")  # type: ignore[return-value]
+    def _as_of_not_future(cls, v: dt.date | None) -> dt.date | None:
+        return _not_future(v, "as_of")
 
-    @field_validator("birth_date")
+    @field_validator("triggers")
     @classmethod
-    def _birth_not_future(cls, v: dt.date | None) -> dt.date | None:
-        return _not_future(v, "birth_date")
+    def _no_triggers(cls, v: Any) -> None:
+        raise ValueError(MSG_NO_TRIGGERS)
 
     @model_validator(mode="after")
-    def _age_known(self) -> StudentFeatures:
-        if self.birth_date is None and self.age is None:
-            raise ValueError("give birth_date or age")
-        if self.birth_date is not None:
-            derived = age_on(self.birth_date, self.as_of)
-            if not 4 <= derived <= 30:
-                raise ValueError(f"age at as_of must be 4-30, got {derived:.0f} from birth_date")
-            if self.age is not None and abs(self.age - derived) >= 1:
-                raise ValueError("age does not match birth_date at as_of")
+    def _age_plausible(self) -> StudentEvents:
+        on = self.reference_date()
+        age = age_on(self.student.birth_date, on)
+        if not 4 <= age <= 30:
+            raise ValueError(f"age at as_of must be 4-30, got {age:.0f} from student.birth_date")
         return self
 
-    def age_at_as_of(self) -> float:
-        return age_on(self.birth_date, self.as_of) if self.birth_date is not None else float(self.age)  # type: ignore[arg-type]
+    def reference_date(self) -> dt.date:
+        return self.as_of or dt.date.today()
 
 
 class ScoreRequest(BaseModel):
-    """A batch of students to score (at most RISKSCORE_MAX_BATCH)."""
+    """A batch of pupils to score (at most RISKSCORE_MAX_BATCH)."""
 
     model_config = _strict
 
-    students: list[StudentFeatures] = Field(min_length=1, max_length=100_000, description="Students to score.")
+    students: list[StudentEvents] = Field(min_length=1, max_length=100_000, description="Pupils to score.")
 
 
 class ReasonOut(BaseModel):
@@ -173,14 +272,26 @@ class ScoreResult(BaseModel):
 
     student_id: str
     as_of: dt.date
-    probability: float = Field(ge=0, le=1, description="Calibrated probability of VSV within 12 months.")
-    band: Band
+    probability: float | None = Field(ge=0, le=1, description="Calibrated probability of VSV within 12 months; "
+                                      "null when the pupil objected or the school's data is incomplete.")
+    band: Band = Field(description="low | medium | high; unknown without a model score.")
     reasons: list[ReasonOut] = Field(description="Top reasons (at most 3), largest first.")
     triggers: list[TriggerOut]
     reviewer_roles: list[str] = Field(description="Who should review this signal (routing).")
     model_version: str
+    objected: bool = Field(False, description="The pupil objected (AVG art. 21): no model score, rules still run.")
+    data_incomplete: bool = Field(False, description="The school's data is incomplete: not scored, not 'low risk'.")
     notice_nl: str = NOTICE_NL
     notice_en: str = NOTICE_EN
+
+    @classmethod
+    def from_result(cls, result: Any) -> Self:
+        """From scoring.ScoredStudent.to_dict() (or a stored score): scope attributes stay inside."""
+        data = dict(result)
+        data["reviewer_roles"] = list(data.pop("roles", None) or [])
+        for key in ("school_id", "municipality", "rmc_region", "age"):
+            data.pop(key, None)
+        return cls.model_validate(data)
 
 
 class ScoreResponse(BaseModel):

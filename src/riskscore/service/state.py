@@ -101,6 +101,12 @@ class ServiceState:
     _loaded: Loaded | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _calendar: Any = None
+    _rule_config: Any = None
+    #: pupils who objected (AVG art. 21) among the given ids: no model score, rules still run. The
+    #: objection store plugs in here; until it does, nobody is treated as objecting.
+    objecting: Callable[[Session, list[str]], frozenset[str]] = field(default=lambda _s, _ids: frozenset())
+    #: schools whose imported data is known to be incomplete: pupils flagged, not scored as low risk
+    incomplete_schools: Callable[[Session], frozenset[str]] = field(default=lambda _s: frozenset())
 
     @property
     def loaded(self) -> Loaded | None:
@@ -119,6 +125,16 @@ class ServiceState:
 
             self._calendar = SchoolCalendar.default()
         return self._calendar
+
+    def rule_config(self) -> Any:
+        """The configured rule thresholds (settings.rules_path, else the packaged rules.yaml): the same
+        file the batch job reads, so legal deadlines agree between the API and `riskscore score`."""
+        if self._rule_config is None:
+            from riskscore.rules import RuleConfig
+
+            path = self.settings.rules_path
+            self._rule_config = RuleConfig.from_yaml(path) if path is not None else RuleConfig.default()
+        return self._rule_config
 
     # --- the model -------------------------------------------------------------------------------
     def _candidate(self) -> Loaded:

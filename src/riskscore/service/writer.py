@@ -48,10 +48,13 @@ class GroupWriter:
         self.batches = 0
         self.jobs = 0
 
-    def submit(self, scores: Sequence[Mapping[str, Any]], audit: Sequence[Mapping[str, Any]]) -> None:
+    def submit(self, scores: Sequence[Mapping[str, Any] | Any], audit: Sequence[Mapping[str, Any]]) -> None:
+        """Store results (scoring.ScoredStudent or its to_dict()) and their audit entries; blocks until
+        committed, or raises."""
         from riskscore.store.audit import check_entries
 
-        job = _Job(scores=list(scores), audit=check_entries(audit))  # bad entries fail here, alone
+        rows = [s if isinstance(s, Mapping) else s.to_dict() for s in scores]
+        job = _Job(scores=rows, audit=check_entries(audit))  # bad entries fail here, alone
         self._queue.put(job)
         self._ensure_thread()
         if not job.done.wait(self._timeout):

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -63,13 +64,16 @@ class Score(Base):
     rmc_region: Mapped[str | None] = mapped_column(String(16), nullable=True)
     as_of: Mapped[date] = mapped_column(Date)
     age: Mapped[float | None] = mapped_column(Float, nullable=True)
-    probability: Mapped[float] = mapped_column(Float)
+    #: None: no model score (objected, or the school's data is incomplete); band is then 'unknown'
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)
     band: Mapped[str] = mapped_column(String(16))
     reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     triggers: Mapped[list[Any]] = mapped_column(JSON, default=list)
     roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
     model_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    objected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    data_incomplete: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ReviewCase(Base):

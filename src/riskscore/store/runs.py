@@ -17,7 +17,9 @@ from riskscore.store.db import run_write, translate_errors
 from riskscore.store.models import Score, ScoringRun, utcnow
 
 BANDS = ("low", "medium", "high")
-REQUIRED_SCORE_FIELDS = ("student_id", "probability", "band")
+#: band of a stored pupil without a model score (scoring.UNKNOWN_BAND: objected or data incomplete)
+UNSCORED_BAND = "unknown"
+REQUIRED_SCORE_FIELDS = ("student_id", "band")
 OPTIONAL_SCORE_FIELDS = ("school_id", "municipality", "rmc_region", "age", "reasons", "triggers", "roles")
 MSG_BAD_SCORE = "score row {index}: {details}"
 _CHUNK = 5000
@@ -27,11 +29,16 @@ def _score_values(index: int, row: Mapping[str, Any]) -> dict[str, Any]:
     missing = [f for f in REQUIRED_SCORE_FIELDS if row.get(f) is None]
     if missing:
         raise DataError(MSG_BAD_SCORE.format(index=index, details=f"missing {', '.join(missing)}"))
-    probability = float(row["probability"])
-    if not 0.0 <= probability <= 1.0:
-        raise DataError(MSG_BAD_SCORE.format(index=index, details=f"probability {probability} not in [0, 1]"))
-    if row["band"] not in BANDS:
-        raise DataError(MSG_BAD_SCORE.format(index=index, details=f"band {row['band']!r} not in {BANDS}"))
+    unscored = row["band"] == UNSCORED_BAND and row.get("probability") is None
+    probability: float | None = None
+    if not unscored:
+        if row.get("probability") is None:
+            raise DataError(MSG_BAD_SCORE.format(index=index, details="missing probability"))
+        probability = float(row["probability"])
+        if not 0.0 <= probability <= 1.0:
+            raise DataError(MSG_BAD_SCORE.format(index=index, details=f"probability {probability} not in [0, 1]"))
+        if row["band"] not in BANDS:
+            raise DataError(MSG_BAD_SCORE.format(index=index, details=f"band {row['band']!r} not in {BANDS}"))
     age = row.get("age")
     return {
         "student_id": str(row["student_id"]),
@@ -41,6 +48,8 @@ def _score_values(index: int, row: Mapping[str, Any]) -> dict[str, Any]:
         "age": None if age is None else float(age),
         "probability": probability,
         "band": str(row["band"]),
+        "objected": bool(row.get("objected", False)),
+        "data_incomplete": bool(row.get("data_incomplete", False)),
         "reasons": list(row.get("reasons") or []),
         "triggers": list(row.get("triggers") or []),
         "roles": list(row.get("roles") or []),

@@ -56,7 +56,8 @@ def store_scores_rows(s: Session, results: Iterable[Mapping[str, Any]]) -> None:
             {"run_id": run_id, "student_id": sid, "school_id": r["school_id"], "municipality": r["municipality"],
              "rmc_region": r["rmc_region"], "as_of": as_of, "age": r["age"], "probability": r["probability"],
              "band": r["band"], "reasons": r["reasons"], "triggers": r["triggers"], "roles": r["roles"],
-             "model_version": version, "created_at": now}
+             "model_version": version, "created_at": now, "objected": bool(r.get("objected", False)),
+             "data_incomplete": bool(r.get("data_incomplete", False))}
             for sid, r in latest.items()
         ])
         # counted incrementally inside the write transaction: a count(*) would scan the whole run
@@ -66,10 +67,11 @@ def store_scores_rows(s: Session, results: Iterable[Mapping[str, Any]]) -> None:
 
 
 def stored_to_result(row: Any) -> dict[str, Any]:
-    """A store.models.Score row as a result dict (the shape score_students returns)."""
+    """A store.models.Score row as a result dict (the shape of scoring.ScoredStudent.to_dict())."""
     return {
         "student_id": row.student_id, "school_id": row.school_id, "municipality": row.municipality,
         "rmc_region": row.rmc_region, "age": row.age, "as_of": row.as_of, "probability": row.probability,
         "band": row.band, "reasons": list(row.reasons or []), "triggers": list(row.triggers or []),
         "roles": list(row.roles or []), "model_version": row.model_version, "scored_at": row.created_at,
+        "objected": bool(getattr(row, "objected", False)), "data_incomplete": bool(getattr(row, "data_incomplete", False)),
     }

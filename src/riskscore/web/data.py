@@ -1,5 +1,6 @@
 """What the pages show, read from the store and cut to the viewer: rows for the worklist, a student's
-score, cases and history. Health detail is redacted exactly as the API does (api.scoring.redact)."""
+score, cases and history. Results were built by the one scoring core (riskscore.scoring) and are redacted exactly as the
+API does (access.redact)."""
 
 from __future__ import annotations
 

@@ -213,6 +213,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "band_low": ("laag", "low"),
     "band_medium": ("middel", "medium"),
     "band_high": ("hoog", "high"),
+    "band_unknown": ("onbekend (geen modelscore: bezwaar of onvolledige gegevens)",
+                     "unknown (no model score: objection or incomplete data)"),
     "status_open": ("open", "open"),
     "status_in_review": ("in behandeling", "in review"),
     "status_contacted": ("contact gelegd", "contacted"),
