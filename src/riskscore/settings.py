@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     )
     session_secret: SecretStr = Field(SecretStr("dev-only-session-secret-change-me"))
     cookie_secure: bool | None = Field(None, description="Secure flag on web cookies; None = when the request came over https.")
+    trusted_proxies: str = Field("", description="Comma-separated addresses of reverse proxies whose X-Forwarded-For "
+                                 "and X-Forwarded-Proto are believed; empty (default): none, the peer is the client.")
     max_batch: int = Field(1000, ge=1, le=100_000)
     max_body_bytes: int = Field(2_000_000, ge=1024)
     reload_poll_seconds: float = Field(0.0, ge=0, description="0 disables polling the registry.")

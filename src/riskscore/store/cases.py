@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 CASE_STATUSES = ("open", "in_review", "contacted", "referred", "no_action_needed", "false_alarm", "closed")
 #: statuses in which a case still needs work; a new signal updates such a case instead of opening one
 ACTIVE_STATUSES = ("open", "in_review", "contacted", "referred")
+#: a reviewer who phoned the family straight away records that in one save: open → contacted
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    "open": frozenset({"in_review", "no_action_needed", "false_alarm", "closed"}),
+    "open": frozenset({"in_review", "contacted", "no_action_needed", "false_alarm", "closed"}),
     "in_review": frozenset({"open", "contacted", "referred", "no_action_needed", "false_alarm"}),
     "contacted": frozenset({"in_review", "referred", "no_action_needed", "closed"}),
     "referred": frozenset({"contacted", "closed"}),
@@ -30,6 +31,27 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset({"in_review"}),
 }
 CASE_ROLES = ("school", "jeugdarts", "leerplicht", "rmc")
+#: what a review can find (stored as the code, shown in words by the pages)
+OUTCOMES = ("conversation_held", "support_arranged", "referred_care", "reported_leerplicht", "no_concern",
+            "unreachable", "other")
+#: outcomes that make no sense for a role: the attendance officer does not report to itself, and RMC
+#: works with young people past leerplicht age
+NOT_FOR_ROLE: dict[str, frozenset[str]] = {"leerplicht": frozenset({"reported_leerplicht"}),
+                                           "rmc": frozenset({"reported_leerplicht"})}
+MSG_OUTCOME_NOT_FOR_ROLE = "outcome '{outcome}' is not available for a '{role}' case; choose one of: {allowed}"
+
+
+def outcomes_for(role: str) -> tuple[str, ...]:
+    """The outcomes offered to a reviewer of this role, in display order."""
+    excluded = NOT_FOR_ROLE.get(role, frozenset())
+    return tuple(o for o in OUTCOMES if o not in excluded)
+
+
+def check_outcome(role: str, outcome: str) -> None:
+    """DataError (422) unless the outcome is one this role's cases can have."""
+    allowed = outcomes_for(role)
+    if outcome not in allowed:
+        raise DataError(MSG_OUTCOME_NOT_FOR_ROLE.format(outcome=outcome, role=role, allowed=", ".join(allowed)))
 #: the team of a reviewing role: the role plus this scope unit of the case (a school's care team works
 #: per school, the leerplicht officers per municipality, RMC and the youth doctors (GGD/JGZ, organised
 #: regionally) per RMC region). Capacities and the worklist's ``team`` filter use it.
