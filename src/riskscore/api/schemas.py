@@ -274,6 +274,10 @@ class CaseRow(BaseModel):
     priority: int = Field(description="1 for legal/protocol triggers, 0 for capacity cases.")
     opened_at: UtcDateTime
     updated_at: UtcDateTime
+    score_as_of: dt.date | None = Field(None, description="Reference date of the score shown (probability, band, "
+                                        "reasons): the case's own score, never one stored from outside its scope.")
+    score_source: str | None = Field(None, description="Where that score came from: 'batch' (a scoring run) or "
+                                     "'api'; null: no score, probability and band are the case's own.")
 
 
 class WorklistResponse(BaseModel):

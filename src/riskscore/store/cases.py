@@ -377,3 +377,22 @@ def list_worklist(
         stmt = stmt.limit(limit)
     with translate_errors():
         return list(session.scalars(stmt))
+
+
+def outcome_trend(session: Session, *, months: int = 12) -> list[dict[str, Any]]:
+    """Recorded review outcomes per calendar month (UTC), the last `months` months, oldest first:
+    {"month": "2026-11", "n": reviews, "worth": how many found the signal worth a conversation}.
+    No pupil data: counts only (for the data team's monitoring page)."""
+    from datetime import timedelta
+
+    since = utcnow() - timedelta(days=31 * months)
+    with translate_errors():
+        rows = session.execute(select(ReviewOutcome.recorded_at, ReviewOutcome.worth_conversation)
+                               .where(ReviewOutcome.recorded_at >= since)).all()
+    by_month: dict[str, list[int]] = {}
+    for at, worth in rows:
+        key = f"{at.year:04d}-{at.month:02d}"
+        counts = by_month.setdefault(key, [0, 0])
+        counts[0] += 1
+        counts[1] += int(bool(worth))
+    return [{"month": k, "n": v[0], "worth": v[1]} for k, v in sorted(by_month.items())]

@@ -206,8 +206,9 @@ def case_scores(session: Session, cases: Iterable[Any]) -> dict[int, tuple[Score
     Only a score stored for the case's own school, municipality and RMC region counts: a score
     stored under the same pupil id from outside the case's scope (e.g. another tenant scoring a
     pupil id it does not enrol) is never shown to the case's team. Among those, the newest score of
-    a batch run wins; without one, the score of the run that opened the case. Cases without such a
-    score are left out (the page shows the case's own probability, labelled as of its opening)."""
+    a batch run wins; without one, the score of the run that opened the case; without that, the
+    newest in-scope score of any source (an API score, labelled 'api'). Cases without such a score
+    are left out (the page shows the case's own probability, labelled as of its opening)."""
     cases = list(cases)
     ids = list(dict.fromkeys(str(c.student_id) for c in cases))
     found: dict[str, list[tuple[Score, str]]] = {}
@@ -227,7 +228,7 @@ def case_scores(session: Session, cases: Iterable[Any]) -> dict[int, tuple[Score
                if (s.school_id, s.municipality, s.rmc_region) == (case.school_id, case.municipality, case.rmc_region)]
         batch = next(((s, src) for s, src in own if src != "api"), None)
         opening = next(((s, src) for s, src in own if s.run_id == case.opened_by_run), None)
-        chosen = batch or opening
+        chosen = batch or opening or (own[0] if own else None)
         if chosen is not None:
             out[case.id] = chosen
     return out

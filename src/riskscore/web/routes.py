@@ -237,6 +237,10 @@ def _visible_student(request: Request, session: Session, principal: Principal, s
         score, source = picked
         view = {**redacted(score, principal.role), "source": source, "score_as_of": score.as_of}
         view["triggers"] = visible_triggers(view.get("triggers", []), principal.role, lang)
+    elif cases and cases[0].probability is not None:  # no score of its own left: the case's, labelled so
+        case = cases[0]
+        view = {"probability": case.probability, "band": case.band, "reasons": [], "triggers": [], "source": "case",
+                "score_as_of": case.as_of, "as_of": case.as_of, "model_version": "–", "scored_at": case.opened_at}
     views = student_cases(session, cases, principal, lang=lang, triggers=view["triggers"] if view else ())
     return view, views
 
@@ -396,9 +400,58 @@ def model_card(request: Request, session: SessionDep) -> Response:
 
 @router.get("/monitoring")
 def monitoring_page(request: Request, session: SessionDep) -> HTMLResponse:
-    from riskscore.monitoring.status import latest_status
+    from riskscore.monitoring.status import chart_data, latest_status
+    from riskscore.store.cases import outcome_trend
+    from riskscore.web import charts
 
     principal = require_principal(request, session)
     require_roles(principal, ADMIN_ROLES)
-    status = latest_status(request.app.state.riskscore.settings.resolved_reports_dir() / "monitoring")
-    return render(request, "monitoring.html", status=status)
+    lang = lang_of(request)
+
+    def t(key: str) -> str:
+        return i18n.translate(key, lang)
+
+    folder = request.app.state.riskscore.settings.resolved_reports_dir() / "monitoring"
+    status = latest_status(folder)
+    data = chart_data(folder)
+    trend = outcome_trend(session)
+    history = [(i18n.when(h["as_of"] or (h["created_at"] or "")[:10], lang), h["psi"]) for h in data["history"]]
+    flag_history = [(i18n.when(h["as_of"] or (h["created_at"] or "")[:10], lang), h["flag_rate"])
+                    for h in data["history"]]
+    figures = {
+        "hist": charts.histogram(data["hist"], lang=lang, title=t("mon_score_dist"), ref_label=t("mon_reference"),
+                                 cur_label=t("mon_current")),
+        "psi": charts.line(history, lang=lang, title=t("mon_psi_over_time"), ident="psi",
+                           thresholds=((0.1, charts.WARN), (0.25, charts.ALERT))),
+        "flag": charts.line(flag_history, lang=lang, title=t("monitoring_flag_rate").split(":")[0], ident="flag",
+                            as_percent=True),
+        "groups": charts.intervals(data["selection"], lang=lang, title=t("mon_flag_rate"), ident="groups",
+                                   value="rate_cur", lo="rate_lo", hi="rate_hi", ref="rate_ref",
+                                   ref_label=t("mon_reference"), cur_label=t("mon_current")),
+        "tpr": charts.intervals(data["tpr"], lang=lang, title=t("mon_tpr"), ident="tpr", value="tpr", lo="tpr_lo",
+                                hi="tpr_hi"),
+        "reviews": charts.bars(trend, lang=lang, title=t("mon_outcomes"), ident="reviews", n_label=t("mon_reviews"),
+                               share_label=t("mon_worth")),
+    }
+    return render(request, "monitoring.html", status=status, figures=figures, data=data, trend=trend)
+
+
+REPORT_CSP = ("sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
+              "style-src 'unsafe-inline'; img-src data:; font-src data:; frame-ancestors 'none'; base-uri 'none'")
+
+
+@router.get("/monitoring/reports/{run}/{name}")
+def monitoring_report(request: Request, session: SessionDep, run: str, name: str) -> Response:
+    """A published report (the full HTML report or evidently's drift report) for the data team, one click
+    from the monitoring page. Sandboxed: its scripts run in an opaque origin, away from the session."""
+    from riskscore.monitoring.status import report_file
+
+    principal = require_principal(request, session)
+    require_roles(principal, ADMIN_ROLES)
+    folder = request.app.state.riskscore.settings.resolved_reports_dir() / "monitoring"
+    path = report_file(folder, run, name) if name.endswith(".html") else None
+    if path is None:
+        raise NotFoundError("no such report")
+    response = HTMLResponse(path.read_text(encoding="utf-8"))
+    response.headers["Content-Security-Policy"] = REPORT_CSP
+    return response
