@@ -92,7 +92,7 @@ def visible_triggers(triggers: Iterable[dict[str, Any]], viewer: str, lang: str)
             out.append({"id": rid, "text": i18n.translate("health_signal", lang), "fired_on": None,
                         "due_date": None, "detail": None, "source": None, "role": "jeugdarts", "withheld": True})
             continue
-        out.append({**t, "text": rule_text(rid, lang, viewer=viewer)})
+        out.append(_localised({**t, "text": rule_text(rid, lang, viewer=viewer)}, lang) or {})
     return out
 
 
