@@ -309,3 +309,43 @@ def test_forwarded_for_counts_only_from_configured_proxies(site: dict[str, Any],
         clients = {row[0] for row in conn.execute(sa.text("SELECT DISTINCT client FROM auth_failures"))}
     engine.dispose()
     assert clients == ({f"203.0.113.{i}" for i in range(11)} if trusted else {"127.0.0.1"})
+
+
+# --- model and monitoring pages ----------------------------------------------------------------------
+def test_model_page_speaks_in_words(site: dict[str, Any]) -> None:
+    text = main_text(signed_in(site, "school_a").get("/model").text)
+    assert "Ongeoorloofd verzuim, laatste 4 lesweken (uren)" in text
+    assert "unauthorised_hours_4w" not in text and "level_code" not in text
+
+
+def test_monitoring_page_draws_its_charts_from_the_reports(site: dict[str, Any]) -> None:
+    folder = Settings(home=site["home"]).resolved_reports_dir() / "monitoring"
+    for i, psi in enumerate((0.02, 0.12, 0.31)):
+        run = folder / f"2025030{i + 1}T000000000000Z"
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text(json.dumps({
+            "status": "alert" if psi > 0.25 else "ok", "created_at": f"2025-03-0{i + 1}T00:00:00+00:00",
+            "model_version": "test-1", "breaches": [], "score_drift": {"psi": psi},
+            "flag_rate_current": 0.1 + i / 100, "as_of_current": f"2025-03-0{i + 1}"}))
+    (run / "charts.json").write_text(json.dumps({
+        "probability_hist": [{"left": k / 10, "right": (k + 1) / 10, "share_ref": 0.1, "share_cur": 0.05 + k / 100}
+                             for k in range(10)],
+        "selection": [{"column": "gender", "group": "<script>x</script>", "n_ref": 400, "n_cur": 500,
+                       "rate_ref": 0.1, "rate_cur": 0.2, "tested": True, "alert": True}],
+        "outcomes_by_group": [{"column": "level", "group": "mbo-2", "n": 300, "tpr": 0.6, "tpr_lo": 0.5,
+                               "tpr_hi": 0.7, "flagged": 40, "tested": True}]}))
+    (run / "evidently_drift.html").write_text("<html><body><script>1</script>drift</body></html>")
+    from riskscore.store.cases import record_outcome
+
+    record_outcome(site["session"], site["cases"]["school"], outcome="no_concern", worth_conversation=False,
+                   recorded_by="test")
+    admin = signed_in(site, "admin")
+    html = admin.get("/monitoring").text
+    assert html.count('<svg class="chart"') == 6  # distribution, PSI, flag rate, groups, TPR, reviews
+    assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "0,310" in html and "3 maart 2025" in html  # the PSI history, oldest to newest, dates in words
+    report = admin.get(f"/monitoring/reports/{run.name}/evidently_drift.html")
+    assert report.status_code == 200 and "sandbox" in report.headers["content-security-policy"]
+    assert admin.get(f"/monitoring/reports/{run.name}/summary.json").status_code == 404
+    assert admin.get("/monitoring/reports/..%2F..%2Fetc/passwd").status_code == 404
+    assert signed_in(site, "school_a").get(f"/monitoring/reports/{run.name}/evidently_drift.html").status_code == 403

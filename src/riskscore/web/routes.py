@@ -379,7 +379,18 @@ def model_page(request: Request, session: SessionDep) -> HTMLResponse:
             card_html = markdown.markdown((loaded.folder / "model_card.md").read_text(encoding="utf-8"),
                                           extensions=["tables"])
     flat_metrics = [(k, v) for k, v in sorted(metrics.items()) if isinstance(v, int | float | str)]
+    lang = lang_of(request)
+
+    def feature_label(name: str) -> str:
+        key = f"feature_{name}"
+        return i18n.translate(key, lang) if key in i18n.TEXTS else name
+
+    def metric_label(name: str) -> str:
+        key = f"metric_{name}"
+        return i18n.translate(key, lang) if key in i18n.TEXTS else name.replace("_", " ")
+
     return render(request, "model.html", bundle=bundle, loaded=loaded, metrics=flat_metrics,
+                  metric_label=metric_label, feature_label=feature_label,
                   thresholds=sorted(dict(bundle.band_thresholds).items(), key=lambda kv: kv[1]),
                   has_card=has_card, card_html=card_html)
 
