@@ -205,6 +205,14 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
     page.get_by_role("button", name="Filter toepassen").click()
     page.wait_for_load_state()
     assert page.locator("table.worklist tbody tr").first.get_attribute("data-student") == student_id
+
+    if kind == "desktop":  # a link from another site (an e-mail, the intranet) lands signed in
+        cookie_before = next(c["value"] for c in context.cookies() if c["name"] == "riskscore_session")
+        page.goto(f'data:text/html,<a id="l" href="{base}/students/{student_id}">leerling</a>')
+        page.click("#l")
+        page.wait_for_load_state()
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Leerling {student_id}")
+        assert next(c["value"] for c in context.cookies() if c["name"] == "riskscore_session") == cookie_before
     context.close()
 
 
