@@ -73,10 +73,12 @@ def histogram(rows: Sequence[dict[str, Any]], *, lang: str, title: str, ref_labe
             x = LEFT + i * step + j * step / 2 + 0.5
             body.append(f'<rect x="{x:.1f}" y="{HEIGHT - BOTTOM - h:.1f}" width="{max(step / 2 - 1, 0.5):.1f}" '
                         f'height="{h:.1f}" fill="{colour}"/>')
-    for i in (0, len(rows) // 2, len(rows) - 1):
-        x = LEFT + i * step
-        body.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="11">'
-                    f'{escape(_pct(rows[i]["left"], lang, 1))}</text>')
+    last = len(rows) - 1
+    for i, anchor in ((0, "start"), (len(rows) // 2, "middle"), (last, "end")):
+        x = LEFT + i * step if i < last else WIDTH - RIGHT
+        value = rows[i]["left"] if i < last else rows[i]["right"]
+        body.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="11" text-anchor="{anchor}">'
+                    f'{escape(_pct(value, lang, 1))}</text>')
     body += _legend([(REF, ref_label), (CUR, cur_label)], HEIGHT - 6)
     desc = f"{ref_label} / {cur_label}: " + "; ".join(
         f"{_pct(r['left'], lang, 1)}–{_pct(r['right'], lang, 1)}: {_pct(r.get('share_ref') or 0, lang, 1)} / "

@@ -320,6 +320,7 @@ TEXTS: dict[str, tuple[str, str]] = {
                         "Dots with a line: estimate with 95% interval. Group attributes are for this check only; "
                         "the model never uses them."),
     "mon_flag_rate": ("gesignaleerd", "flagged"),
+    "mon_flag_over_time": ("Aandeel gesignaleerd per rapport", "Share flagged per report"),
     "mon_tpr": ("TPR", "TPR"),
     "mon_outcomes": ("Uitkomsten en beoordelingen per maand", "Outcomes and reviews per month"),
     "mon_outcomes_help": ("Aantal vastgelegde uitkomsten, en het deel dat een gesprek waard was.",

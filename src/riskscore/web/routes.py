@@ -434,7 +434,7 @@ def monitoring_page(request: Request, session: SessionDep) -> HTMLResponse:
                                  cur_label=t("mon_current")),
         "psi": charts.line(history, lang=lang, title=t("mon_psi_over_time"), ident="psi",
                            thresholds=((0.1, charts.WARN), (0.25, charts.ALERT))),
-        "flag": charts.line(flag_history, lang=lang, title=t("monitoring_flag_rate").split(":")[0], ident="flag",
+        "flag": charts.line(flag_history, lang=lang, title=t("mon_flag_over_time"), ident="flag",
                             as_percent=True),
         "groups": charts.intervals(data["selection"], lang=lang, title=t("mon_flag_rate"), ident="groups",
                                    value="rate_cur", lo="rate_lo", hi="rate_hi", ref="rate_ref",
