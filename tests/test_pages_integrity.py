@@ -349,3 +349,28 @@ def test_monitoring_page_draws_its_charts_from_the_reports(site: dict[str, Any])
     assert admin.get(f"/monitoring/reports/{run.name}/summary.json").status_code == 404
     assert admin.get("/monitoring/reports/..%2F..%2Fetc/passwd").status_code == 404
     assert signed_in(site, "school_a").get(f"/monitoring/reports/{run.name}/evidently_drift.html").status_code == 403
+
+
+def test_one_save_is_all_or_nothing(site: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Status and outcome go in one transaction: when the outcome fails, the status change is not kept."""
+    from riskscore.store import cases as store_cases
+
+    session = site["session"]
+    case, _ = open_or_update_case(session, student_id="P-9", role="school", reason="capacity", as_of=AS_OF,
+                                  school_id="01AB", municipality="GM0363", rmc_region="RMC27")
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise sa.exc.IntegrityError("insert", {}, Exception("disk said no"))
+
+    monkeypatch.setattr(store_cases, "_outcome", broken)
+    with pytest.raises(sa.exc.IntegrityError):
+        store_cases.save_review(session, case.id, actor="t", to_status="contacted", outcome="conversation_held",
+                                worth_conversation=True)
+    session.expire_all()
+    assert store_cases.get_case(session, case.id).status == "open"
+    assert [e.action for e in store_cases.case_history(session, case.id)] == ["open"]
+    monkeypatch.undo()
+    store_cases.save_review(session, case.id, actor="t", to_status="contacted", outcome="conversation_held",
+                            worth_conversation=True)
+    assert store_cases.get_case(session, case.id).status == "contacted"
+    assert [e.action for e in store_cases.case_history(session, case.id)] == ["open", "status", "outcome"]

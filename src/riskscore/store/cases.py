@@ -225,32 +225,31 @@ def transition_case(
         raise InvalidTransitionError(
             MSG_BAD_TRANSITION.format(from_status="?", to_status=to_status, allowed=", ".join(CASE_STATUSES))
         )
+    return run_write(session, lambda s: _transition(s, case_id, to_status, actor=actor, note=note))
 
-    def work(s: Session) -> ReviewCase:
-        case = get_case(s, case_id)
-        from_status = case.status
-        allowed = ALLOWED_TRANSITIONS[from_status]
-        if to_status not in allowed:
-            raise InvalidTransitionError(
-                MSG_BAD_TRANSITION.format(from_status=from_status, to_status=to_status,
-                                          allowed=", ".join(sorted(allowed)))
-            )
-        now = utcnow()
-        result = cast(CursorResult[Any], s.execute(
-            update(ReviewCase)
-            .where(ReviewCase.id == case_id, ReviewCase.status == from_status)
-            .values(status=to_status, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ))
-        if result.rowcount != 1:
-            raise InvalidTransitionError(MSG_CONCURRENT_CHANGE)
-        s.add(CaseEvent(case_id=case_id, at=now, actor=actor, action="status", from_status=from_status,
-                        to_status=to_status, note=note))
-        s.flush()
-        s.refresh(case)
-        return case
 
-    return run_write(session, work)
+def _transition(s: Session, case_id: int, to_status: str, *, actor: str, note: str | None) -> ReviewCase:
+    case = get_case(s, case_id)
+    from_status = case.status
+    allowed = ALLOWED_TRANSITIONS[from_status]
+    if to_status not in allowed:
+        raise InvalidTransitionError(
+            MSG_BAD_TRANSITION.format(from_status=from_status, to_status=to_status, allowed=", ".join(sorted(allowed)))
+        )
+    now = utcnow()
+    result = cast(CursorResult[Any], s.execute(
+        update(ReviewCase)
+        .where(ReviewCase.id == case_id, ReviewCase.status == from_status)
+        .values(status=to_status, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ))
+    if result.rowcount != 1:
+        raise InvalidTransitionError(MSG_CONCURRENT_CHANGE)
+    s.add(CaseEvent(case_id=case_id, at=now, actor=actor, action="status", from_status=from_status,
+                    to_status=to_status, note=note))
+    s.flush()
+    s.refresh(case)
+    return case
 
 
 def assign_case(session: Session, case_id: int, owner: str | None, *, actor: str) -> ReviewCase:
@@ -269,21 +268,48 @@ def assign_case(session: Session, case_id: int, owner: str | None, *, actor: str
     return run_write(session, work)
 
 
+def save_review(session: Session, case_id: int, *, actor: str, to_status: str | None = None,
+                outcome: str | None = None, worth_conversation: bool | None = None,
+                note: str | None = None) -> ReviewCase:
+    """What a reviewer records in one save — a new status, an outcome, a note, or any of them — in one
+    transaction: all of it is kept or none (e.g. open → contacted with 'conversation held')."""
+    if outcome is not None and (not outcome.strip() or len(outcome) > 64 or worth_conversation is None):
+        raise DataError(MSG_BAD_CASE.format(details="an outcome needs 1-64 characters and worth_conversation"))
+    if not (to_status or outcome or (note and note.strip())):
+        raise DataError(MSG_BAD_CASE.format(details="nothing to save"))
+
+    if to_status and to_status not in CASE_STATUSES:
+        raise InvalidTransitionError(
+            MSG_BAD_TRANSITION.format(from_status="?", to_status=to_status, allowed=", ".join(CASE_STATUSES)))
+
+    def work(s: Session) -> ReviewCase:
+        if to_status:
+            _transition(s, case_id, to_status, actor=actor, note=None)
+        if outcome:
+            _outcome(s, case_id, outcome=outcome, worth_conversation=bool(worth_conversation), recorded_by=actor,
+                     note=note or None)
+        elif note and note.strip():
+            _note(s, case_id, note, actor=actor)
+        return get_case(s, case_id)
+
+    return run_write(session, work)
+
+
 def add_note(session: Session, case_id: int, note: str, *, actor: str) -> CaseEvent:
     """Append a note to the case history (notes are events; they are never edited)."""
     if not note.strip():
         raise DataError(MSG_BAD_CASE.format(details="empty note"))
+    return run_write(session, lambda s: _note(s, case_id, note, actor=actor))
 
-    def work(s: Session) -> CaseEvent:
-        case = get_case(s, case_id)
-        case.updated_at = utcnow()
-        event = CaseEvent(case_id=case_id, at=case.updated_at, actor=actor, action="note",
-                          from_status=case.status, to_status=case.status, note=note)
-        s.add(event)
-        s.flush()
-        return event
 
-    return run_write(session, work)
+def _note(s: Session, case_id: int, note: str, *, actor: str) -> CaseEvent:
+    case = get_case(s, case_id)
+    case.updated_at = utcnow()
+    event = CaseEvent(case_id=case_id, at=case.updated_at, actor=actor, action="note",
+                      from_status=case.status, to_status=case.status, note=note)
+    s.add(event)
+    s.flush()
+    return event
 
 
 def record_outcome(
@@ -298,21 +324,23 @@ def record_outcome(
     """Record what the review found; monitoring uses worth_conversation as the reviewers' label."""
     if not outcome.strip() or len(outcome) > 64:
         raise DataError(MSG_BAD_CASE.format(details="outcome must be 1-64 characters"))
+    return run_write(session, lambda s: _outcome(s, case_id, outcome=outcome, worth_conversation=worth_conversation,
+                                                 recorded_by=recorded_by, note=note))
 
-    def work(s: Session) -> ReviewOutcome:
-        case = get_case(s, case_id)
-        now = utcnow()
-        row = ReviewOutcome(case_id=case_id, outcome=outcome, worth_conversation=worth_conversation,
-                            note=note, recorded_by=recorded_by, recorded_at=now)
-        s.add(row)
-        case.updated_at = now
-        s.add(CaseEvent(case_id=case_id, at=now, actor=recorded_by, action="outcome",
-                        from_status=case.status, to_status=case.status,
-                        note=f"{outcome} (worth a conversation: {'yes' if worth_conversation else 'no'})"))
-        s.flush()
-        return row
 
-    return run_write(session, work)
+def _outcome(s: Session, case_id: int, *, outcome: str, worth_conversation: bool, recorded_by: str,
+             note: str | None) -> ReviewOutcome:
+    case = get_case(s, case_id)
+    now = utcnow()
+    row = ReviewOutcome(case_id=case_id, outcome=outcome, worth_conversation=worth_conversation,
+                        note=note, recorded_by=recorded_by, recorded_at=now)
+    s.add(row)
+    case.updated_at = now
+    s.add(CaseEvent(case_id=case_id, at=now, actor=recorded_by, action="outcome",
+                    from_status=case.status, to_status=case.status,
+                    note=f"{outcome} (worth a conversation: {'yes' if worth_conversation else 'no'})"))
+    s.flush()
+    return row
 
 
 def case_history(session: Session, case_id: int) -> list[CaseEvent]:

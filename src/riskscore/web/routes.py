@@ -284,13 +284,7 @@ def review_case(
     worth_conversation: Annotated[str, Form(max_length=10)] = "",
     note: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
-    from riskscore.store.cases import (
-        InvalidTransitionError,
-        add_note,
-        get_case,
-        record_outcome,
-        transition_case,
-    )
+    from riskscore.store.cases import InvalidTransitionError, get_case, save_review
 
     principal = require_principal(request, session)
     check_csrf(request, csrf_token)
@@ -331,14 +325,10 @@ def review_case(
         errors.append(i18n.translate("err_nothing", lang))
 
     if not errors:
-        try:
-            if to_status:
-                transition_case(session, case_id, to_status, actor=principal.key_id, note=None)
-            if outcome:
-                record_outcome(session, case_id, outcome=outcome, worth_conversation=bool(worth),
-                               recorded_by=principal.key_id, note=note_text or None)
-            elif note_text:
-                add_note(session, case_id, note_text, actor=principal.key_id)
+        try:  # status, outcome and note in one transaction: all kept, or nothing
+            save_review(session, case_id, actor=principal.key_id, to_status=to_status or None,
+                        outcome=outcome or None, worth_conversation=worth if outcome else None,
+                        note=note_text or None)
         except InvalidTransitionError:
             errors.append(i18n.translate("err_concurrent", lang))
         except DataError as exc:
