@@ -161,8 +161,9 @@ def test_care_team_flow_in_a_real_browser(site: dict[str, Any], chromium: Any) -
     assert page.locator("table.worklist thead th", has_text="School").count() == 0
 
     # filter on the high band with the keyboard-accessible form
+    page.get_by_text("Meer filters").click()  # the filters beyond search fold away (a <details>)
     page.get_by_label("Risico", exact=True).select_option("high")
-    page.get_by_role("button", name="Filter toepassen").click()
+    page.get_by_role("button", name="Filter toepassen").last.click()
     page.wait_for_load_state()
     assert "band=high" in page.url
     bands = page.locator("table.worklist tbody .band").all_inner_texts()

@@ -202,7 +202,7 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
     page.wait_for_load_state()
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     page.get_by_label("Zoek op leerlingnummer").fill(student_id or "")
-    page.get_by_role("button", name="Filter toepassen").click()
+    page.get_by_role("button", name="Filter toepassen").first.click()
     page.wait_for_load_state()
     assert page.locator("table.worklist tbody tr").first.get_attribute("data-student") == student_id
 

@@ -248,6 +248,7 @@ TEXTS: dict[str, tuple[str, str]] = {
                       "Signal for the youth doctor (details for the youth doctor only)"),
     # search, sort, pages
     "search_label": ("Zoek op leerlingnummer", "Search by student id"),
+    "more_filters": ("Meer filters: risico, status, school", "More filters: risk, status, school"),
     "search_help": ("Het pseudoniem, of een deel ervan.", "The pseudonym, or part of it."),
     "sort_by": ("Sorteer op {col}", "Sort by {col}"),
     "sorted_asc": ("oplopend gesorteerd", "sorted ascending"),
