@@ -374,3 +374,16 @@ def test_one_save_is_all_or_nothing(site: dict[str, Any], monkeypatch: pytest.Mo
                             worth_conversation=True)
     assert store_cases.get_case(session, case.id).status == "contacted"
     assert [e.action for e in store_cases.case_history(session, case.id)] == ["open", "status", "outcome"]
+
+
+@pytest.mark.postgres
+def test_a_read_only_postgresql_is_not_ready(postgres_url: str) -> None:
+    from riskscore.store.db import database_writable
+
+    writable = sa.create_engine(postgres_url)
+    read_only = sa.create_engine(postgres_url, connect_args={"options": "-c default_transaction_read_only=on"})
+    try:
+        assert database_writable(writable) and not database_writable(read_only)
+    finally:
+        writable.dispose()
+        read_only.dispose()
