@@ -12,7 +12,9 @@ export RISKSCORE_HOME=${RISKSCORE_HOME:-$PWD/.riskscore}
 STUDENTS=${CYCLE_STUDENTS:-${DEMO_STUDENTS:-20000}}
 SEED=${CYCLE_SEED:-8}
 DATA=$RISKSCORE_HOME/data-cycle
-AS_OF=${CYCLE_AS_OF:-2026-05-01}     # in 2025-26, the year after the demo's data ends
+AS_OF=${CYCLE_AS_OF:-2026-05-01}     # demo.sh passes today's date (the demo's current year)
+YEARS=${CYCLE_YEARS:-7}
+FIRST_YEAR=${CYCLE_FIRST_YEAR:-2019-20}
 step() { printf '\n\033[1m-- cycle %s\033[0m\n' "$*"; }
 
 # Runs `riskscore monitor`; exit 0 (ok) and 10 (breach) are verdicts, anything else is an error.
@@ -27,9 +29,9 @@ monitor() {
   MONITOR_RC=$rc
 }
 
-step "1/6 new data delivery: $STUDENTS students per year, 2019-20 … 2025-26, a population with 30 % of pupils shifted toward mbo-1/2 (all years)"
-$BIN/riskscore synth --students "$STUDENTS" --years 7 --first-year 2019-20 --seed "$SEED" \
-  --mix-shift 0.3 --mix-from 2019-20 --out "$DATA"
+step "1/6 new data delivery: $STUDENTS students per year, $YEARS school years from $FIRST_YEAR, a population with 30 % of pupils shifted toward mbo-1/2 (all years)"
+$BIN/riskscore synth --students "$STUDENTS" --years "$YEARS" --first-year "$FIRST_YEAR" --seed "$SEED" \
+  --mix-shift 0.3 --mix-from "$FIRST_YEAR" --out "$DATA"
 
 step "2/6 score as of $AS_OF with the current champion"
 $BIN/riskscore score --data "$DATA" --as-of "$AS_OF"

@@ -2,6 +2,9 @@
 # The demo: generate a synthetic Dutch cohort, build features, train and register a model, promote
 # it if it passes the gates, score the current year, open review cases, run monitoring, create one
 # demo key per role, and serve. Everything lands under $RISKSCORE_HOME (default .riskscore).
+# The data and the scoring date follow today's date: the last synthetic school year is the current one
+# and the batch scores as of today (DEMO_AS_OF overrides), so a new user sees a live worklist with
+# real "days left" and "verlopen". The demo keys go to a file only its owner can read (never the log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -11,9 +14,16 @@ PORT=${PORT:-8000}
 DATA=$RISKSCORE_HOME/data
 mkdir -p "$RISKSCORE_HOME"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+AS_OF=${DEMO_AS_OF:-$(date +%F)}
+CURRENT=$($BIN/python -c "import datetime as d; t = d.date.fromisoformat('$AS_OF'); print(t.year if t.month >= 8 else t.year - 1)")
+school_year() { printf '%d-%02d' "$1" $((($1 + 1) % 100)); }
+FIRST_YEAR=$(school_year $((CURRENT - 5)))
+LAST_YEAR=$(school_year "$CURRENT")
+# the retrain loop (scripts/cycle.sh) re-delivers the same years with a shifted population
+export CYCLE_FIRST_YEAR=${CYCLE_FIRST_YEAR:-$FIRST_YEAR} CYCLE_YEARS=${CYCLE_YEARS:-6} CYCLE_AS_OF=${CYCLE_AS_OF:-$AS_OF}
 
-step "1/8 synthetic cohort: $STUDENTS students, 6 school years (2019-20 … 2024-25)"
-$BIN/riskscore synth --students "$STUDENTS" --years 6 --first-year 2019-20 --seed 7 --out "$DATA"
+step "1/8 synthetic cohort: $STUDENTS students, 6 school years ($FIRST_YEAR … $LAST_YEAR, the current one)"
+$BIN/riskscore synth --students "$STUDENTS" --years 6 --first-year "$FIRST_YEAR" --seed 7 --out "$DATA"
 
 step "2/8 point-in-time features"
 $BIN/riskscore features --data "$DATA" --out "$DATA/features.parquet"
@@ -27,8 +37,8 @@ if ! BIN=$BIN scripts/promote-challenger.sh "demo on synthetic data"; then
   exit 3
 fi
 
-step "5/8 batch scoring of the current year (2024-25, as of 1 May 2025) and review cases"
-$BIN/riskscore score --data "$DATA" --as-of 2025-05-01
+step "5/8 batch scoring of the current year ($LAST_YEAR, as of $AS_OF) and review cases"
+$BIN/riskscore score --data "$DATA" --as-of "$AS_OF"
 
 step "6/8 monitoring pass: the current scores against the champion's reference snapshot"
 $BIN/riskscore monitor --config monitoring/config.yaml || echo "(monitoring found breaches: see the list above)"
@@ -38,18 +48,21 @@ if [ "${DEMO_CYCLE:-1}" = "1" ] && [ -x scripts/cycle.sh ]; then
   scripts/cycle.sh
 fi
 
-step "7/8 demo API keys (shown once)"
-: > "$RISKSCORE_HOME/demo-keys.txt"
+step "7/8 demo API keys (written to a file only you can read; never printed)"
+KEYS=$RISKSCORE_HOME/demo-keys.txt
+( umask 077; : > "$KEYS" )
+chmod 600 "$KEYS"
 school=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.parquet'); print(s[s.school_year==s.school_year.max()].school_id.value_counts().index[0])")
 region=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.parquet'); print(s[s.school_id=='$school'].rmc_region.iloc[0])")
 gm=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.parquet'); print(s[s.school_id=='$school'].municipality.iloc[0])")
 for spec in "school school:$school" "jeugdarts rmc_region:$region" "leerplicht municipality:$gm" "rmc rmc_region:$region" "data_team all" "admin all"; do
   set -- $spec
   key=$($BIN/riskscore keys create --role "$1" --scope "$2" --label "demo-$1" 2>/dev/null)
-  printf '%-11s %-28s %s\n' "$1" "$2" "$key" | tee -a "$RISKSCORE_HOME/demo-keys.txt"
+  printf '%-11s %-28s %s\n' "$1" "$2" "$key" >> "$KEYS"
+  printf '%-11s %-28s (key in %s)\n' "$1" "$2" "$KEYS"
 done
 
 step "8/8 serving on http://127.0.0.1:$PORT"
-echo "worklist: http://127.0.0.1:$PORT/  (sign in with a key above; keys saved in $RISKSCORE_HOME/demo-keys.txt)"
+echo "worklist: http://127.0.0.1:$PORT/  (sign in with a key from $KEYS, readable only by you)"
 echo "API docs: http://127.0.0.1:$PORT/docs"
 exec $BIN/riskscore serve --host 127.0.0.1 --port "$PORT"

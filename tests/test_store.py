@@ -180,7 +180,7 @@ def test_case_transitions_and_history(db: Db) -> None:
         assert [o.outcome for o in cases.case_outcomes(s, case.id)] == ["support_started"]
 
 
-@pytest.mark.parametrize(("path", "bad"), [((), "contacted"), (("in_review", "referred"), "open"),
+@pytest.mark.parametrize(("path", "bad"), [(("no_action_needed",), "contacted"), (("in_review", "referred"), "open"),
                                            (("closed",), "referred"), ((), "bogus")])
 def test_invalid_transitions_are_refused_and_leave_no_trace(db: Db, path, bad) -> None:
     with db.sessions() as s:

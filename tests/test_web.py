@@ -145,14 +145,14 @@ def test_root_redirects_to_login_then_worklist(web: dict[str, Any]) -> None:
     assert dt_client.get("/", follow_redirects=False).headers["location"] == "/monitoring"
 
 
-def test_session_cookie_is_signed_httponly_strict_and_holds_no_key(web: dict[str, Any]) -> None:
+def test_session_cookie_is_signed_httponly_lax_and_holds_no_key(web: dict[str, Any]) -> None:
     c = browser(web)
     token = csrf_of(c.get("/login").text)
     r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/worklist"
     header = next(h for h in r.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE + "="))
     flags = header.lower()
-    assert "httponly" in flags and "samesite=strict" in flags and "path=/" in flags
+    assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags  # lax: links from elsewhere land signed in
     assert "secure" not in flags.replace("samesite", "")  # plain http in tests: Secure would drop the cookie
     value = header.split(";", 1)[0].split("=", 1)[1].strip('"')
     key = web["keys"]["school_a"]
@@ -273,7 +273,7 @@ def test_every_page_has_layout_accessibility_and_security_headers(web: dict[str,
         assert "<script" not in r.text
         for control in re.findall(r'<(?:select|textarea|input)[^>]*\bid="([^"]+)"', r.text):
             assert f'for="{control}"' in r.text, (path, control)
-        assert '<th scope="col">' in r.text or path == "/login"
+        assert '<th scope="col">' in r.text or path in ("/login", "/students/W-A1")
 
 
 def test_every_text_has_both_languages_and_templates_use_known_keys() -> None:
@@ -296,7 +296,10 @@ def test_worklist_is_scoped_ordered_and_filtered(web: dict[str, Any]) -> None:
     c = sign_in(web, "school_a")
     html = c.get("/worklist").text
     assert rows_of(html) == ["W-A2", "W-A1", "W-A3"]  # legal due date first, then probability; no school B
-    assert "62,0%" in html and "hoog" in html and "uiterlijk 2025-03-07" in html
+    text = main_text(html)
+    assert "62,0%" in text and "hoog" in text
+    # W-A2: the decaan's own legal date (1 April rule), long past; the others get a target date
+    assert "wettelijke termijn: 10 maart 2025" in text and "verlopen" in text and "streefdatum" in text
     assert "Verwachte echte gevallen in deze lijst: 0,9" in html  # 0.62 + 0.21 + 0.08
     assert SICK_TEXT not in html and "gezondheidssignaal" in html  # health detail withheld from the school
     assert rows_of(c.get("/worklist?band=high").text) == ["W-A1"]
@@ -355,7 +358,7 @@ def test_student_page_shows_score_reasons_triggers_and_cases(web: dict[str, Any]
     assert "62,0%" in text and "18 uur ongeoorloofd verzuim" in text
     assert r.text.count('<svg class="bar"') == 2  # absence and the protective level; the sick one withheld
     assert 'class="neg"' in r.text and 'class="pos"' in r.text
-    assert "Leerplichtwet 1969" in text and "2025-03-07" in text
+    assert "Leerplichtwet 1969" in text and "uiterlijk 7 maart 2025" in text
     assert SICK_TEXT not in text and "12 schooldagen ziek" not in text
     assert f"Casus {web['cases']['school:W-A1']}" in text
     assert f"Casus {web['cases']['leerplicht:W-A1']}" not in text  # another role's case stays hidden
@@ -489,6 +492,10 @@ def test_sign_in_is_refused_after_many_failures(web: dict[str, Any]) -> None:
         record_auth_failure(session, client="testclient", key_id=None)
     c = browser(web)
     token = csrf_of(c.get("/login").text)
-    r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token}, follow_redirects=False)
+    r = c.post("/login", data={"api_key": "rsk_wrong_notthesecret", "csrf_token": token}, follow_redirects=False)
     assert r.status_code == 429 and "Te veel mislukte pogingen" in r.text
     assert c.get("/worklist", follow_redirects=False).status_code == 303
+    # the NAT case: a colleague behind the same address with a valid key still signs in
+    r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/worklist"
+    assert c.get("/worklist").status_code == 200

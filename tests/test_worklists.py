@@ -140,7 +140,9 @@ def test_out_of_scope_and_other_role_cases_are_404_like_missing_ones(env: dict[s
     assert get(env, "admin", f"/v1/cases/{case.id}").status_code == 200
     assert get(env, "data_team", f"/v1/cases/{case.id}").status_code == 403
     assert post(env, "admin", f"/v1/cases/{case.id}/notes", {"note": "x"}).status_code == 403
-    assert get(env, "school_a", "/v1/cases/abc").status_code == 422
+    for not_an_id in ("abc", "1.0", "+1", "1e0", f"{case.id}.0"):  # digits only: never read as another case
+        r = get(env, "school_a", f"/v1/cases/{not_an_id}")
+        assert r.status_code == 404 and r.json()["error"], not_an_id
     denied = list_audit(env["session"], resource=f"case:{case.id}", actor=env["ids"]["school_b"])
     assert denied and denied[0].outcome == "denied"
 

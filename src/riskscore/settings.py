@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     )
     session_secret: SecretStr = Field(SecretStr("dev-only-session-secret-change-me"))
     cookie_secure: bool | None = Field(None, description="Secure flag on web cookies; None = when the request came over https.")
+    trusted_proxies: str = Field("", description="Comma-separated addresses of reverse proxies whose X-Forwarded-For "
+                                 "and X-Forwarded-Proto are believed; empty (default): none, the peer is the client.")
     data_dir: Path | None = Field(None, description="Raw tables (Parquet) the service may rescore stored pupils "
                                                     "from (GET /v1/students/{id}/score?rescore=true); default <home>/data.")
     rules_path: Path | None = Field(None, description="Rule thresholds (YAML) for the service; default the "

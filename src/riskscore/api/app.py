@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -77,10 +78,90 @@ def _error(request: Request, status: int, message: str, headers: dict[str, str] 
     return JSONResponse({"error": message, "request_id": _rid(request)}, status_code=status, headers=headers)
 
 
-async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+def _finite(value: Any) -> Any:
+    """The value with every NaN/Infinity turned into its text: JSON (and our responses) cannot carry them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def _validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    detail = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})  # FastAPI's list, field names in loc
+    if not request.url.path.startswith("/v1/") and _is_web_path(request.url.path):
+        from riskscore.web.pages import web_error
+
+        return web_error(request, 400)
+    detail = _finite(jsonable_encoder(exc.errors(), custom_encoder={Exception: str}))  # field names in loc
     return JSONResponse({"detail": detail, "request_id": _rid(request)}, status_code=422)
+
+
+MSG_NON_FINITE = "JSON does not allow NaN or Infinity; send a finite number or null"
+_JSON_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+class NonFiniteJsonMiddleware:
+    """422 for a JSON body holding NaN, Infinity or -Infinity, on every route, before any route reads it.
+
+    Python's json module accepts these tokens (RFC 8259 does not), and a float field would then
+    carry NaN into scoring or break the response. The body is only parsed a second time when it
+    contains one of the tokens as text, so ordinary requests pay a substring search."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") not in _JSON_METHODS:
+            await self.app(scope, receive, send)
+            return
+        ctype = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"").lower()
+        if b"json" not in ctype:
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if b"NaN" in body or b"Infinity" in body:
+            import json
+
+            try:
+                json.loads(body, parse_constant=_refuse_constant)
+            except ValueError as exc:
+                if str(exc) in ("NaN", "Infinity", "-Infinity"):
+                    rid = scope.get("state", {}).get("request_id")
+                    response = JSONResponse({"detail": [{"type": "json_invalid", "loc": ["body"], "msg": MSG_NON_FINITE,
+                                                         "input": str(exc)}], "request_id": rid}, status_code=422)
+                    await response(scope, receive, send)
+                    return
+        sent = {"done": False}
+
+        async def replay() -> Any:
+            if not sent["done"]:
+                sent["done"] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+#: paths that belong to the API or to framework pages; any other unknown path is a web page
+_API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/static/")
+
+
+def _is_web_path(path: str) -> bool:
+    return not path.startswith(_API_PREFIXES)
 
 
 async def _store_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -105,6 +186,10 @@ async def _http_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if request.url.path.startswith("/v1/"):
         return _error(request, exc.status_code, str(exc.detail), dict(exc.headers or {}) or None)
+    if _is_web_path(request.url.path) and exc.status_code in (404, 405):
+        from riskscore.web.pages import web_error
+
+        return web_error(request, exc.status_code)  # a person followed a link: a page, not JSON
     return await http_exception_handler(request, exc)
 
 
@@ -144,9 +229,11 @@ def create_app(settings: Settings | None = None, *, bundle_loader: BundleLoader 
 
     from riskscore.api.routes import api_router
 
-    app = FastAPI(title="riskscore", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="riskscore", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.riskscore = state
     app.include_router(api_router)
+    _local_docs(app)
     from riskscore.web import mount_web
 
     mount_web(app)  # server-rendered pages (riskscore/web), same state and store
@@ -155,9 +242,30 @@ def create_app(settings: Settings | None = None, *, bundle_loader: BundleLoader 
     app.add_exception_handler(StoreError, _store_handler)
     app.add_exception_handler(RiskscoreError, _riskscore_handler)
     app.add_exception_handler(Exception, _internal_handler)
+    app.add_middleware(NonFiniteJsonMiddleware)  # inside the size limit below
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
     _document_common_errors(app)
     return app
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def _local_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package's files, served here: no CDN, works offline."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="riskscore – API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
 
 
 async def _poll(state: ServiceState) -> None:

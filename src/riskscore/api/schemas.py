@@ -10,7 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from riskscore.contracts import CALENDAR_REGIONS, LEVELS, MBO_LEVELS, SCHOOL_TYPES
@@ -377,6 +385,10 @@ class CaseRow(BaseModel):
     priority: int = Field(description="1 for legal/protocol triggers, 0 for capacity cases.")
     opened_at: UtcDateTime
     updated_at: UtcDateTime
+    score_as_of: dt.date | None = Field(None, description="Reference date of the score shown (probability, band, "
+                                        "reasons): the case's own score, never one stored from outside its scope.")
+    score_source: str | None = Field(None, description="Where that score came from: 'batch' (a scoring run) or "
+                                     "'api'; null: no score, probability and band are the case's own.")
 
 
 class WorklistResponse(BaseModel):
@@ -452,12 +464,16 @@ class NoteIn(BaseModel):
     note: str = Field(min_length=1, max_length=4000, description="The note.")
 
 
+OutcomeCode = Literal["conversation_held", "support_arranged", "referred_care", "reported_leerplicht", "no_concern",
+                      "unreachable", "other"]  # = store.cases.OUTCOMES (a test keeps them equal)
+
+
 class OutcomeIn(BaseModel):
     """Record what the review found; worth_conversation feeds monitoring."""
 
     model_config = _strict
 
-    outcome: str = Field(min_length=1, max_length=64, pattern=r"^[\w .,:/()'-]+$",
-                         description="Short outcome, e.g. 'conversation_held', 'referred_to_care', 'already_known'.")
-    worth_conversation: bool = Field(description="Was the signal worth a conversation?")
+    outcome: OutcomeCode = Field(description="What the review found. 'reported_leerplicht' is not available on "
+                                             "leerplicht and rmc cases (422).")
+    worth_conversation: StrictBool = Field(description="Was the signal worth a conversation? true or false only.")
     note: str | None = Field(None, min_length=1, max_length=4000, description="Optional note.")

@@ -49,5 +49,8 @@ def serve(
     if workers > 1 and settings.resolved_database_url().startswith("sqlite"):
         typer.echo("warning: several workers on SQLite serialise writes; use PostgreSQL for production", err=True)
     # access_log off: uvicorn's access log writes raw paths, which hold student ids.
+    # Forwarding headers only from configured proxies: otherwise any client could pick its address.
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
-                log_level=log_level.lower(), proxy_headers=True)
+                log_level=log_level.lower(), proxy_headers=bool(proxies),
+                forwarded_allow_ips=",".join(proxies) or None)

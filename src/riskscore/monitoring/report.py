@@ -10,6 +10,7 @@ import base64
 import errno
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -21,7 +22,7 @@ import pandas as pd
 
 from riskscore.errors import DataError, StorageFullError
 from riskscore.monitoring.checks import Verdict
-from riskscore.monitoring.status import EVIDENTLY, REPORT, SUMMARY
+from riskscore.monitoring.status import CHARTS, EVIDENTLY, REPORT, SUMMARY
 
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -179,6 +180,7 @@ def write_reports(verdict: Verdict, out_dir: str | Path) -> dict[str, Path]:
             href = EVIDENTLY
         _write_text(work / REPORT, render_html(verdict, evidently_href=href))
         _write_text(work / SUMMARY, json.dumps(verdict.to_dict(), indent=2, allow_nan=False))
+        _write_text(work / CHARTS, json.dumps(chart_tables(verdict), allow_nan=False))
         final = out_dir / name
         os.replace(work, final)
     except OSError as exc:
@@ -194,6 +196,29 @@ def write_reports(verdict: Verdict, out_dir: str | Path) -> dict[str, Path]:
     if href:
         paths["evidently"] = final / EVIDENTLY
     return paths
+
+
+#: the tables the web's monitoring page draws (read back by monitoring.status.chart_data)
+CHART_TABLES = {"probability_hist": ("left", "right", "share_ref", "share_cur"),
+                "selection": ("column", "group", "n_ref", "n_cur", "rate_ref", "rate_cur", "tested", "alert"),
+                "outcomes_by_group": ("column", "group", "n", "tpr", "tpr_lo", "tpr_hi", "flagged", "tested")}
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def chart_tables(verdict: Verdict) -> dict[str, list[dict[str, Any]]]:
+    """The few tables behind the monitoring page's charts, as JSON-safe records (NaN → null)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, columns in CHART_TABLES.items():
+        table = verdict.tables.get(name)
+        if table is None or len(table) == 0:
+            continue
+        keep = [c for c in columns if c in table.columns]
+        records = table[keep].astype(object).where(table[keep].notna(), None).to_dict("records")
+        out[name] = [{k: _finite(v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records]
+    return out
 
 
 def _translate(exc: OSError, where: Path) -> Exception:

@@ -5,10 +5,15 @@ Access rules live here so every route applies them the same way:
 - student endpoints refuse `data_team` and `admin` (403): they work with aggregates, never one pupil;
 - a student outside the caller's scope is reported exactly like a missing one (404, same body);
 - every read or write of a student's data is written to the audit log *before* data is returned;
-- a client that keeps presenting bad keys is slowed, then refused (429 + Retry-After) for a while.
-  Valid keys cost nothing extra: the throttle is an in-memory counter per process, consulted
-  before authentication; only a *failure* touches the auth_failures table (record it, and read
-  the count all workers wrote, so a guesser cannot spread attempts over the workers).
+- bad keys are throttled per client address and, separately, per key id (the key's public prefix):
+  after a few failures each further failure is slowed, after `limit` it is refused (429 +
+  Retry-After) for a while. A key that authenticates is never blocked, so one mistyped key behind a
+  school's NAT does not lock out its colleagues, and an attacker cannot lock out a real key by
+  guessing at its prefix. Only a *failure* touches the auth_failures table (record it, and read the
+  count all workers wrote, so a guesser cannot spread attempts over the workers).
+- the client address is the direct peer; `X-Forwarded-For` counts only when the peer is one of the
+  configured proxies (settings.trusted_proxies; `riskscore serve` hands them to uvicorn), so a
+  client cannot rotate that header to dodge the throttle or pick an address to lock out.
 """
 
 from __future__ import annotations
@@ -59,12 +64,12 @@ class ThrottledError(RiskscoreError):
         self.retry_after = retry_after
 
 
-MSG_THROTTLED = "too many failed API keys from this client; try again in {seconds} s"
+MSG_THROTTLED = "too many failed API keys from this client or for this key id; try again in {seconds} s"
 
 
 @dataclass
 class AuthThrottle:
-    """Failed-key throttling per client address: after `slow_after` failures within `window` each
+    """Failed-key throttling per subject ('addr:<client>' or 'key:<key id>'): after `slow_after` failures within `window` each
     further failure is answered after a growing delay; after `limit` failures the client is refused
     (429, Retry-After) until enough of them have aged out of the window.
 
@@ -122,6 +127,11 @@ class AuthThrottle:
             n = len(times)
         return min(self.max_delay, self.delay_step * (n - self.slow_after)) if n > self.slow_after else 0.0
 
+    def blocked(self, subjects: list[str]) -> int | None:
+        """The longest wait among the subjects that are over the limit, or None."""
+        waits = [w for w in (self.retry_after(s) for s in subjects) if w is not None]
+        return max(waits) if waits else None
+
     def reset(self) -> None:
         with self._lock:
             self._failures.clear()
@@ -142,8 +152,14 @@ def throttle_of(request: Request) -> AuthThrottle:
 
 
 def client_of(request: Request) -> str:
-    """The client address the throttle counts by (the direct peer; see docs/SECURITY.md on proxies)."""
+    """The client address the throttle counts by: the direct peer, or what a configured proxy said
+    (uvicorn rewrites the peer only for settings.trusted_proxies; see docs/SECURITY.md)."""
     return request.client.host if request.client is not None else "unknown"
+
+
+def throttle_subjects(client: str, key_id: str | None) -> list[str]:
+    """What a failure counts against: the address, and the key id it named (if it had one)."""
+    return [f"addr:{client}", *([f"key:{key_id}"] if key_id else [])]
 
 
 async def get_state(request: Request) -> ServiceState:
@@ -184,30 +200,31 @@ def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """The caller behind the key; 401 for a missing, malformed, unknown or revoked key, 429 for a
-    client that presented too many bad keys lately (checked first, so a blocked client costs no query)."""
-    from riskscore.store.keys import authenticate
+    """The caller behind the key; 401 for a missing, malformed, unknown or revoked key, 429 instead of
+    401 once this address or this key id failed too often lately. A valid key always passes."""
+    from riskscore.store.keys import authenticate, key_id_of
 
     key = bearer.credentials if bearer is not None else api_key
     authorization = request.headers.get("authorization")
     if not key and authorization is None:
         raise AuthError(MSG_BAD_KEY)  # no credentials is no guess: not counted
-    throttle, client = throttle_of(request), client_of(request)
-    wait = throttle.retry_after(client)
-    if wait is not None:
-        _count(request, "throttled")
-        raise ThrottledError(MSG_THROTTLED.format(seconds=wait), wait)
     # an Authorization header that is not 'Bearer <key>' is refused, never skipped for X-API-Key;
     # two different keys are refused rather than one of them picked
     malformed = authorization is not None and bearer is None
     ambiguous = bearer is not None and api_key is not None and not hmac.compare_digest(bearer.credentials, api_key)
     principal = None if (malformed or ambiguous or not key) else authenticate(session, key)
-    if principal is None:
-        _count(request, "invalid")
-        _failed(session, throttle, client, key or "")
-        raise AuthError(MSG_BAD_KEY)
-    request.state.role = principal.role  # for the request log (a role, never the key)
-    return principal
+    if principal is not None:  # a key that authenticates is never throttled
+        request.state.role = principal.role  # for the request log (a role, never the key)
+        return principal
+    throttle, client = throttle_of(request), client_of(request)
+    key_id = key_id_of(key or "")
+    wait = throttle.blocked(throttle_subjects(client, key_id))
+    if wait is not None:  # already over the limit: refuse without recording (the window runs out)
+        _count(request, "throttled")
+        raise ThrottledError(MSG_THROTTLED.format(seconds=wait), wait)
+    _count(request, "invalid")
+    _failed(session, throttle, client, key_id)
+    raise AuthError(MSG_BAD_KEY)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -219,17 +236,20 @@ def _count(request: Request, outcome: str) -> None:
         metrics.auth_failures.labels(outcome=outcome).inc()
 
 
-def _failed(session: Session, throttle: AuthThrottle, client: str, key: str) -> None:
+def _failed(session: Session, throttle: AuthThrottle, client: str, key_id: str | None) -> None:
     """Record a failed key (database: shared by workers; memory: the fast check), then slow down."""
-    from riskscore.store.keys import key_id_of, recent_auth_failures, record_auth_failure
+    from riskscore.store.keys import recent_auth_failures, record_auth_failure
 
-    shared: int | None = None
+    shared: dict[str, int | None] = {}
     try:
-        record_auth_failure(session, client=client, key_id=(key_id_of(key) or "")[:40] or None)
-        shared = recent_auth_failures(session, client=client, window=throttle.window)
+        record_auth_failure(session, client=client, key_id=(key_id or "")[:40] or None)
+        shared[f"addr:{client}"] = recent_auth_failures(session, client=client, window=throttle.window)
+        if key_id:
+            shared[f"key:{key_id}"] = recent_auth_failures(session, key_prefix=key_id, window=throttle.window)
     except StoreError:  # a read-only or absent database must not turn a 401 into a 503
         get_logger().warning("auth failure not recorded", extra={"event": "auth_failure_unrecorded"})
-    delay = throttle.failed(client, shared_count=shared)
+    delay = max(throttle.failed(subject, shared_count=shared.get(subject))
+                for subject in throttle_subjects(client, key_id))
     get_logger().warning("invalid API key", extra={"event": "auth_failed"})
     if delay > 0:
         time.sleep(delay)

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 CASE_STATUSES = ("open", "in_review", "contacted", "referred", "no_action_needed", "false_alarm", "closed")
 #: statuses in which a case still needs work; a new signal updates such a case instead of opening one
 ACTIVE_STATUSES = ("open", "in_review", "contacted", "referred")
+#: a reviewer who phoned the family straight away records that in one save: open → contacted
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    "open": frozenset({"in_review", "no_action_needed", "false_alarm", "closed"}),
+    "open": frozenset({"in_review", "contacted", "no_action_needed", "false_alarm", "closed"}),
     "in_review": frozenset({"open", "contacted", "referred", "no_action_needed", "false_alarm"}),
     "contacted": frozenset({"in_review", "referred", "no_action_needed", "closed"}),
     "referred": frozenset({"contacted", "closed"}),
@@ -30,6 +31,27 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset({"in_review"}),
 }
 CASE_ROLES = ("school", "jeugdarts", "leerplicht", "rmc")
+#: what a review can find (stored as the code, shown in words by the pages)
+OUTCOMES = ("conversation_held", "support_arranged", "referred_care", "reported_leerplicht", "no_concern",
+            "unreachable", "other")
+#: outcomes that make no sense for a role: the attendance officer does not report to itself, and RMC
+#: works with young people past leerplicht age
+NOT_FOR_ROLE: dict[str, frozenset[str]] = {"leerplicht": frozenset({"reported_leerplicht"}),
+                                           "rmc": frozenset({"reported_leerplicht"})}
+MSG_OUTCOME_NOT_FOR_ROLE = "outcome '{outcome}' is not available for a '{role}' case; choose one of: {allowed}"
+
+
+def outcomes_for(role: str) -> tuple[str, ...]:
+    """The outcomes offered to a reviewer of this role, in display order."""
+    excluded = NOT_FOR_ROLE.get(role, frozenset())
+    return tuple(o for o in OUTCOMES if o not in excluded)
+
+
+def check_outcome(role: str, outcome: str) -> None:
+    """DataError (422) unless the outcome is one this role's cases can have."""
+    allowed = outcomes_for(role)
+    if outcome not in allowed:
+        raise DataError(MSG_OUTCOME_NOT_FOR_ROLE.format(outcome=outcome, role=role, allowed=", ".join(allowed)))
 #: the team of a reviewing role: the role plus this scope unit of the case (a school's care team works
 #: per school, the leerplicht officers per municipality, RMC and the youth doctors (GGD/JGZ, organised
 #: regionally) per RMC region). Capacities and the worklist's ``team`` filter use it.
@@ -203,32 +225,31 @@ def transition_case(
         raise InvalidTransitionError(
             MSG_BAD_TRANSITION.format(from_status="?", to_status=to_status, allowed=", ".join(CASE_STATUSES))
         )
+    return run_write(session, lambda s: _transition(s, case_id, to_status, actor=actor, note=note))
 
-    def work(s: Session) -> ReviewCase:
-        case = get_case(s, case_id)
-        from_status = case.status
-        allowed = ALLOWED_TRANSITIONS[from_status]
-        if to_status not in allowed:
-            raise InvalidTransitionError(
-                MSG_BAD_TRANSITION.format(from_status=from_status, to_status=to_status,
-                                          allowed=", ".join(sorted(allowed)))
-            )
-        now = utcnow()
-        result = cast(CursorResult[Any], s.execute(
-            update(ReviewCase)
-            .where(ReviewCase.id == case_id, ReviewCase.status == from_status)
-            .values(status=to_status, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ))
-        if result.rowcount != 1:
-            raise InvalidTransitionError(MSG_CONCURRENT_CHANGE)
-        s.add(CaseEvent(case_id=case_id, at=now, actor=actor, action="status", from_status=from_status,
-                        to_status=to_status, note=note))
-        s.flush()
-        s.refresh(case)
-        return case
 
-    return run_write(session, work)
+def _transition(s: Session, case_id: int, to_status: str, *, actor: str, note: str | None) -> ReviewCase:
+    case = get_case(s, case_id)
+    from_status = case.status
+    allowed = ALLOWED_TRANSITIONS[from_status]
+    if to_status not in allowed:
+        raise InvalidTransitionError(
+            MSG_BAD_TRANSITION.format(from_status=from_status, to_status=to_status, allowed=", ".join(sorted(allowed)))
+        )
+    now = utcnow()
+    result = cast(CursorResult[Any], s.execute(
+        update(ReviewCase)
+        .where(ReviewCase.id == case_id, ReviewCase.status == from_status)
+        .values(status=to_status, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ))
+    if result.rowcount != 1:
+        raise InvalidTransitionError(MSG_CONCURRENT_CHANGE)
+    s.add(CaseEvent(case_id=case_id, at=now, actor=actor, action="status", from_status=from_status,
+                    to_status=to_status, note=note))
+    s.flush()
+    s.refresh(case)
+    return case
 
 
 def assign_case(session: Session, case_id: int, owner: str | None, *, actor: str) -> ReviewCase:
@@ -247,21 +268,48 @@ def assign_case(session: Session, case_id: int, owner: str | None, *, actor: str
     return run_write(session, work)
 
 
+def save_review(session: Session, case_id: int, *, actor: str, to_status: str | None = None,
+                outcome: str | None = None, worth_conversation: bool | None = None,
+                note: str | None = None) -> ReviewCase:
+    """What a reviewer records in one save — a new status, an outcome, a note, or any of them — in one
+    transaction: all of it is kept or none (e.g. open → contacted with 'conversation held')."""
+    if outcome is not None and (not outcome.strip() or len(outcome) > 64 or worth_conversation is None):
+        raise DataError(MSG_BAD_CASE.format(details="an outcome needs 1-64 characters and worth_conversation"))
+    if not (to_status or outcome or (note and note.strip())):
+        raise DataError(MSG_BAD_CASE.format(details="nothing to save"))
+
+    if to_status and to_status not in CASE_STATUSES:
+        raise InvalidTransitionError(
+            MSG_BAD_TRANSITION.format(from_status="?", to_status=to_status, allowed=", ".join(CASE_STATUSES)))
+
+    def work(s: Session) -> ReviewCase:
+        if to_status:
+            _transition(s, case_id, to_status, actor=actor, note=None)
+        if outcome:
+            _outcome(s, case_id, outcome=outcome, worth_conversation=bool(worth_conversation), recorded_by=actor,
+                     note=note or None)
+        elif note and note.strip():
+            _note(s, case_id, note, actor=actor)
+        return get_case(s, case_id)
+
+    return run_write(session, work)
+
+
 def add_note(session: Session, case_id: int, note: str, *, actor: str) -> CaseEvent:
     """Append a note to the case history (notes are events; they are never edited)."""
     if not note.strip():
         raise DataError(MSG_BAD_CASE.format(details="empty note"))
+    return run_write(session, lambda s: _note(s, case_id, note, actor=actor))
 
-    def work(s: Session) -> CaseEvent:
-        case = get_case(s, case_id)
-        case.updated_at = utcnow()
-        event = CaseEvent(case_id=case_id, at=case.updated_at, actor=actor, action="note",
-                          from_status=case.status, to_status=case.status, note=note)
-        s.add(event)
-        s.flush()
-        return event
 
-    return run_write(session, work)
+def _note(s: Session, case_id: int, note: str, *, actor: str) -> CaseEvent:
+    case = get_case(s, case_id)
+    case.updated_at = utcnow()
+    event = CaseEvent(case_id=case_id, at=case.updated_at, actor=actor, action="note",
+                      from_status=case.status, to_status=case.status, note=note)
+    s.add(event)
+    s.flush()
+    return event
 
 
 def record_outcome(
@@ -276,21 +324,23 @@ def record_outcome(
     """Record what the review found; monitoring uses worth_conversation as the reviewers' label."""
     if not outcome.strip() or len(outcome) > 64:
         raise DataError(MSG_BAD_CASE.format(details="outcome must be 1-64 characters"))
+    return run_write(session, lambda s: _outcome(s, case_id, outcome=outcome, worth_conversation=worth_conversation,
+                                                 recorded_by=recorded_by, note=note))
 
-    def work(s: Session) -> ReviewOutcome:
-        case = get_case(s, case_id)
-        now = utcnow()
-        row = ReviewOutcome(case_id=case_id, outcome=outcome, worth_conversation=worth_conversation,
-                            note=note, recorded_by=recorded_by, recorded_at=now)
-        s.add(row)
-        case.updated_at = now
-        s.add(CaseEvent(case_id=case_id, at=now, actor=recorded_by, action="outcome",
-                        from_status=case.status, to_status=case.status,
-                        note=f"{outcome} (worth a conversation: {'yes' if worth_conversation else 'no'})"))
-        s.flush()
-        return row
 
-    return run_write(session, work)
+def _outcome(s: Session, case_id: int, *, outcome: str, worth_conversation: bool, recorded_by: str,
+             note: str | None) -> ReviewOutcome:
+    case = get_case(s, case_id)
+    now = utcnow()
+    row = ReviewOutcome(case_id=case_id, outcome=outcome, worth_conversation=worth_conversation,
+                        note=note, recorded_by=recorded_by, recorded_at=now)
+    s.add(row)
+    case.updated_at = now
+    s.add(CaseEvent(case_id=case_id, at=now, actor=recorded_by, action="outcome",
+                    from_status=case.status, to_status=case.status,
+                    note=f"{outcome} (worth a conversation: {'yes' if worth_conversation else 'no'})"))
+    s.flush()
+    return row
 
 
 def case_history(session: Session, case_id: int) -> list[CaseEvent]:
@@ -355,3 +405,22 @@ def list_worklist(
         stmt = stmt.limit(limit)
     with translate_errors():
         return list(session.scalars(stmt))
+
+
+def outcome_trend(session: Session, *, months: int = 12) -> list[dict[str, Any]]:
+    """Recorded review outcomes per calendar month (UTC), the last `months` months, oldest first:
+    {"month": "2026-11", "n": reviews, "worth": how many found the signal worth a conversation}.
+    No pupil data: counts only (for the data team's monitoring page)."""
+    from datetime import timedelta
+
+    since = utcnow() - timedelta(days=31 * months)
+    with translate_errors():
+        rows = session.execute(select(ReviewOutcome.recorded_at, ReviewOutcome.worth_conversation)
+                               .where(ReviewOutcome.recorded_at >= since)).all()
+    by_month: dict[str, list[int]] = {}
+    for at, worth in rows:
+        key = f"{at.year:04d}-{at.month:02d}"
+        counts = by_month.setdefault(key, [0, 0])
+        counts[0] += 1
+        counts[1] += int(bool(worth))
+    return [{"month": k, "n": v[0], "worth": v[1]} for k, v in sorted(by_month.items())]

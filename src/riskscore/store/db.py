@@ -180,3 +180,33 @@ def run_write(session: Session, work: Callable[[Session], T], *, attempts: int =
         if exc.connection_invalidated:
             raise to_store_error(exc) from exc
         raise
+
+
+def database_writable(engine: Any) -> bool:
+    """Whether the database takes writes now, checked without taking the write lock (so /readyz
+    answers at once during a batch run). SQLite: not opened read-only (query_only, ?mode=ro) and the
+    file and its folder are writable; PostgreSQL: not a read-only transaction default or a standby."""
+    import os
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                if conn.exec_driver_sql("PRAGMA query_only").scalar():
+                    return False
+                if "mode=ro" in str(engine.url) or "immutable=1" in str(engine.url):
+                    return False
+                name = engine.url.database or ""
+                if not name or name == ":memory:" or name.startswith("file:"):
+                    return True
+                path = Path(name)
+                return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+            if engine.dialect.name == "postgresql":
+                read_only = conn.exec_driver_sql("SHOW transaction_read_only").scalar()
+                standby = conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar()
+                return read_only == "off" and not standby
+            return True
+    except sa.exc.SQLAlchemyError:
+        return False

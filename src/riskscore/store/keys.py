@@ -103,12 +103,13 @@ def record_auth_failure(session: Session, *, client: str, key_id: str | None = N
     run_write(session, work)
 
 
-def recent_auth_failures(session: Session, *, client: str, window: timedelta = timedelta(minutes=15),
-                         now: datetime | None = None) -> int:
-    """How many failed attempts this client made within the window."""
+def recent_auth_failures(session: Session, *, client: str | None = None, key_prefix: str | None = None,
+                         window: timedelta = timedelta(minutes=15), now: datetime | None = None) -> int:
+    """How many failed attempts this client address (or, with key_prefix, this key id) made within the window."""
     since = (now or utcnow()) - window
+    where = (AuthFailure.key_prefix == key_prefix[:40]) if key_prefix is not None else (
+        AuthFailure.client == (client or "")[:128])
     with translate_errors():
         return int(session.scalar(
-            select(func.count()).select_from(AuthFailure).where(AuthFailure.client == client[:128],
-                                                                AuthFailure.at >= since)
+            select(func.count()).select_from(AuthFailure).where(where, AuthFailure.at >= since)
         ) or 0)

@@ -103,18 +103,22 @@ def cookie_secure(request: Request) -> bool:
 
 
 def write_session(request: Request, response: Response) -> None:
-    """Write the session cookie back if it changed (or delete it after sign-out)."""
+    """Write the session cookie back if it changed (or delete it after sign-out).
+
+    SameSite=Lax, not Strict: a link from another site (an e-mail, the school's intranet) must land
+    signed in, instead of on /login where a fresh cookie would replace the session. Cross-site POSTs
+    still carry no cookie, and every form checks the session's CSRF token besides."""
     session = getattr(request.state, "web_session", None)
     if not isinstance(session, WebSession):
         return
     secure = cookie_secure(request)
     if session.cleared:
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="strict")
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
         return
     if session.dirty:
         session.csrf  # noqa: B018 - make sure every written session carries a token
         response.set_cookie(SESSION_COOKIE, _serializer(request).dumps(session.data), max_age=SESSION_MAX_AGE,
-                            path="/", secure=secure, httponly=True, samesite="strict")
+                            path="/", secure=secure, httponly=True, samesite="lax")
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
@@ -166,4 +170,7 @@ def require_roles(principal: Principal, allowed: frozenset[str], message_key: st
 
 
 def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The address failed sign-ins count against (as the API's throttle: the peer, or a trusted proxy's word)."""
+    from riskscore.service.deps import client_of as api_client_of
+
+    return api_client_of(request)

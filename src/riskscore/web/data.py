@@ -4,8 +4,10 @@ API does (access.redact)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -15,9 +17,10 @@ from riskscore.access import Principal
 from riskscore.store.db import translate_errors
 from riskscore.store.models import ApiKey, CaseEvent, ReviewCase, ReviewOutcome, Score, ScoringRun
 from riskscore.web import i18n
+from riskscore.web.actions import LEGAL, NextStep, next_step, today
 
-#: the most rows a worklist page shows; more means the filters should be narrower
-WORKLIST_LIMIT = 500
+#: the most cases a worklist reads (then sorted and shown a page at a time); more means narrower filters
+WORKLIST_LIMIT = 5000
 
 
 def redacted(score: Score, role: str) -> dict[str, Any]:
@@ -46,20 +49,29 @@ def latest_scores(session: Session, student_ids: Iterable[str]) -> dict[str, Sco
     return out
 
 
-def rule_text(rule_id: str, lang: str) -> str:
+HEALTH_RULE_PREFIX = "mazl_"
+
+
+def rule_text(rule_id: str, lang: str, *, viewer: str = "jeugdarts", short: bool = False) -> str:
+    """A rule's title (short: a few words for the worklist); a sick-report (MAZL) rule's title is
+    health information, so other roles get a neutral line instead."""
     from riskscore.rules import RULES
 
+    if rule_id.startswith(HEALTH_RULE_PREFIX) and viewer != "jeugdarts":
+        return i18n.translate("health_signal", lang)
+    if short and f"rule_short_{rule_id}" in i18n.TEXTS:
+        return i18n.translate(f"rule_short_{rule_id}", lang)
     rule = RULES.get(rule_id)
     if rule is None:
         return rule_id
     return rule.description_en if lang == "en" else rule.description_nl
 
 
-def case_reason_text(reason: str, lang: str) -> str:
+def case_reason_text(reason: str, lang: str, *, viewer: str = "jeugdarts", short: bool = False) -> str:
     if reason == "capacity":
         return i18n.translate("reason_capacity", lang)
     if reason.startswith("rule:"):
-        return rule_text(reason[5:], lang)
+        return rule_text(reason[5:], lang, viewer=viewer, short=short)
     return reason
 
 
@@ -68,15 +80,69 @@ def reason_text(reason: dict[str, Any], lang: str) -> str:
     return str(text or reason.get("code") or "")
 
 
+def visible_triggers(triggers: Iterable[dict[str, Any]], viewer: str, lang: str) -> list[dict[str, Any]]:
+    """A score's triggers as the viewer may see them: the jeugdarts sees all; the school sees *that* a
+    signal for the jeugdarts exists (no title, no dates, no detail); leerplicht and RMC do not see
+    sick-report signals at all."""
+    out = []
+    for t in triggers:
+        rid = str(t.get("id"))
+        if rid.startswith(HEALTH_RULE_PREFIX) and viewer != "jeugdarts":
+            if viewer != "school":
+                continue
+            out.append({"id": rid, "text": i18n.translate("health_signal", lang), "fired_on": None,
+                        "due_date": None, "detail": None, "source": None, "role": "jeugdarts", "withheld": True})
+            continue
+        out.append(_localised({**t, "text": rule_text(rid, lang, viewer=viewer)}, lang) or {})
+    return out
+
+
+_HOURS = re.compile(r"(\d+(?:\.\d+)?) h\b")
+
+
+def _localised(trigger: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
+    """The trigger with its detail in plain words ('18.00 h' → '18 uur' / '18 hours')."""
+    if trigger is None or not trigger.get("detail"):
+        return trigger
+
+    def hours(m: re.Match[str]) -> str:
+        value = float(m.group(1))
+        text = f"{value:g}" if lang == "en" else f"{value:g}".replace(".", ",")
+        return f"{text} {'hours' if lang == 'en' else 'uur'}"
+
+    return {**trigger, "detail": _HOURS.sub(hours, str(trigger["detail"]))}
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def step_for(case: ReviewCase, *, on: date | None = None) -> NextStep:
+    """The viewer's (= the case role's) next step: the legal deadline where it is theirs, else a target
+    date counted from the later of the stored deadline (or reference date) and the day the case opened."""
+    opened = case.opened_at.date() if case.opened_at is not None else case.as_of
+    base = max(case.due_date or case.as_of, opened)
+    return next_step(case.role, case.reason, due_date=case.due_date if (case.role, case.reason) in LEGAL else None,
+                     fired_on=base, as_of=case.as_of, on=on)
+
+
 @dataclass
 class WorklistRow:
     case: ReviewCase
     reason_label: str
+    step: NextStep
     age: float | None
     probability: float | None
     band: str | None
+    score_date: date | None
+    score_source: str
     reasons: list[str]
-    triggers: list[dict[str, Any]]
+    other_triggers: int
 
 
 @dataclass
@@ -86,6 +152,15 @@ class Worklist:
     truncated: bool
     expected: float
     n_students: int
+    total: int
+    page: int
+    pages: int
+    first: int
+    last: int
+
+
+SORTS = ("due", "probability", "student", "school", "status")
+PER_PAGE = 25
 
 
 def build_worklist(
@@ -97,42 +172,77 @@ def build_worklist(
     school: str | None,
     band: str | None,
     statuses: Sequence[str] | None,
+    search: str | None = None,
+    sort: str = "due",
+    descending: bool = False,
+    page: int = 1,
+    per_page: int = PER_PAGE,
 ) -> Worklist:
-    """The principal's cases, newest score attached; 'expected' sums each listed student's probability once."""
+    """One page of the principal's cases, most urgent first by default (own next step's due date, then
+    probability). Each row shows the score that belongs to the case (store.runs.case_scores: never a
+    score stored from outside the case's scope), with its date and source. 'expected' sums each listed
+    student's probability once, over all pages."""
     from riskscore.store.cases import list_worklist
+    from riskscore.store.runs import case_scores
 
     cases = list_worklist(session, principal=principal, role=role, bands=[band] if band else None,
-                          statuses=statuses, limit=WORKLIST_LIMIT * 4)
+                          statuses=statuses, limit=WORKLIST_LIMIT + 1)
+    truncated = len(cases) > WORKLIST_LIMIT
+    cases = cases[:WORKLIST_LIMIT]
     schools = sorted({c.school_id for c in cases if c.school_id})
     if principal.scope_kind == "school":
         schools = sorted(set(schools) | set(principal.scope_values))
     if school:
         cases = [c for c in cases if c.school_id == school]
-    truncated = len(cases) > WORKLIST_LIMIT
-    cases = cases[:WORKLIST_LIMIT]
-    scores = latest_scores(session, (c.student_id for c in cases))
-    rows: list[WorklistRow] = []
+    if search:
+        needle = search.strip().lower()
+        cases = [c for c in cases if needle in c.student_id.lower()]
+    today_ = today()
+    steps = {c.id: step_for(c, on=today_) for c in cases}
+    keys: dict[str, Any] = {
+        "due": lambda c: (steps[c.id].due, -(c.probability or 0.0), c.id),
+        "probability": lambda c: (c.probability if c.probability is not None else -1.0, c.id),
+        "student": lambda c: (c.student_id, c.id),
+        "school": lambda c: (c.school_id or "", c.student_id, c.id),
+        "status": lambda c: (c.status, steps[c.id].due, c.id),
+    }
+    cases.sort(key=keys.get(sort, keys["due"]), reverse=descending)
     per_student: dict[str, float] = {}
-    for case in cases:
-        score = scores.get(case.student_id)
-        view = redacted(score, principal.role) if score is not None else {}
-        probability = view.get("probability", case.probability)
-        if probability is not None:
-            per_student[case.student_id] = float(probability)
-        triggers = [
-            {"id": t.get("id"), "text": rule_text(str(t.get("id")), lang), "due_date": t.get("due_date")}
-            for t in view.get("triggers", [])
-        ]
-        if not triggers and case.reason.startswith("rule:"):
-            triggers = [{"id": case.reason[5:], "text": rule_text(case.reason[5:], lang),
-                         "due_date": case.due_date.isoformat() if case.due_date else None}]
+    for c in cases:
+        if c.probability is not None:
+            per_student[c.student_id] = float(c.probability)
+    total = len(cases)
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    shown = cases[(page - 1) * per_page : page * per_page]
+    scores = case_scores(session, shown)
+    viewer = principal.role
+    rows: list[WorklistRow] = []
+    for case in shown:
+        score, source = scores.get(case.id, (None, "case"))
+        view = redacted(score, viewer) if score is not None else {}
+        own = case.reason[5:] if case.reason.startswith("rule:") else None
+        others = [t for t in visible_triggers(view.get("triggers", []), viewer, lang) if t.get("id") != own]
         rows.append(WorklistRow(
-            case=case, reason_label=case_reason_text(case.reason, lang), age=view.get("age"),
-            probability=probability, band=view.get("band", case.band),
-            reasons=[reason_text(r, lang) for r in view.get("reasons", [])[:3]], triggers=triggers,
+            case=case, reason_label=case_reason_text(case.reason, lang, viewer=viewer, short=True),
+            step=steps[case.id],
+            age=view.get("age"), probability=view.get("probability", case.probability),
+            band=view.get("band", case.band), score_date=score.as_of if score is not None else case.as_of,
+            score_source=source, reasons=[reason_text(r, lang) for r in view.get("reasons", [])[:2]],
+            other_triggers=len(others),
         ))
+    first = (page - 1) * per_page + 1 if shown else 0
     return Worklist(rows=rows, schools=schools, truncated=truncated, expected=sum(per_student.values()),
-                    n_students=len(per_student))
+                    n_students=len(per_student), total=total, page=page, pages=pages, first=first,
+                    last=first + len(shown) - 1 if shown else 0)
+
+
+@dataclass
+class HistoryLine:
+    at: Any
+    actor: str
+    text: str
+    note: str | None
 
 
 @dataclass
@@ -142,29 +252,78 @@ class CaseView:
     events: list[CaseEvent]
     outcomes: list[ReviewOutcome]
     allowed: list[str] = field(default_factory=list)
+    step: NextStep | None = None
+    trigger: dict[str, Any] | None = None
+    offered: tuple[str, ...] = ()
+    history: list[HistoryLine] = field(default_factory=list)
+    short_label: str = ""
 
 
-def student_cases(session: Session, student_id: str, principal: Principal, *, lang: str) -> list[CaseView]:
-    """The student's cases for the viewer's own role and scope, newest first, with their history."""
-    from riskscore.store.cases import ALLOWED_TRANSITIONS, case_history, case_outcomes
+def history_lines(events: Iterable[CaseEvent], lang: str, viewer: str) -> list[HistoryLine]:
+    """A case's events in words: no stored codes ('rule:…', 'capacity', outcome codes) on the page."""
+    lines = []
+    for e in events:
+        note: str | None = e.note
+        if e.action == "open":
+            text = i18n.translate("hist_opened", lang,
+                                  reason=case_reason_text(e.note or "", lang, viewer=viewer, short=True))
+            note = None
+        elif e.action == "status":
+            text = (f"{i18n.label('action', 'status', lang)}: {i18n.label('status', e.from_status, lang)} → "
+                    f"{i18n.label('status', e.to_status, lang)}")
+        elif e.action == "outcome":
+            code, _, rest = (e.note or "").partition(" (worth a conversation: ")
+            worth = rest.rstrip(")")
+            text = i18n.translate("hist_outcome", lang, outcome=i18n.label("outcome", code, lang),
+                                  worth=i18n.translate(worth, lang) if worth in ("yes", "no") else "–")
+            note = None
+        elif e.action == "assign":
+            old, _, new = (e.note or "").removeprefix("owner: ").partition(" -> ")
+            text = i18n.translate("hist_owner", lang, old=old or "–", new=new or "–")
+            note = None
+        else:
+            text = i18n.label("action", e.action, lang)
+        lines.append(HistoryLine(at=e.at, actor=e.actor, text=text, note=note))
+    return lines
 
+
+def own_cases(session: Session, student_id: str, principal: Principal) -> list[ReviewCase]:
+    """The student's cases for the viewer's own role and scope, newest first."""
     stmt = (select(ReviewCase).where(ReviewCase.student_id == student_id, ReviewCase.role == principal.role)
             .order_by(ReviewCase.opened_at.desc(), ReviewCase.id.desc()))
     with translate_errors():
-        cases = [c for c in session.scalars(stmt) if principal.can_see(c.school_id, c.municipality, c.rmc_region)]
-    return [CaseView(case=c, reason_label=case_reason_text(c.reason, lang), events=case_history(session, c.id),
-                     outcomes=case_outcomes(session, c.id), allowed=sorted(ALLOWED_TRANSITIONS[c.status]))
-            for c in cases]
+        return [c for c in session.scalars(stmt) if principal.can_see(c.school_id, c.municipality, c.rmc_region)]
+
+
+def student_cases(session: Session, cases: Sequence[ReviewCase], principal: Principal, *, lang: str,
+                  triggers: Sequence[dict[str, Any]] = ()) -> list[CaseView]:
+    """The cases with their history, the viewer's next step and (for a rule case) the trigger that
+    opened it, taken from ``triggers`` (already cut to the viewer)."""
+    from riskscore.store.cases import ALLOWED_TRANSITIONS, case_history, case_outcomes, outcomes_for
+
+    by_id = {str(t.get("id")): t for t in triggers}
+    views = []
+    for c in cases:
+        events = case_history(session, c.id)
+        rule = c.reason[5:] if c.reason.startswith("rule:") else None
+        views.append(CaseView(
+            case=c, reason_label=case_reason_text(c.reason, lang, viewer=principal.role), events=events,
+            outcomes=case_outcomes(session, c.id), allowed=sorted(ALLOWED_TRANSITIONS[c.status]),
+            step=step_for(c), trigger=_localised(by_id.get(rule), lang) if rule else None,
+            offered=outcomes_for(c.role), history=history_lines(events, lang, principal.role),
+            short_label=case_reason_text(c.reason, lang, viewer=principal.role, short=True)))
+    return views
 
 
 def actor_labels(session: Session, actors: Iterable[str]) -> dict[str, str]:
     """Key id → the key's label, so a history says who rather than which key."""
     ids = sorted({a for a in actors if a})
+    labels = {a: "riskscore (automatisch)" for a in ids if a.startswith("batch:") or a == "system"}
     if not ids:
         return {}
     with translate_errors():
         rows = session.execute(select(ApiKey.id, ApiKey.label).where(ApiKey.id.in_(ids))).all()
-    return {row.id: row.label for row in rows}
+    return {**labels, **{row.id: row.label for row in rows}}
 
 
 def contribution_bars(reasons: list[dict[str, Any]], lang: str, *, half_width: float = 110.0) -> list[dict[str, Any]]:
@@ -175,8 +334,12 @@ def contribution_bars(reasons: list[dict[str, Any]], lang: str, *, half_width: f
     bars = []
     for r in reasons:
         c = r.get("contribution")
-        bar: dict[str, Any] = {"text": reason_text(r, lang), "withheld": bool(r.get("withheld")), "contribution": c}
+        bar: dict[str, Any] = {"text": reason_text(r, lang), "withheld": bool(r.get("withheld")), "contribution": c,
+                               "effect": None}
         if c is not None:
+            size = abs(float(c))
+            strength = "_strong" if size >= 1.0 else ("" if size >= 0.25 else "_little")
+            bar["effect"] = i18n.translate(f"effect_{'up' if c >= 0 else 'down'}{strength}", lang)
             length = abs(float(c)) / scale * half_width if scale > 0 else 0.0
             bar.update(x=centre if c >= 0 else centre - length, width=max(length, 1.0), positive=c >= 0)
         bars.append(bar)

@@ -74,24 +74,25 @@ TEXTS: dict[str, tuple[str, str]] = {
     "back_worklist": ("Terug naar de werklijst", "Back to the worklist"),
     # worklist
     "worklist_title": ("Werklijst", "Worklist"),
-    "worklist_intro": ("Casussen voor uw rol en bevoegdheid: eerst die met een wettelijke termijn (vroegste eerst), "
-                       "daarna op kans.",
-                       "Cases for your role and scope: those with a legal due date first (soonest first), "
-                       "then by probability."),
+    "worklist_intro": ("Casussen voor uw rol en bevoegdheid, het dringendst eerst: op de datum van uw volgende stap "
+                       "(verlopen bovenaan), daarna op kans. Klik op een kolomkop om anders te sorteren.",
+                       "Cases for your role and scope, most urgent first: by the date of your next step (overdue on "
+                       "top), then by probability. Click a column heading to sort differently."),
     "filters": ("Filters", "Filters"),
     "filter_role": ("Rol", "Role"),
     "filter_school": ("School", "School"),
-    "filter_band": ("Risiconiveau", "Risk band"),
+    "filter_band": ("Risico", "Risk"),
     "filter_status": ("Status", "Status"),
     "filter_all": ("alle", "all"),
     "filter_active": ("actief (nog te doen)", "active (still to do)"),
     "filter_apply": ("Filter toepassen", "Apply filter"),
     "filter_reset": ("Filters wissen", "Clear filters"),
     "expected_cases": ("Verwachte echte gevallen in deze lijst: {n}", "Expected true cases in this list: {n}"),
-    "expected_help": ("De som van de kansen van de {k} leerlingen hierboven: zoveel van hen worden naar verwachting "
-                      "binnen 12 maanden voortijdig schoolverlater als er niets gebeurt – niet wie.",
-                      "The sum of the probabilities of the {k} students above: how many of them are expected to "
-                      "leave school early within 12 months if nothing happens – not which ones."),
+    "expected_help": ("De som van de kansen van de {k} leerlingen in deze lijst (alle pagina's): zoveel van hen "
+                      "worden naar verwachting binnen 12 maanden voortijdig schoolverlater als er niets gebeurt – "
+                      "niet wie.",
+                      "The sum of the probabilities of the {k} students in this list (all pages): how many of them "
+                      "are expected to leave school early within 12 months if nothing happens – not which ones."),
     "worklist_caption": ("Casussen, {n} getoond", "Cases, {n} shown"),
     "worklist_truncated": ("Alleen de eerste {n} casussen worden getoond; verfijn de filters.",
                            "Only the first {n} cases are shown; narrow the filters."),
@@ -100,7 +101,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "col_school": ("School", "School"),
     "col_age": ("Leeftijd", "Age"),
     "col_probability": ("Kans", "Probability"),
-    "col_band": ("Niveau", "Band"),
+    "col_band": ("Risico", "Risk"),
     "col_reasons": ("Belangrijkste redenen", "Top reasons"),
     "col_triggers": ("Wettelijke signalen (uiterlijk)", "Legal triggers (due)"),
     "col_case_reason": ("Aanleiding", "Reason for case"),
@@ -112,20 +113,24 @@ TEXTS: dict[str, tuple[str, str]] = {
     # student page
     "student_title": ("Leerling {sid}", "Student {sid}"),
     "latest_score": ("Laatste score", "Latest score"),
-    "score_meta": ("Peildatum {as_of} · model {version} · berekend {at}",
-                   "Reference date {as_of} · model {version} · computed {at}"),
-    "probability_sentence": ("Kans op voortijdig schoolverlaten binnen 12 maanden: {p} (niveau {band}).",
-                             "Probability of leaving school early within 12 months: {p} (band {band})."),
+    "score_meta": ("model {version} · berekend {at}", "model {version} · computed {at}"),
+    "probability_sentence": ("Kans op voortijdig schoolverlaten binnen 12 maanden: {p} (risico {band}).",
+                             "Probability of leaving school early within 12 months: {p} ({band} risk)."),
     "no_score": ("Er is nog geen score voor deze leerling.", "There is no score for this student yet."),
     "reasons_title": ("Redenen: bijdrage aan de score", "Reasons: contribution to the score"),
-    "reasons_help": ("Een balk naar rechts verhoogt de kans, naar links verlaagt hij die. De getallen zijn de exacte "
-                     "bijdragen van het model (in log-odds).",
-                     "A bar to the right raises the probability, to the left lowers it. The numbers are the "
-                     "model's exact contributions (in log-odds)."),
+    "reasons_help": ("Een balk naar rechts verhoogt de kans, een balk naar links verlaagt die. Hoe langer de balk, "
+                     "hoe meer deze reden meetelt.",
+                     "A bar to the right raises the probability, a bar to the left lowers it. The longer the bar, "
+                     "the more this reason counts."),
     "col_reason": ("Reden", "Reason"),
     "col_contribution": ("Bijdrage", "Contribution"),
-    "col_logodds": ("log-odds", "log-odds"),
-    "contribution_label": ("bijdrage {c}", "contribution {c}"),
+    "col_effect": ("Effect", "Effect"),
+    "effect_up_strong": ("verhoogt de kans sterk", "raises the probability strongly"),
+    "effect_up": ("verhoogt de kans", "raises the probability"),
+    "effect_up_little": ("verhoogt de kans een beetje", "raises the probability a little"),
+    "effect_down_strong": ("verlaagt de kans sterk", "lowers the probability strongly"),
+    "effect_down": ("verlaagt de kans", "lowers the probability"),
+    "effect_down_little": ("verlaagt de kans een beetje", "lowers the probability a little"),
     "withheld": ("details alleen voor de jeugdarts", "details for the youth doctor only"),
     "no_reasons": ("Geen redenen opgeslagen.", "No reasons stored."),
     "triggers_title": ("Wettelijke en protocolsignalen", "Legal and protocol triggers"),
@@ -209,6 +214,126 @@ TEXTS: dict[str, tuple[str, str]] = {
     "verdict_warn": ("waarschuwing", "warning"),
     "verdict_alert": ("alarm", "alert"),
     "verdict_unknown": ("onbekend", "unknown"),
+    # next steps per role (web/actions.py)
+    "act_school_report_duo": ("Verzuim melden bij DUO (verzuimloket)", "Report the absence to DUO (verzuimloket)"),
+    "act_school_vva_apply": ("Gesprek over aanmelding bij het mbo", "Talk about applying to an mbo programme"),
+    "act_school_vva_enrol": ("Nagaan waarom de inschrijving bij het mbo ontbreekt",
+                             "Find out why there is no mbo enrolment"),
+    "act_school_lateness": ("Gesprek over te laat komen", "Talk about arriving late"),
+    "act_school_talk": ("Gesprek met de leerling (mentor)", "Talk with the student (mentor)"),
+    "act_leerplicht_invite": ("Leerling en ouders uitnodigen voor een verzuimgesprek",
+                              "Invite the student and parents to an absence meeting"),
+    "act_leerplicht_lrv": ("Langdurig verzuim: huisbezoek of gesprek plannen",
+                           "Long-term absence: plan a home visit or meeting"),
+    "act_leerplicht_school": ("Met de school afstemmen over het verzuim", "Consult the school about the absence"),
+    "act_jeugdarts_invite": ("Leerling uitnodigen voor het spreekuur (MAZL)",
+                             "Invite the student to the consultation hour (MAZL)"),
+    "act_jeugdarts_consult": ("Met de school overleggen in het zorgteam", "Consult the school in the care team"),
+    "act_rmc_contact": ("Contact opnemen met de jongere", "Contact the young person"),
+    "act_rmc_deregistered": ("Jongere benaderen over een opleiding of werk met scholing",
+                             "Approach the young person about education or work with training"),
+    "act_rmc_vva": ("Jongere zonder mbo-inschrijving benaderen", "Approach the young person without mbo enrolment"),
+    "due_legal": ("wettelijke termijn", "legal deadline"),
+    "due_target": ("streefdatum", "target date"),
+    "overdue_days": ("verlopen ({n} {unit} geleden)", "overdue ({n} {unit} ago)"),
+    "due_today": ("vandaag", "today"),
+    "days_left": ("nog {n} {unit}", "{n} {unit} left"),
+    "day_one": ("dag", "day"),
+    "day_many": ("dagen", "days"),
+    "col_next_step": ("Volgende stap", "Next step"),
+    "col_why": ("Waarom op de lijst", "Why on the list"),
+    "more_signals": ("en nog {n} ander signaal", "and {n} other signal"),
+    "more_signals_many": ("en nog {n} andere signalen", "and {n} other signals"),
+    "health_signal": ("Signaal voor de jeugdarts (details alleen voor de jeugdarts)",
+                      "Signal for the youth doctor (details for the youth doctor only)"),
+    # search, sort, pages
+    "search_label": ("Zoek op leerlingnummer", "Search by student id"),
+    "more_filters": ("Meer filters: risico, status, school", "More filters: risk, status, school"),
+    "search_help": ("Het pseudoniem, of een deel ervan.", "The pseudonym, or part of it."),
+    "sort_by": ("Sorteer op {col}", "Sort by {col}"),
+    "sorted_asc": ("oplopend gesorteerd", "sorted ascending"),
+    "sorted_desc": ("aflopend gesorteerd", "sorted descending"),
+    "pages_label": ("Pagina's", "Pages"),
+    "page_of": ("Pagina {page} van {pages} · {n} casussen", "Page {page} of {pages} · {n} cases"),
+    "page_prev": ("Vorige pagina", "Previous page"),
+    "page_next": ("Volgende pagina", "Next page"),
+    "worklist_caption_page": ("Casussen {first}–{last} van {n}", "Cases {first}–{last} of {n}"),
+    # the pupil page: why, score source
+    "why_title": ("Waarom staat deze leerling op uw lijst?", "Why is this student on your list?"),
+    "why_rule": ("Wettelijk of protocolsignaal", "Legal or protocol signal"),
+    "why_capacity": ("Het model schat de kans hoog in vergeleken met de andere leerlingen van uw team.",
+                     "The model rates the probability high compared with your team's other students."),
+    "fired_on": ("afgegaan op {date}", "fired on {date}"),
+    "duo_deadline": ("melding door de school bij DUO uiterlijk {date}", "school's report to DUO due {date}"),
+    "source_label": ("Bron", "Source"),
+    "acts_label": ("Wie handelt", "Who acts"),
+    "other_triggers_title": ("Andere signalen", "Other signals"),
+    "score_from": ("Peildatum {date} ({source})", "Reference date {date} ({source})"),
+    "score_date_short": ("peildatum {date}", "as of {date}"),
+    "source_batch": ("berekend in de periodieke berekening", "computed in the periodic run"),
+    "source_api": ("berekend op verzoek", "computed on request"),
+    "source_case": ("stand bij het openen van de casus", "as when the case was opened"),
+    "absence_title": ("Verzuim", "Absence"),
+    "one_save_help": ("Kies de nieuwe status én de uitkomst en sla één keer op.",
+                      "Choose the new status and the outcome, and save once."),
+    # history in words
+    "hist_opened": ("casus geopend: {reason}", "case opened: {reason}"),
+    "hist_outcome": ("uitkomst: {outcome} (gesprek waard: {worth})", "outcome: {outcome} (worth a conversation: {worth})"),
+    "hist_owner": ("eigenaar: {old} → {new}", "owner: {old} → {new}"),
+    # model page
+    "metric_roc_auc": ("Onderscheidend vermogen (AUC, 0,5 = gokken, 1 = perfect)",
+                       "Discrimination (AUC, 0.5 = chance, 1 = perfect)"),
+    "metric_pr_auc": ("Precisie-recall (PR-AUC)", "Precision-recall (PR-AUC)"),
+    "metric_brier": ("Brier-score (lager is beter)", "Brier score (lower is better)"),
+    "metric_log_loss": ("Log-loss (lager is beter)", "Log loss (lower is better)"),
+    "metric_ece": ("Kalibratiefout (lager is beter)", "Calibration error (lower is better)"),
+    "col_feature": ("Kenmerk", "Feature"),
+    "feature_unauthorised_hours_4w": ("Ongeoorloofd verzuim, laatste 4 lesweken (uren)",
+                                      "Unauthorised absence, last 4 lesson weeks (hours)"),
+    "feature_unauthorised_hours_12w": ("Ongeoorloofd verzuim, laatste 12 lesweken (uren)",
+                                       "Unauthorised absence, last 12 lesson weeks (hours)"),
+    "feature_unauthorised_hours_year": ("Ongeoorloofd verzuim dit schooljaar (uren)",
+                                        "Unauthorised absence this school year (hours)"),
+    "feature_unauthorised_trend": ("Verzuimtrend (uren per lesweek)", "Absence trend (hours per lesson week)"),
+    "feature_late_count_12w": ("Te laat gekomen, laatste 12 lesweken", "Late arrivals, last 12 lesson weeks"),
+    "feature_sick_reports_12w": ("Ziekmeldingen, laatste 12 lesweken", "Sick reports, last 12 lesson weeks"),
+    "feature_longest_sick_spell_days": ("Langste ziekteperiode (schooldagen)", "Longest sick spell (school days)"),
+    "feature_sick_days_year": ("Ziektedagen dit schooljaar", "Sick days this school year"),
+    "feature_application_days_late": ("Aanmelding mbo: dagen na 1 april", "mbo application: days after 1 April"),
+    "feature_vva_status_code": ("Status aanmelding mbo", "mbo application status"),
+    "feature_switches": ("Wisselingen van opleiding", "Programme switches"),
+    "feature_retentions": ("Keren blijven zitten", "Times held back"),
+    "feature_over_age": ("Jaren ouder dan gebruikelijk voor het leerjaar", "Years older than usual for the grade"),
+    "feature_level_code": ("Onderwijsniveau", "Education level"),
+    # monitoring
+    "mon_score_dist": ("Verdeling van de scores", "Distribution of the scores"),
+    "mon_score_dist_help": ("Aandeel leerlingen per kansklasse: referentie (bij de training) naast nu.",
+                            "Share of students per probability bin: reference (at training) beside now."),
+    "mon_reference": ("referentie", "reference"),
+    "mon_current": ("nu", "now"),
+    "mon_psi_over_time": ("Verschuiving van de scores (PSI) per rapport", "Score shift (PSI) per report"),
+    "mon_psi_help": ("Boven 0,1 verdient aandacht, boven 0,25 is de verschuiving groot.",
+                     "Above 0.1 deserves attention, above 0.25 the shift is large."),
+    "mon_groups": ("Per groep: aandeel gesignaleerd en terecht gesignaleerd (TPR)",
+                   "Per group: share flagged and true positive rate (TPR)"),
+    "mon_groups_help": ("Punten met een lijn: schatting met 95%-interval. Groepskenmerken zijn alleen voor deze "
+                        "controle; het model gebruikt ze nooit.",
+                        "Dots with a line: estimate with 95% interval. Group attributes are for this check only; "
+                        "the model never uses them."),
+    "mon_flag_rate": ("gesignaleerd", "flagged"),
+    "mon_flag_over_time": ("Aandeel gesignaleerd per rapport", "Share flagged per report"),
+    "mon_tpr": ("TPR", "TPR"),
+    "mon_outcomes": ("Uitkomsten en beoordelingen per maand", "Outcomes and reviews per month"),
+    "mon_outcomes_help": ("Aantal vastgelegde uitkomsten, en het deel dat een gesprek waard was.",
+                          "Number of recorded outcomes, and the share that was worth a conversation."),
+    "mon_reviews": ("beoordelingen", "reviews"),
+    "mon_worth": ("gesprek waard", "worth a conversation"),
+    "mon_evidently": ("Open het driftrapport (evidently)", "Open the drift report (evidently)"),
+    "mon_report": ("Open het volledige monitoringrapport", "Open the full monitoring report"),
+    "mon_no_data": ("Nog geen gegevens.", "No data yet."),
+    "col_group": ("Groep", "Group"),
+    "col_n": ("Aantal", "Count"),
+    "col_month": ("Maand", "Month"),
     # vocabularies
     "band_low": ("laag", "low"),
     "band_medium": ("middel", "medium"),
@@ -241,11 +366,18 @@ TEXTS: dict[str, tuple[str, str]] = {
     "outcome_no_concern": ("geen zorgen", "no concern"),
     "outcome_unreachable": ("niet bereikt", "could not be reached"),
     "outcome_other": ("anders (zie notitie)", "other (see note)"),
+    "rule_short_leerplicht_16h_4w": ("16 uur verzuim in 4 lesweken", "16 hours absent in 4 lesson weeks"),
+    "rule_short_lrv_4w": ("Langdurig relatief verzuim", "Long-term unauthorised absence"),
+    "rule_short_rmc_verzuim": ("Verzuim na de leerplicht (RMC)", "Absence past compulsory school age (RMC)"),
+    "rule_short_mazl_frequent": ("Vaak ziek gemeld (MAZL)", "Often reported sick (MAZL)"),
+    "rule_short_mazl_long": ("Lang ziek gemeld (MAZL)", "Reported sick for long (MAZL)"),
+    "rule_short_vva_not_applied": ("Niet aangemeld bij het mbo", "No mbo application"),
+    "rule_short_vva_no_enrolment": ("Geen inschrijving bij het mbo", "No mbo enrolment"),
+    "rule_short_deregistered_no_sk": ("Uitgeschreven zonder startkwalificatie",
+                                      "Deregistered without a basic qualification"),
+    "rule_short_lateness": ("Vaak te laat", "Often late"),
 }
 
-#: outcome codes offered in the review form (stored as the code; shown translated)
-OUTCOMES = ("conversation_held", "support_arranged", "referred_care", "reported_leerplicht", "no_concern",
-            "unreachable", "other")
 
 
 def pick_lang(value: str | None) -> str | None:
@@ -286,14 +418,44 @@ def number(x: float | None, lang: str, digits: int = 2, *, signed: bool = False)
     return text.replace(".", ",") if lang == "nl" else text
 
 
-def when(value: date | datetime | str | None) -> str:
-    """Dates as ISO; datetimes to the minute, in UTC."""
+MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+             "november", "december")
+MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+             "November", "December")
+
+
+def day(value: date, lang: str = DEFAULT_LANG) -> str:
+    """'3 december 2026' / '3 December 2026'."""
+    months = MONTHS_EN if lang == "en" else MONTHS_NL
+    return f"{value.day} {months[value.month - 1]} {value.year}"
+
+
+def when(value: date | datetime | str | None, lang: str = DEFAULT_LANG) -> str:
+    """Dates in words ('3 december 2026'); times to the minute in Europe/Amsterdam, as the schools read them.
+
+    Stored datetimes are UTC (SQLite hands them back naive, PostgreSQL aware)."""
+    from zoneinfo import ZoneInfo
+
     if value is None:
         return "–"
+    if isinstance(value, str):
+        try:
+            parsed: date = date.fromisoformat(value) if len(value) <= 10 else datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        value = parsed
     if isinstance(value, datetime):
-        if value.tzinfo is not None:  # PostgreSQL gives aware datetimes, SQLite naive UTC
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M") + " UTC"
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        local = aware.astimezone(ZoneInfo("Europe/Amsterdam"))
+        return f"{day(local.date(), lang)}, {local:%H:%M}"
+    return day(value, lang)
+
+
+def days_left(n: int, lang: str = DEFAULT_LANG) -> str:
+    """'verlopen (3 dagen)', 'vandaag', 'nog 1 dag', 'nog 5 dagen' — plain words, right plural."""
+    if n < 0:
+        k = -n
+        return translate("overdue_days", lang, n=k, unit=translate("day_one" if k == 1 else "day_many", lang))
+    if n == 0:
+        return translate("due_today", lang)
+    return translate("days_left", lang, n=n, unit=translate("day_one" if n == 1 else "day_many", lang))

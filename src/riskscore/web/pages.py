@@ -80,6 +80,7 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
         "switch_url": lang_switch_url(request, lang), "other_lang": "en" if lang == "nl" else "nl",
         "path": request.url.path, "request_id": getattr(request.state, "request_id", None),
         "static": lambda name: f"/static/{name}",
+        "when": lambda value: i18n.when(value, lang),
     }
     html = environment().get_template(template).render({**base, **context})
     return HTMLResponse(html, status_code=status_code)
@@ -95,6 +96,18 @@ def error_page(request: Request, status: int, title_key: str, message: str) -> H
         return render(request, "error.html", status_code=status, title_key=title_key, message=message)
     except Exception:  # the error page itself must never fail into a stack trace
         return HTMLResponse(f"<!doctype html><title>{status}</title><p>{status}</p>", status_code=status)
+
+
+def web_error(request: Request, status: int) -> Response:
+    """An error page for a web path the routes do not know (the app's handlers call this): the
+    same page, headers and language as any other web error, never the API's JSON."""
+    lang = lang_of(request)
+    if status in (404, 405):
+        response: Response = error_page(request, 404, "error_404_title", i18n.translate("error_404", lang))
+    else:
+        response = error_page(request, 400, "error_title",
+                              i18n.translate("error_400", lang, message=i18n.translate("error_400_detail", lang)))
+    return _finish(request, response)
 
 
 def _finish(request: Request, response: Response) -> Response:

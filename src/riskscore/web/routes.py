@@ -7,7 +7,7 @@ is shown. Routes are plain `def` (database work), forms are POST + CSRF token + 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from riskscore.access import Principal
 from riskscore.errors import DataError, NotFoundError
 from riskscore.service.deps import ADMIN_ROLES, STUDENT_ROLES, SessionDep
-from riskscore.store.models import Score
 from riskscore.web import i18n
 from riskscore.web.auth import (
     MAX_LOGIN_FAILURES,
@@ -29,14 +28,16 @@ from riskscore.web.auth import (
     web_session,
 )
 from riskscore.web.data import (
+    SORTS,
     WORKLIST_LIMIT,
     CaseView,
     actor_labels,
     build_worklist,
     contribution_bars,
+    own_cases,
     redacted,
-    rule_text,
     student_cases,
+    visible_triggers,
 )
 from riskscore.web.pages import WebRoute, lang_of, redirect, render
 
@@ -103,12 +104,14 @@ def login(
     if not key:
         return render(request, "login.html", status_code=400, next=_safe_next(next) or "", info=None,
                       error="login_empty")
-    if recent_auth_failures(session, client=client) >= MAX_LOGIN_FAILURES:
-        return render(request, "login.html", status_code=429, next=_safe_next(next) or "", info=None,
-                      error="login_throttled")
-    principal = authenticate(session, key)
+    principal = authenticate(session, key)  # a key that works always signs in (colleagues behind one NAT)
     if principal is None:
         key_id = key_id_of(key)
+        over = recent_auth_failures(session, client=client) >= MAX_LOGIN_FAILURES or (
+            key_id is not None and recent_auth_failures(session, key_prefix=key_id) >= MAX_LOGIN_FAILURES)
+        if over:
+            return render(request, "login.html", status_code=429, next=_safe_next(next) or "", info=None,
+                          error="login_throttled")
         record_auth_failure(session, client=client, key_id=key_id)
         _audit(session, request, None, actor=f"key:{key_id}" if key_id else "anonymous", action="web.login",
                resource="web:login", outcome="denied", purpose="aanmelden")
@@ -149,6 +152,10 @@ def worklist(
     school: str | None = None,
     band: str | None = None,
     status: str | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+    dir: str | None = None,
+    page: str | None = None,
 ) -> HTMLResponse:
     from riskscore.store.cases import ACTIVE_STATUSES, CASE_ROLES, CASE_STATUSES
 
@@ -161,8 +168,14 @@ def worklist(
     status_value = status if status in (*CASE_STATUSES, "all") else "active"
     statuses = None if status_value == "all" else (ACTIVE_STATUSES if status_value == "active" else (status_value,))
     school_filter = school.strip() if school and school.strip() else None
+    search = (q or "").strip()[:64] or None
+    if search is not None and not _STUDENT_ID.match(search):
+        search = re.sub(r"[^A-Za-z0-9_.:-]", "", search) or None
+    sort_key = sort if sort in SORTS else "due"
+    descending = dir == "desc"
+    page_no = int(page) if page and page.isdigit() and len(page) < 7 else 1
     wl = build_worklist(session, principal, lang=lang, role=role_filter, school=school_filter, band=band_filter,
-                        statuses=statuses)
+                        statuses=statuses, search=search, sort=sort_key, descending=descending, page=page_no)
     from riskscore.store.audit import append_audit_many
 
     # the list and every pupil shown on it, in one transaction, before the page leaves the service
@@ -170,33 +183,66 @@ def worklist(
     append_audit_many(session, [{"actor": principal.key_id, "role": principal.role, "action": "worklist.read",
                                  "resource": res, "outcome": "allowed", "purpose": PURPOSE_WORKLIST,
                                  "request_id": getattr(request.state, "request_id", None)} for res in resources])
+    selected = {"role": role_filter if principal.role == "admin" and role_filter else "",
+                "school": school_filter or "", "band": band_filter or "", "status": status_value,
+                "q": search or "", "sort": sort_key, "dir": "desc" if descending else "asc"}
+
+    def link(**changes: Any) -> str:
+        """This list with some parameters changed (empty values dropped, page reset unless given)."""
+        params = {**selected, "page": "", **{k: str(v) for k, v in changes.items()}}
+        if params["status"] == "active":
+            params["status"] = ""
+        if params["sort"] == "due" and params["dir"] == "asc":
+            params["sort"] = params["dir"] = ""
+        return "/worklist?" + urlencode({k: v for k, v in params.items() if v})
+
+    def sort_link(column: str) -> str:
+        flip = "desc" if sort_key == column and not descending else "asc"
+        return link(sort=column, dir=flip)
+
     return render(
         request, "worklist.html", wl=wl, limit=WORKLIST_LIMIT, case_roles=CASE_ROLES, statuses=CASE_STATUSES,
-        can_open=principal.role in STUDENT_ROLES, is_admin=principal.role == "admin",
-        selected={"role": role_filter or "", "school": school_filter or "", "band": band_filter or "",
-                  "status": status_value},
-        quote=quote,
+        can_open=principal.role in STUDENT_ROLES, is_admin=principal.role == "admin", selected=selected,
+        quote=quote, link=link, sort_link=sort_link, days_left=lambda n: i18n.days_left(n, lang),
+        show_school=len(wl.schools) != 1 or principal.role != "school",
     )
 
 
 # --- one student ---------------------------------------------------------------------------------
 def _visible_student(request: Request, session: Session, principal: Principal, student_id: str,
-                     *, lang: str) -> tuple[Score | None, list[CaseView]]:
-    """The student's latest score and cases as this principal may see them; NotFoundError otherwise
-    (after auditing whether it was unknown or out of scope — the page never says which)."""
-    from riskscore.store.runs import latest_score
+                     *, lang: str) -> tuple[dict[str, Any] | None, list[CaseView]]:
+    """The score this principal may see beside the student's cases (as the worklist: the case's own
+    score, never one stored from outside its scope), cut to the role, with its date and source, and
+    the cases; NotFoundError otherwise (after auditing whether it was unknown or out of scope — the
+    page never says which)."""
+    from riskscore.store.runs import case_scores, latest_score
 
     resource = f"student:{student_id}"
     if not _STUDENT_ID.match(student_id):
         raise NotFoundError("student not found")
-    score = latest_score(session, student_id)
-    score_visible = score is not None and principal.can_see(score.school_id, score.municipality, score.rmc_region)
-    cases = student_cases(session, student_id, principal, lang=lang)
-    if not score_visible and not cases:
+    cases = own_cases(session, student_id, principal)
+    chosen = case_scores(session, cases)
+    picked = next((chosen[c.id] for c in cases if c.id in chosen), None)
+    latest = None
+    if picked is None:
+        latest = latest_score(session, student_id)
+        if latest is not None and principal.can_see(latest.school_id, latest.municipality, latest.rmc_region):
+            picked = (latest, "batch")
+    if picked is None and not cases:
         _audit(session, request, principal, action="student.view", resource=resource,
-               outcome="not_found" if score is None else "denied", purpose=PURPOSE_STUDENT)
+               outcome="not_found" if latest is None else "denied", purpose=PURPOSE_STUDENT)
         raise NotFoundError("student not found")
-    return (score if score_visible else None), cases
+    view = None
+    if picked is not None:
+        score, source = picked
+        view = {**redacted(score, principal.role), "source": source, "score_as_of": score.as_of}
+        view["triggers"] = visible_triggers(view.get("triggers", []), principal.role, lang)
+    elif cases and cases[0].probability is not None:  # no score of its own left: the case's, labelled so
+        case = cases[0]
+        view = {"probability": case.probability, "band": case.band, "reasons": [], "triggers": [], "source": "case",
+                "score_as_of": case.as_of, "as_of": case.as_of, "model_version": "–", "scored_at": case.opened_at}
+    views = student_cases(session, cases, principal, lang=lang, triggers=view["triggers"] if view else ())
+    return view, views
 
 
 @router.get("/students/{student_id}")
@@ -211,21 +257,19 @@ def student_page(request: Request, session: SessionDep, student_id: str, saved: 
                            errors=[], status_code=200)
 
 
-def _render_student(request: Request, session: Session, principal: Principal, student_id: str, score: Score | None,
-                    cases: list[CaseView], *, saved: bool, errors: list[str], status_code: int,
-                    form: dict[str, str] | None = None, form_case: int | None = None) -> HTMLResponse:
+def _render_student(request: Request, session: Session, principal: Principal, student_id: str,
+                    score: dict[str, Any] | None, cases: list[CaseView], *, saved: bool, errors: list[str],
+                    status_code: int, form: dict[str, str] | None = None, form_case: int | None = None) -> HTMLResponse:
     lang = lang_of(request)
-    view = redacted(score, principal.role) if score is not None else None
-    triggers = []
-    if view is not None:
-        triggers = [{**t, "text": rule_text(str(t.get("id")), lang)} for t in view["triggers"]]
+    shown = {cv.trigger.get("id") for cv in cases if cv.trigger}
+    other_triggers = [t for t in (score or {}).get("triggers", []) if t.get("id") not in shown]
     actors = actor_labels(session, [e.actor for cv in cases for e in cv.events]
                           + [o.recorded_by for cv in cases for o in cv.outcomes])
     return render(
-        request, "student.html", status_code=status_code, student_id=student_id, score=view,
-        bars=contribution_bars(view["reasons"], lang) if view else [], triggers=triggers, cases=cases,
-        actors=actors, saved=saved, errors=errors, outcomes=i18n.OUTCOMES, form=form or {}, form_case=form_case,
-        max_note=MAX_NOTE,
+        request, "student.html", status_code=status_code, student_id=student_id, score=score,
+        bars=contribution_bars(score["reasons"], lang) if score else [], triggers=other_triggers, cases=cases,
+        actors=actors, saved=saved, errors=errors, form=form or {}, form_case=form_case,
+        max_note=MAX_NOTE, days_left=lambda n: i18n.days_left(n, lang),
     )
 
 
@@ -240,13 +284,7 @@ def review_case(
     worth_conversation: Annotated[str, Form(max_length=10)] = "",
     note: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
-    from riskscore.store.cases import (
-        InvalidTransitionError,
-        add_note,
-        get_case,
-        record_outcome,
-        transition_case,
-    )
+    from riskscore.store.cases import InvalidTransitionError, get_case, save_review
 
     principal = require_principal(request, session)
     check_csrf(request, csrf_token)
@@ -275,7 +313,9 @@ def review_case(
             errors.append(i18n.translate("err_bad_status", lang, status=i18n.label("status", from_status, lang)))
     else:
         to_status = ""
-    if outcome and outcome not in i18n.OUTCOMES:
+    from riskscore.store.cases import outcomes_for
+
+    if outcome and outcome not in outcomes_for(case.role):
         errors.append(i18n.translate("err_bad_outcome", lang))
     if outcome and worth is None:
         errors.append(i18n.translate("err_worth_required", lang))
@@ -285,14 +325,10 @@ def review_case(
         errors.append(i18n.translate("err_nothing", lang))
 
     if not errors:
-        try:
-            if to_status:
-                transition_case(session, case_id, to_status, actor=principal.key_id, note=None)
-            if outcome:
-                record_outcome(session, case_id, outcome=outcome, worth_conversation=bool(worth),
-                               recorded_by=principal.key_id, note=note_text or None)
-            elif note_text:
-                add_note(session, case_id, note_text, actor=principal.key_id)
+        try:  # status, outcome and note in one transaction: all kept, or nothing
+            save_review(session, case_id, actor=principal.key_id, to_status=to_status or None,
+                        outcome=outcome or None, worth_conversation=worth if outcome else None,
+                        note=note_text or None)
         except InvalidTransitionError:
             errors.append(i18n.translate("err_concurrent", lang))
         except DataError as exc:
@@ -333,7 +369,18 @@ def model_page(request: Request, session: SessionDep) -> HTMLResponse:
             card_html = markdown.markdown((loaded.folder / "model_card.md").read_text(encoding="utf-8"),
                                           extensions=["tables"])
     flat_metrics = [(k, v) for k, v in sorted(metrics.items()) if isinstance(v, int | float | str)]
+    lang = lang_of(request)
+
+    def feature_label(name: str) -> str:
+        key = f"feature_{name}"
+        return i18n.translate(key, lang) if key in i18n.TEXTS else name
+
+    def metric_label(name: str) -> str:
+        key = f"metric_{name}"
+        return i18n.translate(key, lang) if key in i18n.TEXTS else name.replace("_", " ")
+
     return render(request, "model.html", bundle=bundle, loaded=loaded, metrics=flat_metrics,
+                  metric_label=metric_label, feature_label=feature_label,
                   thresholds=sorted(dict(bundle.band_thresholds).items(), key=lambda kv: kv[1]),
                   has_card=has_card, card_html=card_html)
 
@@ -354,9 +401,58 @@ def model_card(request: Request, session: SessionDep) -> Response:
 
 @router.get("/monitoring")
 def monitoring_page(request: Request, session: SessionDep) -> HTMLResponse:
-    from riskscore.monitoring.status import latest_status
+    from riskscore.monitoring.status import chart_data, latest_status
+    from riskscore.store.cases import outcome_trend
+    from riskscore.web import charts
 
     principal = require_principal(request, session)
     require_roles(principal, ADMIN_ROLES)
-    status = latest_status(request.app.state.riskscore.settings.resolved_reports_dir() / "monitoring")
-    return render(request, "monitoring.html", status=status)
+    lang = lang_of(request)
+
+    def t(key: str) -> str:
+        return i18n.translate(key, lang)
+
+    folder = request.app.state.riskscore.settings.resolved_reports_dir() / "monitoring"
+    status = latest_status(folder)
+    data = chart_data(folder)
+    trend = outcome_trend(session)
+    history = [(i18n.when(h["as_of"] or (h["created_at"] or "")[:10], lang), h["psi"]) for h in data["history"]]
+    flag_history = [(i18n.when(h["as_of"] or (h["created_at"] or "")[:10], lang), h["flag_rate"])
+                    for h in data["history"]]
+    figures = {
+        "hist": charts.histogram(data["hist"], lang=lang, title=t("mon_score_dist"), ref_label=t("mon_reference"),
+                                 cur_label=t("mon_current")),
+        "psi": charts.line(history, lang=lang, title=t("mon_psi_over_time"), ident="psi",
+                           thresholds=((0.1, charts.WARN), (0.25, charts.ALERT))),
+        "flag": charts.line(flag_history, lang=lang, title=t("mon_flag_over_time"), ident="flag",
+                            as_percent=True),
+        "groups": charts.intervals(data["selection"], lang=lang, title=t("mon_flag_rate"), ident="groups",
+                                   value="rate_cur", lo="rate_lo", hi="rate_hi", ref="rate_ref",
+                                   ref_label=t("mon_reference"), cur_label=t("mon_current")),
+        "tpr": charts.intervals(data["tpr"], lang=lang, title=t("mon_tpr"), ident="tpr", value="tpr", lo="tpr_lo",
+                                hi="tpr_hi"),
+        "reviews": charts.bars(trend, lang=lang, title=t("mon_outcomes"), ident="reviews", n_label=t("mon_reviews"),
+                               share_label=t("mon_worth")),
+    }
+    return render(request, "monitoring.html", status=status, figures=figures, data=data, trend=trend)
+
+
+REPORT_CSP = ("sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
+              "style-src 'unsafe-inline'; img-src data:; font-src data:; frame-ancestors 'none'; base-uri 'none'")
+
+
+@router.get("/monitoring/reports/{run}/{name}")
+def monitoring_report(request: Request, session: SessionDep, run: str, name: str) -> Response:
+    """A published report (the full HTML report or evidently's drift report) for the data team, one click
+    from the monitoring page. Sandboxed: its scripts run in an opaque origin, away from the session."""
+    from riskscore.monitoring.status import report_file
+
+    principal = require_principal(request, session)
+    require_roles(principal, ADMIN_ROLES)
+    folder = request.app.state.riskscore.settings.resolved_reports_dir() / "monitoring"
+    path = report_file(folder, run, name) if name.endswith(".html") else None
+    if path is None:
+        raise NotFoundError("no such report")
+    response = HTMLResponse(path.read_text(encoding="utf-8"))
+    response.headers["Content-Security-Policy"] = REPORT_CSP
+    return response

@@ -19,7 +19,8 @@ from riskscore.service.deps import STUDENT_ROLES, PrincipalDep, SessionDep, audi
 
 router = APIRouter(prefix="/v1/cases", tags=["review"])
 
-CaseId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Review case id.")]
+#: the routes match `{case_id:int}` (digits only), so '/v1/cases/1.0' or '/v1/cases/+1' is a 404, not case 1
+CaseId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Review case id (digits only).")]
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
                                             404: {"model": ErrorBody}}
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**_ERRORS, 409: {"model": ErrorBody}}
@@ -58,7 +59,7 @@ def _detail(session: Session, request: Request, principal: Principal, case: Any,
                                       "history": history, "outcomes": outcomes})
 
 
-@router.get("/{case_id}", response_model=CaseDetail, summary="A review case with its history and outcomes.",
+@router.get("/{case_id:int}", response_model=CaseDetail, summary="A review case with its history and outcomes.",
             responses=_ERRORS)
 def read_case(case_id: CaseId, request: Request, principal: PrincipalDep, session: SessionDep) -> CaseDetail:
     require_role(principal, CASE_READ_ROLES, "read review cases")
@@ -66,7 +67,7 @@ def read_case(case_id: CaseId, request: Request, principal: PrincipalDep, sessio
     return _detail(session, request, principal, case, "case.read")
 
 
-@router.post("/{case_id}/transition", response_model=CaseDetail, responses=_WRITE_ERRORS,
+@router.post("/{case_id:int}/transition", response_model=CaseDetail, responses=_WRITE_ERRORS,
              summary="Change the case status (invalid transitions: 409 naming the allowed ones).")
 def transition(case_id: CaseId, body: TransitionIn, request: Request, principal: PrincipalDep,
                session: SessionDep) -> CaseDetail:
@@ -78,7 +79,7 @@ def transition(case_id: CaseId, body: TransitionIn, request: Request, principal:
     return _detail(session, request, principal, case, "case.transition")
 
 
-@router.post("/{case_id}/assign", response_model=CaseDetail, responses=_WRITE_ERRORS,
+@router.post("/{case_id:int}/assign", response_model=CaseDetail, responses=_WRITE_ERRORS,
              summary="Set or clear the reviewer who owns the case.")
 def assign(case_id: CaseId, body: AssignIn, request: Request, principal: PrincipalDep,
            session: SessionDep) -> CaseDetail:
@@ -90,7 +91,7 @@ def assign(case_id: CaseId, body: AssignIn, request: Request, principal: Princip
     return _detail(session, request, principal, case, "case.assign")
 
 
-@router.post("/{case_id}/notes", response_model=CaseDetail, responses=_WRITE_ERRORS,
+@router.post("/{case_id:int}/notes", response_model=CaseDetail, responses=_WRITE_ERRORS,
              summary="Add a note to the case history.")
 def note(case_id: CaseId, body: NoteIn, request: Request, principal: PrincipalDep, session: SessionDep) -> CaseDetail:
     from riskscore.store.cases import add_note
@@ -101,14 +102,15 @@ def note(case_id: CaseId, body: NoteIn, request: Request, principal: PrincipalDe
     return _detail(session, request, principal, case, "case.note")
 
 
-@router.post("/{case_id}/outcome", response_model=CaseDetail, responses=_WRITE_ERRORS,
+@router.post("/{case_id:int}/outcome", response_model=CaseDetail, responses=_WRITE_ERRORS,
              summary="Record what the review found (outcome, worth a conversation, note).")
 def outcome(case_id: CaseId, body: OutcomeIn, request: Request, principal: PrincipalDep,
             session: SessionDep) -> CaseDetail:
-    from riskscore.store.cases import record_outcome
+    from riskscore.store.cases import check_outcome, record_outcome
 
     require_role(principal, STUDENT_ROLES, "change review cases")
     case = _visible(session, request, principal, case_id, "case.outcome")
+    check_outcome(case.role, body.outcome)
     record_outcome(session, case.id, outcome=body.outcome, worth_conversation=body.worth_conversation,
                    recorded_by=actor_of(principal), note=body.note)
     return _detail(session, request, principal, case, "case.outcome")

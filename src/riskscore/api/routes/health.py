@@ -17,9 +17,11 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, summary="Readiness: a model is loaded and the database answers.",
+@router.get("/readyz", response_model=Readiness, summary="Readiness: a model is loaded and the database answers and takes writes.",
             responses={503: {"model": Readiness}})
 def readyz(state: StateDep) -> Response:
+    from riskscore.store.db import database_writable
+
     loaded = state.loaded
     db_ok = state.database_ok()
     reasons = []
@@ -27,6 +29,9 @@ def readyz(state: StateDep) -> Response:
         reasons.append(f"no model loaded ({state.load_error or 'not loaded yet'})")
     if not db_ok:
         reasons.append("database unavailable" if state.db_migrated else "database unavailable or not migrated")
+    elif not database_writable(state.engine):  # reviewers could read but every save would fail
+        db_ok = False
+        reasons.append("database is read-only")
     body = Readiness(status="ready" if loaded and db_ok else "not_ready", model_loaded=loaded is not None,
                      database=db_ok, model_version=loaded.bundle.version if loaded else None,
                      reason="; ".join(reasons) or None)

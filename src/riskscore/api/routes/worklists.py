@@ -36,8 +36,14 @@ def actor_of(principal: Principal) -> str:
     return f"{principal.label[:90]} ({principal.key_id})"
 
 
-def case_row(case: Any, score: Any, role: str) -> dict[str, Any]:
-    """A case with its student's latest score (reasons, triggers, age), redacted for the viewing role."""
+#: sick-report (MAZL) rules: their titles and dates are health information for the jeugdarts
+HEALTH_RULE_PREFIX = "mazl_"
+
+
+def case_row(case: Any, score: Any, role: str, source: str | None = None) -> dict[str, Any]:
+    """A case with the score that belongs to it (store.runs.case_scores: the case's own scope only),
+    its date and source, redacted for the viewing role: health detail only for the jeugdarts, and
+    leerplicht and RMC do not see sick-report signals at all."""
     from riskscore.rules import RULES
 
     triggers = list(score.triggers or []) if score is not None else []
@@ -46,22 +52,32 @@ def case_row(case: Any, score: Any, role: str) -> dict[str, Any]:
         rule = RULES[rule_id]  # the score lacks it (e.g. no longer enrolled): show the case's own trigger
         triggers.append({"id": rule_id, "source": rule.source, "role": rule.role, "fired_on": None,
                          "due_date": case.due_date.isoformat() if case.due_date else None, "detail": None})
+    if role != "jeugdarts":
+        triggers = [t if not str(t.get("id", "")).startswith(HEALTH_RULE_PREFIX) else
+                    {**t, "fired_on": None, "due_date": None} for t in triggers
+                    if role in ("school", "admin") or not str(t.get("id", "")).startswith(HEALTH_RULE_PREFIX)]
     result = redact({"reasons": list(score.reasons or []) if score is not None else [], "triggers": triggers}, role)
     return {
         "case_id": case.id, "student_id": case.student_id, "school_id": case.school_id,
         "municipality": case.municipality, "rmc_region": case.rmc_region, "role": case.role,
         "case_reason": case.reason, "as_of": case.as_of, "age": score.age if score is not None else None,
-        "probability": case.probability, "band": case.band, "reasons": result["reasons"],
+        "probability": score.probability if score is not None else case.probability,
+        "band": score.band if score is not None else case.band, "reasons": result["reasons"],
         "triggers": result["triggers"], "due_date": case.due_date, "status": case.status, "owner": case.owner,
         "priority": case.priority, "opened_at": case.opened_at, "updated_at": case.updated_at,
+        "score_as_of": score.as_of if score is not None else None, "score_source": source,
     }
 
 
 def rows_for(session: Session, cases: list[Any], role: str) -> list[dict[str, Any]]:
-    from riskscore.store.runs import latest_scores
+    from riskscore.store.runs import case_scores
 
-    scores = latest_scores(session, [c.student_id for c in cases])
-    return [case_row(c, scores.get(c.student_id), role) for c in cases]
+    scores = case_scores(session, cases)
+    rows = []
+    for c in cases:
+        score, source = scores.get(c.id, (None, None))
+        rows.append(case_row(c, score, role, source))
+    return rows
 
 
 @router.get("", response_model=WorklistResponse, summary="A team's prioritised review cases.",

@@ -1,0 +1,56 @@
+"""The pages' words and dates, as properties: each role's next step and its due date, "verlopen" exactly
+when the date has passed, Dutch dates in words, times in Europe/Amsterdam (summer and winter time)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from riskscore.store.cases import CASE_ROLES
+from riskscore.web import i18n
+from riskscore.web.actions import LEGAL, TARGET_DAYS, next_step
+
+dates = st.dates(min_value=dt.date(2019, 8, 1), max_value=dt.date(2030, 7, 31))
+reasons = st.sampled_from(["capacity", "rule:leerplicht_16h_4w", "rule:lrv_4w", "rule:mazl_long", "rule:mazl_frequent",
+                           "rule:vva_not_applied", "rule:vva_no_enrolment", "rule:rmc_verzuim",
+                           "rule:deregistered_no_sk"])
+
+
+@given(role=st.sampled_from(CASE_ROLES), reason=reasons, due=st.none() | dates, fired=st.none() | dates,
+       as_of=dates, today=dates)
+def test_each_role_gets_its_own_step_and_date(role: str, reason: str, due: dt.date | None,
+                                              fired: dt.date | None, as_of: dt.date, today: dt.date) -> None:
+    step = next_step(role, reason, due_date=due, fired_on=fired, as_of=as_of, on=today)
+    assert step.action_key in i18n.TEXTS  # always a sentence in both languages, never a code
+    if (role, reason) in LEGAL and due is not None:
+        assert step.legal and step.due == due  # the statutory date itself
+    else:
+        assert not step.legal and step.due == (due or fired or as_of) + dt.timedelta(days=TARGET_DAYS[role])
+    assert step.days_left == (step.due - today).days and step.overdue == (step.due < today)
+    words = i18n.days_left(step.days_left, "nl")
+    assert ("verlopen" in words) == step.overdue
+    assert (words == "vandaag") == (step.due == today)
+
+
+@given(n=st.integers(-400, 400))
+def test_days_left_reads_plainly(n: int) -> None:
+    nl, en = i18n.days_left(n, "nl"), i18n.days_left(n, "en")
+    if n < 0:
+        assert nl.startswith("verlopen") and en.startswith("overdue") and str(-n) in nl
+    elif n == 0:
+        assert (nl, en) == ("vandaag", "today")
+    else:
+        assert nl == f"nog {n} {'dag' if n == 1 else 'dagen'}" and en == f"{n} {'day' if n == 1 else 'days'} left"
+
+
+@given(moment=st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 12, 31)))
+def test_times_are_shown_in_amsterdam_and_dates_in_words(moment: dt.datetime) -> None:
+    local = moment.replace(tzinfo=dt.UTC).astimezone(ZoneInfo("Europe/Amsterdam"))
+    shown = i18n.when(moment, "nl")  # stored naive = UTC (SQLite)
+    assert shown == f"{local.day} {i18n.MONTHS_NL[local.month - 1]} {local.year}, {local:%H:%M}"
+    assert i18n.when(moment.replace(tzinfo=dt.UTC), "nl") == shown  # PostgreSQL hands back aware UTC
+    assert i18n.when(local.date().isoformat(), "en").endswith(str(local.year))
+    assert "UTC" not in shown and "-" not in shown.split(",")[0]

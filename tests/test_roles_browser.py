@@ -1,0 +1,268 @@
+"""A working hour per role in real chromium against a real uvicorn process (issue 17's done-when).
+
+School mentor, leerplicht officer and youth doctor: sign in → the most urgent pupil by the due date
+of their own next step → why (hours or detail, rule, source) → record contact and outcome in one
+save → back to the list. The data team: sign in → the monitoring page's charts → the evidently
+report one click away. Each on a desktop and on a 390×844 phone (no horizontal scroll), with
+axe-core (npm package in tests/browser, installed on first use) at 0 violations on every page.
+Screenshots go to test-artifacts/ (not in git)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import running_server
+from riskscore.store.cases import list_worklist
+from riskscore.store.db import make_engine, migrate, session_factory
+from riskscore.store.keys import create_key
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+AXE_DIR = Path(__file__).resolve().parent / "browser"
+AXE_FILE = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core from npm (tests/browser/package.json, pinned by its lock file), installed when missing."""
+    if not AXE_FILE.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            if os.environ.get("RISKSCORE_REQUIRE_BROWSER") == "1":
+                pytest.fail("npm missing: cannot install axe-core for the accessibility checks")
+            pytest.skip("npm missing (needed once to install axe-core into tests/browser)")
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=AXE_DIR, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0 and AXE_FILE.is_file(), done.stderr[-2000:]
+    return AXE_FILE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The small synthetic world scored by the batch command, a monitoring report, one key per role."""
+    home = tmp_path_factory.mktemp("roles-home")
+    bundle = Path(shutil.copytree(small_world.bundle_dir, home / "bundle"))
+    url = f"sqlite:///{home / 'riskscore.db'}"
+    env = {**os.environ, "RISKSCORE_HOME": str(home), "RISKSCORE_DATABASE_URL": url,
+           "RISKSCORE_BUNDLE_PATH": str(bundle), "RISKSCORE_SESSION_SECRET": secrets.token_urlsafe(32)}
+    cli = [sys.executable, "-m", "riskscore.cli"]
+    migrate(url)
+    scored = subprocess.run([*cli, "score", "--as-of", small_world.score_as_of, "--data", str(small_world.data_dir),
+                             "--bundle", str(bundle)], capture_output=True, text=True, env=env, timeout=300)
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    monitored = subprocess.run([*cli, "monitor", "--reference", str(bundle / "reference.parquet"),
+                                "--outcomes", str(small_world.data_dir / "outcomes.parquet"), "--no-mlflow"],
+                               capture_output=True, text=True, env=env, timeout=300)
+    assert monitored.returncode in (0, 10), monitored.stderr[-2000:]  # 10: thresholds crossed (still a report)
+    engine = make_engine(url)
+    session = session_factory(engine)()
+
+    def busiest(role: str, column: str) -> str:
+        counts = Counter(getattr(c, column) for c in list_worklist(session, role=role) if getattr(c, column))
+        assert counts, f"no {role} cases in the scored world"
+        return str(counts.most_common(1)[0][0])
+
+    keys = {
+        "school": create_key(session, "school", "school", [busiest("school", "school_id")], "Mentor Anne de Vries")[1],
+        "leerplicht": create_key(session, "leerplicht", "municipality", [busiest("leerplicht", "municipality")],
+                                 "Leerplichtambtenaar Bram Jansen")[1],
+        "jeugdarts": create_key(session, "jeugdarts", "rmc_region", [busiest("jeugdarts", "rmc_region")],
+                                "Jeugdarts Chris Bakker")[1],
+        "data_team": create_key(session, "data_team", "all", [], "Datateam")[1],
+    }
+    try:
+        with running_server(["--bundle", str(bundle), "--database-url", url], env=env,
+                            log_path=home / "server.log", ready_timeout=60) as base:
+            yield {"base": base, "keys": keys}
+    finally:
+        session.close()
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def chromium(chromium_path: str) -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def check_axe(page: Any, axe_source: str, where: str) -> None:
+    """axe-core's WCAG 2 A/AA rules on the page as it is now: no violation."""
+    page.evaluate(axe_source)  # the context bypasses the page's CSP for this injected checker only
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+    }""")
+    assert result == [], f"axe-core on {where}: {json.dumps(result, indent=1)}"
+
+
+def no_horizontal_scroll(page: Any, where: str) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.evaluate("window.innerWidth")
+    assert width <= viewport, f"{where}: page is {width} px wide on a {viewport} px screen"
+
+
+def sign_in(page: Any, base: str, key: str) -> None:
+    page.goto(f"{base}/")
+    assert "/login" in page.url
+    page.get_by_label("API-sleutel").fill(key)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.wait_for_load_state()
+
+
+def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: str, viewport: dict[str, int]) -> None:
+    from playwright.sync_api import expect
+
+    kind = "phone" if viewport["width"] < 500 else "desktop"
+    context = chromium.new_context(viewport=viewport, bypass_csp=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    base = site["base"]
+    sign_in(page, base, site["keys"][role])
+    expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
+    check_axe(page, axe_source, f"{role} worklist ({kind})")
+    if kind == "phone":
+        no_horizontal_scroll(page, f"{role} worklist")
+    page.screenshot(path=str(ARTIFACTS / f"{role}-{kind}-worklist.png"), full_page=False)
+
+    # the most urgent pupil: the list is sorted by the due date of this role's own next step
+    rows = page.locator("table.worklist tbody tr")
+    assert rows.count() >= 1
+    dues = [d for d in rows.evaluate_all("rs => rs.map(r => r.dataset.due)")]
+    assert dues == sorted(dues), f"{role}: worklist not sorted by due date"
+    first = rows.first
+    step_text = first.locator("td.step").inner_text()
+    assert ("streefdatum" in step_text or "wettelijke termijn" in step_text) and (
+        "verlopen" in step_text or "nog " in step_text or "vandaag" in step_text), step_text
+    student_id = first.get_attribute("data-student")
+    first.locator("th a").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Leerling {student_id}")
+
+    # why: the rule and its detail (hours for absence), the source, the next step with its date
+    why = page.locator("section.why-block")
+    expect(why).to_be_visible()
+    why_text = why.inner_text()
+    assert "Volgende stap" in why_text and ("streefdatum" in why_text or "wettelijke termijn" in why_text)
+    if why.locator("dd.source").count():  # a legal/protocol signal: its detail and its source
+        assert why.locator("dd.trigger-detail").first.inner_text().strip()
+        assert why.locator("dd.source").first.inner_text().strip()
+        if role == "leerplicht":
+            assert " uur ongeoorloofd verzuim" in why_text
+        if role == "jeugdarts":
+            assert "ziek" in why_text.lower()
+    assert "log-odds" not in page.locator("main").inner_text()
+    check_axe(page, axe_source, f"{role} pupil page ({kind})")
+    if kind == "phone":
+        no_horizontal_scroll(page, f"{role} pupil page")
+    page.screenshot(path=str(ARTIFACTS / f"{role}-{kind}-pupil.png"), full_page=True)
+
+    # contact and outcome in one save
+    form = page.locator("form.review").first
+    options = form.get_by_label("Nieuwe status").locator("option").all_inner_texts()
+    note = f"Ouders gebeld ({secrets.token_hex(3)})"
+    if "contact gelegd" in options:
+        form.get_by_label("Nieuwe status").select_option(label="contact gelegd")
+    form.get_by_label("Uitkomst", exact=True).select_option("conversation_held")
+    form.get_by_label("ja", exact=True).check()
+    form.get_by_label("Notitie").fill(note)
+    form.get_by_role("button", name="Opslaan").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("status")).to_contain_text("Opgeslagen.")
+    main = page.locator("main")
+    expect(main).to_contain_text(note)
+    expect(main).to_contain_text("uitkomst: gesprek gevoerd")
+    if "contact gelegd" in options:
+        expect(main).to_contain_text("status: contact gelegd")
+    assert "conversation_held" not in main.inner_text() and "rule:" not in main.inner_text()
+
+    # back to the list: the pupil is still there (contacted is still work to do)
+    page.get_by_role("link", name="Terug naar de werklijst").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
+    page.get_by_label("Zoek op leerlingnummer").fill(student_id or "")
+    page.get_by_role("button", name="Filter toepassen").first.click()
+    page.wait_for_load_state()
+    assert page.locator("table.worklist tbody tr").first.get_attribute("data-student") == student_id
+
+    if kind == "desktop":  # a link from another site (an e-mail, the intranet) lands signed in
+        cookie_before = next(c["value"] for c in context.cookies() if c["name"] == "riskscore_session")
+        page.goto(f'data:text/html,<a id="l" href="{base}/students/{student_id}">leerling</a>')
+        page.click("#l")
+        page.wait_for_load_state()
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Leerling {student_id}")
+        assert next(c["value"] for c in context.cookies() if c["name"] == "riskscore_session") == cookie_before
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize("role", ["school", "leerplicht", "jeugdarts"])
+def test_reviewer_working_hour(chromium: Any, site: dict[str, Any], axe_source: str, role: str,
+                               viewport: dict[str, int]) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    walk_reviewer(chromium, site, axe_source, role, viewport)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_data_team_looks_at_monitoring(chromium: Any, site: dict[str, Any], axe_source: str,
+                                       viewport: dict[str, int]) -> None:
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    kind = "phone" if viewport["width"] < 500 else "desktop"
+    context = chromium.new_context(viewport=viewport, bypass_csp=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    sign_in(page, site["base"], site["keys"]["data_team"])
+    expect(page.get_by_role("heading", level=1)).to_have_text("Monitoring")
+    expect(page.locator("main")).to_contain_text("Oordeel:")
+    charts = page.locator("svg.chart")
+    assert charts.count() >= 4  # distribution, PSI over time, flag rate over time, per group
+    for title in ("Verdeling van de scores", "Verschuiving van de scores (PSI) per rapport"):
+        expect(page.get_by_role("heading", name=title)).to_be_visible()
+    assert page.locator("svg.chart circle").count() >= 3  # estimates per group (with intervals)
+    check_axe(page, axe_source, f"monitoring ({kind})")
+    if kind == "phone":
+        no_horizontal_scroll(page, "monitoring")
+    page.screenshot(path=str(ARTIFACTS / f"data_team-{kind}-monitoring.png"), full_page=True)
+    # the pupil pages stay closed to the data team
+    assert page.goto(f"{site['base']}/worklist").status == 403
+    page.go_back()
+    page.wait_for_load_state()
+    page.get_by_role("link", name="Open het driftrapport (evidently)").click()
+    page.wait_for_load_state()
+    assert "/monitoring/reports/" in page.url and page.url.endswith("evidently_drift.html")
+    context.close()
+
+
+
+def test_the_accessibility_check_can_fail(chromium: Any, axe_source: str) -> None:
+    """axe-core is live: a page with an unlabelled field and an image without text has violations."""
+    context = chromium.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.set_content('<!doctype html><html lang="nl"><title>x</title><body><main><img src="data:,">'
+                     '<input type="text"></main></body></html>')
+    with pytest.raises(AssertionError, match="image-alt"):
+        check_axe(page, axe_source, "a broken page")
+    context.close()
