@@ -77,7 +77,8 @@ def volume_check(entries: list[dict[str, Any]], *, school_id: str, profile: str,
                  categories: dict[str, int], min_ratio: float) -> dict[str, Any]:
     """Compare this export's records per pupil (and categories) with the school's earlier imports."""
     history = [e for e in entries if e.get("school_id") == school_id and e.get("kind") == "absences"
-               and e.get("status") == "imported" and not e.get("incomplete") and e.get("volume")]
+               and e.get("profile") == profile and e.get("status") == "imported" and not e.get("incomplete")
+               and e.get("volume")]
     rpp = records / pupils if pupils else 0.0
     result: dict[str, Any] = {"records": records, "pupils": pupils, "records_per_pupil": round(rpp, 3),
                               "history": len(history), "incomplete": False, "reasons": []}
@@ -106,8 +107,8 @@ def volume_check(entries: list[dict[str, Any]], *, school_id: str, profile: str,
 
 def incomplete_schools(out: str | Path) -> frozenset[str]:
     """Schools whose latest absence import is flagged incomplete (their pupils: "data incomplete")."""
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
     for e in read_ledger(out):
         if e.get("kind") == "absences" and e.get("status") == "imported" and e.get("school_id"):
-            latest[str(e["school_id"])] = e
-    return frozenset(s for s, e in latest.items() if e.get("incomplete"))
+            latest[(str(e["school_id"]), str(e.get("profile")))] = e
+    return frozenset(s for (s, _p), e in latest.items() if e.get("incomplete"))
