@@ -216,8 +216,12 @@ def prepare(
     calendar: Any = None,
     progress: Progress = lambda _step: None,
     source: str = "the data",
+    incomplete_schools: frozenset[str] = frozenset(),
 ) -> Prepared:
-    """Features, scores, reasons, triggers, routing and case candidates for one as-of date."""
+    """Features, scores, reasons, triggers, routing and case candidates for one as-of date.
+
+    Pupils of ``incomplete_schools`` (ingest.ledger: their latest absence import was flagged) get band
+    'unknown' and no probability: "data incomplete", never a low-risk score."""
     from riskscore import features, rules
     from riskscore.calendar import SchoolCalendar
     from riskscore.routing import RoutingTable, route
@@ -268,15 +272,30 @@ def prepare(
             "reasons": reasons[i], "triggers": trig, "roles": roles,
         })
     progress("routing")
+    mark_data_incomplete(scores, routed, incomplete_schools)
 
     candidates, capacities = _candidates(scores, routed, triggers, ctx, as_of, cfg, tbl, RULES, TEAM_UNITS)
     progress("cases")
 
     audit = training.audit_frame(table, tables["students"])
     frame = training.reference_snapshot(bundle, table, audit)
-    band_counts = {b: int((bands == b).sum()) for b in ("low", "medium", "high")}
+    band_counts = {b: sum(1 for x in scores if x["band"] == b) for b in ("low", "medium", "high", "unknown")}
     return Prepared(as_of=as_of, model_version=bundle.version, scores=scores, candidates=candidates, frame=frame,
                     n_triggers=len(fired), bands=band_counts, capacities=capacities)
+
+
+def mark_data_incomplete(scores: list[dict[str, Any]], routed: list[list[str]], schools: frozenset[str]) -> int:
+    """Pupils of schools with incomplete data: band 'unknown', no probability, no reasons, no capacity
+    case (rule cases from the data that did arrive still open). Returns how many were marked."""
+    if not schools:
+        return 0
+    n = 0
+    for s, roles in zip(scores, routed, strict=True):
+        if s["school_id"] is not None and str(s["school_id"]) in schools:
+            s.update(probability=None, band="unknown", reasons=[], roles=[], data_incomplete=True)
+            roles.clear()
+            n += 1
+    return n
 
 
 def _candidates(
@@ -323,7 +342,7 @@ def _candidates(
                 })
     # capacity: per team, its highest-risk routed students without a rule case for that role
     df = pd.DataFrame({"student_id": [s["student_id"] for s in scores],
-                       "probability": [s["probability"] for s in scores],
+                       "probability": [s["probability"] if s["probability"] is not None else np.nan for s in scores],
                        **{u: [s[u] for s in scores] for u in ("school_id", "municipality", "rmc_region")}})
     capacities: dict[str, int] = {}
     for role, per_10k in cfg.capacity_per_10k.items():
@@ -412,11 +431,12 @@ def run(
     progress: Progress = lambda _step: None,
     pause_before_commit: float = 0.0,
     source: str = "the data",
+    incomplete_schools: frozenset[str] = frozenset(),
 ) -> BatchResult:
     """prepare + write, timed."""
     t0 = time.perf_counter()
     prepared = prepare(tables, as_of, bundle, config=config, routing=routing, rule_config=rule_config,
-                       progress=progress, source=source)
+                       progress=progress, source=source, incomplete_schools=incomplete_schools)
     t1 = time.perf_counter()
     run_id, cases, path = write(session, prepared, home=home, progress=progress,
                                 pause_before_commit=pause_before_commit)

@@ -80,7 +80,8 @@ def volume_check(entries: list[dict[str, Any]], *, school_id: str, profile: str,
                and e.get("profile") == profile and e.get("status") == "imported" and not e.get("incomplete")
                and e.get("volume")]
     rpp = records / pupils if pupils else 0.0
-    result: dict[str, Any] = {"records": records, "pupils": pupils, "records_per_pupil": round(rpp, 3),
+    result: dict[str, Any] = {"school_id": school_id, "records": records, "pupils": pupils,
+                              "records_per_pupil": round(rpp, 3),
                               "history": len(history), "incomplete": False, "reasons": []}
     if records == 0:
         result["incomplete"] = True

@@ -63,7 +63,7 @@ class Score(Base):
     rmc_region: Mapped[str | None] = mapped_column(String(16), nullable=True)
     as_of: Mapped[date] = mapped_column(Date)
     age: Mapped[float | None] = mapped_column(Float, nullable=True)
-    probability: Mapped[float] = mapped_column(Float)
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: band 'unknown' (data incomplete)
     band: Mapped[str] = mapped_column(String(16))
     reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     triggers: Mapped[list[Any]] = mapped_column(JSON, default=list)

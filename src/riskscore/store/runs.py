@@ -16,7 +16,9 @@ from riskscore.errors import DataError
 from riskscore.store.db import run_write, translate_errors
 from riskscore.store.models import Score, ScoringRun, utcnow
 
-BANDS = ("low", "medium", "high")
+#: 'unknown': the pupil's school delivered incomplete data (ingest ledger), so no probability is given
+BAND_UNKNOWN = "unknown"
+BANDS = ("low", "medium", "high", BAND_UNKNOWN)
 REQUIRED_SCORE_FIELDS = ("student_id", "probability", "band")
 OPTIONAL_SCORE_FIELDS = ("school_id", "municipality", "rmc_region", "age", "reasons", "triggers", "roles")
 MSG_BAD_SCORE = "score row {index}: {details}"
@@ -24,11 +26,12 @@ _CHUNK = 5000
 
 
 def _score_values(index: int, row: Mapping[str, Any]) -> dict[str, Any]:
-    missing = [f for f in REQUIRED_SCORE_FIELDS if row.get(f) is None]
+    unknown = row.get("band") == BAND_UNKNOWN  # data incomplete (ingest ledger): no probability
+    missing = [f for f in REQUIRED_SCORE_FIELDS if row.get(f) is None and not (unknown and f == "probability")]
     if missing:
         raise DataError(MSG_BAD_SCORE.format(index=index, details=f"missing {', '.join(missing)}"))
-    probability = float(row["probability"])
-    if not 0.0 <= probability <= 1.0:
+    probability = None if unknown else float(row["probability"])
+    if probability is not None and not 0.0 <= probability <= 1.0:
         raise DataError(MSG_BAD_SCORE.format(index=index, details=f"probability {probability} not in [0, 1]"))
     if row["band"] not in BANDS:
         raise DataError(MSG_BAD_SCORE.format(index=index, details=f"band {row['band']!r} not in {BANDS}"))

@@ -170,8 +170,11 @@ def worklist(
     append_audit_many(session, [{"actor": principal.key_id, "role": principal.role, "action": "worklist.read",
                                  "resource": res, "outcome": "allowed", "purpose": PURPOSE_WORKLIST,
                                  "request_id": getattr(request.state, "request_id", None)} for res in resources])
+    from riskscore.store.incomplete import data_incomplete_schools
+
+    incomplete = [d for d in data_incomplete_schools(session, principal) if school_filter in (None, d["school_id"])]
     return render(
-        request, "worklist.html", wl=wl, limit=WORKLIST_LIMIT, case_roles=CASE_ROLES, statuses=CASE_STATUSES,
+        request, "worklist.html", wl=wl, limit=WORKLIST_LIMIT, data_incomplete=incomplete, case_roles=CASE_ROLES, statuses=CASE_STATUSES,
         can_open=principal.role in STUDENT_ROLES, is_admin=principal.role == "admin",
         selected={"role": role_filter or "", "school": school_filter or "", "band": band_filter or "",
                   "status": status_value},
