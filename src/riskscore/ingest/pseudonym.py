@@ -100,17 +100,22 @@ def passes_eleven_test(number: str) -> bool:
 
 
 def bsn_mask(values: pd.Series) -> np.ndarray:
-    """True where a value is (after Excel's lost zeros) nine digits passing the eleven-test."""
+    """True where a value is, or contains as a separate token, nine digits passing the eleven-test
+    (eight digits too: Excel drops a leading zero)."""
     text = values.astype("string").str.strip().str.replace(r"^(\d+)\.0$", r"\1", regex=True)
-    shaped = text.str.fullmatch(r"\d{8,9}").fillna(False).to_numpy(dtype=bool)
+    maybe = text.str.contains(r"(?<!\d)\d{8,9}(?!\d)", regex=True).fillna(False).to_numpy(dtype=bool)
     out = np.zeros(len(values), dtype=bool)
-    if shaped.any():
-        idx = np.flatnonzero(shaped)
+    if maybe.any():
+        idx = np.flatnonzero(maybe)
         candidates = text.to_numpy()[idx]
-        uniq = {str(v) for v in candidates}
-        ok = {v for v in uniq if passes_eleven_test(v.zfill(9))}
-        out[idx] = np.array([str(v) in ok for v in candidates], dtype=bool)
+        verdict: dict[str, bool] = {}
+        for v in set(map(str, candidates)):
+            verdict[v] = any(passes_eleven_test(t.zfill(9)) for t in _TOKENS.findall(v))
+        out[idx] = np.array([verdict[str(v)] for v in candidates], dtype=bool)
     return out
+
+
+_TOKENS = re.compile(r"(?<!\d)\d{8,9}(?!\d)")
 
 
 def _norm(name: str) -> str:
