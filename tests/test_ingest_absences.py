@@ -1,0 +1,215 @@
+"""School-system absence exports (SOMtoday, Magister, EduArte), weekly merging, the ledger, volume
+checks, and the chain: DUO + three exports → features → a scored worklist."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from riskscore.errors import DataError
+from riskscore.ingest.ledger import incomplete_schools, read_ledger
+from riskscore.ingest.profiles import load_school
+from riskscore.ingest.run import run_import
+
+KEY = b"test-key-0123456789"
+FIX = Path(__file__).parent / "fixtures"
+SCHOOLS = FIX / "schools"
+EXPORTS = {
+    "magister": ("magister_absences.csv", "27GZ-magister.yaml"),
+    "eduarte": ("eduarte_absences.csv", "27GZ-eduarte.yaml"),
+    "somtoday-csv": ("somtoday_absences.csv", "24ZZ-somtoday.yaml"),
+    "somtoday-json": ("somtoday_absentiemeldingen.json", "24ZZ-somtoday.yaml"),
+}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _import(out: Path, profile: str, export: Path | None = None) -> object:
+    name, school = EXPORTS[profile]
+    return run_import(export or SCHOOLS / name, kind="absences", out=out, key=KEY, profile=profile, school=SCHOOLS / school)
+
+
+def _absences(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "absences.parquet")
+
+
+@pytest.mark.parametrize("profile", list(EXPORTS))
+def test_each_system_export_imports(tmp_path: Path, profile: str) -> None:
+    s = _import(tmp_path, profile)
+    f = s.files[0]  # type: ignore[attr-defined]
+    assert f.status == "imported" and f.stats.added > 0
+    ab = _absences(tmp_path)
+    assert len(ab) > 0 and set(ab["category"]) <= {"unauthorised", "authorised", "late"}
+    assert ab["hours"].between(0, 24).all()
+    staged = pd.read_parquet(tmp_path / "ingest" / "school_absences.parquet")
+    assert set(staged["school_id"]) == {load_school(SCHOOLS / EXPORTS[profile][1]).school_id}
+
+
+def test_magister_windows_1252_duplicates_excel_rows_and_unknown_columns(tmp_path: Path) -> None:
+    f = _import(tmp_path, "magister").files[0]  # type: ignore[attr-defined]
+    assert f.encoding == "cp1252" and f.blank_rows == 1 and f.duplicate_in_file == 1
+    assert f.dropped_columns == ["Naam leerling", "Klas", "Mentor", "Omschrijving", "Opmerking"]
+    staged = pd.read_parquet(tmp_path / "ingest" / "school_absences.parquet")
+    assert not {"Klas", "Mentor", "Opmerking", "Naam leerling"} & set(staged.columns)
+
+
+def test_lesson_hours_and_clock_hours(tmp_path: Path) -> None:
+    _import(tmp_path / "m", "magister")  # lessons: 08:30-09:20 is one lesson hour
+    ab = _absences(tmp_path / "m")
+    first = ab[ab["category"] == "unauthorised"].groupby("student_id")["hours"].sum().max()
+    assert first == 24.0  # 8 school days x 3 lessons, the duplicate row not counted twice
+    _import(tmp_path / "e", "eduarte")  # clock: "1,5" hours as exported (decimal comma)
+    e = _absences(tmp_path / "e")
+    assert set(e.loc[e["category"] == "unauthorised", "hours"]) == {1.5}
+    assert set(e.loc[e["category"] == "late", "hours"]) == {0.25}
+    _import(tmp_path / "s", "somtoday-csv")  # beginLesuur 1 .. eindLesuur 2 = two lessons
+    s = _absences(tmp_path / "s")
+    assert set(s.loc[s["category"] == "unauthorised", "hours"]) == {2.0}
+
+
+def test_clock_mode_counts_minutes_of_the_timetable(tmp_path: Path) -> None:
+    school = (SCHOOLS / "27GZ-magister.yaml").read_text().replace("hours: lessons", "hours: clock")
+    (tmp_path / "clock.yaml").write_text(school)
+    run_import(SCHOOLS / "magister_absences.csv", kind="absences", out=tmp_path / "d", key=KEY, profile="magister",
+               school=tmp_path / "clock.yaml")
+    ab = _absences(tmp_path / "d")
+    assert ab[ab["category"] == "unauthorised"].groupby("student_id")["hours"].sum().max() == pytest.approx(24 * 50 / 60)
+
+
+def test_sick_records_become_sick_reports_not_absence_hours(tmp_path: Path) -> None:
+    _import(tmp_path, "magister")
+    sick = pd.read_parquet(tmp_path / "sick_reports.parquet")
+    assert len(sick) > 0 and (sick["end_date"] >= sick["start_date"]).all()
+    # two sick lessons on consecutive days are one sick spell (MAZL counts reports, not lessons)
+    assert sick.groupby("student_id").size().max() == 1
+
+
+def test_unknown_codes_stop_the_import_listing_them_and_nothing_is_written(tmp_path: Path) -> None:
+    _import(tmp_path, "magister")
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(DataError, match=r"magister_unknown_code.csv: absence code\(s\) not in the code table of school 27GZ: XQ"):
+        _import(tmp_path, "magister", SCHOOLS / "magister_unknown_code.csv")
+    assert {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_weekly_routine_same_file_next_week_and_a_correction(tmp_path: Path) -> None:
+    _import(tmp_path, "magister")
+    n = len(_absences(tmp_path))
+    again = _import(tmp_path, "magister").files[0]  # type: ignore[attr-defined]
+    assert again.status == "unchanged" and len(_absences(tmp_path)) == n
+    lines = (SCHOOLS / "magister_absences.csv").read_bytes().decode("cp1252").splitlines()
+    header, first = lines[0], lines[1]
+    fields = first.split(";")
+    corrected = ";".join([*fields[:8], "M", *fields[9:]])  # same Id, code O → M (authorised)
+    new_week = ";".join(["99999", *fields[1:5], "18-09-2023 8:30", "18-09-2023 9:20", "1", "O", *fields[9:]])
+    week2 = tmp_path / "week2.csv"
+    week2.write_bytes(("\r\n".join([header, corrected, new_week]) + "\r\n").encode("cp1252"))
+    f = _import(tmp_path, "magister", week2).files[0]  # type: ignore[attr-defined]
+    assert (f.stats.added, f.stats.replaced, f.stats.duplicate) == (1, 1, 0)
+    staged = pd.read_parquet(tmp_path / "ingest" / "school_absences.parquet")
+    rec = staged[staged["record_key"] == f"magister:{fields[0]}"]
+    assert rec["category"].tolist() == ["authorised"]
+
+
+def test_an_empty_export_is_a_warning_and_flags_the_school(tmp_path: Path) -> None:
+    _import(tmp_path, "magister")
+    empty = tmp_path / "empty.csv"
+    empty.write_text((SCHOOLS / "magister_absences.csv").read_bytes().decode("cp1252").splitlines()[0] + "\n")
+    f = _import(tmp_path, "magister", empty).files[0]  # type: ignore[attr-defined]
+    assert "warning: 0 rows in the file" in f.notes
+    assert incomplete_schools(tmp_path) == frozenset({"27GZ"})
+
+
+def test_volume_check_flags_a_school_whose_export_lost_most_records(tmp_path: Path) -> None:
+    _import(tmp_path, "eduarte")
+    assert incomplete_schools(tmp_path) == frozenset()
+    lines = (SCHOOLS / "eduarte_absences.csv").read_bytes().decode("utf-8-sig").splitlines()
+    later = [ln.replace("-10-2023", "-11-2023") for ln in lines]
+    (tmp_path / "full.csv").write_text("\n".join(later) + "\n")
+    _import(tmp_path, "eduarte", tmp_path / "full.csv")
+    assert incomplete_schools(tmp_path) == frozenset()
+    # a month later the export holds only the ONG category: sick, late, authorised records stopped
+    stopped = [lines[0], *(ln.replace("-10-2023", "-01-2024") for ln in lines[1:] if ";ONG;" in ln)]
+    (tmp_path / "stopped.csv").write_text("\n".join(stopped) + "\n")
+    _import(tmp_path, "eduarte", tmp_path / "stopped.csv")
+    entry = read_ledger(tmp_path)[-1]
+    assert entry["incomplete"] and any("usually present" in r for r in entry["volume"]["reasons"])
+    assert incomplete_schools(tmp_path) == frozenset({"27GZ"})
+
+
+# --- the command line ------------------------------------------------------------------------------
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RISKSCORE_")}
+    base["PYTHONPATH"] = str(REPO / "src")
+    return subprocess.run([sys.executable, "-m", "riskscore.cli", *args], capture_output=True, text=True,
+                          env={**base, **(env or {})}, timeout=120, cwd=REPO)
+
+
+def test_cli_refuses_without_a_key_and_allows_the_loud_demo_mode(tmp_path: Path) -> None:
+    r = _cli("import", "--source", str(FIX / "duo"), "--kind", "duo", "--out", str(tmp_path / "d"))
+    assert r.returncode == 2 and "RISKSCORE_PSEUDONYM_KEY" in r.stderr and not (tmp_path / "d").exists()
+    r = _cli("import", "--source", str(FIX / "duo" / "NRSP2023DI24ZZ.csv"), "--kind", "duo", "--out", str(tmp_path / "d"),
+             env={"RISKSCORE_DEMO_MODE_NOT_FOR_REAL_PUPILS": "1"})
+    assert r.returncode == 0 and "DEMO MODE" in r.stderr
+
+
+def test_cli_bad_input_is_one_line_with_exit_3(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Id;BSN;Start;Eind;Lesuur;Code;Geoorloofd\n1;123456782;04-09-2023 8:30;04-09-2023 9:20;1;O;Nee\n"
+                   "2;123456782;31-09-2023 8:30;31-09-2023 9:20;1;O;Nee\n")
+    r = _cli("import", "--source", str(bad), "--kind", "absences", "--profile", "magister", "--school",
+             str(SCHOOLS / "27GZ-magister.yaml"), "--out", str(tmp_path / "d"), env={"RISKSCORE_PSEUDONYM_KEY": "x" * 20})
+    assert r.returncode == 3
+    assert r.stderr.strip().splitlines() == ["error: bad.csv, line 3, column 'Start': not a date (dd-mm-jjjj, jjjjmmdd, "
+                                             "jjjjmm or jjjj-mm-dd[Tuu:mm]): '31-09-2023 8:30'"]
+    assert not (tmp_path / "d" / "absences.parquet").exists()
+
+
+@pytest.mark.slow
+def test_chain_duo_and_three_exports_reach_a_scored_worklist(tmp_path: Path) -> None:
+    """DUO + SOMtoday + Magister + EduArte → features → score; an incomplete school is marked, not low risk."""
+    from riskscore.testing import tiny_bundle
+
+    env = {"RISKSCORE_PSEUDONYM_KEY": "k" * 24, "RISKSCORE_HOME": str(tmp_path / "home")}
+    data = str(tmp_path / "home" / "data")
+    assert _cli("import", "--source", str(FIX / "duo"), "--kind", "duo", env=env).returncode == 0
+    for profile in ("magister", "eduarte", "somtoday-csv"):
+        export, school = EXPORTS[profile]
+        r = _cli("import", "--source", str(SCHOOLS / export), "--kind", "absences", "--profile", profile,
+                 "--school", str(SCHOOLS / school), env=env)
+        assert r.returncode == 0, r.stderr
+    listing = _cli("import", "--list", env=env).stdout
+    assert "absences:magister" in listing and "NRSP2023DI27GZ.csv" in listing
+    r = _cli("features", "--data", data, "--out", str(tmp_path / "f.parquet"), "--as-of", "2023-09-15", env=env)
+    assert r.returncode == 0, r.stderr
+    feats = pd.read_parquet(tmp_path / "f.parquet")
+    # DUO and the exports join on the pseudonym: pupils with school records have known hours
+    assert feats["unauthorised_hours_year"].notna().sum() > 0 and feats["unauthorised_hours_year"].max() >= 16
+    bundle = tiny_bundle(tmp_path / "bundle")
+    r = _cli("score", "--data", data, "--as-of", "2023-09-15", "--bundle", str(bundle), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "students scored" in r.stdout and "data incomplete" not in r.stdout
+    # next week the Magister export of 27GZ holds one pupil only: that school is flagged
+    shutil.copy(SCHOOLS / "magister_absences.csv", tmp_path / "week.csv")
+    lines = (tmp_path / "week.csv").read_bytes().decode("cp1252").splitlines()
+    (tmp_path / "week.csv").write_bytes(("\r\n".join(lines[:2]) + "\r\n").encode("cp1252"))
+    r = _cli("import", "--source", str(tmp_path / "week.csv"), "--kind", "absences", "--profile", "magister",
+             "--school", str(SCHOOLS / "27GZ-magister.yaml"), env=env)
+    assert r.returncode == 0 and "DATA INCOMPLETE for school 27GZ" in r.stdout
+    r = _cli("score", "--data", data, "--as-of", "2023-09-15", "--bundle", str(bundle), env=env)
+    assert r.returncode == 0 and "data incomplete (gegevens onvolledig): 40 students not scored" in r.stdout
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "home" / "riskscore.db") as conn:
+        rows = conn.execute("SELECT school_id, band, probability FROM scores WHERE run_id = "
+                            "(SELECT MAX(id) FROM scoring_runs WHERE status = 'complete')").fetchall()
+    unknown = [r for r in rows if r[1] == "unknown"]
+    assert {r[0] for r in unknown} == {"27GZ"} and all(r[2] is None for r in unknown)
+    assert all(r[2] is not None for r in rows if r[0] == "24ZZ")
+    assert dt.date(2023, 9, 15) < dt.date.today()
