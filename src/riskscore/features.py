@@ -490,7 +490,7 @@ def imported_data_features(table: pd.DataFrame, tables: dict[str, pd.DataFrame])
         return table
     table = table.copy() if not unknown.any() else table
     sig_day = signals["date"].to_numpy(dtype="datetime64[D]")
-    for column, kind in DUO_SIGNAL_COLUMNS.items():
+    for column in DUO_SIGNAL_COLUMNS:
         table[column] = 0.0
     for as_of, rows in table.groupby("as_of", sort=False).groups.items():
         t = np.datetime64(pd.Timestamp(as_of).date())

@@ -24,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from riskscore.contracts import CALENDAR_REGIONS
 from riskscore.errors import ConfigError, DataError
-from riskscore.ingest.formats import TextTable, blank_to_na, parse_bool, parse_dates, parse_decimal, read_text_table
+from riskscore.ingest.formats import (
+    TextTable,
+    blank_to_na,
+    parse_bool,
+    parse_dates,
+    parse_decimal,
+    read_text_table,
+)
 from riskscore.ingest.pseudonym import pseudonymise
 
 CATEGORIES = ("unauthorised", "authorised", "sick", "late")

@@ -142,7 +142,6 @@ def identifier_columns(df: pd.DataFrame, *, keep: Iterable[str] = (), sample: in
             out.append(column)
             continue
         values = df[column]
-        if values.dtype == object or str(values.dtype) == "string":
-            if bsn_mask(values).any():
-                out.append(column)
+        if (values.dtype == object or str(values.dtype) == "string") and bsn_mask(values).any():
+            out.append(column)
     return out

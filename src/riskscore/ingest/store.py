@@ -83,7 +83,7 @@ def merge(existing: pd.DataFrame | None, new: pd.DataFrame, table: str) -> tuple
     nk = _key_hash(new, key)
     new_content = _group_content(new, nk, ignore)
     if existing is None or existing.empty:
-        stats.added = int(len(new_content))
+        stats.added = len(new_content)
         return new.reset_index(drop=True), stats
     ek = _key_hash(existing, key)
     old_content = _group_content(existing, ek, ignore)
@@ -95,13 +95,13 @@ def merge(existing: pd.DataFrame | None, new: pd.DataFrame, table: str) -> tuple
         oldp = pd.Series(existing["precedence"].to_numpy()).groupby(ek).max()
         lower = differ[newp[differ].to_numpy() < oldp[differ].to_numpy()]
         differ = differ.difference(lower)
-        stats.kept_better = int(len(lower))
+        stats.kept_better = len(lower)
         skip = same.union(lower)
     else:
         skip = same
-    stats.duplicate = int(len(same))
-    stats.replaced = int(len(differ))
-    stats.added = int(len(new_content.index.difference(old_content.index)))
+    stats.duplicate = len(same)
+    stats.replaced = len(differ)
+    stats.added = len(new_content.index.difference(old_content.index))
     keep_old = ~np.isin(ek, differ.to_numpy())
     take_new = ~np.isin(nk, skip.to_numpy())
     merged = pd.concat([existing[keep_old], new[take_new]], ignore_index=True)
