@@ -118,7 +118,12 @@ def read_text_table(path: str | Path, *, encoding: str | None = None, delimiter:
     df = df.fillna("")
     empty = np.ones(len(df), dtype=bool)
     for column in df.columns:
-        empty &= df[column].str.strip().eq("").to_numpy(dtype=bool)
+        col = df[column]
+        blank = col.eq("").to_numpy(dtype=bool)
+        spaced = ~blank & empty  # only rows still possibly empty need the (slower) strip
+        if spaced.any():
+            blank[spaced] = col[spaced].str.strip().eq("").to_numpy(dtype=bool)
+        empty &= blank
     keep = ~empty
     blank = int(empty.sum())
     df = df.loc[keep].reset_index(drop=True)
@@ -164,7 +169,9 @@ def parse_dates(values: pd.Series, *, table: TextTable | None = None, column: st
     present = text.notna().to_numpy()
     if not present.any():
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    filled = text[present]
+    # dates repeat (a school year has ~200 days): test and parse each distinct text once
+    codes, uniques = pd.factorize(text[present])
+    filled = pd.Series(uniques, dtype="string")
     best_bad: np.ndarray | None = None
     for shape, fmt in DATE_SHAPES:
         fits = filled.str.fullmatch(shape).fillna(False).to_numpy(dtype=bool)
@@ -182,10 +189,11 @@ def parse_dates(values: pd.Series, *, table: TextTable | None = None, column: st
             best_bad = bad
             break
         out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-        out[present] = parsed.to_numpy(dtype="datetime64[ns]")
+        out[present] = parsed.to_numpy(dtype="datetime64[ns]")[codes]
         return out
     assert best_bad is not None
-    pos = int(np.flatnonzero(present)[int(np.flatnonzero(best_bad)[0])])
+    first_bad = int(np.flatnonzero(np.isin(codes, np.flatnonzero(best_bad)))[0])
+    pos = int(np.flatnonzero(present)[first_bad])
     problem = "not a date (dd-mm-jjjj, jjjjmmdd, jjjjmm or jjjj-mm-dd[Tuu:mm])"
     if table is not None:
         raise table.fail(pos, column, problem, values.iloc[pos])

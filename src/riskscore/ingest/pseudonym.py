@@ -84,11 +84,15 @@ def pseudonymise(values: pd.Series | Iterable[object], key: bytes, *, namespace:
     if not key:
         raise DataError(MSG_EMPTY_KEY)
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    normalised = normalise_numbers(series)
-    uniques = pd.unique(normalised.dropna())
+    codes, raw = pd.factorize(series.astype(object), use_na_sentinel=True)  # each distinct number once
+    normalised = normalise_numbers(pd.Series(raw, dtype=object))
     prefix = f"{namespace}:" if namespace else ""
-    table = {v: hmac.new(key, (prefix + str(v)).encode("utf-8"), hashlib.sha256).hexdigest() for v in uniques}
-    return normalised.map(table).astype(object).where(normalised.notna(), None).rename("student_id")
+    hashed = np.array([None if v is None else hmac.new(key, (prefix + str(v)).encode("utf-8"), hashlib.sha256).hexdigest()
+                       for v in normalised], dtype=object)
+    out = np.full(len(series), None, dtype=object)
+    known = codes >= 0
+    out[known] = hashed[codes[known]] if len(hashed) else None
+    return pd.Series(out, index=series.index, dtype=object, name="student_id")
 
 
 def passes_eleven_test(number: str) -> bool:

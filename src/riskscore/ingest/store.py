@@ -66,7 +66,7 @@ def _key_hash(df: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:
 
 def _group_content(df: pd.DataFrame, keys: np.ndarray, ignore: tuple[str, ...]) -> pd.Series:
     cols = sorted(c for c in df.columns if c not in ignore)
-    rows = pd.util.hash_pandas_object(df[cols].astype(str), index=False).to_numpy()
+    rows = pd.util.hash_pandas_object(df[cols], index=False, categorize=True).to_numpy()
     # order-independent hash of a group's rows (sum mod 2**64) and its size
     s = pd.Series(rows, dtype=np.uint64).groupby(keys).sum()
     n = pd.Series(1, index=range(len(keys))).groupby(keys).sum()
@@ -257,7 +257,8 @@ def _school_absences(days: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd
     sick = days[days["category"] == "sick"]
     if sick.empty:
         return absences, None
-    per_day = sick.groupby(["student_id", "date"], as_index=False).agg(open=("end", lambda s: bool(s.isna().any())))
+    per_day = (sick.assign(open=sick["end"].isna()).groupby(["student_id", "date"], as_index=False)
+               .agg(open=("open", "max")))
     per_day = per_day.sort_values(["student_id", "date"]).reset_index(drop=True)
     d = per_day["date"].to_numpy(dtype="datetime64[D]")
     same = per_day["student_id"].eq(per_day["student_id"].shift()).to_numpy()
