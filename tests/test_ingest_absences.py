@@ -213,3 +213,17 @@ def test_chain_duo_and_three_exports_reach_a_scored_worklist(tmp_path: Path) -> 
     assert {r[0] for r in unknown} == {"27GZ"} and all(r[2] is None for r in unknown)
     assert all(r[2] is not None for r in rows if r[0] == "24ZZ")
     assert dt.date(2023, 9, 15) < dt.date.today()
+
+
+def test_absence_features_are_unknown_without_school_data_and_known_with_it(tmp_path: Path) -> None:
+    from riskscore import datasets, features
+
+    run_import(FIX / "duo", kind="duo", out=tmp_path, key=KEY)
+    before = features.build(datasets.read_tables(tmp_path), ["2023-09-15"])
+    assert before["unauthorised_hours_4w"].isna().all() and before["sick_reports_12w"].isna().all()
+    assert before["duo_possible_vsv_12m"].ge(0).all()
+    _import(tmp_path, "magister")
+    after = features.build(datasets.read_tables(tmp_path), ["2023-09-15"]).set_index("student_id")
+    gz = after[after["school_id"] == "27GZ"]
+    assert gz["unauthorised_hours_4w"].notna().all() and gz["unauthorised_hours_4w"].max() == 24.0
+    assert after.loc[after["school_id"] == "24ZZ", "unauthorised_hours_4w"].isna().all()  # 24ZZ sent nothing

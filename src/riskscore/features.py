@@ -467,21 +467,25 @@ DUO_SIGNAL_COLUMNS = {"duo_possible_vsv_12m": "possible_vsv", "duo_statutory_rep
 
 def imported_data_features(table: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Absence features are NaN (unknown, not 0) for pupils of a school that delivered no absence
-    records at all (e.g. DUO data only); DUO's dated signals are added as context columns."""
+    records at all (e.g. DUO data only); DUO's dated signals are added as context columns.
+
+    Only tables written by ``riskscore import`` carry ``school_id`` on absences/sick_reports; for
+    other tables (synthetic, tests) no row still means no absence, as before."""
     if table.empty:
         return table
-    ab = tables.get("absences")
-    sr = tables.get("sick_reports")
     st = tables.get("students")
-    covered: set[str] = set()
-    for events in (ab, sr):
-        if events is None or events.empty:
+    covered: set[str] | None = None
+    for events in (tables.get("absences"), tables.get("sick_reports")):
+        if events is None or "school_id" not in events.columns:
             continue
-        if "school_id" in events.columns:
-            covered |= set(events["school_id"].dropna().astype(str))
-        elif st is not None:
-            covered |= set(st.loc[st["student_id"].isin(events["student_id"]), "school_id"].astype(str))
-    unknown = ~table["school_id"].astype(str).isin(covered).to_numpy()
+        covered = covered if covered is not None else set()
+        known = events["school_id"].notna()
+        covered |= set(events.loc[known, "school_id"].astype(str))
+        if (~known).any() and st is not None:  # rows of the project's own tables: their students' schools
+            covered |= set(st.loc[st["student_id"].isin(events.loc[~known, "student_id"]), "school_id"].astype(str))
+    unknown = np.zeros(len(table), dtype=bool)
+    if covered is not None:
+        unknown = ~table["school_id"].astype(str).isin(covered).to_numpy()
     if unknown.any():
         table = table.copy()
         table.loc[unknown, list(SCHOOL_RECORD_FEATURES)] = np.nan

@@ -153,6 +153,8 @@ def derive(staging: dict[str, pd.DataFrame], *, notes: list[str] | None = None) 
         if df is None:
             continue
         cols = list(RAW_SCHEMAS[name].columns)
+        if name in ("absences", "sick_reports") and "school_id" not in df.columns:
+            df = df.assign(school_id=pd.Series([None] * len(df), index=df.index, dtype=object))  # coverage marker
         extra = [c for c in df.columns if c not in cols and c in ("school_id", "calendar_region")]
         df = df[[c for c in cols if c in df.columns] + extra].reset_index(drop=True)
         result[name] = validate(name, df)
@@ -258,7 +260,7 @@ def _school_absences(days: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd
     if sick.empty:
         return absences, None
     per_day = (sick.assign(open=sick["end"].isna()).groupby(["student_id", "date"], as_index=False)
-               .agg(open=("open", "max")))
+               .agg(open=("open", "max"), school_id=("school_id", "first")))
     per_day = per_day.sort_values(["student_id", "date"]).reset_index(drop=True)
     d = per_day["date"].to_numpy(dtype="datetime64[D]")
     same = per_day["student_id"].eq(per_day["student_id"].shift()).to_numpy()
@@ -271,9 +273,10 @@ def _school_absences(days: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd
     spell = np.cumsum(~adjacent)
     per_day["spell"] = spell
     spells = per_day.groupby("spell").agg(student_id=("student_id", "first"), start_date=("date", "min"),
-                                          end_date=("date", "max"), open=("open", "any"))
+                                          end_date=("date", "max"), open=("open", "any"),
+                                          school_id=("school_id", "first"))
     spells.loc[spells["open"], "end_date"] = pd.NaT
-    return absences, spells[["student_id", "start_date", "end_date"]].reset_index(drop=True)
+    return absences, spells[["student_id", "start_date", "end_date", "school_id"]].reset_index(drop=True)
 
 
 def write_store(out: Path, staging: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame]) -> list[Path]:
