@@ -265,9 +265,10 @@ RAW_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "enrolments": ENROLMENTS,
     "diplomas": DIPLOMAS,
     "outcomes": OUTCOMES,
-    "duo_signals": DUO_SIGNALS,
 }
-SCHEMAS: dict[str, pa.DataFrameSchema] = {**RAW_SCHEMAS, "features": FEATURE_TABLE}
+#: tables only `riskscore import` writes (optional beside the raw tables; read by datasets.read_tables)
+IMPORTED_SCHEMAS: dict[str, pa.DataFrameSchema] = {"duo_signals": DUO_SIGNALS}
+SCHEMAS: dict[str, pa.DataFrameSchema] = {**RAW_SCHEMAS, **IMPORTED_SCHEMAS, "features": FEATURE_TABLE}
 
 
 def validate(table: str, df: pd.DataFrame, *, max_rows_in_message: int = 5) -> pd.DataFrame:

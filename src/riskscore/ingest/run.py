@@ -171,8 +171,8 @@ def _read(path: Path, *, kind: str, key: bytes, prof: Any, sch: Any, calendar_re
 def _read_table_export(path: Path, *, key: bytes, encoding: str | None) -> tuple[dict[str, pd.DataFrame], FileResult]:
     """A CSV/Parquet export of one of the project's own raw tables (<table>.csv): typed, allow-listed."""
     name = path.stem
-    if name not in RAW_SCHEMAS or name == "duo_signals":
-        raise DataError(f"{path.name}: not a raw table name ({', '.join(n for n in RAW_SCHEMAS if n != 'duo_signals')})")
+    if name not in RAW_SCHEMAS:
+        raise DataError(f"{path.name}: not a raw table name ({', '.join(RAW_SCHEMAS)})")
     schema = SCHEMAS[name]
     allowed = list(schema.columns) + (["school_id"] if name == "absences" else [])
     notes: list[str] = []

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskscore.contracts import RAW_SCHEMAS, empty, validate
+from riskscore.contracts import SCHEMAS, empty, validate
 from riskscore.datasets import REQUIRED_TABLES, write_parquet_atomic
 from riskscore.errors import DataError
 
@@ -152,7 +152,7 @@ def derive(staging: dict[str, pd.DataFrame], *, notes: list[str] | None = None) 
     for name, df in out.items():
         if df is None:
             continue
-        cols = list(RAW_SCHEMAS[name].columns)
+        cols = list(SCHEMAS[name].columns)
         if name in ("absences", "sick_reports") and "school_id" not in df.columns:
             df = df.assign(school_id=pd.Series([None] * len(df), index=df.index, dtype=object))  # coverage marker
         extra = [c for c in df.columns if c not in cols and c in ("school_id", "calendar_region")]
