@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import command_line, median, peak_rss_mib, table, target  # noqa: E402
+from _common import command_line, median, peak_rss_mib, table, target
 
 SCHOOL = """school_id: 99XX
 hours: lessons
@@ -44,8 +44,8 @@ def make_year(folder: Path, *, pupils: int, records: int, seed: int = 7) -> tupl
     ds = np.datetime_as_string(day, unit="D")
     dmy = np.char.add(np.char.add(np.char.add(np.char.add([s[8:10] for s in ds], "-"), [s[5:7] for s in ds]), "-"),
                       [s[0:4] for s in ds])
-    lines = [f"{i};{b};Leerling {i % 977};4A;{d} {h}:30;{d} {h}:55;{l};{c};Nee;opm"
-             for i, (b, d, h, l, c) in enumerate(zip(bsn, dmy, hh, lesson, code, strict=True))]
+    lines = [f"{i};{b};Leerling {i % 977};4A;{d} {h}:30;{d} {h}:55;{les};{c};Nee;opm"
+             for i, (b, d, h, les, c) in enumerate(zip(bsn, dmy, hh, lesson, code, strict=True))]
     dup = rng.integers(0, n, n // 100)  # 1 % exact duplicates
     months = np.array([s[5:7] for s in ds])
     header = "Id;BSN;Naam leerling;Klas;Start;Eind;Lesuur;Code;Geoorloofd;Opmerking"
