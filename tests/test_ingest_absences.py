@@ -227,3 +227,40 @@ def test_absence_features_are_unknown_without_school_data_and_known_with_it(tmp_
     gz = after[after["school_id"] == "27GZ"]
     assert gz["unauthorised_hours_4w"].notna().all() and gz["unauthorised_hours_4w"].max() == 24.0
     assert after.loc[after["school_id"] == "24ZZ", "unauthorised_hours_4w"].isna().all()  # 24ZZ sent nothing
+
+
+def test_tables_kind_drops_identifiers_and_pseudonymises_the_student_id(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "students.csv").write_text(
+        "student_id;school_year;school_id;municipality;rmc_region;calendar_region;birth_date;school_type;level;grade;"
+        "final_year;expects_mbo;has_sk;Roepnaam;Voornaam;Tussenvoegsel;Naam leerling;E-mailadres;Telefoon;Mentor\n"
+        "123456782;2023-24;01AB;GM0344;RMC27;midden;15-03-2008;vo;havo;4;nee;nee;nee;Pietje;Pieter;van;Pietje Puk;"
+        "p@x.nl;0612345678;De Boer\n", encoding="cp1252")
+    (src / "absences.csv").write_text("student_id,date,hours,category,Klas\n123456782,02-10-2023,\"1,5\",unauthorised,4A\n"
+                                      "123456782,02-10-2023,\"1,5\",unauthorised,4A\n")
+    s = run_import(src, kind="tables", out=tmp_path / "d", key=KEY)
+    dropped = {f.file: f.dropped_columns for f in s.files}
+    assert set(dropped["students.csv"]) == {"Roepnaam", "Voornaam", "Tussenvoegsel", "Naam leerling", "E-mailadres",
+                                            "Telefoon", "Mentor"}
+    assert dropped["absences.csv"] == ["Klas"]
+    st = pd.read_parquet(tmp_path / "d" / "students.parquet")
+    assert st["student_id"].tolist() == [pseudo("123456782")] and "Roepnaam" not in st.columns
+    ab = pd.read_parquet(tmp_path / "d" / "absences.parquet")
+    assert ab["hours"].tolist() == [1.5] and ab["student_id"].tolist() == [pseudo("123456782")]
+    text = b"".join(p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file())
+    assert b"123456782" not in text and b"Pietje" not in text and b"0612345678" not in text
+
+
+def test_tables_kind_contract_errors_name_file_lines(tmp_path: Path) -> None:
+    src = tmp_path / "absences.csv"
+    src.write_text("student_id;date;hours;category\n\n1;02-10-2023;1;unauthorised\n2;02-10-2023;30;unauthorised\n")
+    with pytest.raises(Exception, match=r"absences.csv: table 'absences' breaks its contract: column 'hours' failed .* file lines \[4\]"):
+        run_import(src, kind="tables", out=tmp_path / "d", key=KEY)
+    assert not (tmp_path / "d").exists()
+
+
+def pseudo(number: str) -> str:
+    from riskscore.ingest.pseudonym import pseudonymise
+
+    return str(pseudonymise([number], KEY)[0])

@@ -203,10 +203,24 @@ def _read_table_export(path: Path, *, key: bytes, encoding: str | None) -> tuple
             df[col] = parse_bool(df[col], table=table, column=col)
         elif dtype.startswith(("float", "int")):
             df[col] = parse_decimal(df[col], table=table, column=col)
-    df = df.drop_duplicates(ignore_index=True)
+    if table is not None:  # rows carry their file line, so a contract breach names lines, not row numbers
+        df.index = table.lines
+        missing = [c for c in schema.columns if c not in df.columns and not schema.columns[c].nullable]
+        if missing:
+            raise DataError(f"{path.name}: column(s) {', '.join(repr(c) for c in missing)} missing "
+                            f"(table '{name}' needs them)")
+    for c, spec in schema.columns.items():  # optional (nullable) columns a school does not export
+        if c not in df.columns and spec.nullable:
+            df[c] = None
+    df = df.drop_duplicates()
     from riskscore.contracts import validate
+    from riskscore.errors import ContractError
 
-    df = validate(name, df)
+    try:
+        df = validate(name, df).reset_index(drop=True)
+    except ContractError as exc:
+        where = "file lines" if table is not None else "rows"
+        raise ContractError(f"{path.name}: " + str(exc).replace(" rows [", f" {where} [")) from None
     res = FileResult(path.name, "", "imported", table=f"tables_{name}", rows=n, duplicate_in_file=n - len(df),
                      blank_rows=blank, encoding=used, dropped_columns=[str(c) for c in dropped], notes=notes)
     if n == 0:
