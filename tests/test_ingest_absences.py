@@ -264,3 +264,13 @@ def pseudo(number: str) -> str:
     from riskscore.ingest.pseudonym import pseudonymise
 
     return str(pseudonymise([number], KEY)[0])
+
+
+def test_a_school_files_holiday_region_wins_over_the_duo_default(tmp_path: Path) -> None:
+    run_import(FIX / "duo", kind="duo", out=tmp_path, key=KEY, calendar_region="zuid")
+    st = pd.read_parquet(tmp_path / "students.parquet")
+    assert set(st["calendar_region"]) == {"zuid"}
+    _import(tmp_path, "somtoday-csv")  # 24ZZ's school file says noord
+    st = pd.read_parquet(tmp_path / "students.parquet")
+    assert set(st.loc[st["school_id"] == "24ZZ", "calendar_region"]) == {"noord"}
+    assert set(st.loc[st["school_id"] == "27GZ", "calendar_region"]) == {"zuid"}

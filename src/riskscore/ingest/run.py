@@ -147,6 +147,8 @@ def _read(path: Path, *, kind: str, key: bytes, prof: Any, sch: Any, calendar_re
         rows = f.rows
         if f.table in ("duo_population", "duo_monthly"):
             rows = rows.assign(calendar_region=calendar_region)
+            f.notes.append(f"holiday region of these pupils: {calendar_region} (--calendar-region; a school file's "
+                           "calendar_region overrides it for that school)")
         res = FileResult(path.name, "", "imported", table=f.table, rows=f.read_rows, rejected=f.rejected,
                          blank_rows=f.blank_rows, encoding=f.encoding, notes=f.notes,
                          dropped_columns=f.dropped_columns)
@@ -159,6 +161,7 @@ def _read(path: Path, *, kind: str, key: bytes, prof: Any, sch: Any, calendar_re
         a = read_absences(path, profile=prof, school=sch, key=key, encoding=encoding)
         days = expand_days(a.rows, sch)
         days["profile"] = prof.name
+        days["calendar_region"] = sch.calendar_region  # the school's own holiday region wins over DUO's default
         res = FileResult(path.name, "", "imported", table="school_absences", rows=a.read_rows,
                          duplicate_in_file=a.duplicate_in_file, blank_rows=a.blank_rows, encoding=a.encoding,
                          dropped_columns=a.dropped_columns, notes=a.notes)

@@ -132,6 +132,11 @@ def derive(staging: dict[str, pd.DataFrame], *, notes: list[str] | None = None) 
     notes = notes if notes is not None else []
     out: dict[str, pd.DataFrame] = {}
     duo_students, duo_enrol = _duo_students(staging, notes)
+    days = staging.get("school_absences")
+    if duo_students is not None and days is not None and "calendar_region" in days.columns:
+        region = days.dropna(subset=["calendar_region"]).drop_duplicates("school_id", keep="last")
+        by_school = region.set_index("school_id")["calendar_region"]
+        duo_students["calendar_region"] = duo_students["school_id"].map(by_school).fillna(duo_students["calendar_region"])
     out["students"] = _union(staging.get("tables_students"), duo_students, KEYS["tables_students"])
     out["enrolments"] = _union(staging.get("tables_enrolments"), duo_enrol, KEYS["tables_enrolments"])
     out["outcomes"] = _union(staging.get("tables_outcomes"), _duo_outcomes(staging), ("student_id",))
