@@ -87,3 +87,16 @@ def test_worklist_page_shows_the_label(world: dict[str, Any]) -> None:
     assert r.status_code == 303, r.text
     page = c.get("/worklist").text
     assert 'id="data-incomplete"' in page and "School 27GZ: 40 leerlingen niet gescoord" in page
+
+
+def test_a_flagged_pupils_score_reads_as_data_incomplete_in_api_and_page(world: dict[str, Any]) -> None:
+    c = world["client"]
+    sid = next(s.student_id for s in world["scores"] if s.school_id == "27GZ")
+    r = c.get(f"/v1/students/{sid}/score", headers={"Authorization": f"Bearer {world['keys']['gz']}"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["band"] == "unknown" and body["probability"] is None and body["data_incomplete"] is True
+    token = csrf_of(c.get("/login").text)
+    c.post("/login", data={"api_key": world["keys"]["gz"], "csrf_token": token}, follow_redirects=False)
+    page = c.get(f"/students/{sid}").text
+    assert "Dit is geen laag risico" in page

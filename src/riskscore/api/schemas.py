@@ -20,7 +20,8 @@ NOTICE_EN = "This is a signal for review, not a decision."
 FUTURE_SLACK = dt.timedelta(days=1)
 
 RuleId = Literal[RULE_IDS]  # type: ignore[valid-type]
-Band = Literal["low", "medium", "high"]
+#: "unknown": the pupil's school delivered incomplete data (ingest ledger) — no probability is given
+Band = Literal["low", "medium", "high", "unknown"]
 MSG_LOOKS_LIKE_BSN = "looks like a BSN (9 digits passing the eleven-test); send the pseudonymous id instead"
 
 
@@ -173,8 +174,11 @@ class ScoreResult(BaseModel):
 
     student_id: str
     as_of: dt.date
-    probability: float = Field(ge=0, le=1, description="Calibrated probability of VSV within 12 months.")
+    probability: float | None = Field(ge=0, le=1, description="Calibrated probability of VSV within 12 months; "
+                                      "null when band is 'unknown' (data incomplete).")
     band: Band
+    data_incomplete: bool = Field(False, description="True when the pupil's school delivered incomplete data "
+                                  "(gegevens onvolledig): not scored, not low risk.")
     reasons: list[ReasonOut] = Field(description="Top reasons (at most 3), largest first.")
     triggers: list[TriggerOut]
     reviewer_roles: list[str] = Field(description="Who should review this signal (routing).")

@@ -70,6 +70,6 @@ def stored_to_result(row: Any) -> dict[str, Any]:
     return {
         "student_id": row.student_id, "school_id": row.school_id, "municipality": row.municipality,
         "rmc_region": row.rmc_region, "age": row.age, "as_of": row.as_of, "probability": row.probability,
-        "band": row.band, "reasons": list(row.reasons or []), "triggers": list(row.triggers or []),
+        "band": row.band, "data_incomplete": row.band == "unknown", "reasons": list(row.reasons or []), "triggers": list(row.triggers or []),
         "roles": list(row.roles or []), "model_version": row.model_version, "scored_at": row.created_at,
     }

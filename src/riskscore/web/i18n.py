@@ -215,6 +215,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "band_high": ("hoog", "high"),
     "band_unknown": ("gegevens onvolledig", "data incomplete"),
     "data_incomplete_title": ("Gegevens onvolledig", "Data incomplete"),
+    "data_incomplete_student": ("Niet gescoord: de laatste verzuimimport van de school was onvolledig. Dit is geen laag risico.",
+                                "Not scored: the school's latest absence import was incomplete. This is not a low risk."),
     "data_incomplete_row": ("School {school}: {n} leerlingen niet gescoord — de laatste verzuimimport was onvolledig.",
                             "School {school}: {n} pupils not scored — the latest absence import was incomplete."),
     "status_open": ("open", "open"),
