@@ -274,3 +274,18 @@ def test_a_school_files_holiday_region_wins_over_the_duo_default(tmp_path: Path)
     st = pd.read_parquet(tmp_path / "students.parquet")
     assert set(st.loc[st["school_id"] == "24ZZ", "calendar_region"]) == {"noord"}
     assert set(st.loc[st["school_id"] == "27GZ", "calendar_region"]) == {"zuid"}
+
+
+def test_an_export_that_kept_few_pupils_is_measured_against_the_whole_school(tmp_path: Path) -> None:
+    """The issue's case: one college's absences stop — the export still holds a few pupils with many records."""
+    run_import(FIX / "duo", kind="duo", out=tmp_path, key=KEY)  # 27GZ: 40 pupils in DUO's start population
+    _import(tmp_path, "magister")
+    assert incomplete_schools(tmp_path) == frozenset()
+    lines = (SCHOOLS / "magister_absences.csv").read_bytes().decode("cp1252").splitlines()
+    first_pupil = lines[1].split(";")[1]
+    kept = [lines[0], *(ln.replace("-09-2023", "-10-2023") for ln in lines[1:] if f";{first_pupil};" in ln)]
+    (tmp_path / "week.csv").write_bytes(("\r\n".join(kept) + "\r\n").encode("cp1252"))
+    _import(tmp_path, "magister", tmp_path / "week.csv")
+    entry = read_ledger(tmp_path)[-1]
+    assert entry["volume"]["pupils"] == 40 and entry["incomplete"]
+    assert incomplete_schools(tmp_path) == frozenset({"27GZ"})

@@ -104,7 +104,8 @@ def run_import(source: str | Path, *, kind: str, out: str | Path, key: bytes, pr
         if kind == "absences" and sch is not None:
             days = parts.get("school_absences")
             n_records = int(days["record_key"].nunique()) if days is not None and len(days) else 0
-            pupils = int(days["student_id"].nunique()) if days is not None and len(days) else 0
+            in_file = int(days["student_id"].nunique()) if days is not None and len(days) else 0
+            pupils = max(in_file, _school_pupils(staging, sch.school_id.upper()))
             cats = (days.drop_duplicates("record_key")["category"].value_counts().astype(int).to_dict()
                     if days is not None and len(days) else {})
             res.volume = ledger.volume_check(entries + new_entries, school_id=sch.school_id.upper(), profile=label,
@@ -120,6 +121,22 @@ def run_import(source: str | Path, *, kind: str, out: str | Path, key: bytes, pr
         ledger.append(out, new_entries)
     counts = {name: len(df) for name, df in tables.items()}
     return ImportSummary(kind, out, results, counts, notes, demo_key)
+
+
+def _school_pupils(staging: dict[str, pd.DataFrame], school_id: str) -> int:
+    """Pupils the store knows at this school in its latest school year (DUO's start population or the
+    project's students table): the denominator of records per pupil, so an export that dropped pupils
+    cannot hide behind the few it kept."""
+    best = 0
+    for name in ("duo_population", "tables_students"):
+        t = staging.get(name)
+        if t is None or t.empty or "school_id" not in t.columns:
+            continue
+        mine = t[t["school_id"].astype(str).str.upper() == school_id]
+        if len(mine):
+            latest = mine["school_year"].astype(str).max()
+            best = max(best, int(mine.loc[mine["school_year"].astype(str) == latest, "student_id"].nunique()))
+    return best
 
 
 def _entry(res: FileResult, *, kind: str, label: str, school_id: str | None) -> dict[str, Any]:
