@@ -65,13 +65,16 @@ def test_a_bad_request_fails_alone(db: Db) -> None:
     def one(sid: str, probability: float | None) -> None:
         barrier.wait()
         try:
-            writer.submit([result(sid, probability)], [entry(sid)])
+            row = result(sid, probability)
+            if probability is None:
+                row["band"] = None  # band is NOT NULL (probability may be null since band 'unknown')
+            writer.submit([row], [entry(sid)])
             outcome[sid] = "ok"
         except BaseException as exc:
             outcome[sid] = exc
 
     threads = [threading.Thread(target=one, args=(f"g{i}", 0.2)) for i in range(8)]
-    threads.append(threading.Thread(target=one, args=("bad", None)))  # probability is NOT NULL
+    threads.append(threading.Thread(target=one, args=("bad", None)))  # band is NOT NULL
     for t in threads:
         t.start()
     for t in threads:
