@@ -257,7 +257,7 @@ def test_tables_kind_contract_errors_name_file_lines(tmp_path: Path) -> None:
     src.write_text("student_id;date;hours;category\n\n1;02-10-2023;1;unauthorised\n2;02-10-2023;30;unauthorised\n")
     with pytest.raises(Exception, match=r"absences.csv: table 'absences' breaks its contract: column 'hours' failed .* file lines \[4\]"):
         run_import(src, kind="tables", out=tmp_path / "d", key=KEY)
-    assert not (tmp_path / "d").exists()
+    assert not list((tmp_path / "d").rglob("*.parquet")) and not (tmp_path / "d" / "ingest" / "ledger.jsonl").exists()
 
 
 def pseudo(number: str) -> str:
@@ -289,3 +289,15 @@ def test_an_export_that_kept_few_pupils_is_measured_against_the_whole_school(tmp
     entry = read_ledger(tmp_path)[-1]
     assert entry["volume"]["pupils"] == 40 and entry["incomplete"]
     assert incomplete_schools(tmp_path) == frozenset({"27GZ"})
+
+
+def test_a_second_import_into_the_same_store_waits_its_turn(tmp_path: Path) -> None:
+    import fcntl
+
+    (tmp_path / "ingest").mkdir()
+    with (tmp_path / "ingest" / ".lock").open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(DataError, match="another import into .* is running"):
+            _import(tmp_path, "magister")
+    _import(tmp_path, "magister")  # released: it runs
+    assert len(_absences(tmp_path)) > 0

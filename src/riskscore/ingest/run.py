@@ -6,7 +6,8 @@ line naming file, line, column and value, and the store is left as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,33 @@ def run_import(source: str | Path, *, kind: str, out: str | Path, key: bytes, pr
         raise DataError(f"--kind must be one of {', '.join(KINDS)}: {kind!r}")
     out = Path(out)
     files = list_files(Path(source), kind)
+    with _store_lock(out):
+        return _run(files, kind=kind, out=out, key=key, profile=profile, school=school,
+                    calendar_region=calendar_region, school_year=school_year, encoding=encoding,
+                    demo_key=demo_key, progress=progress)
+
+
+@contextmanager
+def _store_lock(out: Path) -> Iterator[None]:
+    """One import at a time per store: a second one stops instead of interleaving read-merge-write."""
+    import fcntl
+
+    lock = out / "ingest" / ".lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataError(f"another import into {out} is running; try again when it has finished") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _run(files: list[Path], *, kind: str, out: Path, key: bytes, profile: str | None, school: str | Path | None,
+         calendar_region: str, school_year: str | None, encoding: str | None, demo_key: bool,
+         progress: Callable[[str], None] | None) -> ImportSummary:
     entries = ledger.read_ledger(out)
     staging = read_staging(out)
     results: list[FileResult] = []
