@@ -176,15 +176,24 @@ def test_chain_duo_and_three_exports_reach_a_scored_worklist(tmp_path: Path) -> 
     """DUO + SOMtoday + Magister + EduArte → features → score; an incomplete school is marked, not low risk."""
     from riskscore.testing import tiny_bundle
 
+    from test_privacy import source_identifiers
+
     env = {"RISKSCORE_PSEUDONYM_KEY": "k" * 24, "RISKSCORE_HOME": str(tmp_path / "home")}
     data = str(tmp_path / "home" / "data")
-    assert _cli("import", "--source", str(FIX / "duo"), "--kind", "duo", env=env).returncode == 0
+    r = _cli("import", "--source", str(FIX / "duo"), "--kind", "duo", env=env)
+    assert r.returncode == 0
+    printed = [r.stdout + r.stderr]
     for profile in ("magister", "eduarte", "somtoday-csv"):
         export, school = EXPORTS[profile]
         r = _cli("import", "--source", str(SCHOOLS / export), "--kind", "absences", "--profile", profile,
                  "--school", str(SCHOOLS / school), env=env)
         assert r.returncode == 0, r.stderr
+        printed.append(r.stdout + r.stderr)
     listing = _cli("import", "--list", env=env).stdout
+    printed.append(listing)
+    # what the import prints (its log) names dropped columns, never a person's number or name
+    leaked = [text for text in source_identifiers() if any(text in p for p in printed)]
+    assert not leaked, leaked[:5]
     assert "absences:magister" in listing and "NRSP2023DI27GZ.csv" in listing
     r = _cli("features", "--data", data, "--out", str(tmp_path / "f.parquet"), "--as-of", "2023-09-15", env=env)
     assert r.returncode == 0, r.stderr
