@@ -175,7 +175,6 @@ def test_cli_bad_input_is_one_line_with_exit_3(tmp_path: Path) -> None:
 def test_chain_duo_and_three_exports_reach_a_scored_worklist(tmp_path: Path) -> None:
     """DUO + SOMtoday + Magister + EduArte → features → score; an incomplete school is marked, not low risk."""
     from riskscore.testing import tiny_bundle
-
     from test_privacy import source_identifiers
 
     env = {"RISKSCORE_PSEUDONYM_KEY": "k" * 24, "RISKSCORE_HOME": str(tmp_path / "home")}
@@ -306,7 +305,7 @@ def test_a_second_import_into_the_same_store_waits_its_turn(tmp_path: Path) -> N
     (tmp_path / "ingest").mkdir()
     with (tmp_path / "ingest" / ".lock").open("a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        with pytest.raises(DataError, match="another import into .* is running"):
+        with pytest.raises(DataError, match=r"another import into .* is running"):
             _import(tmp_path, "magister")
     _import(tmp_path, "magister")  # released: it runs
     assert len(_absences(tmp_path)) > 0
