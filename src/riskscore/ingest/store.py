@@ -86,13 +86,14 @@ def merge(existing: pd.DataFrame | None, new: pd.DataFrame, table: str) -> tuple
         stats.added = len(new_content)
         return new.reset_index(drop=True), stats
     ek = _key_hash(existing, key)
-    old_content = _group_content(existing, ek, ignore)
+    touched = np.isin(ek, new_content.index.to_numpy())  # only stored groups the new rows speak about
+    old_content = _group_content(existing[touched], ek[touched], ignore) if touched.any() else new_content.iloc[:0]
     common = new_content.index.intersection(old_content.index)
     same = common[(new_content[common].to_numpy() == old_content[common].to_numpy())]
     differ = common.difference(same)
     if "precedence" in new.columns and len(differ):
         newp = pd.Series(new["precedence"].to_numpy()).groupby(nk).max()
-        oldp = pd.Series(existing["precedence"].to_numpy()).groupby(ek).max()
+        oldp = pd.Series(existing["precedence"].to_numpy()[touched]).groupby(ek[touched]).max()
         lower = differ[newp[differ].to_numpy() < oldp[differ].to_numpy()]
         differ = differ.difference(lower)
         stats.kept_better = len(lower)
@@ -101,7 +102,7 @@ def merge(existing: pd.DataFrame | None, new: pd.DataFrame, table: str) -> tuple
         skip = same
     stats.duplicate = len(same)
     stats.replaced = len(differ)
-    stats.added = len(new_content.index.difference(old_content.index))
+    stats.added = len(new_content.index.difference(old_content.index))  # old_content: touched groups only
     keep_old = ~np.isin(ek, differ.to_numpy())
     take_new = ~np.isin(nk, skip.to_numpy())
     merged = pd.concat([existing[keep_old], new[take_new]], ignore_index=True)
