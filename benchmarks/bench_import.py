@@ -97,7 +97,6 @@ def main() -> None:
                                school=root / "school.yaml")
                 times[shape].append(time.perf_counter() - t)
         one, ten = median(times["one file"]), median(times["ten monthly files"])
-    print("## Import: one school year of absence exports, 20,000-pupil mbo college\n")
     print(f"`{command_line()}` — {n_rows:,} rows (1 % exact duplicates, Windows-1252), generated in {t_make:.1f} s; "
           f"peak RSS {peak_rss_mib():.0f} MiB\n")
     print(table(["shape", "runs (s)", "median (s)", "rows/s"],
