@@ -309,3 +309,13 @@ def test_a_second_import_into_the_same_store_waits_its_turn(tmp_path: Path) -> N
             _import(tmp_path, "magister")
     _import(tmp_path, "magister")  # released: it runs
     assert len(_absences(tmp_path)) > 0
+
+
+def test_the_systems_authorised_flag_is_checked_against_the_code_table(tmp_path: Path) -> None:
+    lines = (SCHOOLS / "magister_absences.csv").read_bytes().decode("cp1252").splitlines()
+    lines[1] = lines[1].replace(";O;omschrijving;Nee;", ";O;omschrijving;Ja;")
+    (tmp_path / "x.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    f = _import(tmp_path / "d", "magister", tmp_path / "x.csv").files[0]  # type: ignore[attr-defined]
+    assert any(n.startswith("1 record(s) where Magister's 'Geoorloofd' flag disagrees") for n in f.notes)
+    staged = pd.read_parquet(tmp_path / "d" / "ingest" / "school_absences.parquet")
+    assert staged.loc[staged["record_key"] == "magister:" + lines[1].split(";")[0], "category"].tolist() == ["unauthorised"]

@@ -262,10 +262,18 @@ def read_absences(path: str | Path, *, profile: Profile, school: SchoolFile, key
         "code": codes.to_numpy(),
         "profile": profile.name,
     })
+    notes = []
+    if cols.authorised:  # the system's own flag, checked against the school's code table (which decides)
+        flag = parse_bool(df[cols.authorised], table=table, column=cols.authorised).to_numpy()
+        cat = category.to_numpy()
+        disagree = int((((cat == "unauthorised") & flag) | ((cat == "authorised") & ~flag)).sum())
+        if disagree:
+            notes.append(f"{disagree} record(s) where {profile.system}'s '{cols.authorised}' flag disagrees with the "
+                         "school's code table; the code table was followed")
     n = len(rows)
     rows = rows.drop_duplicates(ignore_index=True)
     dup = n - len(rows)
-    return AbsenceFile(rows, n, dup, table.blank_rows, table.encoding, dropped)
+    return AbsenceFile(rows, n, dup, table.blank_rows, table.encoding, dropped, notes)
 
 
 def _empty() -> pd.DataFrame:
@@ -400,6 +408,3 @@ def expand_days(records: pd.DataFrame, school: SchoolFile) -> pd.DataFrame:
     })
     return out
 
-
-def authorised_flag(table: TextTable, column: str) -> pd.Series:
-    return parse_bool(table.frame[column], table=table, column=column)
