@@ -67,6 +67,10 @@ def test_flagged_school_is_stored_unknown_without_probability(world: dict[str, A
     zz = [s for s in world["scores"] if s.school_id == "24ZZ"]
     assert gz and all(s.band == "unknown" and s.probability is None and s.reasons == [] for s in gz)
     assert zz and all(s.band in ("low", "medium", "high") and s.probability is not None for s in zz)
+    import pandas as pd
+
+    frame = pd.read_parquet(world["result"].frame_path)  # the monitoring frame holds only scored pupils
+    assert not set(frame["student_id"]) & {s.student_id for s in gz} and set(frame["student_id"]) >= {s.student_id for s in zz}
 
 
 def test_worklist_api_names_the_incomplete_school_in_scope_only(world: dict[str, Any]) -> None:

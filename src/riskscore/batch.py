@@ -279,6 +279,9 @@ def prepare(
 
     audit = training.audit_frame(table, tables["students"])
     frame = training.reference_snapshot(bundle, table, audit)
+    if incomplete_schools:  # monitoring sees what was stored: pupils marked "data incomplete" were not scored
+        unscored = {x["student_id"] for x in scores if x.get("data_incomplete")}
+        frame = frame[~frame["student_id"].astype(str).isin(unscored)].reset_index(drop=True)
     band_counts = {b: sum(1 for x in scores if x["band"] == b) for b in ("low", "medium", "high", "unknown")}
     return Prepared(as_of=as_of, model_version=bundle.version, scores=scores, candidates=candidates, frame=frame,
                     n_triggers=len(fired), bands=band_counts, capacities=capacities)
