@@ -137,3 +137,36 @@ def test_the_whole_shared_duo_folder_imports_twice_without_change(tmp_path: Path
     before = _counts(out)
     run_import(SHARED, kind="duo", out=out, key=KEY)
     assert _counts(out) == before
+
+
+def test_a_duo_deregistration_reaches_the_rule_and_the_signals(tmp_path: Path) -> None:
+    from riskscore import datasets, features
+
+    lines = (DUO / "202401A14I27GZ.csv").read_bytes().decode("utf-8").split("\r\n")
+    head = lines[0].split(";")
+    row = lines[1].split(";")
+    row[head.index("RAPPORTAGEMAAND")] = "202401"
+    row[head.index("DATUM_UITSCHRIJVING")] = "15-01-2024"
+    row[head.index("REDEN_UITSTROOM")] = "02"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "202401A14I27GZ.csv").write_bytes("\r\n".join([lines[0], ";".join(row), ""]).encode("utf-8"))
+    out = tmp_path / "data"
+    run_import(src, kind="duo", out=out, key=KEY)
+    sid = pseudonymise([row[head.index("PERSOONSGEBONDENNUMMER")]], KEY)[0]
+    signals = pd.read_parquet(out / "duo_signals.parquet")
+    dereg = signals[signals["signal"] == "deregistered"]
+    assert dereg["student_id"].tolist() == [sid] and dereg["date"].tolist() == [pd.Timestamp(2024, 1, 15)]
+    assert dereg["code"].tolist() == ["02"]
+    enrol = pd.read_parquet(out / "enrolments.parquet")
+    assert enrol.loc[enrol["student_id"] == sid, "end_date"].tolist() == [pd.Timestamp(2024, 1, 15)]
+    table = features.build(datasets.read_tables(out), ["2024-01-10", "2024-01-31"]).set_index(["as_of", "student_id"])
+    # enrolled on 10 January, deregistered on the 15th: an 18-23-year-old without sk goes to the RMC
+    assert not table.loc[(pd.Timestamp("2024-01-10"), sid), "rule_deregistered_no_sk"]
+    assert table.loc[(pd.Timestamp("2024-01-10"), sid), "duo_deregistered_12m"] == 0
+    from riskscore import rules
+
+    tables = datasets.read_tables(out)
+    fired = rules.evaluate(features.point_in_time(tables, "2024-01-31"), pd.Timestamp("2024-01-31"))
+    hit = fired[(fired["student_id"] == sid) & (fired["rule_id"] == "deregistered_no_sk")]
+    assert len(hit) == 1 and hit["role"].tolist() == ["rmc"]
