@@ -319,3 +319,43 @@ def test_the_systems_authorised_flag_is_checked_against_the_code_table(tmp_path:
     assert any(n.startswith("1 record(s) where Magister's 'Geoorloofd' flag disagrees") for n in f.notes)
     staged = pd.read_parquet(tmp_path / "d" / "ingest" / "school_absences.parquet")
     assert staged.loc[staged["record_key"] == "magister:" + lines[1].split(";")[0], "category"].tolist() == ["unauthorised"]
+
+
+def _young_pupil_with_lessons(tmp_path: Path, lessons: int, *, duplicated: bool) -> pd.Series:
+    from riskscore import datasets, features
+
+    tmp_path.mkdir(parents=True)
+    src = tmp_path / "students.csv"
+    src.write_text("student_id;school_year;school_id;municipality;rmc_region;calendar_region;birth_date;school_type;"
+                   "level;grade;final_year;expects_mbo;has_sk\n"
+                   "123456782;2023-24;01AB;GM0344;RMC27;midden;15-03-2009;vo;havo;3;nee;nee;nee\n")
+    out = tmp_path / "d"
+    run_import(src, kind="tables", out=out, key=KEY)
+    school = (SCHOOLS / "27GZ-magister.yaml").read_text().replace("school_id: 27GZ", "school_id: 01AB")
+    (tmp_path / "01AB.yaml").write_text(school)
+    rows = ["Id;BSN;Start;Eind;Lesuur;Code;Geoorloofd"]
+    for i in range(lessons):  # Monday 2 .. Friday 6 October 2023, lessons 1-4
+        day, lesson = 2 + i // 4, 1 + i % 4
+        row = f"{i};123456782;{day:02d}-10-2023;{day:02d}-10-2023;{lesson};O;Nee"
+        rows += [row, row] if duplicated else [row]
+    (tmp_path / "export.csv").write_text("\n".join(rows) + "\n")
+    run_import(tmp_path / "export.csv", kind="absences", out=out, key=KEY, profile="magister", school=tmp_path / "01AB.yaml")
+    table = features.build(datasets.read_tables(out), ["2023-10-06"])
+    return table.iloc[0]
+
+
+def test_duplicated_rows_never_make_a_false_legal_flag(tmp_path: Path) -> None:
+    """The issue: duplicated rows doubled the 4-week hours and leerplicht_16h_4w fired."""
+    dup = _young_pupil_with_lessons(tmp_path / "a", 9, duplicated=True)
+    assert dup["unauthorised_hours_4w"] == 9 and not dup["rule_leerplicht_16h_4w"]
+    real = _young_pupil_with_lessons(tmp_path / "b", 17, duplicated=False)
+    assert real["unauthorised_hours_4w"] == 17 and real["rule_leerplicht_16h_4w"]
+
+
+def test_overlapping_records_never_count_more_than_a_school_day(tmp_path: Path) -> None:
+    rows = ["Id;BSN;Start;Eind;Lesuur;Code;Geoorloofd"]
+    for rid in range(3):  # three records (new ids) for the same whole day of 8 lessons
+        rows.append(f"{rid};123456782;02-10-2023 08:30;02-10-2023 16:40;;O;Nee")
+    (tmp_path / "x.csv").write_text("\n".join(rows) + "\n")
+    _import(tmp_path / "d", "magister", tmp_path / "x.csv")
+    assert _absences(tmp_path / "d")["hours"].tolist() == [8.0]

@@ -396,7 +396,9 @@ def expand_days(records: pd.DataFrame, school: SchoolFile) -> pd.DataFrame:
     given = records["hours"].to_numpy(dtype=float)[idx]
     first = day == d0[idx]
     hours = np.where(np.isnan(given), counted, np.where(first, given, 0.0))
+    capacity = float(len(s_min)) if school.hours == "lessons" else float((e_min - s_min).sum()) / 60.0
     out = pd.DataFrame({
+        "day_capacity": capacity,  # a school day holds no more hours than this (overlapping records)
         "student_id": records["student_id"].to_numpy()[idx],
         "school_id": records["school_id"].to_numpy()[idx],
         "record_key": records["record_key"].to_numpy()[idx],

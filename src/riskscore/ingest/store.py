@@ -260,8 +260,13 @@ def _school_absences(days: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd
     if days is None or days.empty:
         return None, None
     ab = days[days["category"] != "sick"]
-    absences = (ab.groupby(["student_id", "date", "category", "school_id"], as_index=False, sort=False)["hours"].sum())
-    absences["hours"] = absences["hours"].clip(upper=24.0)
+    if "day_capacity" not in ab.columns:
+        ab = ab.assign(day_capacity=24.0)
+    absences = (ab.groupby(["student_id", "date", "category", "school_id"], as_index=False, sort=False)
+                .agg(hours=("hours", "sum"), cap=("day_capacity", "max")))
+    # two records covering the same lessons (a corrected melding under a new id) never count twice a day
+    absences["hours"] = absences["hours"].clip(upper=absences["cap"].fillna(24.0)).clip(upper=24.0)
+    absences = absences.drop(columns="cap")
     sick = days[days["category"] == "sick"]
     if sick.empty:
         return absences, None
