@@ -83,6 +83,7 @@ class SchoolFile(BaseModel):
     timetable: dict[int, str] = Field(description="lesson number -> 'hh:mm-hh:mm'")
     codes: dict[str, str] = Field(description="absence code -> unauthorised | authorised | sick | late")
     volume_min_ratio: float = Field(0.5, gt=0, le=1, description="flag an import below this share of the school's usual records per pupil")
+    source: str = Field("", exclude=True, description="The file it was read from (set by load_school).")
 
     @field_validator("codes")
     @classmethod
@@ -155,7 +156,7 @@ def load_school(path: str | Path) -> SchoolFile:
     if not path.is_file():
         raise ConfigError(f"school file not found: {path}")
     try:
-        return SchoolFile.model_validate(_load_yaml(path))
+        return SchoolFile.model_validate(_load_yaml(path)).model_copy(update={"source": str(path)})
     except ValidationError as exc:
         raise ConfigError(MSG_BAD_YAML.format(path=path, details=_pyd(exc))) from None
 
@@ -236,7 +237,7 @@ def read_absences(path: str | Path, *, profile: Profile, school: SchoolFile, key
         raise table.fail(pos, cols.code, "no absence code", df[cols.code].iloc[pos])
     if unknown:
         raise DataError(MSG_UNKNOWN_CODES.format(file=path.name, school=school.school_id,
-                                                 codes=", ".join(unknown[:30]), school_file="--school"))
+                                                 codes=", ".join(unknown[:30]), school_file=school.source or "--school"))
     category = codes.map(school.codes)
     start, end = _times(table, profile, school)
     hours = _hours(table, profile, school, start, end)
