@@ -67,6 +67,8 @@ def benches(bundle: str | None) -> list[Bench]:
               ["--students", "1000000"], ["--students", "5000"], json_out=False),
         Bench("training", "Training: 500,000 student-years", "bench_training.py",
               ["--students", "100000", "--years", "5"], ["--students", "1000", "--years", "3"]),
+        Bench("import", "Import: one school year of absence exports, 20,000-pupil mbo college", "bench_import.py",
+              ["--pupils", "20000", "--rounds", "2"], ["--pupils", "300", "--rounds", "1"]),
     ]
 
 

@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export RISKSCORE_HOME=${RISKSCORE_HOME:-$PWD/.riskscore}
+# demo only: imports may use the public demo pseudonym key (synthetic pupils, never real ones)
+export RISKSCORE_DEMO_MODE_NOT_FOR_REAL_PUPILS=1
 STUDENTS=${DEMO_STUDENTS:-20000}
 PORT=${PORT:-8000}
 DATA=$RISKSCORE_HOME/data

@@ -272,7 +272,12 @@ def test_cli_features_and_import(tmp_path, monkeypatch, capsys) -> None:  # type
     assert code == 0 and "rows" in stdout
     table = pd.read_parquet(out)
     assert set(table["as_of"]) == {T("2024-02-01"), T("2023-10-01")} and len(table) == int(stdout.split()[1].replace(",", ""))
+    from riskscore.settings import get_settings
+
+    monkeypatch.setenv("RISKSCORE_PSEUDONYM_KEY", "test-key-0123456789")  # imports need a key (ingest/pseudonym.py)
+    get_settings.cache_clear()
     code, stdout, _ = _run_cli(monkeypatch, capsys, "import", "--source", str(tmp_path / "data"), "--kind", "tables", "--out", str(tmp_path / "imp"))
+    get_settings.cache_clear()
     assert code == 0 and (tmp_path / "imp" / "students.parquet").exists()
 
 

@@ -1,180 +1,172 @@
-"""Importers: typed raw-table exports, and DUO files pseudonymised at the door."""
+"""DUO's files as DUO sends them (tests/fixtures/duo: cedanl's public files, invented people)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
-from riskscore.contracts import DIRECT_IDENTIFIERS
-from riskscore.errors import ContractError, DataError
-from riskscore.ingest.importers import import_duo, import_tables, pseudonymise, write_imported
+from riskscore.errors import DataError
+from riskscore.ingest.duo import read_duo_file
+from riskscore.ingest.pseudonym import pseudonymise
+from riskscore.ingest.run import run_import
 
-KEY = b"test-key-one"
-
-NRSP_HEADER = (
-    "#BURGERSERVICENUMMER;ONDERWIJSNUMMER;GEBOORTEDATUM;GESLACHT;ACHTERNAAM;VOORVOEGSEL;VOORNAMEN;POSTCODE_CIJFERS;"
-    "RMC_REGIO;RMC_REGIO_NAAM;GEMCODE;GEMEENTENAAM;BRIN;BRIN_VOLGNR;BRIN_VEST_NAAM;NIVEAU;ONDERWIJSSOORT;CREBO;"
-    "CREBO_OMSCHRIJVING;ONDERWIJSAANBIEDER_CODE;ONDERWIJSAANBIEDER_NAAM;ONDERWIJSLOCATIE_CODE;ONDERWIJSLOCATIE_STRAATNAAM;"
-    "ONDERWIJSLOCATIE_HUISNUMMER;ONDERWIJSLOCATIE_HUISNUMMER_TOEVOEGING;ONDERWIJSLOCATIE_POSTCODE;ONDERWIJSLOCATIE_PLAATSNAAM"
-)
-MONTHLY_HEADER = (
-    "BRIN_NR;NAAM_INST;RAPPORTAGEMAAND;PERSOONSGEBONDENNUMMER;ACHTERNAAM;VOORVOEGSEL;ALLE_VOORNAMEN;WOONGEMEENTE;"
-    "GEBOORTEDATUM;ONDERWIJSCODE;ONDERWIJSNAAM;LEERWEG;DATUM_UITSCHRIJVING;MELDING_VERZUIM_WETTELIJK;REDEN;BRIN;"
-    "NAAM_INSTELLING;ONDERWIJSAANBIEDERCODE;NAAM_ONDERWIJSAANBIEDER;MELDING_VERZUIM_NIET_WETTELIJK;GEMEENTECODE;"
-    "RMC_REGIO;REDEN_UITSTROOM;LOCATIECODE;ONDERWIJSLOCATIECODE;POSTCODE_ONDERWIJSLOCATIE;HUISNUMMER_ONDERWIJSLOCATIE;"
-    "BRIN_VOLGNUMMER;NIVEAU;INSCHRIJVINGSVOLGNUMMER;STRAAT;HUISNUMMER;HUISLETTER;HUISNUMMER_TOEVOEGING;"
-    "HUISNUMMER_AANDUIDING;ADRES_LOCATIE;POSTCODE;WOONPLAATS;VANAF_WANNEER"
-)
-# fake people: BSN-like numbers and names that must never come out
-PEOPLE = [
-    ("123456782", "987654321", "Jansen-Xq", "van", "Pieter-Zq", "1234AB", "Kerkstraat-Wq", "17", "Utrecht-Vq"),
-    ("", "111222333", "Bakker-Xq", "", "Sanne-Zq", "5678CD", "Dorpsweg-Wq", "3", "Zwolle-Vq"),
-    ("023456789", "222333444", "Visser-Xq", "de", "Noor-Zq", "9012EF", "Laan-Wq", "88", "Breda-Vq"),
-]
+KEY = b"test-key-0123456789"
+DUO = Path(__file__).parent / "fixtures" / "duo"
+#: ../shared next to the repository (the CI clone), or RISKSCORE_SHARED_DATA
+SHARED = Path(os.environ.get("RISKSCORE_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data") \
+    / "nl" / "duo_cedanl"
 
 
-def _nrsp(path: Path) -> Path:
-    rows = [NRSP_HEADER]
-    for bsn, onr, last, tussen, first, pc, *_ in PEOPLE:
-        rows.append(
-            f"{bsn};{onr};20070315;M;{last};{tussen};{first};{pc[:4]};27;Utrecht;0344;Utrecht;12AB;01;Vestiging;2;MBO;25180;"
-            "Kok;1234;Aanbieder;L1;Schoolstraat;1;;3500AA;Utrecht"
-        )
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
+def _counts(out: Path) -> dict[str, int]:
+    return {p.name: len(pd.read_parquet(p)) for p in sorted(out.rglob("*.parquet"))}
 
 
-def _monthly(path: Path) -> Path:
-    rows = [MONTHLY_HEADER]
-    for i, (bsn, onr, last, tussen, first, pc, street, nr, town) in enumerate(PEOPLE):
-        pgn = bsn or onr
-        dereg = "20240115" if i == 0 else ""
-        verzuim = "J" if i == 1 else ""
-        rows.append(
-            f"12AB;Inst;202401;{pgn};{last};{tussen};{first} Tweede;Utrecht;20070315;25180;Kok;BOL;{dereg};{verzuim};"
-            f"R{i};12AB;Inst;1234;Aanbieder;;344;27;{'U3' if i == 0 else ''};L1;OL1;3500AA;1;01;2;1;{street};{nr};A;bis;"
-            f"by;{street} {nr};{pc};{town};20240108"
-        )
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("duo") / "data"
+    run_import(DUO, kind="duo", out=out, key=KEY)
+    return out
 
 
-def test_pseudonym_is_stable_for_a_key_and_differs_across_keys() -> None:
-    values = pd.Series(["123456782", " 123456782 ", "23456789", None])
-    a = pseudonymise(values, KEY)
-    b = pseudonymise(values, KEY)
-    c = pseudonymise(values, b"another-key")
-    assert a.tolist() == b.tolist()
-    assert a[0] == a[1]  # whitespace does not change the person
-    assert a[2] == pseudonymise(["023456789"], KEY)[0]  # a lost leading zero neither
-    assert a[0] != c[0] and a[2] != c[2]
-    assert a[3] is None
-    assert len(a[0]) == 64 and "123456782" not in a[0]
+def test_every_file_type_imports_and_a_second_import_changes_nothing(store: Path) -> None:
+    before = _counts(store)
+    assert before["students.parquet"] > 0 and before["outcomes.parquet"] == 10 and before["duo_signals.parquet"] > 0
+    again = run_import(DUO, kind="duo", out=store, key=KEY)
+    assert {f.status for f in again.files} == {"unchanged"}
+    assert _counts(store) == before
 
 
-def test_pseudonymise_refuses_an_empty_key() -> None:
-    with pytest.raises(DataError):
-        pseudonymise(["1"], b"")
+def test_months_are_months_and_signals_are_dated_events(store: Path) -> None:
+    signals = pd.read_parquet(store / "duo_signals.parquet")
+    assert set(signals["signal"]) == {"possible_vsv", "statutory_absence_report"}  # MELDING_VERZUIM_WETTELIJK = J
+    assert signals["date"].min() == pd.Timestamp(2022, 10, 1)  # RAPPORTAGEMAAND 202210, never 2022-01-02
+    assert signals["since"].dropna().dt.day.eq(1).all()
 
 
-def test_duo_import_writes_no_direct_identifier(tmp_path: Path) -> None:
-    src = tmp_path / "duo"
+def test_school_ids_and_regions_join_across_file_types(store: Path) -> None:
+    students = pd.read_parquet(store / "students.parquet")
+    signals = pd.read_parquet(store / "duo_signals.parquet")
+    assert set(students["school_id"]) == {"27GZ", "24ZZ"}  # never 27GZ-27GZ
+    assert set(signals["school_id"]) == {"27GZ"}
+    assert students["rmc_region"].str.fullmatch(r"RMC\d{2}").all()  # REGIO 28 and 13 alike
+    assert "RMC28" in set(students["rmc_region"]) and "RMC13" in set(students["rmc_region"])
+    assert students["municipality"].str.fullmatch(r"GM\d{4}").all()
+
+
+def test_levels_vavo_included(store: Path) -> None:
+    students = pd.read_parquet(store / "students.parquet")
+    assert set(students["level"]) <= {"mbo-1", "mbo-2", "mbo-3", "mbo-4", "vavo"}
+    assert "vavo" in set(students["level"])  # HAVO/VWO bovenbouw is vavo, not vo/vwo
+    assert (students.loc[students["level"] == "vavo", "school_type"] == "vavo").all()
+    assert students["grade"].isna().all()  # DUO carries no leerjaar: unknown, not guessed
+
+
+def test_nenr_pupils_are_outcomes_not_start_population(tmp_path: Path) -> None:
+    src = tmp_path / "src"
     src.mkdir()
-    _nrsp(src / "NRSP2023DI27GZ.csv")
-    _monthly(src / "202401A14I27GZ.csv")
-    tables = import_duo(src, key=KEY)
-    assert set(tables) == {"duo_students", "duo_enrolments", "duo_absence_reports"}
-    written = write_imported(tables, tmp_path / "out")
-    assert written
-    secrets = {v for person in PEOPLE for v in person if v and len(v) > 2}
-    secrets |= {p[0].lstrip("0") for p in PEOPLE if p[0]} | {f"{p[4]} Tweede" for p in PEOPLE}
-    forbidden_columns = {c.lower() for c in DIRECT_IDENTIFIERS}
-    for path in written:
-        table = pq.read_table(path)
-        assert not {c.lower() for c in table.column_names} & forbidden_columns, path
-        raw = path.read_bytes()
-        text = table.to_pandas().astype(str).to_csv()
-        for secret in secrets:
-            assert secret not in text, (path.name, secret)
-            assert secret.encode() not in raw, (path.name, secret)
+    shutil.copy(DUO / "NenR2023DI27GZ.csv", src)
+    out = tmp_path / "data"
+    run_import(src, kind="duo", out=out, key=KEY)
+    assert len(pd.read_parquet(out / "students.parquet")) == 0
+    outcomes = pd.read_parquet(out / "outcomes.parquet")
+    assert len(outcomes) == 10 and (outcomes["vsv_date"] == pd.Timestamp(2024, 10, 1)).all()
 
 
-def test_duo_mapping_links_both_kinds_of_file(tmp_path: Path) -> None:
-    nrsp = _nrsp(tmp_path / "NRSP2023DI27GZ.csv")
-    monthly = _monthly(tmp_path / "202401A14I27GZ.csv")
-    students = import_duo(nrsp, key=KEY)["duo_students"]
-    month = import_duo(monthly, key=KEY)
-    # the BSN when there is one, else the onderwijsnummer — as DUO's persoonsgebonden nummer
-    expected = pseudonymise([p[0] or p[1] for p in PEOPLE], KEY).tolist()
-    assert students["student_id"].tolist() == expected
-    assert set(month["duo_enrolments"]["student_id"]) <= set(expected)
-    row = students.iloc[0]
-    assert (row.school_year, row.municipality, row.rmc_region, row.school_id) == ("2023-24", "GM0344", "RMC27", "12AB-01")
-    assert (row.school_type, row.level) == ("mbo", "mbo-2")
-    assert row.birth_date == pd.Timestamp("2007-03-15")
-    enrol = month["duo_enrolments"]
-    assert len(enrol) == 1
-    assert enrol.iloc[0].end_date == pd.Timestamp("2024-01-15")
-    assert enrol.iloc[0].dereg_reason == "U3" and enrol.iloc[0].level == "mbo-2" and enrol.iloc[0].pathway == "BOL"
-    reports = month["duo_absence_reports"]
-    assert reports["student_id"].tolist() == [expected[1]]
-    assert reports.iloc[0].statutory and reports.iloc[0].report_month == pd.Timestamp("2024-01-01")
-    assert reports.iloc[0].since == pd.Timestamp("2024-01-08")
+def test_person_numbers_zero_is_nobody(tmp_path: Path) -> None:
+    """ONDERWIJSNUMMER 0 next to a BSN: the BSN counts. Neither filled: rejected, never a shared pseudonym."""
+    f = read_duo_file(DUO / "NRSP2023DI24ZZ.csv", key=KEY)
+    assert f.rows["student_id"].is_unique and f.rejected == 0
+    assert f.rows["student_id"].iloc[0] == pseudonymise(["123456789"], KEY)[0]
+    text = (DUO / "NRSP2023DI24ZZ.csv").read_text().splitlines()
+    blanked = [text[0], *(";0;" + line.split(";", 2)[2] for line in text[1:3])]
+    p = tmp_path / "NRSP2023DI99ZZ.csv"
+    p.write_text("\n".join(blanked) + "\n")
+    g = read_duo_file(p, key=KEY)
+    assert g.rejected == 2 and len(g.rows) == 0
 
 
-def test_unknown_duo_file_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    path.write_text("A;B\n1;2\n")
-    with pytest.raises(DataError, match="not a known DUO"):
-        import_duo(path, key=KEY)
+def test_a05_us_dates_and_startkwalificatie(store: Path) -> None:
+    f = read_duo_file(DUO / "202410A05I24ZZ.csv", key=KEY)  # CR line ends, 1/26/06 dates
+    assert len(f.rows) == 23 and f.rows["birth_date"].iloc[2] == pd.Timestamp(2006, 1, 26)
+    assert f.rows["has_sk"].tolist().count(True) == 3
+    assert set(f.rows["school_year"]) == {"2024-25"}
 
 
-def _students_csv(path: Path, birth: str = "2008-05-01", final: str = "ja") -> None:
-    path.write_text(
-        "student_id,school_year,school_id,municipality,rmc_region,calendar_region,birth_date,school_type,level,"
-        "pathway,grade,final_year,expects_mbo,has_sk,gender,migration_background,ses_band,BSN\n"
-        f"007,2023-24,S1,GM0344,RMC27,midden,{birth},vo,vmbo-k,,4,{final},true,0,f,,mid,123456782\n"
-    )
+def test_definitive_outranks_provisional_in_any_order(tmp_path: Path) -> None:
+    d = read_duo_file(DUO / "NRSP2023DI27GZ.csv", key=KEY).rows
+    src = tmp_path / "src"
+    src.mkdir()
+    # a provisional file that differs from the definitive one for its first pupil
+    lines = (DUO / "NRSP2023VI27GZ.csv").read_bytes().split(b"\r\n")
+    lines[1] = lines[1].replace(b"Mbo4 opleidingen", b"Mbo2 opleidingen")
+    (src / "NRSP2023VI27GZ.csv").write_bytes(b"\r\n".join(lines))
+    out = tmp_path / "data"
+    shutil.copy(DUO / "NRSP2023DI27GZ.csv", tmp_path)
+    run_import(tmp_path / "NRSP2023DI27GZ.csv", kind="duo", out=out, key=KEY)
+    summary = run_import(src, kind="duo", out=out, key=KEY)
+    assert summary.files[0].stats.kept_better >= 1 and summary.files[0].stats.replaced == 0
+    students = pd.read_parquet(out / "students.parquet").set_index("student_id")
+    assert students.loc[d["student_id"].iloc[0], "level"] == "mbo-4"
 
 
-def test_csv_export_is_typed_validated_and_stripped(tmp_path: Path) -> None:
-    _students_csv(tmp_path / "students.csv")
-    pd.DataFrame({"student_id": ["007"], "date": ["2023-10-02"], "hours": ["2.5"], "category": ["unauthorised"]}).to_csv(
-        tmp_path / "absences.csv", index=False
-    )
-    tables = import_tables(tmp_path)
-    s = tables["students"]
-    assert s["student_id"].tolist() == ["007"]
-    assert s["birth_date"].dtype == "datetime64[ns]" and bool(s["final_year"].iloc[0]) is True
-    assert bool(s["has_sk"].iloc[0]) is False
-    assert "BSN" not in s.columns
-    assert tables["absences"]["date"].iloc[0] == pd.Timestamp("2023-10-02")
+def test_unknown_level_text_stops_with_the_list(tmp_path: Path) -> None:
+    text = (DUO / "NRSP2023DI24ZZ.csv").read_text().replace("Mbo niveau 3", "Niveau onbekend X")
+    p = tmp_path / "NRSP2023DI24ZZ.csv"
+    p.write_text(text)
+    with pytest.raises(DataError, match=r"NRSP2023DI24ZZ.csv: unknown DUO level text\(s\) .*'Niveau onbekend X'"):
+        read_duo_file(p, key=KEY)
 
 
-def test_csv_bad_date_names_table_column_and_row(tmp_path: Path) -> None:
-    _students_csv(tmp_path / "students.csv", birth="31-31-2008")
-    with pytest.raises(ContractError, match=r"students.*birth_date.*\[0\]"):
-        import_tables(tmp_path)
+def test_not_a_duo_file(tmp_path: Path) -> None:
+    p = tmp_path / "export.csv"
+    p.write_text("a;b\n1;2\n")
+    with pytest.raises(DataError, match="not a DUO RMC/VSV file"):
+        read_duo_file(p, key=KEY)
 
 
-def test_csv_bad_bool_and_contract_breach(tmp_path: Path) -> None:
-    _students_csv(tmp_path / "students.csv", final="misschien")
-    with pytest.raises(ContractError, match="final_year"):
-        import_tables(tmp_path)
-    pd.DataFrame({"student_id": ["a"], "date": ["2023-10-02"], "hours": ["30"], "category": ["unauthorised"]}).to_csv(
-        tmp_path / "absences.csv", index=False
-    )
-    with pytest.raises(ContractError, match=r"absences.*hours"):
-        import_tables(tmp_path / "absences.csv")
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared DUO folder is not next to the repository")
+def test_the_whole_shared_duo_folder_imports_twice_without_change(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    first = run_import(SHARED, kind="duo", out=out, key=KEY)
+    assert len(first.files) == 21 and all(f.status == "imported" for f in first.files)
+    before = _counts(out)
+    run_import(SHARED, kind="duo", out=out, key=KEY)
+    assert _counts(out) == before
 
 
-def test_parquet_export_and_empty_folder(tmp_path: Path) -> None:
-    pd.DataFrame({"student_id": ["a"], "vsv_date": [pd.Timestamp("2024-01-01")]}).to_parquet(tmp_path / "outcomes.parquet")
-    assert list(import_tables(tmp_path)) == ["outcomes"]
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(DataError, match="no raw tables"):
-        import_tables(empty)
+def test_a_duo_deregistration_reaches_the_rule_and_the_signals(tmp_path: Path) -> None:
+    from riskscore import datasets, features
+
+    lines = (DUO / "202401A14I27GZ.csv").read_bytes().decode("utf-8").split("\r\n")
+    head = lines[0].split(";")
+    row = lines[1].split(";")
+    row[head.index("RAPPORTAGEMAAND")] = "202401"
+    row[head.index("DATUM_UITSCHRIJVING")] = "15-01-2024"
+    row[head.index("REDEN_UITSTROOM")] = "02"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "202401A14I27GZ.csv").write_bytes("\r\n".join([lines[0], ";".join(row), ""]).encode("utf-8"))
+    out = tmp_path / "data"
+    run_import(src, kind="duo", out=out, key=KEY)
+    sid = pseudonymise([row[head.index("PERSOONSGEBONDENNUMMER")]], KEY)[0]
+    signals = pd.read_parquet(out / "duo_signals.parquet")
+    dereg = signals[signals["signal"] == "deregistered"]
+    assert dereg["student_id"].tolist() == [sid] and dereg["date"].tolist() == [pd.Timestamp(2024, 1, 15)]
+    assert dereg["code"].tolist() == ["02"]
+    enrol = pd.read_parquet(out / "enrolments.parquet")
+    assert enrol.loc[enrol["student_id"] == sid, "end_date"].tolist() == [pd.Timestamp(2024, 1, 15)]
+    table = features.build(datasets.read_tables(out), ["2024-01-10", "2024-01-31"]).set_index(["as_of", "student_id"])
+    # enrolled on 10 January, deregistered on the 15th: an 18-23-year-old without sk goes to the RMC
+    assert not table.loc[(pd.Timestamp("2024-01-10"), sid), "rule_deregistered_no_sk"]
+    assert table.loc[(pd.Timestamp("2024-01-10"), sid), "duo_deregistered_12m"] == 0
+    from riskscore import rules
+
+    tables = datasets.read_tables(out)
+    fired = rules.evaluate(features.point_in_time(tables, "2024-01-31"), pd.Timestamp("2024-01-31"))
+    hit = fired[(fired["student_id"] == sid) & (fired["rule_id"] == "deregistered_no_sk")]
+    assert len(hit) == 1 and hit["role"].tolist() == ["rmc"]

@@ -1,4 +1,5 @@
-"""Privacy: after a demo-sized run — DUO files with fake BSNs, names and addresses imported and
+"""Privacy: after a demo-sized run — DUO files (tests/fixtures/duo, DUO's own formats, invented
+people) and Magister/EduArte/SOMtoday absence exports with BSNs, names and addresses imported and
 pseudonymised, a synthetic cohort batch-scored into the store, a real uvicorn process serving
 scores, worklists and case writes, an MLflow training run logged — nothing that identifies a person
 or opens the system is found in what the run leaves behind:
@@ -7,10 +8,9 @@ or opens the system is found in what the run leaves behind:
   tables, scored frames), generated reports and the MLflow store (its database and artifacts).
 
 Searched for: the pseudonym key, every API key plaintext (and the secret of a wrong key tried),
-the BSNs and education numbers (onderwijsnummers) of the DUO files, the names, streets and towns
-in them, and birth dates (the DUO ones and those sent to the API; the cohort's for the store and
-logs). A hit fails with the file and line. Birth dates are allowed in exactly one place: the
-imported start-population table (students.birth_date is a raw-table column by contract).
+every person number (BSN, onderwijsnummer, persoonsgebonden nummer) and every name, street and town
+of the source files, and birth dates (those sent to the API; the cohort's for the store and logs).
+A hit fails with the file and line.
 """
 
 from __future__ import annotations
@@ -29,15 +29,36 @@ import pandas as pd
 import pytest
 
 from conftest import running_server
-from riskscore.ingest.importers import import_duo, write_imported
+from riskscore.ingest.formats import read_text_table
+from riskscore.ingest.run import run_import
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
-from test_importers import PEOPLE, _monthly, _nrsp
 
 pytestmark = pytest.mark.e2e
 
 PSEUDONYM_KEY = f"pk-{uuid.uuid4().hex}"
-DUO_BIRTH = ("20070315", "2007-03-15", "15-03-2007")
+FIXTURES = Path(__file__).parent / "fixtures"
+NUMBER_COLUMNS = ("BURGERSERVICENUMMER", "ONDERWIJSNUMMER", "PERSOONSGEBONDENNUMMER", "BSN_ONDERWIJSNR", "BSN",
+                  "onderwijsnummer")
+NAME_COLUMNS = ("ACHTERNAAM", "VOORNAMEN", "ALLE_VOORNAMEN", "STRAAT", "WOONPLAATS", "Naam leerling", "Mentor",
+                "Roepnaam", "Achternaam", "achternaam")
+
+
+def source_identifiers() -> dict[str, str]:
+    """Every person number and name in the source files (names shorter than 4 letters are skipped:
+    they would match unrelated text)."""
+    out: dict[str, str] = {}
+    files = [*sorted((FIXTURES / "duo").glob("*.csv")), *sorted((FIXTURES / "schools").glob("*.csv"))]
+    for f in files:
+        frame = read_text_table(f).frame
+        for col in frame.columns:
+            values = {str(v).strip() for v in frame[col] if str(v).strip()}
+            if col in NUMBER_COLUMNS:
+                out.update({v: "person number (BSN/onderwijsnummer)" for v in values if v.strip("0")})
+            elif col in NAME_COLUMNS:
+                out.update({v: "name or address" for v in values if len(v) >= 4})
+    assert len(out) > 100
+    return out
 API_BIRTHS = ("2009-02-17", "2008-11-23", "2010-06-30")
 WRONG_SECRET = "NotTheRealSecretButSensitive42"
 
@@ -48,13 +69,8 @@ def _needles(keys: list[str], cohort_births: set[str]) -> dict[str, str]:
     for k in keys:
         out[k] = "API key plaintext"
         out[k.split("_", 2)[2]] = "API key secret"
-    for bsn, onr, last, _tussen, first, _pc, street, _nr, town in PEOPLE:
-        if bsn:
-            out[bsn] = "BSN"
-        out[onr] = "education number (onderwijsnummer)"
-        for name in (last, first, f"{first} Tweede", street, town):
-            out[name] = "name or address"
-    for b in (*DUO_BIRTH, *API_BIRTHS):
+    out.update(source_identifiers())
+    for b in API_BIRTHS:
         out[b] = "birth date"
     for b in cohort_births:
         out[b] = "birth date (cohort)"
@@ -115,17 +131,16 @@ def run(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     db = home / "riskscore.db"
     url = f"sqlite:///{db}"
 
-    # 1. DUO files → pseudonymised staging tables (Parquet)
-    duo = home / "duo"
-    duo.mkdir()
-    _nrsp(duo / "NRSP2023_RMC27.csv")
-    _monthly(duo / "202401_RMC27.csv")
-    imported = import_duo(duo, key=PSEUDONYM_KEY.encode())
-    write_imported(imported, home / "data" / "imported")
-    pseudonyms = sorted(set(imported["duo_students"]["student_id"]))[:3]
-    for f in duo.iterdir():  # the raw DUO files themselves are the input, not output
-        f.unlink()
-    duo.rmdir()
+    # 1. DUO files and the schools' absence exports → the pseudonymised raw store (Parquet + ledger)
+    store = home / "data" / "imported"
+    key = PSEUDONYM_KEY.encode()
+    run_import(FIXTURES / "duo", kind="duo", out=store, key=key)
+    schools = FIXTURES / "schools"
+    for export, profile, school in (("magister_absences.csv", "magister", "27GZ-magister.yaml"),
+                                    ("eduarte_absences.csv", "eduarte", "27GZ-eduarte.yaml"),
+                                    ("somtoday_absences.csv", "somtoday-csv", "24ZZ-somtoday.yaml")):
+        run_import(schools / export, kind="absences", out=store, key=key, profile=profile, school=schools / school)
+    pseudonyms = sorted(set(pd.read_parquet(store / "students.parquet")["student_id"]))[:3]
 
     # 2. the synthetic cohort batch-scored into the store (scores, review cases, scored frame)
     from riskscore import batch
@@ -226,9 +241,9 @@ def test_database_dump_is_clean(run: dict[str, Any]) -> None:
 def test_parquet_and_reports_are_clean(run: dict[str, Any]) -> None:
     home: Path = run["home"]
     outputs = [p for p in home.rglob("*.parquet") if run["mlflow"] not in p.parents]
-    assert any(p.name == "duo_students.parquet" for p in outputs) and len(outputs) >= 3
-    hits = scan([*outputs, home / "reports"], _needles(run["keys"], set()),
-                allow={"duo_students.parquet": {"birth date"}})
+    assert any(p.name == "students.parquet" for p in outputs) and any(p.name == "absences.parquet" for p in outputs)
+    hits = scan([*outputs, home / "reports", home / "data" / "imported" / "ingest" / "ledger.jsonl"],
+                _needles(run["keys"], set()))
     _fail_on(hits)
 
 

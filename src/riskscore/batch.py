@@ -192,6 +192,20 @@ def prepare(
                     capacities=capacities, students=scored)
 
 
+def mark_data_incomplete(scores: list[dict[str, Any]], routed: list[list[str]], schools: frozenset[str]) -> int:
+    """Pupils of schools with incomplete data: band 'unknown', no probability, no reasons, no capacity
+    case (rule cases from the data that did arrive still open). Returns how many were marked."""
+    if not schools:
+        return 0
+    n = 0
+    for s, roles in zip(scores, routed, strict=True):
+        if s["school_id"] is not None and str(s["school_id"]) in schools:
+            s.update(probability=None, band="unknown", reasons=[], roles=[], data_incomplete=True)
+            roles.clear()
+            n += 1
+    return n
+
+
 def _candidates(
     scored: list[ScoredStudent],
     leavers: list[ScoredStudent],

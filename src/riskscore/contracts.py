@@ -19,9 +19,12 @@ from riskscore.errors import MSG_TABLE_INVALID, ContractError
 VO_LEVELS = ("pro", "vso", "vmbo-b", "vmbo-k", "vmbo-gt", "havo", "vwo")
 MBO_LEVELS = ("mbo-1", "mbo-2", "mbo-3", "mbo-4")  # mbo-1 is the entree programme
 LEVELS = VO_LEVELS + MBO_LEVELS
+#: levels only imported data carries (never generated): vavo = havo/vmbo/vwo for adults at an mbo college
+EXTRA_LEVELS = ("vavo",)
+ALL_LEVELS = LEVELS + EXTRA_LEVELS
 #: numeric code of a level, the model's (documented, monitored) level feature
-LEVEL_CODE = {level: i for i, level in enumerate(LEVELS)}
-SCHOOL_TYPES = ("vo", "mbo", "pro", "vso")
+LEVEL_CODE = {level: i for i, level in enumerate(ALL_LEVELS)}
+SCHOOL_TYPES = ("vo", "mbo", "pro", "vso", "vavo")
 PATHWAYS = ("BOL", "BBL")
 CALENDAR_REGIONS = ("noord", "midden", "zuid")
 #: absence categories are an open list (Wet terugdringen schoolverzuim will add more); these are known
@@ -122,9 +125,10 @@ STUDENTS = pa.DataFrameSchema(
         "calendar_region": pa.Column(str, pa.Check.isin(CALENDAR_REGIONS)),
         "birth_date": pa.Column("datetime64[ns]"),
         "school_type": pa.Column(str, pa.Check.isin(SCHOOL_TYPES)),
-        "level": pa.Column(str, pa.Check.isin(LEVELS)),
+        "level": pa.Column(str, pa.Check.isin(ALL_LEVELS)),
         "pathway": pa.Column(str, pa.Check.isin(PATHWAYS), nullable=True),
-        "grade": pa.Column(int, pa.Check.in_range(1, 8)),
+        # missing where the source does not know it (DUO files carry no leerjaar)
+        "grade": pa.Column(float, pa.Check.in_range(1, 8), nullable=True),
         "final_year": pa.Column(bool),
         "expects_mbo": pa.Column(bool),
         "has_sk": pa.Column(bool),
@@ -184,7 +188,7 @@ ENROLMENTS = pa.DataFrameSchema(
     {
         "student_id": _str,
         "school_id": _str,
-        "level": pa.Column(str, pa.Check.isin(LEVELS)),
+        "level": pa.Column(str, pa.Check.isin(ALL_LEVELS)),
         "start_date": pa.Column("datetime64[ns]"),
         "end_date": pa.Column("datetime64[ns]", nullable=True),
         "dereg_reason": pa.Column(str, nullable=True),
@@ -222,7 +226,7 @@ FEATURE_TABLE = pa.DataFrameSchema(
         "as_of": pa.Column("datetime64[ns]"),
         "school_id": _str,
         "school_year": _str,
-        "level": pa.Column(str, pa.Check.isin(LEVELS)),
+        "level": pa.Column(str, pa.Check.isin(ALL_LEVELS)),
         "age": pa.Column(float, pa.Check.in_range(4, 30)),
         **{
             f: pa.Column(float, _nonneg if f not in ("unauthorised_trend",) else None, nullable=True)
@@ -236,6 +240,23 @@ FEATURE_TABLE = pa.DataFrameSchema(
     name="features",
 )
 
+#: DUO's monthly signals as dated events (ingest/duo.py): a pupil on the possible-early-leaver list
+#: (A04/A14), a statutory or other absence report DUO received, a deregistration
+DUO_SIGNAL_KINDS = ("possible_vsv", "statutory_absence_report", "other_absence_report", "deregistered")
+DUO_SIGNALS = pa.DataFrameSchema(
+    {
+        "student_id": _str,
+        "date": pa.Column("datetime64[ns]"),
+        "signal": pa.Column(str, pa.Check.isin(DUO_SIGNAL_KINDS)),
+        "school_id": pa.Column(str, nullable=True),
+        "since": pa.Column("datetime64[ns]", nullable=True),
+        "code": pa.Column(str, nullable=True),
+    },
+    strict=False,
+    coerce=True,
+    name="duo_signals",
+)
+
 RAW_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "students": STUDENTS,
     "absences": ABSENCES,
@@ -245,7 +266,9 @@ RAW_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "diplomas": DIPLOMAS,
     "outcomes": OUTCOMES,
 }
-SCHEMAS: dict[str, pa.DataFrameSchema] = {**RAW_SCHEMAS, "features": FEATURE_TABLE}
+#: tables only `riskscore import` writes (optional beside the raw tables; read by datasets.read_tables)
+IMPORTED_SCHEMAS: dict[str, pa.DataFrameSchema] = {"duo_signals": DUO_SIGNALS}
+SCHEMAS: dict[str, pa.DataFrameSchema] = {**RAW_SCHEMAS, **IMPORTED_SCHEMAS, "features": FEATURE_TABLE}
 
 
 def validate(table: str, df: pd.DataFrame, *, max_rows_in_message: int = 5) -> pd.DataFrame:

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskscore.contracts import RAW_SCHEMAS, validate
+from riskscore.contracts import IMPORTED_SCHEMAS, RAW_SCHEMAS, validate
 from riskscore.errors import MSG_MISSING_TABLE, DataError, StorageFullError
 
 REQUIRED_TABLES = ("students", "absences", "sick_reports", "applications", "enrolments", "diplomas")
 
 
 def read_tables(directory: str | Path, *, validate_contracts: bool = True) -> dict[str, pd.DataFrame]:
-    """Read every raw table in `directory` (`<table>.parquet`); outcomes is optional."""
+    """Read every raw table in `directory` (`<table>.parquet`); outcomes and imported tables are optional."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"data folder not found: {directory}")
     tables: dict[str, pd.DataFrame] = {}
-    for name in RAW_SCHEMAS:
+    for name in (*RAW_SCHEMAS, *IMPORTED_SCHEMAS):
         path = directory / f"{name}.parquet"
         if not path.exists():
             if name in REQUIRED_TABLES:

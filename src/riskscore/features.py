@@ -197,6 +197,7 @@ def build(
         if progress is not None:
             progress(d)
     table = pd.concat(frames, ignore_index=True)
+    table = imported_data_features(table, tables)  # ingest: unknown absence where no school data; DUO signals
     return validate("features", table)
 
 
@@ -452,3 +453,54 @@ def _application_features(ap: dict[str, np.ndarray], codes: np.ndarray, applicab
         "application_days_late": np.where(applicable, late, np.nan),
         "vva_status_code": np.where(applicable, student_status[codes].astype(float), np.nan),
     }
+
+
+# --- imported data (ingest): what is unknown stays unknown; DUO's monthly signals ----------------
+#: absence/sick features that only a school's own export can fill
+SCHOOL_RECORD_FEATURES = ("unauthorised_hours_4w", "unauthorised_hours_12w", "unauthorised_hours_year",
+                          "unauthorised_trend", "late_count_12w", "sick_reports_12w", "longest_sick_spell_days",
+                          "sick_days_year")
+#: context columns (not model features) from DUO's monthly files, counted over the 365 days up to as_of
+DUO_SIGNAL_COLUMNS = {"duo_possible_vsv_12m": "possible_vsv", "duo_statutory_reports_12m": "statutory_absence_report",
+                      "duo_deregistered_12m": "deregistered"}
+
+
+def imported_data_features(table: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Absence features are NaN (unknown, not 0) for pupils of a school that delivered no absence
+    records at all (e.g. DUO data only); DUO's dated signals are added as context columns.
+
+    Only tables written by ``riskscore import`` carry ``school_id`` on absences/sick_reports; for
+    other tables (synthetic, tests) no row still means no absence, as before."""
+    if table.empty:
+        return table
+    st = tables.get("students")
+    covered: set[str] | None = None
+    for events in (tables.get("absences"), tables.get("sick_reports")):
+        if events is None or "school_id" not in events.columns:
+            continue
+        covered = covered if covered is not None else set()
+        known = events["school_id"].notna()
+        covered |= set(events.loc[known, "school_id"].astype(str))
+        if (~known).any() and st is not None:  # rows of the project's own tables: their students' schools
+            covered |= set(st.loc[st["student_id"].isin(events.loc[~known, "student_id"]), "school_id"].astype(str))
+    unknown = np.zeros(len(table), dtype=bool)
+    if covered is not None:
+        unknown = ~table["school_id"].astype(str).isin(covered).to_numpy()
+    if unknown.any():
+        table = table.copy()
+        table.loc[unknown, list(SCHOOL_RECORD_FEATURES)] = np.nan
+    signals = tables.get("duo_signals")
+    if signals is None or signals.empty:
+        return table
+    table = table.copy() if not unknown.any() else table
+    sig_day = signals["date"].to_numpy(dtype="datetime64[D]")
+    for column in DUO_SIGNAL_COLUMNS:
+        table[column] = 0.0
+    for as_of, rows in table.groupby("as_of", sort=False).groups.items():
+        t = np.datetime64(pd.Timestamp(as_of).date())
+        window = (sig_day <= t) & (sig_day > t - np.timedelta64(365, "D"))
+        for column, kind in DUO_SIGNAL_COLUMNS.items():
+            hit = signals.loc[window & (signals["signal"] == kind).to_numpy(), "student_id"]
+            counts = hit.value_counts()
+            table.loc[rows, column] = table.loc[rows, "student_id"].map(counts).fillna(0.0).to_numpy(dtype=float)
+    return table

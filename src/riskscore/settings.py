@@ -19,9 +19,13 @@ class Settings(BaseSettings):
     model_name: str = "riskscore-vsv"
     model_alias: str = "champion"
     bundle_path: Path | None = Field(None, description="Serve this bundle folder instead of the registry.")
-    pseudonym_key: SecretStr = Field(
-        SecretStr("dev-only-pseudonym-key-change-me"),
-        description="Key for the HMAC pseudonym of education numbers. Never stored with the data.",
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Key for the HMAC pseudonym of pupil numbers (no default: imports stop without it). "
+        "Never stored with the data.",
+    )
+    demo_mode_not_for_real_pupils: bool = Field(
+        False, description="Demo mode (scripts/demo.sh): imports may use the public demo pseudonym key."
     )
     session_secret: SecretStr = Field(SecretStr("dev-only-session-secret-change-me"))
     cookie_secure: bool | None = Field(None, description="Secure flag on web cookies; None = when the request came over https.")

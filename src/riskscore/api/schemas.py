@@ -391,6 +391,16 @@ class CaseRow(BaseModel):
                                      "'api'; null: no score, probability and band are the case's own.")
 
 
+class DataIncompleteSchool(BaseModel):
+    """A school whose pupils the latest run left unscored: its latest absence import was flagged incomplete."""
+
+    school_id: str = Field(description="School (BRIN) id.")
+    pupils: int = Field(ge=0, description="Pupils marked 'data incomplete' (band unknown, no probability).")
+    as_of: dt.date = Field(description="As-of date of the scoring run.")
+    text_nl: str = Field(description="Explanation in Dutch.")
+    text_en: str = Field(description="Explanation in English.")
+
+
 class WorklistResponse(BaseModel):
     """A prioritised worklist: legal deadlines first (earliest due date), then calibrated probability."""
 
@@ -401,6 +411,8 @@ class WorklistResponse(BaseModel):
     expected_true_cases_nl: str = EXPECTED_TRUE_CASES_NL
     expected_true_cases_en: str = EXPECTED_TRUE_CASES_EN
     rows: list[CaseRow]
+    data_incomplete: list[DataIncompleteSchool] = Field(
+        default_factory=list, description="Schools in scope whose pupils were not scored: data incomplete (gegevens onvolledig).")
     notice_nl: str = NOTICE_NL
     notice_en: str = NOTICE_EN
 

@@ -1,9 +1,8 @@
-"""`riskscore features` (point-in-time feature table) and `riskscore import` (exports, DUO files)."""
+"""`riskscore features`: the point-in-time feature table (imports: commands/ingest.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,14 +11,8 @@ import typer
 from riskscore.errors import DataError
 
 
-class ImportKind(StrEnum):
-    tables = "tables"
-    duo = "duo"
-
-
 def register(app: typer.Typer) -> None:
     app.command("features")(features_command)
-    app.command("import")(import_command)
 
 
 def _parse_date(value: str) -> dt.date:
@@ -71,30 +64,3 @@ def features_command(
     rules_id = "default" if rules_config is None else f"sha256:{hashlib.sha256(rules_config.read_bytes()).hexdigest()}"
     features.save_table(table, out, fingerprint=datasets.fingerprint(tables), dates=dates, rules=rules_id)
     typer.echo(f"wrote {len(table):,} rows ({len(dates)} as-of dates) to {out}")
-
-
-def import_command(
-    source: Annotated[Path, typer.Option("--source", help="Export file or folder (tables: <table>.csv|.parquet; duo: DUO .csv files).")],
-    kind: Annotated[str, typer.Option("--kind", help="tables (the project's raw tables) | duo (DUO's monthly RMC files).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write <table>.parquet into.")],
-    school_year: Annotated[
-        str | None, typer.Option("--school-year", help="School year of a DUO start-population file whose name lacks it (2023-24).")
-    ] = None,
-) -> None:
-    """Import exports into Parquet tables; DUO files lose direct identifiers and get pseudonyms at the door."""
-    from riskscore import datasets
-    from riskscore.ingest import importers
-
-    if kind not in {k.value for k in ImportKind}:  # checked here: the CLI shell turns typer's own errors into tracebacks
-        raise DataError(f"--kind must be one of tables, duo: {kind!r}")
-    if kind == ImportKind.tables:
-        tables = importers.import_tables(source)
-        written = datasets.write_tables(tables, out)
-    else:
-        from riskscore.settings import get_settings
-
-        key = get_settings().pseudonym_key.get_secret_value().encode("utf-8")
-        tables = importers.import_duo(source, key=key, school_year=school_year)
-        written = importers.write_imported(tables, out)
-    for path, (name, df) in zip(written, tables.items(), strict=True):
-        typer.echo(f"{name}: {len(df):,} rows → {path}")

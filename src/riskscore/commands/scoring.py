@@ -92,6 +92,9 @@ def score(
         audit = read_audit(data_dir)  # audit attributes, kept apart: only the monitoring frame gets them
         if audit is not None:
             tables = {**tables, "audit": audit}
+        from riskscore.ingest.ledger import incomplete_schools
+
+        incomplete = incomplete_schools(data_dir)  # the import ledger's volume checks
         progress("data")
         model = load_bundle(settings, bundle)
         progress("model")
@@ -101,7 +104,8 @@ def score(
             progress("database")
             with session_factory(engine)() as session:
                 result = batch.run(session, tables, day, model, home=settings.home, config=cfg, rule_config=rule_cfg,
-                                   progress=progress, pause_before_commit=pause_before_commit, source=str(data_dir))
+                                   progress=progress, pause_before_commit=pause_before_commit, source=str(data_dir),
+                                   incomplete_schools=incomplete)
                 append_audit(session, actor=batch.BATCH_ACTOR, action="run.write", resource=f"run:{result.run_id}",
                              outcome="allowed", purpose="batch scoring")
         finally:
@@ -120,6 +124,9 @@ def _report(result: Any, as_json: bool) -> None:
     typer.echo(f"run {result.run_id}: {result.n_scored} students scored as of {result.as_of} "
                f"with model {result.model_version} in {result.seconds:.1f} s")
     typer.echo(f"  bands: high {b['high']} · medium {b['medium']} · low {b['low']};  rule triggers: {result.n_triggers}")
+    if b.get("unknown"):
+        typer.echo(f"  not scored by the model: {b['unknown']} students (their school's data is incomplete — "
+                   "see `riskscore import --list` — or they objected); their legal rules still ran")
     typer.echo(f"  review cases: {c['opened']} opened · {c['updated']} updated · {c['unchanged']} already finished")
     typer.echo("  capacity per role: " + ", ".join(f"{r} {n}" for r, n in result.capacities.items()))
     typer.echo(f"  monitoring frame: {result.frame_path}")

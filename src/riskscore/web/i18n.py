@@ -340,6 +340,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "band_high": ("hoog", "high"),
     "band_unknown": ("onbekend (geen modelscore: bezwaar of onvolledige gegevens)",
                      "unknown (no model score: objection or incomplete data)"),
+    "data_incomplete_title": ("Gegevens onvolledig", "Data incomplete"),
+    "data_incomplete_student": ("Niet gescoord door het model: de gegevens van de school zijn onvolledig, of er is bezwaar "
+                                "gemaakt. Dit is geen laag risico. De wettelijke signalen gelden wel.",
+                                "Not scored by the model: the school's data is incomplete, or an objection was made. "
+                                "This is not a low risk. The legal signals still apply."),
+    "data_incomplete_row": ("School {school}: {n} leerlingen niet gescoord — de laatste verzuimimport was onvolledig.",
+                            "School {school}: {n} pupils not scored — the latest absence import was incomplete."),
     "status_open": ("open", "open"),
     "status_in_review": ("in behandeling", "in review"),
     "status_contacted": ("contact gelegd", "contacted"),

@@ -200,8 +200,11 @@ def worklist(
         flip = "desc" if sort_key == column and not descending else "asc"
         return link(sort=column, dir=flip)
 
+    from riskscore.store.incomplete import data_incomplete_schools
+
+    incomplete = [d for d in data_incomplete_schools(session, principal) if school_filter in (None, d["school_id"])]
     return render(
-        request, "worklist.html", wl=wl, limit=WORKLIST_LIMIT, case_roles=CASE_ROLES, statuses=CASE_STATUSES,
+        request, "worklist.html", wl=wl, limit=WORKLIST_LIMIT, data_incomplete=incomplete, case_roles=CASE_ROLES, statuses=CASE_STATUSES,
         can_open=principal.role in STUDENT_ROLES, is_admin=principal.role == "admin", selected=selected,
         quote=quote, link=link, sort_link=sort_link, days_left=lambda n: i18n.days_left(n, lang),
         show_school=len(wl.schools) != 1 or principal.role != "school",

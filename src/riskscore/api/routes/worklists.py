@@ -12,7 +12,15 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from riskscore.access import Principal, redact
-from riskscore.api.schemas import Band, CaseRow, CaseStatus, ErrorBody, ReviewerRole, WorklistResponse
+from riskscore.api.schemas import (
+    Band,
+    CaseRow,
+    CaseStatus,
+    DataIncompleteSchool,
+    ErrorBody,
+    ReviewerRole,
+    WorklistResponse,
+)
 from riskscore.service.deps import (
     STUDENT_ROLES,
     ForbiddenError,
@@ -113,5 +121,9 @@ def worklist(
                resources=[f"worklist:{role or '*'}:{team or school or '*'}"[:200],
                           *(f"student:{row['student_id']}" for row in rows)])
     expected = float(sum(r["probability"] for r in rows if r["probability"] is not None))
+    from riskscore.store.incomplete import data_incomplete_schools
+
+    incomplete = [s for s in data_incomplete_schools(session, principal) if school is None or s["school_id"] == school]
     return WorklistResponse(role=role, team=team, count=len(rows), expected_true_cases=round(expected, 4),
-                            rows=[CaseRow.model_validate(r) for r in rows])
+                            rows=[CaseRow.model_validate(r) for r in rows],
+                            data_incomplete=[DataIncompleteSchool.model_validate(s) for s in incomplete])

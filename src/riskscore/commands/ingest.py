@@ -1,0 +1,127 @@
+"""`riskscore import`: DUO files, school-system absence exports and raw-table exports into the raw store.
+
+Every import is pseudonymised at the door, merged by natural key (weekly imports add, correct and
+skip duplicates) and recorded in the ledger (`riskscore import --list`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from riskscore.errors import ConfigError, DataError
+
+MSG_NEEDS = "--source and --kind are needed (or --list to show the ledger)"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_command)
+
+
+def import_command(
+    source: Annotated[Path | None, typer.Option("--source", help="File or folder to import.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="duo (DUO's A04/A14/A05/NRSP/NenR files) | absences (a school system's export, with --profile and --school) | tables (the project's own <table>.csv|.parquet).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Raw store folder (default <home>/data): what `riskscore features`/`score --data` read.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="absences: somtoday-json | somtoday-csv | magister | eduarte, or the path of your own profile YAML.")] = None,
+    school: Annotated[Path | None, typer.Option("--school", help="absences: the school's YAML (BRIN, code table, lesson timetable, lessons|clock hours).")] = None,
+    calendar_region: Annotated[str, typer.Option("--calendar-region", help="duo: holiday region of the pupils (noord|midden|zuid); DUO files do not say.")] = "midden",
+    school_year: Annotated[str | None, typer.Option("--school-year", help="duo: school year (2023-24) of an NRSP/NenR file whose name lacks it.")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Force the file encoding (utf-8, cp1252 …); default: detected.")] = None,
+    list_ledger: Annotated[bool, typer.Option("--list", help="Show the ledger of earlier imports into --out and stop.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Import files into the raw store: identifiers dropped, pupil numbers pseudonymised, merged by natural key, ledgered.
+
+    A missing pseudonym key stops with exit 2 (set RISKSCORE_PSEUDONYM_KEY). Bad input stops with exit 3 and one
+    line naming file, line, column and value; nothing is written then. Importing the same file again changes nothing.
+    """
+    from riskscore.settings import get_settings
+
+    settings = get_settings()
+    store = out or settings.home / "data"
+    if list_ledger:
+        _print_ledger(store, as_json)
+        return
+    if source is None or kind is None:
+        raise ConfigError(MSG_NEEDS)
+    if calendar_region not in ("noord", "midden", "zuid"):
+        raise ConfigError(f"--calendar-region must be noord, midden or zuid: {calendar_region!r}")
+    from riskscore.ingest.pseudonym import DEMO_WARNING, resolve_key
+
+    secret = settings.pseudonym_key.get_secret_value() if settings.pseudonym_key is not None else None
+    key, demo = resolve_key(secret, demo_mode=settings.demo_mode_not_for_real_pupils)
+    if demo:
+        typer.echo(DEMO_WARNING, err=True)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from riskscore.ingest.run import KINDS, run_import
+
+    if kind not in KINDS:  # checked here: typer's own choice errors would print a traceback
+        raise DataError(f"--kind must be one of {', '.join(KINDS)}: {kind!r}")
+    console = Console(stderr=True)
+    with Progress(transient=True, console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task("import", total=None)
+        summary = run_import(source, kind=kind, out=store, key=key, profile=profile, school=school,
+                             calendar_region=calendar_region, school_year=school_year, encoding=encoding,
+                             demo_key=demo, progress=lambda name: bar.update(task, description=f"import {name}"))
+    _print_summary(summary, as_json)
+
+
+def _print_summary(summary: Any, as_json: bool) -> None:
+    import json
+
+    if as_json:
+        typer.echo(json.dumps({
+            "kind": summary.kind, "out": str(summary.out), "tables": summary.tables, "notes": summary.notes,
+            "demo_key": summary.demo_key,
+            "files": [{"file": f.file, "status": f.status, "rows": f.rows, "added": f.stats.added,
+                       "replaced": f.stats.replaced, "duplicate": f.stats.duplicate + f.duplicate_in_file,
+                       "rejected": f.rejected, "blank_rows": f.blank_rows, "encoding": f.encoding,
+                       "dropped_columns": f.dropped_columns, "notes": f.notes, "volume": f.volume} for f in summary.files],
+        }, default=str))
+        return
+    for f in summary.files:
+        if f.status == "unchanged":
+            typer.echo(f"{f.file}: already imported, nothing changed")
+            continue
+        line = (f"{f.file}: {f.rows:,} rows read · {f.stats.added:,} added · {f.stats.replaced:,} replaced · "
+                f"{f.stats.duplicate + f.duplicate_in_file:,} duplicate · {f.rejected:,} rejected")
+        if f.blank_rows:
+            line += f" · {f.blank_rows:,} empty rows skipped"
+        typer.echo(line + f"  [{f.encoding}]")
+        if f.dropped_columns:
+            typer.echo(f"  columns dropped at the door: {', '.join(f.dropped_columns)}")
+        for note in f.notes:
+            typer.echo(f"  {note}")
+        if f.volume and f.volume.get("incomplete"):
+            typer.echo(f"  DATA INCOMPLETE for school {f.volume.get('school_id', '')}: {'; '.join(f.volume['reasons'])} "
+                       "— `riskscore score` will mark its pupils 'data incomplete' / 'gegevens onvolledig'")
+    for note in summary.notes:
+        typer.echo(f"note: {note}")
+    if summary.tables:
+        typer.echo("raw store " + str(summary.out) + ": " + ", ".join(f"{k} {v:,}" for k, v in summary.tables.items()))
+
+
+def _print_ledger(store: Path, as_json: bool) -> None:
+    import json
+
+    from riskscore.ingest.ledger import read_ledger
+
+    entries = read_ledger(store)
+    if as_json:
+        typer.echo(json.dumps(entries, default=str))
+        return
+    if not entries:
+        typer.echo(f"no imports recorded in {store}")
+        return
+    typer.echo(f"{'when':<25} {'file':<28} {'kind':<22} {'rows':>8} {'added':>8} {'replaced':>8} {'dup':>8} {'rejected':>8}  flags")
+    for e in entries:
+        flags = "INCOMPLETE" if e.get("incomplete") else ""
+        if e.get("status") != "imported":
+            flags = e.get("status", "")
+        typer.echo(f"{e.get('at', ''):<25} {str(e.get('file', ''))[:28]:<28} {str(e.get('profile', ''))[:22]:<22} "
+                   f"{e.get('rows', 0):>8} {e.get('added', 0):>8} {e.get('replaced', 0):>8} {e.get('duplicate', 0):>8} "
+                   f"{e.get('rejected', 0):>8}  {flags}")

@@ -1,0 +1,413 @@
+"""School-system absence exports (SOMtoday, Magister, EduArte, …) read through mapping profiles.
+
+A *profile* (``riskscore/data/profiles/<name>.yaml``, or any YAML file a user writes) says where
+the fields of one system's export are: format (csv | json), the columns (or JSON paths) of the
+pupil number, start/end date-times, lesson hours, absence code, hours and record id. A *school
+file* (YAML, one per school) says what the school's own codes mean (unauthorised | authorised |
+sick | late), its lesson timetable and whether hours count as lesson hours or clock hours. An
+unknown code stops the import with the list of unknown codes: never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from riskscore.contracts import CALENDAR_REGIONS
+from riskscore.errors import ConfigError, DataError
+from riskscore.ingest.formats import (
+    TextTable,
+    blank_to_na,
+    parse_bool,
+    parse_dates,
+    parse_decimal,
+    read_text_table,
+)
+from riskscore.ingest.pseudonym import pseudonymise
+
+CATEGORIES = ("unauthorised", "authorised", "sick", "late")
+MSG_UNKNOWN_CODES = ("{file}: absence code(s) not in the code table of school {school}: {codes}; add them to "
+                     "the school file ({school_file}) as unauthorised, authorised, sick or late; nothing imported")
+MSG_NO_PROFILE = "unknown profile {name!r}: use one of {known}, or the path of your own profile YAML"
+MSG_BAD_YAML = "{path}: {details}"
+
+
+class ProfileColumns(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    student: str = Field(description="Column/JSON path of the pupil number.")
+    start: str | None = Field(None, description="Start date or date-time.")
+    end: str | None = Field(None, description="End date-time (optional).")
+    date: str | None = Field(None, description="Date, when start is a time only.")
+    start_time: str | None = None
+    end_time: str | None = None
+    lesson: str | None = Field(None, description="Lesson hour number (one lesson).")
+    begin_lesson: str | None = None
+    end_lesson: str | None = None
+    code: str = Field(description="The school's absence code.")
+    authorised: str | None = Field(None, description="The system's yes/no authorised flag (kept for checks).")
+    hours: str | None = Field(None, description="Hours, when the system exports them.")
+    record_id: str | None = Field(None, description="The system's id of the absence record (corrections).")
+
+
+class Profile(BaseModel):
+    """How one school system's absence export looks."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    system: str
+    format: str = Field("csv", pattern="^(csv|json)$")
+    records: str | None = Field(None, description="JSON: the key holding the list of records (items, Items).")
+    student_number: str = Field("national", pattern="^(national|local)$",
+                                description="national (BSN/onderwijsnummer: joins DUO) or local (school's own number)")
+    columns: ProfileColumns
+    sources: list[str] = Field(default_factory=list, description="Where each field is documented.")
+
+
+class SchoolFile(BaseModel):
+    """One school's code table, timetable and counting rule."""
+
+    model_config = ConfigDict(extra="forbid")
+    school_id: str = Field(min_length=2, max_length=12, description="BRIN of the school (as DUO writes it).")
+    calendar_region: str | None = None
+    hours: str = Field("lessons", pattern="^(lessons|clock)$",
+                       description="lessons: one lesson counts as one hour; clock: clock hours of the timetable")
+    timetable: dict[int, str] = Field(description="lesson number -> 'hh:mm-hh:mm'")
+    codes: dict[str, str] = Field(description="absence code -> unauthorised | authorised | sick | late")
+    volume_min_ratio: float = Field(0.5, gt=0, le=1, description="flag an import below this share of the school's usual records per pupil")
+    source: str = Field("", exclude=True, description="The file it was read from (set by load_school).")
+
+    @field_validator("codes")
+    @classmethod
+    def _known(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {k: v for k, v in value.items() if v not in CATEGORIES}
+        if bad:
+            raise ValueError(f"codes must map to one of {', '.join(CATEGORIES)}: {bad}")
+        return {str(k).strip().upper(): v for k, v in value.items()}
+
+    @field_validator("calendar_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and value not in CALENDAR_REGIONS:
+            raise ValueError(f"calendar_region must be one of {', '.join(CALENDAR_REGIONS)}")
+        return value
+
+    @field_validator("timetable")
+    @classmethod
+    def _slots(cls, value: dict[int, str]) -> dict[int, str]:
+        for k, v in value.items():
+            if not re.fullmatch(r"\d{1,2}:\d{2}-\d{1,2}:\d{2}", str(v).replace(" ", "")):
+                raise ValueError(f"lesson {k}: {v!r} is not 'hh:mm-hh:mm'")
+        if not value:
+            raise ValueError("the timetable is empty")
+        return value
+
+    def slots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lesson numbers, start minutes, end minutes), sorted by start."""
+        nums, starts, ends = [], [], []
+        for k, v in sorted(self.timetable.items(), key=lambda kv: kv[1]):
+            a, b = str(v).replace(" ", "").split("-")
+            nums.append(int(k))
+            starts.append(_minutes(a))
+            ends.append(_minutes(b))
+        return np.array(nums), np.array(starts), np.array(ends)
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(MSG_BAD_YAML.format(path=path, details=str(exc).splitlines()[0])) from None
+
+
+def builtin_profiles() -> list[str]:
+    folder = resources.files("riskscore") / "data" / "profiles"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    path = Path(name_or_path)
+    if not (path.suffix.lower() in (".yaml", ".yml") and path.is_file()):
+        known = builtin_profiles()
+        if str(name_or_path) not in known:
+            raise ConfigError(MSG_NO_PROFILE.format(name=str(name_or_path), known=", ".join(known)))
+        path = Path(str(resources.files("riskscore") / "data" / "profiles" / f"{name_or_path}.yaml"))
+    try:
+        return Profile.model_validate(_load_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(MSG_BAD_YAML.format(path=path, details=_pyd(exc))) from None
+
+
+def load_school(path: str | Path) -> SchoolFile:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"school file not found: {path}")
+    try:
+        return SchoolFile.model_validate(_load_yaml(path)).model_copy(update={"source": str(path)})
+    except ValidationError as exc:
+        raise ConfigError(MSG_BAD_YAML.format(path=path, details=_pyd(exc))) from None
+
+
+def _pyd(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+
+
+# --- reading an export ---------------------------------------------------------------------------
+@dataclass
+class AbsenceFile:
+    rows: pd.DataFrame  # staging school_absences, one row per source record
+    read_rows: int
+    duplicate_in_file: int
+    blank_rows: int
+    encoding: str
+    dropped_columns: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def _get(item: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(item, dict):
+            item = item.get(part)
+        elif isinstance(item, list) and part.isdigit() and int(part) < len(item):
+            item = item[int(part)]
+        else:
+            return None
+    return item
+
+
+def _read_json(path: Path, profile: Profile, encoding: str | None) -> TextTable:
+    from riskscore.ingest.formats import decode
+
+    text, used = decode(path, encoding)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path.name}, line {exc.lineno}: not valid JSON: {exc.msg}") from None
+    items = doc.get(profile.records or "items", []) if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise DataError(f"{path.name}: no list of records under {profile.records or 'items'!r}")
+    wanted = {k: v for k, v in profile.columns.model_dump().items() if v}
+    frame = pd.DataFrame({v: [_str(_get(it, v)) for it in items] for v in wanted.values()})
+    # "line" of a JSON record: its position (1-based) in the list, stated as such in messages
+    return TextTable(path, frame, np.arange(1, len(items) + 1, dtype=np.int64), used, "json", 0)
+
+
+def _str(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def read_absences(path: str | Path, *, profile: Profile, school: SchoolFile, key: bytes,
+                  encoding: str | None = None) -> AbsenceFile:
+    """One export → staging rows (student_id, school_id, record_key, start, end, hours, category, code)."""
+    path = Path(path)
+    if profile.format == "json":
+        table = _read_json(path, profile, encoding)
+    else:
+        table = read_text_table(path, encoding=encoding)
+    df = table.frame
+    cols = profile.columns
+    wanted = [c for c in cols.model_dump().values() if c]
+    if len(df) == 0:
+        return AbsenceFile(_empty(), 0, 0, table.blank_rows, table.encoding, [], ["0 rows in the file"])
+    from riskscore.ingest.formats import require_columns
+
+    require_columns(table, [c for c in wanted if c])
+    dropped = [c for c in df.columns if c not in wanted]
+    codes = blank_to_na(df[cols.code]).str.upper()
+    unknown = sorted(set(codes.dropna().unique()) - set(school.codes))
+    if codes.isna().any():
+        pos = int(np.flatnonzero(codes.isna().to_numpy())[0])
+        raise table.fail(pos, cols.code, "no absence code", df[cols.code].iloc[pos])
+    if unknown:
+        raise DataError(MSG_UNKNOWN_CODES.format(file=path.name, school=school.school_id,
+                                                 codes=", ".join(unknown[:30]), school_file=school.source or "--school"))
+    category = codes.map(school.codes)
+    start, end = _times(table, profile, school)
+    hours = _hours(table, profile, school, start, end)
+    person = blank_to_na(df[cols.student])
+    if person.isna().any():
+        pos = int(np.flatnonzero(person.isna().to_numpy())[0])
+        raise table.fail(pos, cols.student, "no pupil number", "")
+    sid = pseudonymise(person, key, namespace="" if profile.student_number == "national" else f"local:{school.school_id}")
+    if cols.record_id:
+        record = blank_to_na(df[cols.record_id]).fillna("").astype(str)
+        record_key = profile.name + ":" + record
+    else:
+        lesson = blank_to_na(df[cols.lesson]).fillna("") if cols.lesson else pd.Series("", index=df.index)
+        record_key = sid.astype(str) + "|" + start.dt.strftime("%Y-%m-%dT%H:%M") + "|" + lesson.astype(str)
+    rows = pd.DataFrame({
+        "student_id": sid,
+        "school_id": school.school_id.upper(),
+        "record_key": record_key.to_numpy(),
+        "start": start.to_numpy(),
+        "end": end.to_numpy(),
+        "hours": hours.to_numpy(),
+        "category": category.to_numpy(),
+        "code": codes.to_numpy(),
+        "profile": profile.name,
+    })
+    notes = []
+    if cols.authorised:  # the system's own flag, checked against the school's code table (which decides)
+        flag = parse_bool(df[cols.authorised], table=table, column=cols.authorised).to_numpy()
+        cat = category.to_numpy()
+        disagree = int((((cat == "unauthorised") & flag) | ((cat == "authorised") & ~flag)).sum())
+        if disagree:
+            notes.append(f"{disagree} record(s) where {profile.system}'s '{cols.authorised}' flag disagrees with the "
+                         "school's code table; the code table was followed")
+    n = len(rows)
+    rows = rows.drop_duplicates(ignore_index=True)
+    dup = n - len(rows)
+    return AbsenceFile(rows, n, dup, table.blank_rows, table.encoding, dropped, notes)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
+        ("student_id", object), ("school_id", object), ("record_key", object), ("start", "datetime64[ns]"),
+        ("end", "datetime64[ns]"), ("hours", float), ("category", object), ("code", object), ("profile", object))})
+
+
+def _times(table: TextTable, profile: Profile, school: SchoolFile) -> tuple[pd.Series, pd.Series]:
+    """Start and end as date-times; a lesson number fills in a date-only value from the timetable."""
+    df, c = table.frame, profile.columns
+    nums, s_min, e_min = school.slots()
+    slot_start = dict(zip(nums.tolist(), s_min.tolist(), strict=True))
+    slot_end = dict(zip(nums.tolist(), e_min.tolist(), strict=True))
+    if c.start:
+        start = parse_dates(df[c.start], table=table, column=c.start)
+    else:
+        assert c.date is not None, "a profile needs start or date"
+        day = parse_dates(df[c.date], table=table, column=c.date)
+        start = day
+        if c.start_time:
+            start = day + pd.to_timedelta(_clock(table, c.start_time), unit="m")
+    end = parse_dates(df[c.end], table=table, column=c.end) if c.end else pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+    if c.end_time and not c.end:
+        end = start.dt.normalize() + pd.to_timedelta(_clock(table, c.end_time), unit="m")
+    date_only = (start == start.dt.normalize()).to_numpy()
+    first_lesson = c.lesson or c.begin_lesson
+    last_lesson = c.lesson or c.end_lesson
+    if first_lesson and date_only.any():
+        n = _lesson_numbers(table, first_lesson)
+        bad = date_only & ~np.isin(n, nums) & ~np.isnan(n)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise table.fail(pos, first_lesson, "lesson hour not in the school's timetable", df[first_lesson].iloc[pos])
+        minutes = pd.Series(n).map(slot_start).to_numpy(dtype=float)
+        use = date_only & ~np.isnan(minutes)
+        start = start.where(~use, start.dt.normalize() + pd.to_timedelta(np.nan_to_num(minutes), unit="m"))
+        m_end = pd.Series(_lesson_numbers(table, last_lesson or first_lesson)).map(slot_end).to_numpy(dtype=float)
+        base = end.where(end.notna(), start).dt.normalize()
+        fill = use & ~np.isnan(m_end) & (end.isna() | (end == end.dt.normalize())).to_numpy()
+        end = end.where(~fill, base + pd.to_timedelta(np.nan_to_num(m_end), unit="m"))
+    # a whole day (no time, no lesson): the school day
+    day_start, day_end = int(s_min.min()), int(e_min.max())
+    whole = (start == start.dt.normalize()).to_numpy()
+    if whole.any():
+        start = start.where(~whole, start + pd.Timedelta(minutes=day_start))
+        end_day = end.where(end.notna(), start).dt.normalize()
+        end = end.where(~(whole & ((end.isna()) | (end == end.dt.normalize())).to_numpy()), end_day + pd.Timedelta(minutes=day_end))
+    backwards = (end < start).to_numpy()
+    if backwards.any():
+        pos = int(np.flatnonzero(backwards)[0])
+        raise table.fail(pos, c.end or "end", "ends before it starts", df[c.end].iloc[pos] if c.end else "")
+    return start, end
+
+
+def _clock(table: TextTable, column: str) -> np.ndarray:
+    text = blank_to_na(table.frame[column])
+    ok = text.str.fullmatch(r"\d{1,2}[:.]\d{2}").fillna(False).to_numpy(dtype=bool)
+    if (~ok & text.notna().to_numpy()).any():
+        pos = int(np.flatnonzero(~ok & text.notna().to_numpy())[0])
+        raise table.fail(pos, column, "not a time (uu:mm)", table.frame[column].iloc[pos])
+    parts = text.str.replace(".", ":", regex=False).str.split(":", expand=True)
+    return (pd.to_numeric(parts[0]) * 60 + pd.to_numeric(parts[1])).to_numpy(dtype=float)
+
+
+def _lesson_numbers(table: TextTable, column: str) -> np.ndarray:
+    text = blank_to_na(table.frame[column])
+    n = pd.to_numeric(text, errors="coerce")
+    bad = (n.isna() & text.notna()).to_numpy()
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise table.fail(pos, column, "not a lesson number", table.frame[column].iloc[pos])
+    return n.to_numpy(dtype=float)
+
+
+def _hours(table: TextTable, profile: Profile, school: SchoolFile, start: pd.Series, end: pd.Series) -> pd.Series:
+    """Total hours of each record: the exported hours, else by the timetable (lessons or clock)."""
+    if profile.columns.hours:
+        h = parse_decimal(table.frame[profile.columns.hours], table=table, column=profile.columns.hours)
+        bad = ((h < 0) | (h > 24 * 31)).to_numpy()
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise table.fail(pos, profile.columns.hours, "hours out of range", table.frame[profile.columns.hours].iloc[pos])
+        return h
+    return pd.Series(np.nan, index=table.frame.index)  # computed per day in expand_days
+
+
+def expand_days(records: pd.DataFrame, school: SchoolFile) -> pd.DataFrame:
+    """Records → one row per school day (weekdays) with that day's hours, by the timetable.
+
+    lessons: each timetable lesson overlapping the absence counts 1; clock: the overlapping minutes
+    of timetable lessons / 60. Exported hours (EduArte) are kept as given, on the start day.
+    """
+    if records.empty:
+        return pd.DataFrame({"student_id": [], "school_id": [], "record_key": [], "date": pd.Series(dtype="datetime64[ns]"),
+                             "hours": [], "category": [], "end": pd.Series(dtype="datetime64[ns]"), "start": pd.Series(dtype="datetime64[ns]")})
+    _, s_min, e_min = school.slots()
+    start = records["start"].to_numpy(dtype="datetime64[m]")
+    end = records["end"].to_numpy(dtype="datetime64[m]")
+    end = np.where(np.isnat(end), start.astype("datetime64[D]") + np.timedelta64(int(e_min.max()), "m"), end)
+    d0 = start.astype("datetime64[D]")
+    d1 = (end - np.timedelta64(1, "m")).astype("datetime64[D]")
+    d1 = np.maximum(d1, d0)
+    span = (d1 - d0).astype(np.int64) + 1
+    idx = np.repeat(np.arange(len(records)), span)
+    offset = np.arange(len(idx)) - np.repeat(np.cumsum(span) - span, span)
+    day = d0[idx] + offset.astype("timedelta64[D]")
+    weekday = ((day.astype(np.int64) + 3) % 7)  # 1970-01-01 was a Thursday: Monday = 0
+    keep = weekday < 5
+    idx, day = idx[keep], day[keep]
+    day_m = day.astype("datetime64[m]")
+    a = np.maximum(start[idx], day_m)
+    b = np.minimum(end[idx], day_m + np.timedelta64(1440, "m"))
+    a_min = (a - day_m).astype(np.int64)
+    b_min = (b - day_m).astype(np.int64)
+    counted = np.zeros(len(idx))
+    for s, e in zip(s_min, e_min, strict=True):
+        overlap = np.clip(np.minimum(b_min, e) - np.maximum(a_min, s), 0, None)
+        counted += (overlap > 0) if school.hours == "lessons" else overlap / 60.0
+    given = records["hours"].to_numpy(dtype=float)[idx]
+    first = day == d0[idx]
+    hours = np.where(np.isnan(given), counted, np.where(first, given, 0.0))
+    capacity = float(len(s_min)) if school.hours == "lessons" else float((e_min - s_min).sum()) / 60.0
+    out = pd.DataFrame({
+        "day_capacity": capacity,  # a school day holds no more hours than this (overlapping records)
+        "student_id": records["student_id"].to_numpy()[idx],
+        "school_id": records["school_id"].to_numpy()[idx],
+        "record_key": records["record_key"].to_numpy()[idx],
+        "date": day.astype("datetime64[ns]"),
+        "hours": np.minimum(hours, 24.0),
+        "category": records["category"].to_numpy()[idx],
+        "start": records["start"].to_numpy()[idx],
+        "end": records["end"].to_numpy()[idx],
+    })
+    return out
+

@@ -1,0 +1,151 @@
+"""Privacy at the door: the pseudonym key, keyed pseudonyms, and identifiers dropped by name and by value.
+
+There is no built-in key. The CLI reads ``RISKSCORE_PSEUDONYM_KEY``; without it an import stops
+(exit 2) unless the loudly named demo mode (``RISKSCORE_DEMO_MODE_NOT_FOR_REAL_PUPILS=1``, set by
+``scripts/demo.sh``) is on, in which case the public :data:`DEMO_KEY` is used and every summary says so.
+Anyone holding the repository knows the demo key, so demo-mode pseudonyms protect nobody.
+
+Identifiers are recognised by column name in Dutch and English (:data:`IDENTIFIER_WORDS`) and by
+value: a column where any value is nine digits passing the eleven-test (a BSN) is dropped too,
+unless it is the key column, which is always pseudonymised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from riskscore.errors import ConfigError, DataError
+
+KEY_ENV = "RISKSCORE_PSEUDONYM_KEY"
+DEMO_ENV = "RISKSCORE_DEMO_MODE_NOT_FOR_REAL_PUPILS"
+#: public, so worthless as protection: used only in demo mode, on synthetic pupils
+DEMO_KEY = b"DEMO-MODE-public-key-synthetic-pupils-only"
+MSG_NO_KEY = (
+    "no pseudonym key: set " + KEY_ENV + " to a long random secret (e.g. `export " + KEY_ENV
+    + "=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`) and keep it apart from the data; "
+    "the same key must be used for every import, or pupils will not join"
+)
+MSG_SHORT_KEY = KEY_ENV + " is shorter than 16 characters: use a long random secret"
+MSG_EMPTY_KEY = "the pseudonym key is empty"
+DEMO_WARNING = "DEMO MODE: pseudonyms use the public demo key; never import real pupils this way"
+
+#: words that make a column an identifier (matched on the normalised column name)
+IDENTIFIER_WORDS = (
+    "naam", "voornaam", "voornamen", "roepnaam", "achternaam", "tussenvoegsel", "voorvoegsel", "voorletters",
+    "email", "e-mail", "e-mailadres", "emailadres", "mail", "telefoon", "telefoonnummer", "mobiel", "phone",
+    "adres", "straat", "straatnaam", "huisnummer", "huisletter", "postcode", "woonplaats", "plaats",
+    "bsn", "burgerservicenummer", "onderwijsnummer", "persoonsgebondennummer", "leerlingnummer",
+    "deelnemernummer", "studentnummer", "name", "first_name", "last_name", "surname", "firstname", "lastname",
+    "address", "street", "house_number", "city", "zipcode", "zip", "email_address", "mobile", "telephone",
+    "bsn_onderwijsnr", "uuid",
+)
+_WORDS = frozenset(w.replace("-", "").replace("_", "").replace(" ", "") for w in IDENTIFIER_WORDS)
+_PARTS = ("naam", "name", "adres", "address", "email", "mail", "telefoon", "phone", "postcode", "straat",
+          "huisnummer", "woonplaats", "burgerservicenummer", "onderwijsnummer", "persoonsgebonden", "bsn")
+#: columns containing these parts are *not* identifiers (institution, programme, place of school)
+_NOT_PERSON = ("onderwijslocatie", "instelling", "inst", "onderwijsaanbieder", "onderwijs", "vestiging", "crebo",
+               "opleiding", "school", "brin", "regio", "gemeente", "aanbieder")
+
+
+def resolve_key(secret: str | None, *, demo_mode: bool) -> tuple[bytes, bool]:
+    """The key to use and whether it is the demo key; no key outside demo mode is a ConfigError (exit 2)."""
+    if secret:
+        if len(secret) < 16 and not demo_mode:
+            raise ConfigError(MSG_SHORT_KEY)
+        return secret.encode("utf-8"), False
+    if demo_mode:
+        return DEMO_KEY, True
+    raise ConfigError(MSG_NO_KEY)
+
+
+def normalise_numbers(series: pd.Series) -> pd.Series:
+    """Strip, drop a trailing ``.0`` (Excel), zero-pad digit-only numbers to 9 (Excel drops leading zeros)."""
+    text = series.astype("string").str.strip()
+    text = text.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+    text = text.mask(text == "")
+    digits = text.str.fullmatch(r"\d{1,9}").fillna(False).astype(bool)
+    text = text.where(~digits, text.str.zfill(9))
+    return text.astype(object).where(text.notna(), None)
+
+
+def pseudonymise(values: pd.Series | Iterable[object], key: bytes, *, namespace: str = "") -> pd.Series:
+    """Keyed HMAC-SHA256 of each (normalised) number, hex; empty stays missing.
+
+    Keyed, not a plain hash: BSNs are 9 digits, so an unkeyed hash is reversed by trying them all.
+    ``namespace`` separates local numbers (a school's leerlingnummer) from national ones (BSN,
+    onderwijsnummer), which must join across DUO and schools and therefore use none.
+    """
+    if not key:
+        raise DataError(MSG_EMPTY_KEY)
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    codes, raw = pd.factorize(series.astype(object), use_na_sentinel=True)  # each distinct number once
+    normalised = normalise_numbers(pd.Series(raw, dtype=object))
+    prefix = f"{namespace}:" if namespace else ""
+    hashed = np.array([None if v is None else hmac.new(key, (prefix + str(v)).encode("utf-8"), hashlib.sha256).hexdigest()
+                       for v in normalised], dtype=object)
+    out = np.full(len(series), None, dtype=object)
+    known = codes >= 0
+    out[known] = hashed[codes[known]] if len(hashed) else None
+    return pd.Series(out, index=series.index, dtype=object, name="student_id")
+
+
+def passes_eleven_test(number: str) -> bool:
+    """The BSN eleven-test (elfproef): 9 digits, weights 9..2 and -1, sum divisible by 11, not all zero."""
+    if len(number) != 9 or not number.isdigit() or number == "000000000":
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:8], range(9, 1, -1), strict=True)) - int(number[8])
+    return total % 11 == 0
+
+
+def bsn_mask(values: pd.Series) -> np.ndarray:
+    """True where a value is, or contains as a separate token, nine digits passing the eleven-test
+    (eight digits too: Excel drops a leading zero)."""
+    text = values.astype("string").str.strip().str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+    maybe = text.str.contains(r"(?<!\d)\d{8,9}(?!\d)", regex=True).fillna(False).to_numpy(dtype=bool)
+    out = np.zeros(len(values), dtype=bool)
+    if maybe.any():
+        idx = np.flatnonzero(maybe)
+        candidates = text.to_numpy()[idx]
+        verdict: dict[str, bool] = {}
+        for v in set(map(str, candidates)):
+            verdict[v] = any(passes_eleven_test(t.zfill(9)) for t in _TOKENS.findall(v))
+        out[idx] = np.array([verdict[str(v)] for v in candidates], dtype=bool)
+    return out
+
+
+_TOKENS = re.compile(r"(?<!\d)\d{8,9}(?!\d)")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-#./]", "", str(name).strip().lower())
+
+
+def is_identifier_name(name: str) -> bool:
+    n = _norm(name)
+    if n in _WORDS:
+        return True
+    if any(p in n for p in _NOT_PERSON) and not n.startswith(("bsn", "burger", "persoonsgebonden")):
+        return False
+    return any(p in n for p in _PARTS)
+
+
+def identifier_columns(df: pd.DataFrame, *, keep: Iterable[str] = (), sample: int = 5000) -> list[str]:
+    """Columns to drop: identifiers by name, and any text column holding a BSN-like value."""
+    keep_set = set(keep)
+    out = []
+    for column in df.columns:
+        if column in keep_set:
+            continue
+        if is_identifier_name(str(column)):
+            out.append(column)
+            continue
+        values = df[column]
+        if (values.dtype == object or str(values.dtype) == "string") and bsn_mask(values).any():
+            out.append(column)
+    return out
