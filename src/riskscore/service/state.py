@@ -105,8 +105,26 @@ class ServiceState:
     #: pupils who objected (AVG art. 21) among the given ids: no model score, rules still run. The
     #: objection store plugs in here; until it does, nobody is treated as objecting.
     objecting: Callable[[Session, list[str]], frozenset[str]] = field(default=lambda _s, _ids: frozenset())
-    #: schools whose imported data is known to be incomplete: pupils flagged, not scored as low risk
-    incomplete_schools: Callable[[Session], frozenset[str]] = field(default=lambda _s: frozenset())
+    #: schools whose imported data is known to be incomplete: pupils flagged, not scored as low risk.
+    #: Default: the import ledger of the data folder (`riskscore import`), the same source as `riskscore score`.
+    incomplete_hook: Callable[[Session], frozenset[str]] | None = None
+    _ledger_cache: tuple[float, frozenset[str]] | None = None
+
+    def incomplete_schools(self, session: Session) -> frozenset[str]:
+        """Schools the import ledger flags (volume checks), re-read only when the ledger file changes."""
+        if self.incomplete_hook is not None:
+            return self.incomplete_hook(session)
+        from riskscore.ingest.ledger import incomplete_schools, ledger_path
+
+        folder = self.settings.resolved_data_dir()
+        path = ledger_path(Path(folder))
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return frozenset()
+        if self._ledger_cache is None or self._ledger_cache[0] != mtime:
+            self._ledger_cache = (mtime, incomplete_schools(folder))
+        return self._ledger_cache[1]
 
     @property
     def loaded(self) -> Loaded | None:
