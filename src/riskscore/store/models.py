@@ -157,19 +157,27 @@ class AuthFailure(Base):
 
 class AuditEntry(Base):
     """One audit record. id is assigned by the appender (previous id + 1) under the chain lock, so
-    ids are gap-free and part of the hash: a deleted or renumbered row breaks verification."""
+    ids are gap-free and part of the hash: a deleted or renumbered row breaks verification.
+
+    The chain covers (id, at, content_digest); content_digest is sha256 over a random salt and the
+    content (actor .. detail). Erasure nulls the content and the salt and nothing else, so the entry
+    keeps its place in the chain while its digest no longer reveals anything (the salt is gone);
+    an erasure is itself an audit entry listing the ids it erased."""
 
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
     role: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    action: Mapped[str] = mapped_column(String(64))
-    resource: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resource: Mapped[str | None] = mapped_column(String(200), nullable=True)
     purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    outcome: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # canonical JSON text
+    salt: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    content_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
 
@@ -183,3 +191,15 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Objection(Base):
+    """A pupil's objection to being scored by the model (AVG art. 21): who recorded it, why, when.
+    While it exists the model part is skipped; the legal rules still run (statutory duties)."""
+
+    __tablename__ = "objections"
+
+    student_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
