@@ -1,0 +1,463 @@
+"""The pupil's rights in the store: objection marks (AVG art. 21), the dossier (art. 15), erasure
+(art. 17) and retention periods.
+
+- An objection mark says: do not score this pupil with the model. The legal rules still run (they are
+  statutory duties of the school and municipality). Who set it, why and when is kept; setting and
+  withdrawing are audited.
+- Erasure deletes every row about the pupil from every table with a `student_id` column (and the case
+  history hanging off their cases), erases the content of the audit entries about the pupil and their
+  cases (the entries keep their place in the hash chain), and removes the pupil from the scored frames
+  and reports on disk. The erasure itself is an audit entry with a receipt number, a reason and
+  counts — never the pupil's id.
+- Retention deletes what is older than the configured period per table, in one transaction per table,
+  and is idempotent: running it every night deletes only what has newly aged out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.orm import Session
+
+from riskscore.errors import ConfigError, DataError
+from riskscore.store.audit import append_rows, check_entries, erase_in
+from riskscore.store.db import run_write, translate_errors
+from riskscore.store.models import (
+    Base,
+    CaseEvent,
+    Objection,
+    ReviewCase,
+    ReviewOutcome,
+    Score,
+    ScoringRun,
+    utcnow,
+)
+
+MSG_REASON_REQUIRED = "a reason is required ({what}): say in a few words why"
+MSG_REASON_TOO_LONG = "the reason is too long (at most {n} characters)"
+MSG_NO_OBJECTION = "no objection is recorded for this student"
+MSG_BAD_RETENTION = "retention config {path}: {details}"
+MAX_REASON = 2000
+ERASED_TOKEN = "[verwijderd/erased]"
+#: file kinds scrubbed on erasure: tables lose the pupil's rows, text loses the pupil's id
+TABLE_SUFFIXES = (".parquet", ".csv")
+TEXT_SUFFIXES = (".json", ".html", ".md", ".txt", ".jsonl")
+
+
+def _reason(reason: str | None, what: str) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise DataError(MSG_REASON_REQUIRED.format(what=what))
+    if len(text) > MAX_REASON:
+        raise DataError(MSG_REASON_TOO_LONG.format(n=MAX_REASON))
+    return text
+
+
+def _audit_row(actor: str, role: str | None, action: str, resource: str, purpose: str,
+               detail: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    return check_entries([{"actor": actor, "role": role, "action": action, "resource": resource, "purpose": purpose,
+                           "outcome": "allowed", "detail": detail}])
+
+
+# --- objection --------------------------------------------------------------------------------------
+def set_objection(session: Session, student_id: str, *, reason: str, actor: str, role: str | None = None) -> Objection:
+    """Record (or update the reason of) an objection; audited in the same transaction."""
+    text = _reason(reason, "objection")
+
+    def work(s: Session) -> Objection:
+        append_rows(s, _audit_row(actor, role, "privacy.objection.set", f"student:{student_id}", "avg-21"))
+        row = s.get(Objection, student_id)
+        if row is None:
+            row = Objection(student_id=student_id, reason=text, recorded_by=actor, recorded_at=utcnow())
+            s.add(row)
+        else:
+            row.reason, row.recorded_by, row.recorded_at = text, actor, utcnow()
+        s.flush()
+        return row
+
+    return run_write(session, work)
+
+
+def withdraw_objection(session: Session, student_id: str, *, actor: str, role: str | None = None) -> None:
+    """Remove the mark (the pupil or parent withdrew it); audited. NotFound-like DataError when none."""
+
+    def work(s: Session) -> None:
+        row = s.get(Objection, student_id)
+        if row is None:
+            raise DataError(MSG_NO_OBJECTION)
+        append_rows(s, _audit_row(actor, role, "privacy.objection.withdraw", f"student:{student_id}", "avg-21"))
+        s.delete(row)
+
+    run_write(session, work)
+
+
+def get_objection(session: Session, student_id: str) -> Objection | None:
+    with translate_errors():
+        return session.get(Objection, student_id)
+
+
+def objecting_ids(session: Session, ids: Iterable[str]) -> frozenset[str]:
+    """Which of these pupils object to model scoring (chunked: a batch of 100k ids is fine)."""
+    wanted = [str(i) for i in dict.fromkeys(ids)]
+    found: set[str] = set()
+    with translate_errors():
+        for i in range(0, len(wanted), 900):
+            chunk = wanted[i:i + 900]
+            found |= set(session.scalars(sa.select(Objection.student_id).where(Objection.student_id.in_(chunk))))
+    return frozenset(found)
+
+
+def all_objecting(session: Session) -> frozenset[str]:
+    with translate_errors():
+        return frozenset(session.scalars(sa.select(Objection.student_id)))
+
+
+# --- dossier (inzage) ---------------------------------------------------------------------------------
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+def student_place(session: Session, student_id: str) -> dict[str, str | None] | None:
+    """The pupil's newest known school, municipality and region (scores first, then cases), for scope
+    checks; None when nothing is stored about the pupil."""
+    with translate_errors():
+        for model, order in ((Score, Score.created_at), (ReviewCase, ReviewCase.updated_at)):
+            row = session.execute(sa.select(model.school_id, model.municipality, model.rmc_region)
+                                  .where(model.student_id == student_id).order_by(order.desc()).limit(1)).first()
+            if row is not None:
+                return {"school_id": row[0], "municipality": row[1], "rmc_region": row[2]}
+    return None
+
+
+def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str] | None = None,
+            audit_limit: int = 500) -> dict[str, Any] | None:
+    """Everything stored about the pupil, as plain data (None when nothing is stored): scores with
+    reasons and triggers (with their legal source), cases with their history and outcomes, the
+    objection mark, and who looked at the file when (from the audit log)."""
+    from riskscore.store.audit import list_audit
+
+    sources = dict(rule_sources or {})
+    with translate_errors():
+        scores = list(session.scalars(sa.select(Score).where(Score.student_id == student_id)
+                                      .order_by(Score.created_at.desc(), Score.id.desc())))
+        cases = list(session.scalars(sa.select(ReviewCase).where(ReviewCase.student_id == student_id)
+                                     .order_by(ReviewCase.opened_at.desc(), ReviewCase.id.desc())))
+        case_ids = [c.id for c in cases]
+        events = list(session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id.in_(case_ids))
+                                      .order_by(CaseEvent.id))) if case_ids else []
+        outcomes = list(session.scalars(sa.select(ReviewOutcome).where(ReviewOutcome.case_id.in_(case_ids))
+                                        .order_by(ReviewOutcome.id))) if case_ids else []
+        objection = session.get(Objection, student_id)
+    resources = [f"student:{student_id}", *(f"case:{i}" for i in case_ids)]
+    looked: list[dict[str, Any]] = []
+    for resource in resources:
+        looked += [{"at": _iso(e.at), "who": e.actor, "role": e.role, "action": e.action, "purpose": e.purpose,
+                    "outcome": e.outcome, "entry": e.id}
+                   for e in list_audit(session, resource=resource, limit=audit_limit)]
+    looked.sort(key=lambda e: e["entry"], reverse=True)
+    if not scores and not cases and objection is None and not looked:
+        return None
+
+    def trig(t: Mapping[str, Any]) -> dict[str, Any]:
+        return {**t, "source": t.get("source") or sources.get(str(t.get("id")))}
+
+    return {
+        "student_id": student_id,
+        "generated_at": _iso(utcnow()),
+        "objection": None if objection is None else {
+            "reason": objection.reason, "recorded_by": objection.recorded_by, "recorded_at": _iso(objection.recorded_at)},
+        "scores": [{"as_of": _iso(s.as_of), "created_at": _iso(s.created_at), "model_version": s.model_version,
+                    "probability": s.probability, "band": s.band, "reasons": list(s.reasons or []),
+                    "triggers": [trig(t) for t in s.triggers or []], "roles": list(s.roles or []),
+                    "school_id": s.school_id, "municipality": s.municipality, "rmc_region": s.rmc_region}
+                   for s in scores],
+        "cases": [{"id": c.id, "role": c.role, "reason": c.reason, "as_of": _iso(c.as_of), "status": c.status,
+                   "opened_at": _iso(c.opened_at), "updated_at": _iso(c.updated_at), "due_date": _iso(c.due_date),
+                   "owner": c.owner,
+                   "history": [{"at": _iso(e.at), "by": e.actor, "action": e.action, "from": e.from_status,
+                                "to": e.to_status, "note": e.note} for e in events if e.case_id == c.id],
+                   "outcomes": [{"at": _iso(o.recorded_at), "by": o.recorded_by, "outcome": o.outcome,
+                                 "worth_conversation": o.worth_conversation, "note": o.note}
+                                for o in outcomes if o.case_id == c.id]}
+                  for c in cases],
+        "access_log": looked,
+    }
+
+
+# --- erasure ---------------------------------------------------------------------------------------------
+@dataclass
+class ErasureReport:
+    """What an erasure removed. receipt: the number to give the pupil/parent (also in the audit log)."""
+
+    receipt: str
+    rows: dict[str, int] = field(default_factory=dict)
+    audit_entries: int = 0
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"receipt": self.receipt, "rows": self.rows, "audit_entries_erased": self.audit_entries,
+                "files_cleaned": self.files}
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _student_tables() -> list[sa.Table]:
+    """Every table with a student_id column — a table added later is covered without a code change."""
+    return [t for t in reversed(Base.metadata.sorted_tables) if "student_id" in t.c]
+
+
+def _case_tables() -> list[sa.Table]:
+    return [t for t in reversed(Base.metadata.sorted_tables) if "case_id" in t.c]
+
+
+def erase_student(session: Session, student_id: str, *, reason: str, actor: str, role: str | None = None,
+                  file_roots: Iterable[Path] = ()) -> ErasureReport:
+    """Delete everything about the pupil in one transaction (rows, audit content), then clean the files
+    under file_roots (scored frames, reports). Idempotent: a second call finds nothing and records that."""
+    text = _reason(reason, "erasure")
+    report = ErasureReport(receipt=f"ERA-{uuid.uuid4().hex[:12].upper()}")
+
+    def work(s: Session) -> None:
+        case_ids = list(s.scalars(sa.select(ReviewCase.id).where(ReviewCase.student_id == student_id)))
+        rows: dict[str, int] = {}
+        for t in _case_tables():  # explicit, not only ON DELETE CASCADE (SQLite may run without it)
+            n = 0
+            for i in range(0, len(case_ids), 500):
+                n += _rowcount(s.execute(t.delete().where(t.c.case_id.in_(case_ids[i:i + 500]))))
+            rows[t.name] = n
+        for t in _student_tables():
+            rows[t.name] = _rowcount(s.execute(t.delete().where(t.c.student_id == student_id)))
+        report.rows = {k: v for k, v in rows.items()}
+        report.audit_entries = erase_in(
+            s, actor=actor, role=role, action="privacy.erase", purpose="avg-17",
+            resources=[f"student:{student_id}", *(f"case:{i}" for i in case_ids)],
+            detail={"receipt": report.receipt, "reason": text, "rows": report.rows})
+
+    run_write(session, work)
+    for root in file_roots:
+        report.files += scrub_files(Path(root), student_id)
+    return report
+
+
+def _id_pattern(student_id: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9_.:-]){re.escape(student_id)}(?![A-Za-z0-9_.:-])")
+
+
+def scrub_files(root: Path, student_id: str) -> list[str]:
+    """Remove the pupil from every table file (rows with that student_id) and text file (the id,
+    replaced by ERASED_TOKEN) under root; atomic per file. Returns the files changed."""
+    import pandas as pd
+
+    from riskscore.datasets import write_atomic
+
+    if not root.is_dir():
+        return []
+    pattern = _id_pattern(student_id)
+    changed: list[str] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            try:
+                frame = pd.read_parquet(path)
+            except Exception:  # not ours or unreadable: leave it, but never half-rewrite it
+                continue
+            if "student_id" not in frame or not (frame["student_id"].astype(str) == student_id).any():
+                continue
+            kept = frame.loc[frame["student_id"].astype(str) != student_id].reset_index(drop=True)
+            kept.attrs = dict(frame.attrs)
+            def write_frame(tmp: str, df: pd.DataFrame = kept) -> None:
+                df.to_parquet(tmp, index=False)
+
+            write_atomic(path, write_frame, suffix=".parquet")
+            changed.append(str(path))
+        elif suffix in TEXT_SUFFIXES or suffix == ".csv":
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            if not pattern.search(text):
+                continue
+            if suffix == ".csv":  # drop the pupil's lines (header kept)
+                lines = text.splitlines(keepends=True)
+                new = "".join([lines[0], *[ln for ln in lines[1:] if not pattern.search(ln)]]) if lines else text
+                new = pattern.sub(ERASED_TOKEN, new)
+            else:
+                new = pattern.sub(ERASED_TOKEN, text)
+            def write_text(tmp: str, body: str = new) -> None:
+                Path(tmp).write_text(body, encoding="utf-8")
+
+            write_atomic(path, write_text, suffix=suffix)
+            changed.append(str(path))
+    return changed
+
+
+def mentions(root: Path, student_id: str) -> list[str]:
+    """Files under root that still hold the pupil (for tests and the erasure's own check)."""
+    import pandas as pd
+
+    pattern = _id_pattern(student_id)
+    found = []
+    for path in (p for p in root.rglob("*") if p.is_file()) if root.is_dir() else ():
+        if path.suffix.lower() == ".parquet":
+            try:
+                frame = pd.read_parquet(path)
+            except Exception:
+                continue
+            hit = "student_id" in frame and bool((frame["student_id"].astype(str) == student_id).any())
+        else:
+            try:
+                hit = bool(pattern.search(path.read_text(encoding="utf-8")))
+            except (UnicodeDecodeError, OSError):
+                hit = False
+        if hit:
+            found.append(str(path))
+    return found
+
+
+# --- retention --------------------------------------------------------------------------------------------
+class Period(BaseModel):
+    """A retention period: whole school years (the current one counts as the first) or days."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    school_years: int | None = Field(None, ge=1, le=20)
+    days: int | None = Field(None, ge=1, le=36500)
+
+    @model_validator(mode="after")
+    def _one(self) -> Period:
+        if (self.school_years is None) == (self.days is None):
+            raise ValueError("give exactly one of school_years or days")
+        return self
+
+    def cutoff(self, today: dt.date) -> dt.datetime:
+        """Keep what is dated on or after the cutoff (UTC midnight)."""
+        if self.days is not None:
+            day = today - dt.timedelta(days=self.days)
+        else:
+            start = today.year if today.month >= 8 else today.year - 1
+            day = dt.date(start - (int(self.school_years or 1) - 1), 8, 1)
+        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+TWO_SCHOOL_YEARS = Period(school_years=2)
+#: what each table's retention measures from
+RETENTION_TABLES = {
+    "scores": "scoring runs (by as-of date) with their scores and scored frames on disk",
+    "review_cases": "review cases without activity since the cutoff, with their history and outcomes",
+    "audit_content": "content of audit entries about pupils and cases (the chain itself stays)",
+    "auth_failures": "failed API-key attempts (client address)",
+}
+
+
+class RetentionConfig(BaseModel):
+    """Per-table retention periods; defaults: two school years, 30 days for failed-key records."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    scores: Period = TWO_SCHOOL_YEARS
+    review_cases: Period = TWO_SCHOOL_YEARS
+    audit_content: Period = TWO_SCHOOL_YEARS
+    auth_failures: Period = Period(days=30)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RetentionConfig:
+        """Read the `retention:` section of a YAML file (serving/privacy.yaml)."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            return cls.model_validate(data.get("retention", {}) if isinstance(data, dict) else data)
+        except OSError as exc:
+            raise ConfigError(MSG_BAD_RETENTION.format(path=path, details=exc.strerror or str(exc))) from exc
+        except (yaml.YAMLError, ValidationError, AttributeError) as exc:
+            details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) \
+                if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+            raise ConfigError(MSG_BAD_RETENTION.format(path=path, details=details)) from exc
+
+
+def retain(session: Session, config: RetentionConfig, *, today: dt.date | None = None, actor: str,
+           runs_dir: Path | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """Delete what is older than each table's period. One transaction per table; the run is audited
+    (with counts only). dry_run counts without deleting. Returns {table: {cutoff, deleted}}."""
+    today = today or dt.date.today()
+    out: dict[str, Any] = {}
+
+    def count_or_delete(s: Session, stmt_count: Any, delete: Any) -> int:
+        n = int(s.execute(stmt_count).scalar_one())
+        if n and not dry_run:
+            delete(s)
+        return n
+
+    # scoring runs (scores cascade) and their frames
+    cut = config.scores.cutoff(today)
+    old_runs: list[tuple[int]] = []
+
+    def runs_work(s: Session) -> int:
+        old_runs[:] = [(int(r),) for r in s.scalars(sa.select(ScoringRun.id).where(ScoringRun.as_of < cut.date()))]
+        old = sa.select(ScoringRun.id).where(ScoringRun.as_of < cut.date()).scalar_subquery()
+        # a score's own as-of counts too: an API score in a newer run cannot outlive its period
+        aged = sa.or_(Score.as_of < cut.date(), Score.run_id.in_(old))
+        n = int(s.execute(sa.select(sa.func.count()).select_from(Score).where(aged)).scalar_one())
+        if not dry_run:
+            s.execute(sa.update(ReviewCase).where(ReviewCase.opened_by_run.in_(old)).values(opened_by_run=None)
+                      .execution_options(synchronize_session=False))
+            s.execute(sa.delete(Score).where(aged).execution_options(synchronize_session=False))
+            s.execute(sa.delete(ScoringRun).where(ScoringRun.as_of < cut.date())
+                      .execution_options(synchronize_session=False))
+        return n
+
+    n_scores = run_write(session, runs_work)
+    files = 0
+    if runs_dir is not None and not dry_run:
+        for (run_id,) in old_runs:
+            path = Path(runs_dir) / f"run-{run_id}.parquet"
+            if path.exists():
+                path.unlink()
+                files += 1
+    out["scores"] = {"cutoff": cut.date().isoformat(), "deleted": n_scores, "runs": len(old_runs), "files": files}
+
+    cut = config.review_cases.cutoff(today)
+
+    def cases_work(s: Session) -> int:
+        ids = list(s.scalars(sa.select(ReviewCase.id).where(ReviewCase.updated_at < cut)))
+        if not dry_run:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                for t in _case_tables():
+                    s.execute(t.delete().where(t.c.case_id.in_(chunk)))
+                s.execute(sa.delete(ReviewCase).where(ReviewCase.id.in_(chunk)))
+        return len(ids)
+
+    out["review_cases"] = {"cutoff": cut.date().isoformat(), "deleted": run_write(session, cases_work)}
+
+    from riskscore.store.models import AuditEntry, AuthFailure
+
+    cut = config.auth_failures.cutoff(today)
+    out["auth_failures"] = {"cutoff": cut.date().isoformat(), "deleted": run_write(session, lambda s: count_or_delete(
+        s, sa.select(sa.func.count()).select_from(AuthFailure).where(AuthFailure.at < cut),
+        lambda s2: s2.execute(sa.delete(AuthFailure).where(AuthFailure.at < cut))))}
+
+    cut = config.audit_content.cutoff(today)
+    summary = {k: v for k, v in out.items()}
+    if dry_run:
+        n = int(session.execute(sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.at < cut, AuditEntry.salt.is_not(None),
+            sa.or_(AuditEntry.resource.startswith("student:"), AuditEntry.resource.startswith("case:")))).scalar_one())
+        out["audit_content"] = {"cutoff": cut.date().isoformat(), "erased": n}
+        return out
+
+    def audit_work(s: Session) -> int:
+        return erase_in(s, actor=actor, action="privacy.retain", purpose="avg-5e", resource_prefixes=["student:", "case:"],
+                        before=cut, detail={"retention": json.loads(json.dumps(summary))})
+
+    out["audit_content"] = {"cutoff": cut.date().isoformat(), "erased": run_write(session, audit_work, attempts=8)}
+    return out
