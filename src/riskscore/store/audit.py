@@ -244,6 +244,7 @@ def erase_in(
     before: datetime | None = None,
     detail: Mapping[str, Any] | None = None,
     role: str | None = None,
+    request_id: str | None = None,
 ) -> int:
     """Inside the caller's transaction: erase the content of the entries about these resources (exact
     names, or names starting with a prefix; optionally only entries older than `before`), then append
@@ -269,7 +270,7 @@ def erase_in(
               .execution_options(synchronize_session=False))
     erase_content(s, ids)
     entry = check_entries([{"actor": actor, "role": role, "action": action, "resource": "audit_log",
-                            "purpose": purpose, "outcome": "allowed",
+                            "purpose": purpose, "outcome": "allowed", "request_id": request_id,
                             "detail": {**(detail or {}), "erased_entries": to_ranges(ids), "n_erased": len(ids)}}])
     append_rows(s, entry)
     return len(ids)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -63,18 +64,20 @@ def _reason(reason: str | None, what: str) -> str:
 
 
 def _audit_row(actor: str, role: str | None, action: str, resource: str, purpose: str,
-               detail: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+               detail: Mapping[str, Any] | None = None, request_id: str | None = None) -> list[dict[str, Any]]:
     return check_entries([{"actor": actor, "role": role, "action": action, "resource": resource, "purpose": purpose,
-                           "outcome": "allowed", "detail": detail}])
+                           "outcome": "allowed", "detail": detail, "request_id": request_id}])
 
 
 # --- objection --------------------------------------------------------------------------------------
-def set_objection(session: Session, student_id: str, *, reason: str, actor: str, role: str | None = None) -> Objection:
+def set_objection(session: Session, student_id: str, *, reason: str, actor: str, role: str | None = None,
+                  request_id: str | None = None) -> Objection:
     """Record (or update the reason of) an objection; audited in the same transaction."""
     text = _reason(reason, "objection")
 
     def work(s: Session) -> Objection:
-        append_rows(s, _audit_row(actor, role, "privacy.objection.set", f"student:{student_id}", "avg-21"))
+        append_rows(s, _audit_row(actor, role, "privacy.objection.set", f"student:{student_id}", "avg-21",
+                                  request_id=request_id))
         row = s.get(Objection, student_id)
         if row is None:
             row = Objection(student_id=student_id, reason=text, recorded_by=actor, recorded_at=utcnow())
@@ -87,17 +90,23 @@ def set_objection(session: Session, student_id: str, *, reason: str, actor: str,
     return run_write(session, work)
 
 
-def withdraw_objection(session: Session, student_id: str, *, actor: str, role: str | None = None) -> None:
-    """Remove the mark (the pupil or parent withdrew it); audited. NotFound-like DataError when none."""
+def withdraw_objection(session: Session, student_id: str, *, actor: str, role: str | None = None,
+                       request_id: str | None = None, missing_ok: bool = False) -> bool:
+    """Remove the mark (the pupil or parent withdrew it); audited. DataError when there is none, unless
+    missing_ok (then False is returned and the attempt is still audited)."""
 
-    def work(s: Session) -> None:
+    def work(s: Session) -> bool:
         row = s.get(Objection, student_id)
-        if row is None:
+        if row is None and not missing_ok:
             raise DataError(MSG_NO_OBJECTION)
-        append_rows(s, _audit_row(actor, role, "privacy.objection.withdraw", f"student:{student_id}", "avg-21"))
+        append_rows(s, _audit_row(actor, role, "privacy.objection.withdraw", f"student:{student_id}", "avg-21",
+                                  request_id=request_id))
+        if row is None:
+            return False
         s.delete(row)
+        return True
 
-    run_write(session, work)
+    return run_write(session, work)
 
 
 def get_objection(session: Session, student_id: str) -> Objection | None:
@@ -222,7 +231,7 @@ def _case_tables() -> list[sa.Table]:
 
 
 def erase_student(session: Session, student_id: str, *, reason: str, actor: str, role: str | None = None,
-                  file_roots: Iterable[Path] = ()) -> ErasureReport:
+                  file_roots: Iterable[Path] = (), request_id: str | None = None) -> ErasureReport:
     """Delete everything about the pupil in one transaction (rows, audit content), then clean the files
     under file_roots (scored frames, reports). Idempotent: a second call finds nothing and records that."""
     text = _reason(reason, "erasure")
@@ -242,9 +251,13 @@ def erase_student(session: Session, student_id: str, *, reason: str, actor: str,
         report.audit_entries = erase_in(
             s, actor=actor, role=role, action="privacy.erase", purpose="avg-17",
             resources=[f"student:{student_id}", *(f"case:{i}" for i in case_ids)],
-            detail={"receipt": report.receipt, "reason": text, "rows": report.rows})
+            detail={"receipt": report.receipt, "reason": text, "rows": report.rows}, request_id=request_id)
 
     run_write(session, work)
+    if session.get_bind().dialect.name == "sqlite":  # old page images in the WAL file go too
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            session.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            session.commit()
     for root in file_roots:
         report.files += scrub_files(Path(root), student_id)
     return report
