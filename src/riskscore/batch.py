@@ -384,6 +384,9 @@ def write(
 
     def within(s: Session, run: Any) -> None:
         seen["cases"] = upsert_cases(s, prepared.candidates, as_of=prepared.as_of, run_id=run.id, actor=BATCH_ACTOR)
+        from riskscore.store.signals import record_signals  # who this run flagged (impact evaluation)
+
+        record_signals(s, run.id, prepared.candidates)
         frame = prepared.frame.copy()
         frame.attrs[RUN_META_KEY] = {"run_id": int(run.id), "as_of": prepared.as_of.isoformat(),
                                      "model_version": prepared.model_version,

@@ -72,7 +72,7 @@ def running_frame(scores: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, role, pupil in the team's capacity pool).
 
     scores: run_id, as_of, student_id, probability, roles (list), school_id, municipality, rmc_region.
-    cases: as_of, student_id, role, reason ('capacity' or 'rule:…'), reviewed (bool).
+    cases: run_id (or as_of), student_id, role, reason ('capacity' or 'rule:…'), reviewed (bool).
     Returns run_id, as_of, role, team, student_id, probability, rank, capacity, x (rank distance),
     x_score (score distance), flagged, reviewed."""
     out: list[pd.DataFrame] = []
@@ -81,17 +81,18 @@ def running_frame(scores: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     scores = scores.copy()
     scores["as_of"] = pd.to_datetime(scores["as_of"])
     scores = scores.loc[scores["probability"].notna()]
-    rule = cases.loc[cases["reason"].astype(str).str.startswith("rule:"), ["as_of", "student_id", "role"]]
-    cap = cases.loc[cases["reason"] == "capacity", ["as_of", "student_id", "role", "reviewed"]]
+    key = "run_id" if "run_id" in cases else "as_of"  # the store gives runs; a bare batch result its as-of
+    rule = cases.loc[cases["reason"].astype(str).str.startswith("rule:"), [key, "student_id", "role"]]
+    cap = cases.loc[cases["reason"] == "capacity", [key, "student_id", "role", "reviewed"]]
     for role, unit in TEAM_UNITS.items():
         routed = scores.loc[scores["roles"].map(lambda r, role=role: role in (r or ()))]
         if routed.empty:
             continue
-        ruled = rule.loc[rule["role"] == role, ["as_of", "student_id"]].assign(_rule=True)
-        pool = routed.merge(ruled, on=["as_of", "student_id"], how="left")
+        ruled = rule.loc[rule["role"] == role, [key, "student_id"]].drop_duplicates().assign(_rule=True)
+        pool = routed.merge(ruled, on=[key, "student_id"], how="left")
         pool = pool.loc[pool["_rule"].isna() & pool[unit].notna()].drop(columns="_rule")
-        mine = cap.loc[cap["role"] == role, ["as_of", "student_id", "reviewed"]].assign(flagged=True)
-        pool = pool.merge(mine, on=["as_of", "student_id"], how="left")
+        mine = cap.loc[cap["role"] == role, [key, "student_id", "reviewed"]].drop_duplicates([key, "student_id"])
+        pool = pool.merge(mine.assign(flagged=True), on=[key, "student_id"], how="left")
         pool["flagged"] = pool["flagged"].astype("boolean").fillna(False).astype(bool)
         pool["reviewed"] = pool["reviewed"].astype("boolean").fillna(False).astype(bool)
         pool = pool.sort_values(["run_id", unit, "probability", "student_id"], ascending=[True, True, False, True],
@@ -334,34 +335,34 @@ def evaluate(frame: pd.DataFrame, *, roles: Sequence[str] | None = None, config:
 
 # --- from the store ------------------------------------------------------------------------------------------
 def from_store(session: Session, *, run_ids: Iterable[int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores and cases of complete scoring runs, shaped for running_frame."""
+    """Scores and signals of complete scoring runs, shaped for running_frame. The treatment is what
+    each run put on the lists (run_signals); 'reviewed' is whether the pupil's case for that role and
+    reason was worked on (moved on from 'open', or an outcome recorded)."""
     import sqlalchemy as sa
 
     from riskscore.store.db import translate_errors
-    from riskscore.store.models import ReviewCase, ReviewOutcome, Score, ScoringRun
+    from riskscore.store.models import ReviewCase, ReviewOutcome, RunSignal, Score, ScoringRun
 
     with translate_errors():
         q = sa.select(ScoringRun.id, ScoringRun.as_of).where(ScoringRun.status == "complete")
         if run_ids is not None:
             q = q.where(ScoringRun.id.in_(list(run_ids)))
         runs = {int(i): a for i, a in session.execute(q)}
-        if not runs:
+        signals = session.execute(sa.select(RunSignal.run_id, RunSignal.student_id, RunSignal.role, RunSignal.reason)
+                                  .where(RunSignal.run_id.in_(list(runs)))).all() if runs else []
+        if not any(reason == "capacity" for *_, reason in signals):
             raise DataError(MSG_NO_RUNS)
         srows = session.execute(sa.select(Score.run_id, Score.as_of, Score.student_id, Score.probability, Score.roles,
                                           Score.school_id, Score.municipality, Score.rmc_region)
                                 .where(Score.run_id.in_(list(runs)))).all()
-        as_ofs = sorted(set(runs.values()))
-        crows = session.execute(sa.select(ReviewCase.id, ReviewCase.as_of, ReviewCase.student_id, ReviewCase.role,
-                                          ReviewCase.reason, ReviewCase.status)
-                                .where(ReviewCase.as_of.in_(as_ofs))).all()
+        crows = session.execute(sa.select(ReviewCase.id, ReviewCase.student_id, ReviewCase.role, ReviewCase.reason,
+                                          ReviewCase.status)).all()
         with_outcome = set(session.scalars(sa.select(ReviewOutcome.case_id).distinct()))
+    reviewed = {(sid, role, why) for cid, sid, role, why, st in crows if st in REVIEWED_STATUSES or cid in with_outcome}
     scores = pd.DataFrame(srows, columns=["run_id", "as_of", "student_id", "probability", "roles", "school_id",
                                           "municipality", "rmc_region"])
-    cases = pd.DataFrame([(a, s, r, why, st in REVIEWED_STATUSES or cid in with_outcome)
-                          for cid, a, s, r, why, st in crows],
-                         columns=["as_of", "student_id", "role", "reason", "reviewed"])
-    if not (cases["reason"] == "capacity").any():
-        raise DataError(MSG_NO_RUNS)
+    cases = pd.DataFrame([(r, runs[r], sid, role, why, (sid, role, why) in reviewed) for r, sid, role, why in signals],
+                         columns=["run_id", "as_of", "student_id", "role", "reason", "reviewed"])
     return scores, cases
 
 

@@ -203,3 +203,18 @@ class Objection(Base):
     reason: Mapped[str] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RunSignal(Base):
+    """What one scoring run put on each team's list: (pupil, role, reason) with reason 'capacity' or
+    'rule:<id>'. Cases are refreshed across runs and keep their first as-of date, so this is the only
+    record of which run flagged whom — the impact evaluation's treatment indicator."""
+
+    __tablename__ = "run_signals"
+    __table_args__ = (Index("ix_run_signals_run", "run_id", "role"), Index("ix_run_signals_student", "student_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id", ondelete="CASCADE"))
+    student_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))

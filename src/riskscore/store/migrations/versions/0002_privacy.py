@@ -1,4 +1,5 @@
-"""Privacy: an audit chain that survives erasure, and objection marks.
+"""Privacy and impact: an audit chain that survives erasure, objection marks, and run_signals (which
+scoring run flagged whom, for the impact evaluation).
 
 The chain now covers (id, at, content_digest) where content_digest = sha256(salt + content); erasure
 nulls an entry's content and salt (nothing else), so the entry keeps its place and verification
@@ -146,7 +147,20 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "run_signals",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("scoring_runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("student_id", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("reason", sa.String(64), nullable=False),
+    )
+    op.create_index("ix_run_signals_run", "run_signals", ["run_id", "role"])
+    op.create_index("ix_run_signals_student", "run_signals", ["student_id"])
+
+
 def downgrade() -> None:
+    op.drop_table("run_signals")
     op.drop_table("objections")
     raise NotImplementedError("the audit chain was re-sealed over content digests; it cannot be un-sealed. "
                               "Restore a backup taken before 0002_privacy to go back.")
