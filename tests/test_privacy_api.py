@@ -4,6 +4,7 @@ reason, leaves nothing of the pupil (database and files) and `riskscore audit ve
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,3 +98,72 @@ def test_dossier_objection_and_erasure(env: dict[str, Any]) -> None:
 def test_bsn_like_ids_are_refused(env: dict[str, Any]) -> None:
     r = call(env, "school", "GET", "/v1/students/123456782/dossier")
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "student_id"]
+
+
+# --- the web pages ----------------------------------------------------------------------------------
+def _browser(env: dict[str, Any], who: str) -> TestClient:
+    import re
+
+    client = TestClient(env["client"].app, raise_server_exceptions=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert token
+    r = client.post("/login", data={"api_key": env["keys"][who], "csrf_token": token.group(1)}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return client
+
+
+def _csrf(html: str) -> str:
+    import re
+
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m
+    return m.group(1)
+
+
+def test_web_objection_dossier_erasure_and_impact(env: dict[str, Any]) -> None:
+    sid = "WEB-R1"
+    assert call(env, "school", "POST", "/v1/scores", json={"students": [student(sid)]}).status_code == 200
+    mentor = _browser(env, "school")
+    page = mentor.get(f"/students/{sid}/privacy")
+    assert page.status_code == 200 and "Er is geen bezwaar vastgelegd" in page.text
+    r = mentor.post(f"/students/{sid}/objection", data={"csrf_token": _csrf(page.text), "action": "set",
+                                                        "reason": "ouders"}, follow_redirects=False)
+    assert r.status_code == 303
+    page = mentor.get(f"/students/{sid}/privacy?lang=en")
+    assert "This pupil objected to the model" in page.text and "ouders" in page.text
+    # without a CSRF token nothing is written
+    assert mentor.post(f"/students/{sid}/objection", data={"action": "withdraw"}).status_code == 403
+    dossier = mentor.get(f"/students/{sid}/dossier?lang=nl")
+    assert dossier.status_code == 200 and "Je hebt bezwaar gemaakt" in dossier.text
+    assert "sha256-" in dossier.headers["content-security-policy"] and "<script" not in dossier.text
+    # another school's mentor: 404 like an unknown pupil; the data team: not a student page
+    other = _browser(env, "other")
+    assert other.get(f"/students/{sid}/dossier").status_code == 404
+    assert other.get(f"/students/{sid}/privacy").status_code == 404
+    assert _browser(env, "data_team").get(f"/students/{sid}/dossier").status_code == 403
+    # erasure: admin only, reason and confirmation required
+    assert mentor.get("/admin/erasure").status_code == 403
+    admin = _browser(env, "admin")
+    form = admin.get("/admin/erasure")
+    assert form.status_code == 200
+    r = admin.post("/admin/erasure", data={"csrf_token": _csrf(form.text), "student_id": sid, "reason": "",
+                                           "confirm": "yes"}, follow_redirects=False)
+    assert r.headers["location"] == "/admin/erasure?error=1"
+    r = admin.post("/admin/erasure", data={"csrf_token": _csrf(form.text), "student_id": sid, "reason": "verzoek",
+                                           "confirm": "yes"}, follow_redirects=False)
+    assert r.status_code == 303 and "receipt=ERA-" in r.headers["location"]
+    assert "ERA-" in admin.get(r.headers["location"]).text
+    assert mentor.get(f"/students/{sid}/dossier").status_code == 404
+    # impact page: no report yet, then the newest report
+    dt_browser = _browser(env, "data_team")
+    assert "Er is nog geen impactrapport" in dt_browser.get("/impact").text
+    assert mentor.get("/impact").status_code == 403
+    folder = env["home"] / "reports" / "impact" / "20260101T000000Z"
+    folder.mkdir(parents=True)
+    (folder / "impact.json").write_text(json.dumps({"created_at": "2026-01-01T00:00:00Z", "runs": [{}], "n_rows": 9,
+                                                    "notes": [], "estimates": [{
+        "role": "school", "outcome": "absence_8w", "status": "ok", "estimate": -1.5, "ci_low": -2.5, "ci_high": -0.5,
+        "n_left_h": 40, "n_right_h": 41, "first_stage": {"reviewed_left": 0.0, "reviewed_right": 0.8},
+        "density_p": 0.4, "statement": "Het 95%-interval sluit 0 uit."}]}))
+    page = dt_browser.get("/impact")
+    assert page.status_code == 200 and "-1.500" in page.text and "40 | 41" in page.text
