@@ -260,3 +260,37 @@ def test_cli_export_object_erase(db: Db, tmp_path: Path, monkeypatch: pytest.Mon
     r = runner.invoke(cli_app, ["privacy", "retain", "--dry-run", "--config", str(tmp_path / "none.yaml"), *base])
     assert r.exit_code == 0 and json.loads(r.stdout)["dry_run"] is True
     get_settings.cache_clear()
+
+
+def test_batch_stores_no_model_part_for_objecting_pupils(small_world: Any, tmp_path: Path) -> None:
+    """The batch job with an objecting pupil: no score row with a probability, no capacity case, no row in
+    the monitoring frame, and a rule case without the model's probability — while the legal rule
+    still opens its case. Other pupils are scored as before."""
+    from riskscore import batch
+    from riskscore.model.bundle import ModelBundle
+    from riskscore.store.db import make_engine, migrate, session_factory
+    from riskscore.store.models import ReviewCase, Score
+
+    url = f"sqlite:///{tmp_path / 'rs.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    bundle = ModelBundle.load(small_world.bundle_dir)
+    as_of = dt.date.fromisoformat(small_world.score_as_of)
+    prepared = batch.prepare(small_world.tables, as_of, bundle)
+    ruled = {c["student_id"] for c in prepared.candidates if c["reason"].startswith("rule:")}
+    capacity = {c["student_id"] for c in prepared.candidates if c["reason"] == "capacity"}
+    objector = sorted(ruled)[0]  # a pupil with a legal trigger ...
+    also = sorted(capacity - ruled)[0]  # ... and one the model put on a list
+    with session_factory(engine)() as s:
+        for sid in (objector, also):
+            set_objection(s, sid, reason="bezwaar ouders", actor="key:fg")
+        result = batch.run(s, small_world.tables, as_of, bundle, home=tmp_path)
+        stored = {r.student_id: r for r in s.scalars(sa.select(Score).where(Score.run_id == result.run_id))}
+        cases = list(s.scalars(sa.select(ReviewCase).where(ReviewCase.student_id.in_([objector, also]))))
+    engine.dispose()
+    assert objector not in stored and also not in stored  # no model score kept
+    assert len(stored) == len(prepared.scores) - 2
+    assert cases and all(c.reason.startswith("rule:") and c.probability is None and c.band is None for c in cases)
+    assert {c.student_id for c in cases} == {objector}  # the legal rule still opened its case
+    frame = pd.read_parquet(result.frame_path)
+    assert not frame["student_id"].isin([objector, also]).any() and len(frame) > 100
