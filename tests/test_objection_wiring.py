@@ -12,14 +12,14 @@ import pytest
 pytest.importorskip("riskscore.scoring")
 pytest.importorskip("riskscore.api.events")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from riskscore.api import create_app  # noqa: E402
-from riskscore.settings import Settings  # noqa: E402
-from riskscore.store.db import make_engine, migrate, session_factory  # noqa: E402
-from riskscore.store.keys import create_key  # noqa: E402
-from riskscore.store.models import Score  # noqa: E402
-from riskscore.store.privacy import set_objection  # noqa: E402
+from riskscore.api import create_app
+from riskscore.settings import Settings
+from riskscore.store.db import make_engine, migrate, session_factory
+from riskscore.store.keys import create_key
+from riskscore.store.models import Score
+from riskscore.store.privacy import set_objection
 
 
 @pytest.fixture()
