@@ -57,17 +57,6 @@ def _check_id(student_id: str) -> str:
     return sid
 
 
-def load_contact(path: Path | None) -> dict[str, str]:
-    """The contact texts of the privacy config (empty when the file or section is absent)."""
-    import yaml
-
-    if path is None or not Path(path).is_file():
-        return {}
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    contact = data.get("contact") if isinstance(data, dict) else None
-    return {k: str(v) for k, v in (contact or {}).items() if k in ("nl", "en")}
-
-
 @privacy_app.command("export")
 def export(
     student: StudentOption,
@@ -82,7 +71,7 @@ def export(
     from riskscore.rules import RULES
     from riskscore.store.audit import append_audit
     from riskscore.store.privacy import dossier
-    from riskscore.web.dossier import render
+    from riskscore.web.dossier import load_contact, render
 
     sid = _check_id(student)
     contact = load_contact(config)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -18,6 +19,8 @@ import jinja2
 from riskscore.access import redact
 
 LANGS = ("nl", "en")
+#: the privacy config the service and CLI read for the contact texts (relative to the working directory)
+PRIVACY_CONFIG = Path("serving/privacy.yaml")
 DEFAULT_CONTACT = {
     "nl": "Heb je vragen, of wil je bezwaar maken? Praat met je mentor of neem contact op met de "
           "functionaris gegevensbescherming (FG) van je school.",
@@ -137,6 +140,20 @@ ROLE_WORDS = {
 }
 BAND_WORDS = {"nl": {"low": "laag", "medium": "midden", "high": "hoog"},
               "en": {"low": "low", "medium": "medium", "high": "high"}}
+
+
+def load_contact(path: str | Path | None) -> dict[str, str]:
+    """The `contact:` texts (nl, en) of the privacy config; empty when the file or section is absent."""
+    import yaml
+
+    if path is None or not Path(path).is_file():
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    contact = data.get("contact") if isinstance(data, dict) else None
+    return {k: str(v) for k, v in (contact or {}).items() if k in LANGS} if isinstance(contact, dict) else {}
 
 
 def style_hash() -> str:
