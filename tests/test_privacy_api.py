@@ -58,6 +58,7 @@ def test_dossier_objection_and_erasure(env: dict[str, Any]) -> None:
     body = d.json()
     assert body["scores"] and body["objection"] is None and "geen besluit" in body["notice_nl"]
     assert {e["action"] for e in body["access_log"]} >= {"score.read"}
+    assert {e["who_label"] for e in body["access_log"]} == {"mentor"}  # the key's label, never the key
     assert "RIGHTS-2" not in d.text
     # another school: exactly like a pupil nothing is stored about
     assert call(env, "other", "GET", f"/v1/students/{sid}/dossier").status_code == 404
