@@ -232,6 +232,7 @@ def test_upgrade_from_0001_reseals_the_chain_and_records_it(db: Db) -> None:
 
     with db.engine.begin() as conn:  # start again from 0001 (drop everything the fixture created)
         conn.execute(sa.text("DROP TABLE objections"))
+        conn.execute(sa.text("DROP TABLE run_signals"))
         conn.execute(sa.text("DELETE FROM alembic_version"))
     with db.engine.begin() as conn:
         for t in ("audit_head", "audit_log", "auth_failures", "api_keys", "review_outcomes", "case_events",
