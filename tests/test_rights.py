@@ -235,7 +235,7 @@ def test_cli_export_object_erase(db: Db, tmp_path: Path, monkeypatch: pytest.Mon
     base = ["--database-url", db.url]
     r = runner.invoke(cli_app, ["privacy", "object", "--student", PUPIL, "--reason", "wil niet", *base])
     assert r.exit_code == 0 and "legal rules still apply" in r.output
-    out = tmp_path / "export"
+    out = tmp_path.parent / f"{tmp_path.name}-export"  # the export is handed over, outside the home folder
     r = runner.invoke(cli_app, ["privacy", "export", "--student", PUPIL, "--out", str(out), *base])
     assert r.exit_code == 0, r.output
     data = json.loads((out / f"dossier-{PUPIL}.json").read_text())
@@ -251,11 +251,16 @@ def test_cli_export_object_erase(db: Db, tmp_path: Path, monkeypatch: pytest.Mon
     assert isinstance(r.exception, NotFoundError) and "nothing is stored" in str(r.exception)  # main(): exit 8
     r = runner.invoke(cli_app, ["privacy", "erase", "--student", PUPIL, "--reason", "", "--yes", *base])
     assert isinstance(r.exception, DataError) and rows_about(db, PUPIL)["scores"] == 1
+    reference = tmp_path / "mlartifacts" / "1" / "abc" / "artifacts" / "bundle" / "reference.parquet"
+    reference.parent.mkdir(parents=True)  # a logged bundle's reference snapshot names pupils too
+    pd.DataFrame({"student_id": [PUPIL, OTHER], "probability": [0.1, 0.2]}).to_parquet(reference, index=False)
     r = runner.invoke(cli_app, ["privacy", "erase", "--student", PUPIL, "--reason", "verzoek", "--yes", *base])
     assert r.exit_code == 0, r.output
+    assert list(pd.read_parquet(reference)["student_id"]) == [OTHER]
     assert json.loads(r.stdout)["receipt"].startswith("ERA-")
     assert set(rows_about(db, PUPIL).values()) == {0}
     assert mentions(tmp_path / "runs", PUPIL) == [] and mentions(tmp_path / "reports", PUPIL) == []
+    assert mentions(tmp_path, PUPIL) == []  # nothing anywhere under the home folder
     assert runner.invoke(cli_app, ["audit", "verify", *base]).exit_code == 0
     r = runner.invoke(cli_app, ["privacy", "retain", "--dry-run", "--config", str(tmp_path / "none.yaml"), *base])
     assert r.exit_code == 0 and json.loads(r.stdout)["dry_run"] is True

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     def resolved_reports_dir(self) -> Path:
         return self.reports_dir or (self.home / "reports")
 
+    def erasure_roots(self) -> list[Path]:
+        """Folders whose files may name a pupil and are scrubbed on erasure: scored frames, reports, the
+        local MLflow artifacts (a bundle's reference snapshot holds pupils) and downloaded bundles."""
+        roots = [self.home / "runs", self.resolved_reports_dir(), self.home / "cache"]
+        artifacts = self.resolved_artifact_root()
+        if "://" not in artifacts:
+            roots.append(Path(artifacts))
+        return roots
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -53,6 +53,11 @@ def impact(
 
     if data is None:
         raise DataError(MSG_NO_DATA)
+    from riskscore.monitoring.impact import TEAM_UNITS
+
+    unknown = sorted(set(role or ()) - set(TEAM_UNITS))
+    if unknown:
+        raise DataError(f"--role: unknown role(s) {', '.join(unknown)}; choose from {', '.join(TEAM_UNITS)}")
     until = None
     if data_until is not None:
         try:

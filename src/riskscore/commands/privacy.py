@@ -151,7 +151,7 @@ def erase(
     if not yes:
         typer.confirm(f"erase everything about {sid}? this cannot be undone", abort=True)
     settings = get_settings()
-    roots = [settings.home / "runs", settings.resolved_reports_dir()]
+    roots = settings.erasure_roots()
     engine, session = _open(database_url)
     try:
         report = erase_student(session, sid, reason=reason, actor=_actor(), role="admin", file_roots=roots)

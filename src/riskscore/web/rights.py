@@ -181,7 +181,7 @@ def erasure(
     settings = request.app.state.riskscore.settings
     try:
         report = erase_student(session, sid, reason=reason, actor=principal.key_id, role=principal.role,
-                               file_roots=[settings.home / "runs", settings.resolved_reports_dir()],
+                               file_roots=settings.erasure_roots(),
                                request_id=getattr(request.state, "request_id", None))
     except DataError:
         return redirect("/admin/erasure?error=1")

@@ -160,7 +160,7 @@ def erase_student(student_id: StudentId, body: ErasureIn, request: Request, prin
     _refuse_bsn(student_id)
     settings = state.settings
     report = store_erase(session, student_id, reason=body.reason, actor=principal.key_id, role=principal.role,
-                         file_roots=[settings.home / "runs", settings.resolved_reports_dir()],
+                         file_roots=settings.erasure_roots(),
                          request_id=request_id_of(request))
     return ErasureOut(receipt=report.receipt, rows=report.rows, audit_entries_erased=report.audit_entries,
                       files_cleaned=len(report.files))
