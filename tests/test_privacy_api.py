@@ -66,13 +66,15 @@ def test_dossier_objection_and_erasure(env: dict[str, Any]) -> None:
     assert call(env, "school", "POST", f"/v1/students/{sid}/objection", json={"reason": ""}).status_code == 422
     o = call(env, "school", "POST", f"/v1/students/{sid}/objection", json={"reason": "ouders willen dit niet"})
     assert o.status_code == 200 and o.json()["objecting"] is True
-    assert call(env, "school", "GET", f"/v1/students/{sid}/dossier").json()["objection"]["reason"] == \
-        "ouders willen dit niet"
+    after = call(env, "school", "GET", f"/v1/students/{sid}/dossier").json()
+    assert after["objection"]["reason"] == "ouders willen dit niet"
+    assert after["scores"] == []  # the model's earlier scores went with the objection
     with env["sessions"]() as s:
         actions = [e.action for e in list_audit(s, resource=f"student:{sid}")]
     assert "privacy.objection.set" in actions and "dossier.read" in actions
     w = call(env, "school", "DELETE", f"/v1/students/{sid}/objection")
     assert w.status_code == 200 and w.json()["objecting"] is False
+    assert call(env, "school", "POST", "/v1/scores", json={"students": [student(sid)]}).status_code == 200
     # erasure: admin only, with a reason
     for who in ("school", "data_team"):
         assert call(env, who, "POST", f"/v1/admin/students/{sid}/erasure", json={"reason": "x"}).status_code == 403
@@ -94,6 +96,24 @@ def test_dossier_objection_and_erasure(env: dict[str, Any]) -> None:
     with env["sessions"]() as s:
         assert verify_chain(s).ok
     assert CliRunner().invoke(cli_app, ["audit", "verify", "--database-url", env["url"]]).exit_code == 0
+
+
+def test_api_never_stores_a_model_score_of_an_objecting_pupil(env: dict[str, Any]) -> None:
+    """Setting the objection deletes the pupil's stored model scores; and until the scoring core skips the
+    model for them (ServiceState.objecting), the store refuses to keep a new one. Other pupils in the same
+    request are stored as usual."""
+    from riskscore.store.models import Score
+    from riskscore.store.privacy import set_objection
+
+    assert call(env, "school", "POST", "/v1/scores", json={"students": [student("OBJ-A1")]}).status_code == 200
+    with env["sessions"]() as s:
+        set_objection(s, "OBJ-A1", reason="ouders", actor="key:fg")
+    r = call(env, "school", "POST", "/v1/scores", json={"students": [student("OBJ-A1"), student("FREE-A1")]})
+    assert r.status_code == 200, r.text
+    with env["sessions"]() as s:
+        rows = {sid: n for sid, n in s.execute(sa.select(Score.student_id, sa.func.count()).where(
+            Score.student_id.in_(["OBJ-A1", "FREE-A1"])).group_by(Score.student_id))}
+    assert rows == {"FREE-A1": 1}  # the earlier model score went with the objection; no new one is kept
 
 
 def test_bsn_like_ids_are_refused(env: dict[str, Any]) -> None:

@@ -200,6 +200,11 @@ class Objection(Base):
     __tablename__ = "objections"
 
     student_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: where the pupil was when the mark was set (from stored data): the scope that may see the mark once
+    #: the model's scores are gone
+    school_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    municipality: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    rmc_region: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -72,18 +72,26 @@ def _audit_row(actor: str, role: str | None, action: str, resource: str, purpose
 # --- objection --------------------------------------------------------------------------------------
 def set_objection(session: Session, student_id: str, *, reason: str, actor: str, role: str | None = None,
                   request_id: str | None = None) -> Objection:
-    """Record (or update the reason of) an objection; audited in the same transaction."""
+    """Record (or update the reason of) an objection and delete the pupil's stored model scores (rows
+    without a model part stay); audited in the same transaction."""
     text = _reason(reason, "objection")
 
     def work(s: Session) -> Objection:
+        place = student_place(s, student_id) or {}
+        # the model's earlier scores of this pupil are no longer to be used: they go with the objection
+        dropped = _rowcount(s.execute(sa.delete(Score).where(Score.student_id == student_id,
+                                                             Score.probability.is_not(None))))
         append_rows(s, _audit_row(actor, role, "privacy.objection.set", f"student:{student_id}", "avg-21",
-                                  request_id=request_id))
+                                  detail={"model_scores_deleted": dropped}, request_id=request_id))
         row = s.get(Objection, student_id)
         if row is None:
             row = Objection(student_id=student_id, reason=text, recorded_by=actor, recorded_at=utcnow())
             s.add(row)
         else:
             row.reason, row.recorded_by, row.recorded_at = text, actor, utcnow()
+        for unit in ("school_id", "municipality", "rmc_region"):
+            if place.get(unit) is not None:
+                setattr(row, unit, place[unit])
         s.flush()
         return row
 
@@ -136,10 +144,11 @@ def _iso(value: Any) -> Any:
 
 
 def student_place(session: Session, student_id: str) -> dict[str, str | None] | None:
-    """The pupil's newest known school, municipality and region (scores first, then cases), for scope
-    checks; None when nothing is stored about the pupil."""
+    """The pupil's newest known school, municipality and region (scores, then cases, then the objection
+    mark), for scope checks; None when nothing is stored about the pupil."""
     with translate_errors():
-        for model, order in ((Score, Score.created_at), (ReviewCase, ReviewCase.updated_at)):
+        for model, order in ((Score, Score.created_at), (ReviewCase, ReviewCase.updated_at),
+                             (Objection, Objection.recorded_at)):
             row = session.execute(sa.select(model.school_id, model.municipality, model.rmc_region)
                                   .where(model.student_id == student_id).order_by(order.desc()).limit(1)).first()
             if row is not None:

@@ -141,6 +141,9 @@ def upgrade() -> None:
     op.create_table(
         "objections",
         sa.Column("student_id", sa.String(64), primary_key=True),
+        sa.Column("school_id", sa.String(32)),
+        sa.Column("municipality", sa.String(16)),
+        sa.Column("rmc_region", sa.String(16)),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("recorded_by", sa.String(200), nullable=False),
         sa.Column("recorded_at", TS, nullable=False),
