@@ -254,9 +254,15 @@ def test_cli_export_object_erase(db: Db, tmp_path: Path, monkeypatch: pytest.Mon
     reference = tmp_path / "mlartifacts" / "1" / "abc" / "artifacts" / "bundle" / "reference.parquet"
     reference.parent.mkdir(parents=True)  # a logged bundle's reference snapshot names pupils too
     pd.DataFrame({"student_id": [PUPIL, OTHER], "probability": [0.1, 0.2]}).to_parquet(reference, index=False)
+    (tmp_path / "data").mkdir()  # the imported raw tables: the next run must not score the pupil again
+    pd.DataFrame({"student_id": [PUPIL, OTHER], "date": pd.to_datetime(["2025-01-06", "2025-01-07"]),
+                  "hours": [2.0, 1.0], "category": ["unauthorised", "unauthorised"]}).to_parquet(
+        tmp_path / "data" / "absences.parquet", index=False)
     r = runner.invoke(cli_app, ["privacy", "erase", "--student", PUPIL, "--reason", "verzoek", "--yes", *base])
     assert r.exit_code == 0, r.output
     assert list(pd.read_parquet(reference)["student_id"]) == [OTHER]
+    kept = pd.read_parquet(tmp_path / "data" / "absences.parquet")
+    assert list(kept["student_id"]) == [OTHER] and str(kept["date"].dtype) == "datetime64[ns]"
     assert json.loads(r.stdout)["receipt"].startswith("ERA-")
     assert set(rows_about(db, PUPIL).values()) == {0}
     assert mentions(tmp_path / "runs", PUPIL) == [] and mentions(tmp_path / "reports", PUPIL) == []
