@@ -22,7 +22,7 @@ from riskscore.cli import app as cli_app
 from riskscore.errors import DataError
 from riskscore.store.audit import append_audit, list_audit, verify_chain
 from riskscore.store.cases import add_note, open_or_update_case, record_outcome
-from riskscore.store.models import Base
+from riskscore.store.models import Base, Score
 from riskscore.store.privacy import (
     Period,
     RetentionConfig,
@@ -122,9 +122,10 @@ def test_dossier_holds_scores_triggers_cases_and_who_looked(db: Db, tmp_path: Pa
 
 
 def test_erasure_leaves_nothing_and_the_chain_verifies(db: Db, tmp_path: Path) -> None:
+    with db.sessions() as s:  # first, so the seeded scores stay (an objection removes model scores)
+        set_objection(s, PUPIL, reason="bezwaar", actor="key:a")
     world = seed(db, tmp_path)
     with db.sessions() as s:
-        set_objection(s, PUPIL, reason="bezwaar", actor="key:a")
         before = verify_chain(s)
         report = erase_student(s, PUPIL, reason="verzoek ouders", actor="cli:fg", role="admin",
                                file_roots=[world["runs"], world["reports"]])
@@ -242,7 +243,8 @@ def test_cli_export_object_erase(db: Db, tmp_path: Path, monkeypatch: pytest.Mon
     assert data["objection"]["reason"] == "wil niet"
     nl = (out / f"dossier-{PUPIL}.nl.html").read_text()
     en = (out / f"dossier-{PUPIL}.en.html").read_text()
-    assert "Je hebt bezwaar gemaakt" in nl and "geen besluit" in nl and "17 uur in 4 lesweken" in nl
+    assert "Je hebt bezwaar gemaakt" in nl and "geen besluit" in nl and "conversation_held" in nl
+    assert data["scores"] == [] or all(s["probability"] is None for s in data["scores"])  # model part gone
     assert "You have objected" in en and "not a decision" in en and "functionaris gegevensbescherming" in nl
     assert "<script" not in nl
     r = runner.invoke(cli_app, ["privacy", "export", "--student", "NOBODY", "--out", str(out), *base])
@@ -250,7 +252,7 @@ def test_cli_export_object_erase(db: Db, tmp_path: Path, monkeypatch: pytest.Mon
 
     assert isinstance(r.exception, NotFoundError) and "nothing is stored" in str(r.exception)  # main(): exit 8
     r = runner.invoke(cli_app, ["privacy", "erase", "--student", PUPIL, "--reason", "", "--yes", *base])
-    assert isinstance(r.exception, DataError) and rows_about(db, PUPIL)["scores"] == 1
+    assert isinstance(r.exception, DataError) and rows_about(db, PUPIL)["review_cases"] == 1
     reference = tmp_path / "mlartifacts" / "1" / "abc" / "artifacts" / "bundle" / "reference.parquet"
     reference.parent.mkdir(parents=True)  # a logged bundle's reference snapshot names pupils too
     pd.DataFrame({"student_id": [PUPIL, OTHER], "probability": [0.1, 0.2]}).to_parquet(reference, index=False)
@@ -305,3 +307,17 @@ def test_batch_stores_no_model_part_for_objecting_pupils(small_world: Any, tmp_p
     assert {c.student_id for c in cases} == {objector}  # the legal rule still opened its case
     frame = pd.read_parquet(result.frame_path)
     assert not frame["student_id"].isin([objector, also]).any() and len(frame) > 100
+
+
+def test_objection_removes_the_stored_model_part_and_keeps_the_pupil_in_scope(db: Db, tmp_path: Path) -> None:
+    from riskscore.store.privacy import student_place
+
+    seed(db, tmp_path)
+    with db.sessions() as s:
+        set_objection(s, PUPIL, reason="bezwaar", actor="key:a")
+        rows = list(s.scalars(sa.select(Score).where(Score.student_id.in_([PUPIL, OTHER]))))
+        assert all(r.probability is None for r in rows if r.student_id == PUPIL)  # deleted, or kept without it
+        assert [r.student_id for r in rows if r.probability is not None] == [OTHER]
+        assert student_place(s, PUPIL) == {"school_id": "01AB", "municipality": "GM0363", "rmc_region": "RMC27"}
+        entry = list_audit(s, resource=f"student:{PUPIL}", limit=1)[0]
+        assert entry.action == "privacy.objection.set" and '"model_scores_deleted":1' in (entry.detail or "")

@@ -79,8 +79,7 @@ def set_objection(session: Session, student_id: str, *, reason: str, actor: str,
     def work(s: Session) -> Objection:
         place = student_place(s, student_id) or {}
         # the model's earlier scores of this pupil are no longer to be used: they go with the objection
-        dropped = _rowcount(s.execute(sa.delete(Score).where(Score.student_id == student_id,
-                                                             Score.probability.is_not(None))))
+        dropped = _drop_model_part(s, student_id)
         append_rows(s, _audit_row(actor, role, "privacy.objection.set", f"student:{student_id}", "avg-21",
                                   detail={"model_scores_deleted": dropped}, request_id=request_id))
         row = s.get(Objection, student_id)
@@ -96,6 +95,16 @@ def set_objection(session: Session, student_id: str, *, reason: str, actor: str,
         return row
 
     return run_write(session, work)
+
+
+def _drop_model_part(s: Session, student_id: str) -> int:
+    """Remove what the model said about the pupil from the stored scores. Where the schema allows a score
+    without a model part (probability NULL), keep the row with its legal triggers; otherwise delete it."""
+    mine = sa.and_(Score.student_id == student_id, Score.probability.is_not(None))
+    if Score.__table__.c.probability.nullable:  # type: ignore[attr-defined]
+        return _rowcount(s.execute(sa.update(Score).where(mine).values(probability=None, band="unknown", reasons=[])
+                                   .execution_options(synchronize_session=False)))
+    return _rowcount(s.execute(sa.delete(Score).where(mine)))
 
 
 def withdraw_objection(session: Session, student_id: str, *, actor: str, role: str | None = None,
