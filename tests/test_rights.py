@@ -24,17 +24,15 @@ from riskscore.store.audit import append_audit, list_audit, verify_chain
 from riskscore.store.cases import add_note, open_or_update_case, record_outcome
 from riskscore.store.models import Base, Score
 from riskscore.store.privacy import (
-    Period,
-    RetentionConfig,
     dossier,
     erase_student,
     get_objection,
     mentions,
     objecting_ids,
-    retain,
     set_objection,
     withdraw_objection,
 )
+from riskscore.store.retention import Period, RetentionConfig, retain
 from riskscore.store.runs import write_scoring_run
 
 PUPIL, OTHER = "ER-7", "ER-70"  # OTHER's id contains PUPIL's: erasure must not touch it

@@ -172,8 +172,8 @@ def retain(
     """Delete what is older than each table's retention period (safe to run nightly: idempotent, one
     transaction per table, audited with counts only). Without the config file: two school years."""
     from riskscore.settings import get_settings
-    from riskscore.store.privacy import RetentionConfig
-    from riskscore.store.privacy import retain as do_retain
+    from riskscore.store.retention import RetentionConfig
+    from riskscore.store.retention import retain as do_retain
 
     cfg = RetentionConfig.from_yaml(config) if config.is_file() else RetentionConfig()
     engine, session = _open(database_url)
