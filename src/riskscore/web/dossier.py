@@ -138,6 +138,16 @@ ROLE_WORDS = {
     "en": {"school": "school (mentor, care coordinator, careers adviser)", "jeugdarts": "youth doctor",
            "leerplicht": "attendance officer", "rmc": "RMC adviser", "admin": "administrator", "data_team": "data team"},
 }
+STATUS_WORDS = {
+    "nl": {"open": "open", "in_review": "wordt bekeken", "contacted": "contact gehad", "referred": "doorverwezen",
+           "no_action_needed": "geen actie nodig", "false_alarm": "onterecht signaal", "closed": "afgesloten",
+           "note": "notitie", "outcome": "uitkomst", "transition": "stap", "assign": "toegewezen"},
+    "en": {"open": "open", "in_review": "being looked at", "contacted": "contact made", "referred": "referred",
+           "no_action_needed": "no action needed", "false_alarm": "false alarm", "closed": "closed",
+           "note": "note", "outcome": "outcome", "transition": "step", "assign": "assigned"},
+}
+REASON_WORDS = {"nl": {"capacity": "signaal van het rekenmodel", "rule": "regel uit de wet"},
+                "en": {"capacity": "signal from the model", "rule": "rule from the law"}}
 BAND_WORDS = {"nl": {"low": "laag", "medium": "midden", "high": "hoog"},
               "en": {"low": "low", "medium": "medium", "high": "high"}}
 
@@ -191,4 +201,5 @@ def render(data: Mapping[str, Any], *, lang: str = "nl", contact: Mapping[str, s
     contact = {**DEFAULT_CONTACT, **(contact or {})}
     return _env().get_template("dossier.html").render(
         d=data, lang=lang, t=TEXTS[lang], o=TEXTS[other], other=other, style=STYLE, contact=contact[lang],
-        other_contact=contact[other], roles=ROLE_WORDS[lang], bands=BAND_WORDS[lang])
+        other_contact=contact[other], roles=ROLE_WORDS[lang], bands=BAND_WORDS[lang], words=STATUS_WORDS[lang],
+        why=REASON_WORDS[lang])
