@@ -30,6 +30,8 @@ def impact(
                                                    "default the newest absence.")] = None,
     min_per_side: Annotated[int, typer.Option("--min-per-side", min=5, help="Fewer pupils than this on a side "
                                               "within the bandwidth: 'too small' instead of a number.")] = 30,
+    running: Annotated[str, typer.Option("--running", help="Running variable: rank (places to the team's cut-off) "
+                                         "or score (probability minus the team's threshold).")] = "rank",
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log the report to MLflow.")] = False,
     database_url: Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default from settings).")] = None,
 ) -> None:
@@ -64,8 +66,10 @@ def impact(
             until = dt.date.fromisoformat(data_until)
         except ValueError as exc:
             raise DataError(f"--data-until: not a date (YYYY-MM-DD): {data_until!r}") from exc
+    if running not in ("rank", "score"):
+        raise DataError(f"--running: choose rank or score, not {running!r}")
     settings = get_settings()
-    cfg = ImpactConfig(min_per_side=min_per_side)
+    cfg = ImpactConfig(min_per_side=min_per_side, running=running)
     typer.echo("reading tables ...", err=True)
     tables = datasets.read_tables(data)
     engine = make_engine(database_url or settings.resolved_database_url())
@@ -87,7 +91,8 @@ def impact(
 
         registry.configure(settings.resolved_tracking_uri(), settings.resolved_artifact_root())
         run_id = registry.log_impact({k: v for k, v in paths.items()}, report.metrics(),
-                                     params={"runs": len(report.runs), "min_per_side": min_per_side})
+                                     params={"runs": len(report.runs), "min_per_side": min_per_side,
+                                             "running": running})
         typer.echo(f"logged to MLflow run {run_id}", err=True)
     for e in report.estimates:
         value = "too small" if e.status != "ok" else f"{e.estimate:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]"
@@ -106,14 +111,20 @@ def simulate_cmd(
     bundle: Annotated[Path | None, typer.Option("--bundle", help="Model bundle to score with (default: a tiny "
                                                 "deterministic test model, trained in seconds).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write per-seed rows (CSV) and the summary (Markdown) here.")] = None,
+    running: Annotated[str, typer.Option("--running", help="Running variable: rank (places to the cut-off) or "
+                                         "score (probability minus the team's threshold).")] = "rank",
 ) -> None:
     """Over many seeds: a planted effect (the synthetic intervention knob) and none; coverage of the
     95 % interval and how often it excludes zero. Prints the summary table as Markdown."""
     import tempfile
 
     from riskscore.commands.impact_sim import simulate, summary, to_markdown
+    from riskscore.errors import DataError
+    from riskscore.monitoring.impact import ImpactConfig
     from riskscore.synthetic import Intervention
 
+    if running not in ("rank", "score"):
+        raise DataError(f"--running: choose rank or score, not {running!r}")
     knob = Intervention(absence_reduction=absence_reduction, vsv_reduction=vsv_reduction, acted_share=acted_share)
     knob.check()
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,7 +135,8 @@ def simulate_cmd(
             typer.echo("training the tiny test model ...", err=True)
             bundle_dir = tiny_bundle(Path(tmp) / "bundle", card=False)
         results = simulate(list(range(first_seed, first_seed + seeds)), bundle_dir=bundle_dir, n_students=students,
-                           planted=knob, progress=lambda m: typer.echo(m, err=True))
+                           planted=knob, config=ImpactConfig(running=running),
+                           progress=lambda m: typer.echo(m, err=True))
     table = to_markdown(summary(results))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -69,7 +69,8 @@ def one_seed(seed: int, bundle: Any, *, n_students: int = 10_000, planted: Inter
         for outcome in OUTCOMES:
             est = estimate(observed, role="school", outcome=outcome, config=cfg)
             tau = (y1[outcome] - y0[outcome]).to_numpy(dtype=float)
-            truth = (local_truth(tau, frame["x"].to_numpy(dtype=float), est.bandwidth)
+            xs = frame["x_score" if cfg.running == "score" else "x"].to_numpy(dtype=float)
+            truth = (local_truth(tau, xs, est.bandwidth)
                      if est.status == "ok" and est.bandwidth else float("nan"))
             covers = est.status == "ok" and est.ci_low is not None and est.ci_high is not None and \
                 est.ci_low <= truth <= est.ci_high
@@ -86,13 +87,13 @@ def one_seed(seed: int, bundle: Any, *, n_students: int = 10_000, planted: Inter
 
 
 def simulate(seeds: Sequence[int], *, bundle_dir: Path, n_students: int = 10_000, planted: Intervention = PLANTED,
-             progress: Callable[[str], None] = lambda _m: None) -> pd.DataFrame:
+             config: ImpactConfig | None = None, progress: Callable[[str], None] = lambda _m: None) -> pd.DataFrame:
     from riskscore.model.bundle import ModelBundle
 
     bundle = ModelBundle.load(bundle_dir)
     rows: list[dict[str, Any]] = []
     for i, seed in enumerate(seeds, 1):
-        rows += one_seed(int(seed), bundle, n_students=n_students, planted=planted)
+        rows += one_seed(int(seed), bundle, n_students=n_students, planted=planted, config=config)
         progress(f"seed {seed} ({i}/{len(seeds)})")
     return pd.DataFrame(rows)
 

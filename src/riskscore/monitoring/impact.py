@@ -65,6 +65,8 @@ class ImpactConfig:
     min_per_side: int = 30
     level: float = 95.0
     unauthorised_categories: tuple[str, ...] = ("unauthorised",)
+    #: "rank": places to the team's cut-off (x); "score": probability minus the team's threshold (x_score)
+    running: str = "rank"
 
 
 # --- the running variable ---------------------------------------------------------------------------
@@ -251,6 +253,8 @@ def estimate(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConf
     """The RD estimate for one role and outcome over every run in frame (pooled, clustered by pupil)."""
     cfg = config or ImpactConfig()
     d = frame.loc[(frame["role"] == role) & frame[outcome].notna()]
+    if cfg.running == "score":  # same code below, on the score distance
+        d = d.assign(x=d["x_score"].where(d["x_score"] != 0, np.sign(d["x"]) * 1e-9))
     left, right = d.loc[d["x"] < 0], d.loc[d["x"] > 0]
     est = Estimate(role=role, outcome=outcome, status="too_small", n_left=len(left), n_right=len(right))
     if len(left) < cfg.min_per_side or len(right) < cfg.min_per_side:
