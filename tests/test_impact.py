@@ -145,7 +145,7 @@ def test_impact_command_on_batch_scored_data(scored_store: dict[str, Any], monke
         get_settings.cache_clear()
     assert r.exit_code == 0, (r.output, r.exception)
     report = json.loads((out / "impact.json").read_text())
-    assert len(report["runs"]) == 2 and report["n_rows"] > 100
+    assert len(report["runs"]) == 2 and report["n_rows"] > 100 and report["running"] == "rank"
     roles = {e["role"] for e in report["estimates"]}
     assert "school" in roles and {e["outcome"] for e in report["estimates"]} == {"absence_8w", "vsv_12m"}
     for e in report["estimates"]:

@@ -304,10 +304,11 @@ class ImpactReport:
     estimates: list[Estimate]
     n_rows: int
     notes: list[str] = field(default_factory=list)
+    running: str = "rank"
 
     def to_dict(self) -> dict[str, Any]:
         return {"created_at": self.created_at, "runs": self.runs, "n_rows": self.n_rows, "notes": self.notes,
-                "estimates": [asdict(e) for e in self.estimates]}
+                "running": self.running, "estimates": [asdict(e) for e in self.estimates]}
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -334,7 +335,7 @@ def evaluate(frame: pd.DataFrame, *, roles: Sequence[str] | None = None, config:
             notes.append(f"{o}: no run has a complete follow-up window in the data yet")
     return ImpactReport(created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                         runs=[{k: (int(v) if isinstance(v, np.integer) else v) for k, v in r.items()} for r in runs],
-                        estimates=ests, n_rows=len(frame), notes=notes)
+                        estimates=ests, n_rows=len(frame), notes=notes, running=cfg.running)
 
 
 # --- from the store ------------------------------------------------------------------------------------------
@@ -398,7 +399,8 @@ def to_html(report: ImpactReport) -> str:
             "<p>Regressie-discontinuïteit op de capaciteitsgrens van elk team per scoringsronde. Leerlingen net boven en "
             "net onder de grens lijken op elkaar; alleen de bovenste kregen een casus. / Regression discontinuity at each "
             "team's capacity cut-off per scoring run: pupils just above and below are alike; only those above got a case.</p>"
-            f"<p>{report.n_rows} rijen / rows, {len(report.runs)} runs. {html.escape(report.created_at)}</p>"
+            f"<p>{report.n_rows} rijen / rows, {len(report.runs)} runs, running variable: "
+            f"{'rank distance' if report.running == 'rank' else 'score distance'}. {html.escape(report.created_at)}</p>"
             f"<ul>{notes}</ul><table border='1'><thead><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows)
             + "</tbody></table><p>Een positieve sprong bij verzuim betekent méér verzuim na een signaal. Een interval dat 0 "
