@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from conftest import Db
-from riskscore.store.audit import HASHED_FIELDS, append_audit, entry_hash, list_audit, verify_chain
+from riskscore.store.audit import (
+    CONTENT_FIELDS,
+    append_audit,
+    content_digest,
+    entry_hash,
+    list_audit,
+    verify_chain,
+)
 from riskscore.store.models import AuditEntry
 
 
@@ -56,12 +63,18 @@ def test_intact_chain_verifies(db: Db) -> None:
 def test_hash_covers_every_field() -> None:
     from datetime import UTC, datetime
 
-    fields = {"id": 1, "at": datetime(2024, 1, 1, tzinfo=UTC), "actor": "a", "role": "school", "action": "x",
-              "resource": "r", "purpose": None, "outcome": "allowed", "request_id": None}
+    content = {"actor": "a", "role": "school", "action": "x", "resource": "r", "purpose": None, "outcome": "allowed",
+               "request_id": None, "detail": None}
+    salt = "s" * 32
+    digest = content_digest(salt, content)
+    for name, value in [("actor", "b"), ("role", "rmc"), ("action", "y"), ("resource", "s"), ("purpose", "p"),
+                        ("outcome", "denied"), ("request_id", "q"), ("detail", "{}")]:
+        assert content_digest(salt, {**content, name: value}) != digest, name
+    assert content_digest("t" * 32, content) != digest  # without the salt the digest cannot be recomputed
+    fields = {"id": 1, "at": datetime(2024, 1, 1, tzinfo=UTC), "content_digest": digest}
     base = entry_hash("0" * 64, fields)
     assert entry_hash("0" * 64, {**fields, "at": datetime(2024, 1, 1)}) == base  # naive UTC == aware UTC
-    for name, value in [("id", 2), ("actor", "b"), ("role", "rmc"), ("action", "y"), ("resource", "s"),
-                        ("purpose", "p"), ("outcome", "denied"), ("request_id", "q")]:
+    for name, value in [("id", 2), ("content_digest", "0" * 64), ("at", datetime(2024, 1, 2))]:
         assert entry_hash("0" * 64, {**fields, name: value}) != base, name
     assert entry_hash("1" * 64, fields) != base
 
@@ -85,11 +98,45 @@ def test_edit_with_recomputed_own_hash_breaks_the_next_link(db: Db) -> None:
     fill(db, 5)
     with db.sessions() as s:
         row = s.get(AuditEntry, 2)
-        fields = {name: getattr(row, name) for name in HASHED_FIELDS}
-    forged = entry_hash(row.prev_hash, {**fields, "actor": "someone-else"})
-    tamper(db, f"UPDATE audit_log SET actor = 'someone-else', entry_hash = '{forged}' WHERE id = 2")
+        content = {name: getattr(row, name) for name in CONTENT_FIELDS}
+    digest = content_digest(row.salt, {**content, "actor": "someone-else"})
+    forged = entry_hash(row.prev_hash, {"id": row.id, "at": row.at, "content_digest": digest})
+    tamper(db, f"UPDATE audit_log SET actor = 'someone-else', content_digest = '{digest}', entry_hash = '{forged}' "
+               "WHERE id = 2")
     result = verify(db)
     assert not result.ok and result.first_bad_id == 3 and "link" in result.problem
+
+
+def test_edit_of_content_alone_is_found(db: Db) -> None:
+    fill(db, 5)
+    tamper(db, "UPDATE audit_log SET resource = 'student:other' WHERE id = 2")
+    result = verify(db)
+    assert not result.ok and result.first_bad_id == 2 and "edited" in result.problem
+
+
+def test_erasure_keeps_the_chain_and_hand_nulling_is_found(db: Db) -> None:
+    """Erasing content through erase_student_entries passes verify; nulling content by hand (even the
+    salt too, exactly like an erasure) without an erasure entry is reported."""
+    from riskscore.store.audit import erase_entries
+
+    fill(db, 6)
+    with db.sessions() as s:
+        n = erase_entries(s, resources=["student:p3"], actor="admin:test", action="privacy.erase",
+                          purpose="avg-17", detail={"reason": "test"})
+        assert n == 1
+        assert list_audit(s, resource="student:p3") == []
+        result = verify_chain(s)
+    assert result.ok and result.erased == 1 and result.checked == 7, result
+    with db.engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT actor, resource, salt, content_digest FROM audit_log WHERE id = 4")).one()
+    assert row[:3] == (None, None, None) and len(row[3]) == 64
+    # by hand, the way an erasure looks, but with no erasure entry accounting for entry 2
+    with db.engine.begin() as conn:  # the trigger allows nulling content: verify must catch it
+        conn.execute(sa.text("UPDATE audit_log SET actor = NULL, role = NULL, action = NULL, resource = NULL, "
+                             "purpose = NULL, outcome = NULL, request_id = NULL, detail = NULL, salt = NULL "
+                             "WHERE id = 2"))
+    result = verify(db)
+    assert not result.ok and result.first_bad_id == 2 and "without an erasure entry" in result.problem
 
 
 def test_deleted_row_is_found(db: Db) -> None:
@@ -166,3 +213,56 @@ def test_cli_verify_exit_codes(db: Db) -> None:
     tamper(db, "UPDATE audit_log SET resource = 'student:other' WHERE id = 2")
     bad = CliRunner().invoke(app, ["audit", "verify", "--database-url", db.url])
     assert bad.exit_code != 0 and "entry 2" in bad.output
+
+
+def test_upgrade_from_0001_reseals_the_chain_and_records_it(db: Db) -> None:
+    """A database with entries under the old scheme: 0002 re-seals them, appends an 'audit.resealed'
+    entry with the old head hash and the old chain's verdict, and the new chain verifies."""
+    from alembic import command
+    from alembic.config import Config
+
+    from riskscore.store.db import _ALEMBIC_INI, _MIGRATIONS_DIR, migrate
+
+    def alembic(fn: str, rev: str) -> None:
+        cfg = Config(str(_ALEMBIC_INI))
+        cfg.set_main_option("script_location", str(_MIGRATIONS_DIR))
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            getattr(command, fn)(cfg, rev)
+
+    with db.engine.begin() as conn:  # start again from 0001 (drop everything the fixture created)
+        conn.execute(sa.text("DROP TABLE objections"))
+        conn.execute(sa.text("DROP TABLE run_signals"))
+        conn.execute(sa.text("DELETE FROM alembic_version"))
+    with db.engine.begin() as conn:
+        for t in ("audit_head", "audit_log", "auth_failures", "api_keys", "review_outcomes", "case_events",
+                  "review_cases", "scores", "scoring_runs", "alembic_version"):
+            conn.execute(sa.text(f"DROP TABLE {t} CASCADE" if db.engine.dialect.name == "postgresql"
+                                 else f"DROP TABLE {t}"))
+    alembic("upgrade", "0001_initial")
+    import hashlib
+    import json
+    from datetime import datetime
+
+    prev = "0" * 64
+    with db.engine.begin() as conn:  # three entries written the 0001 way
+        for i in (1, 2, 3):
+            at = datetime(2025, 1, i, 12, 0, 0)
+            fields = {"id": i, "at": at.isoformat(timespec="microseconds"), "actor": "key:k", "role": "school",
+                      "action": "score.read", "resource": f"student:old{i}", "purpose": "zorgteam",
+                      "outcome": "allowed", "request_id": None}
+            h = hashlib.sha256((prev + json.dumps(fields, sort_keys=True, separators=(",", ":"))).encode()).hexdigest()
+            conn.execute(sa.text("INSERT INTO audit_log (id, at, actor, role, action, resource, purpose, outcome, "
+                                 "request_id, prev_hash, entry_hash) VALUES (:id, :at, 'key:k', 'school', "
+                                 "'score.read', :res, 'zorgteam', 'allowed', NULL, :prev, :h)"),
+                         {"id": i, "at": at, "res": f"student:old{i}", "prev": prev, "h": h})
+            prev = h
+        conn.execute(sa.text("UPDATE audit_head SET last_id = 3, last_hash = :h WHERE id = 1"), {"h": prev})
+    migrate(db.engine)
+    with db.sessions() as s:
+        result = verify_chain(s)
+        assert result.ok and result.checked == 4, result
+        closing = list_audit(s, limit=1)[0]
+        assert closing.action == "audit.resealed"
+        detail = json.loads(closing.detail or "{}")
+    assert detail == {"old_head_hash": prev, "old_chain_verified": True, "entries_resealed": 3}

@@ -278,6 +278,27 @@ def scored_frame_path(settings: Settings, run_id: int) -> Path:
     return frame_path(settings.home, run_id)
 
 
+def without_model_part(session: Session, prepared: Prepared) -> Prepared:
+    """Drop what the model said about pupils marked as objecting (store.privacy): their model score
+    rows, their capacity (model-ranked) case candidates and their rows in the monitoring frame. Rule
+    candidates stay: the legal rules are statutory duties. A score row without a model part
+    (probability None, from a scoring core that already skipped the model) is kept."""
+    import dataclasses
+
+    from riskscore.store.privacy import objecting_ids
+
+    objecting = objecting_ids(session, [str(r["student_id"]) for r in prepared.scores])
+    if not objecting:
+        return prepared
+    scores = [r for r in prepared.scores if not (str(r["student_id"]) in objecting and r.get("probability") is not None)]
+    candidates = [c if str(c["student_id"]) not in objecting else {**c, "probability": None, "band": None}
+                  for c in prepared.candidates if not (str(c["student_id"]) in objecting and c["reason"] == "capacity")]
+    frame = prepared.frame
+    if "student_id" in frame:
+        frame = frame.loc[~frame["student_id"].astype(str).isin(objecting)].reset_index(drop=True)
+    return dataclasses.replace(prepared, scores=scores, candidates=candidates, frame=frame)
+
+
 def write(
     session: Session,
     prepared: Prepared,
@@ -293,9 +314,13 @@ def write(
     from riskscore.store.runs import write_scoring_run
 
     seen: dict[str, Any] = {}
+    prepared = without_model_part(session, prepared)  # AVG art. 21: objecting pupils' model scores are never stored
 
     def within(s: Session, run: Any) -> None:
         seen["cases"] = upsert_cases(s, prepared.candidates, as_of=prepared.as_of, run_id=run.id, actor=BATCH_ACTOR)
+        from riskscore.store.signals import record_signals  # who this run flagged (impact evaluation)
+
+        record_signals(s, run.id, prepared.candidates)
         frame = prepared.frame.copy()
         frame.attrs[RUN_META_KEY] = {"run_id": int(run.id), "as_of": prepared.as_of.isoformat(),
                                      "model_version": prepared.model_version,

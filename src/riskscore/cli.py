@@ -19,7 +19,8 @@ app = typer.Typer(
 )
 
 #: command modules, in the order they appear in --help
-COMMAND_MODULES = ("synth", "ingest", "features", "training", "scoring", "service", "keys", "monitoring", "audit")
+COMMAND_MODULES = ("synth", "ingest", "features", "training", "scoring", "service", "keys", "monitoring", "audit",
+                   "impact", "privacy")
 
 
 def _register() -> None:

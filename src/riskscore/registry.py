@@ -33,6 +33,7 @@ MODEL_ARTIFACT_NAME = "model"
 BUNDLE_ARTIFACT = "bundle"
 TOP_K = 3
 MONITORING_EXPERIMENT = "riskscore-vsv-monitoring"
+IMPACT_EXPERIMENT = "riskscore-vsv-impact"
 
 MSG_NO_ALIAS = "model '{name}' has no version with alias '{alias}'; train a model and run `riskscore promote` first"
 MSG_NO_VERSION = "model '{name}' has no version {version}"
@@ -411,8 +412,23 @@ def log_monitoring(model_version: str | int, artifacts: dict[str, Path | str], m
     return str(run.info.run_id)
 
 
+def log_impact(artifacts: dict[str, Path | str], metrics: dict[str, float], *, params: dict[str, Any] | None = None,
+               experiment: str = IMPACT_EXPERIMENT, tags: dict[str, str] | None = None) -> str:
+    """One run per impact evaluation (regression discontinuity at the capacity cut-offs): the estimates
+    as metrics, the JSON and HTML report as artifacts."""
+    mlflow = _mlflow()
+    with mlflow.start_run(experiment_id=_experiment_id(experiment)) as run:
+        mlflow.set_tags({"kind": "impact", **(tags or {})})
+        if params:
+            mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+        for name, path in artifacts.items():
+            _log_file_as(mlflow, name, Path(path), "impact")
+    return str(run.info.run_id)
+
+
 __all__ = [
     "CHALLENGER", "CHAMPION", "DEFAULT_MODEL_NAME", "PromotionResult", "RunInfo", "configure", "download_bundle",
-    "get_alias_version", "load_pyfunc", "log_monitoring", "log_training_run", "predict_frame", "promote",
+    "get_alias_version", "load_pyfunc", "log_impact", "log_monitoring", "log_training_run", "predict_frame", "promote",
     "set_alias",
 ]

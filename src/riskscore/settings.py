@@ -56,6 +56,16 @@ class Settings(BaseSettings):
     def resolved_reports_dir(self) -> Path:
         return self.reports_dir or (self.home / "reports")
 
+    def erasure_roots(self) -> list[Path]:
+        """Folders whose files may name a pupil and are scrubbed on erasure: the imported raw tables
+        (<home>/data, the default input of `riskscore score`), scored frames, reports, the local MLflow
+        artifacts (a bundle's reference snapshot holds pupils) and downloaded bundles."""
+        roots = [self.home / "data", self.home / "runs", self.resolved_reports_dir(), self.home / "cache"]
+        artifacts = self.resolved_artifact_root()
+        if "://" not in artifacts:
+            roots.append(Path(artifacts))
+        return roots
+
 
 @lru_cache
 def get_settings() -> Settings:

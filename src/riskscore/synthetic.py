@@ -344,6 +344,51 @@ def _intercept(levels: np.ndarray) -> np.ndarray:
     return table[levels] + _offsets(levels)
 
 
+# --- the intervention knob ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Intervention:
+    """What a conversation does to a pupil whose case was opened AND acted on (impact-evaluation knob):
+    each later unauthorised-absence event disappears with probability absence_reduction (absence ×
+    (1 - r)), and a later VSV outcome disappears with probability vsv_reduction (the dropout hazard
+    × (1 - r)). acted_share: the share of opened cases that lead to a conversation. Off by default."""
+
+    absence_reduction: float = 0.0
+    vsv_reduction: float = 0.0
+    acted_share: float = 1.0
+
+    def check(self) -> None:
+        for name in ("absence_reduction", "vsv_reduction", "acted_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(MSG_BAD_KNOB.format(name=name, details="must be in [0, 1]"))
+
+
+def apply_intervention(tables: dict[str, pd.DataFrame], conversations: dict[str, dt.date], knob: Intervention, *,
+                       seed: int) -> dict[str, pd.DataFrame]:
+    """The tables as they would have been had these pupils had a conversation on these dates.
+
+    The random draws are one per event row, fixed by seed and independent of who is treated, so two
+    calls with different pupils give coupled potential outcomes (the same events survive or vanish).
+    Only absences and outcomes change: it is applied after generation, for the evaluation of a flag."""
+    knob.check()
+    out = dict(tables)
+    rng = np.random.default_rng([seed, 16])
+    when = pd.Series({k: pd.Timestamp(v) for k, v in conversations.items()}, dtype="datetime64[ns]")
+    absences = tables["absences"]
+    u_abs = rng.random(len(absences))
+    outcomes = tables["outcomes"]
+    u_out = rng.random(len(outcomes))
+    if len(when) and knob.absence_reduction > 0:
+        after = pd.to_datetime(absences["student_id"].map(when))
+        drop = ((absences["category"] == "unauthorised").to_numpy() & (pd.to_datetime(absences["date"]) > after).to_numpy()
+                & (u_abs < knob.absence_reduction))
+        out["absences"] = absences.loc[~drop].reset_index(drop=True)
+    if len(when) and knob.vsv_reduction > 0:
+        after = pd.to_datetime(outcomes["student_id"].map(when))
+        drop = (pd.to_datetime(outcomes["vsv_date"]) > after).to_numpy() & (u_out < knob.vsv_reduction)
+        out["outcomes"] = outcomes.loc[~drop].reset_index(drop=True)
+    return out
+
+
 # --- the generator -------------------------------------------------------------------------------
 def generate(n_students: int, n_years: int, seed: int, *, first_year: str = "2020-21",
              knobs: Knobs | None = None, calendar: SchoolCalendar | None = None) -> dict[str, pd.DataFrame]:

@@ -36,7 +36,8 @@ def verify(
     finally:
         engine.dispose()
     if result.ok:
-        typer.echo(f"audit log intact: {result.checked} entries checked")
+        erased = f" ({result.erased} with content erased under AVG art. 17 / retention)" if result.erased else ""
+        typer.echo(f"audit log intact: {result.checked} entries checked{erased}")
         return
     typer.echo(f"audit log BROKEN at entry {result.first_bad_id}: {result.problem} "
                f"({result.checked} entries verified before it)", err=True)

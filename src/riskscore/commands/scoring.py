@@ -103,9 +103,11 @@ def score(
             migrate(engine)
             progress("database")
             with session_factory(engine)() as session:
+                from riskscore.store.privacy import all_objecting
+
                 result = batch.run(session, tables, day, model, home=settings.home, config=cfg, rule_config=rule_cfg,
                                    progress=progress, pause_before_commit=pause_before_commit, source=str(data_dir),
-                                   incomplete_schools=incomplete)
+                                   incomplete_schools=incomplete, objecting=all_objecting(session))
                 append_audit(session, actor=batch.BATCH_ACTOR, action="run.write", resource=f"run:{result.run_id}",
                              outcome="allowed", purpose="batch scoring")
         finally:

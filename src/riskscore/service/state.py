@@ -85,6 +85,13 @@ def default_loader(settings: Settings) -> BundleLoader:
     return from_path if settings.bundle_path is not None else from_registry
 
 
+def _objecting_ids(session: Session, ids: list[str]) -> frozenset[str]:
+    """The objection store (store.privacy): who among these pupils objected to model scoring."""
+    from riskscore.store.privacy import objecting_ids
+
+    return objecting_ids(session, ids)
+
+
 @dataclass
 class ServiceState:
     """Everything the routes need; created by create_app, filled by the lifespan."""
@@ -102,9 +109,8 @@ class ServiceState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _calendar: Any = None
     _rule_config: Any = None
-    #: pupils who objected (AVG art. 21) among the given ids: no model score, rules still run. The
-    #: objection store plugs in here; until it does, nobody is treated as objecting.
-    objecting: Callable[[Session, list[str]], frozenset[str]] = field(default=lambda _s, _ids: frozenset())
+    #: pupils who objected (AVG art. 21) among the given ids: no model score, rules still run
+    objecting: Callable[[Session, list[str]], frozenset[str]] = field(default_factory=lambda: _objecting_ids)
     #: schools whose imported data is known to be incomplete: pupils flagged, not scored as low risk.
     #: Default: the import ledger of the data folder (`riskscore import`), the same source as `riskscore score`.
     incomplete_hook: Callable[[Session], frozenset[str]] | None = None

@@ -58,6 +58,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             try:
                 cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
                 cur.execute("PRAGMA foreign_keys = ON")
+                cur.execute("PRAGMA secure_delete = ON")  # erased pupils' rows are zeroed, not left in free pages
                 with contextlib.suppress(Exception):  # a read-only file cannot switch modes
                     cur.execute("PRAGMA journal_mode = WAL")
                 cur.execute("PRAGMA synchronous = NORMAL")

@@ -161,19 +161,27 @@ class AuthFailure(Base):
 
 class AuditEntry(Base):
     """One audit record. id is assigned by the appender (previous id + 1) under the chain lock, so
-    ids are gap-free and part of the hash: a deleted or renumbered row breaks verification."""
+    ids are gap-free and part of the hash: a deleted or renumbered row breaks verification.
+
+    The chain covers (id, at, content_digest); content_digest is sha256 over a random salt and the
+    content (actor .. detail). Erasure nulls the content and the salt and nothing else, so the entry
+    keeps its place in the chain while its digest no longer reveals anything (the salt is gone);
+    an erasure is itself an audit entry listing the ids it erased."""
 
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
     role: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    action: Mapped[str] = mapped_column(String(64))
-    resource: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resource: Mapped[str | None] = mapped_column(String(200), nullable=True)
     purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    outcome: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # canonical JSON text
+    salt: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    content_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
 
@@ -187,3 +195,35 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Objection(Base):
+    """A pupil's objection to being scored by the model (AVG art. 21): who recorded it, why, when.
+    While it exists the model part is skipped; the legal rules still run (statutory duties)."""
+
+    __tablename__ = "objections"
+
+    student_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: where the pupil was when the mark was set (from stored data): the scope that may see the mark once
+    #: the model's scores are gone
+    school_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    municipality: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    rmc_region: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RunSignal(Base):
+    """What one scoring run put on each team's list: (pupil, role, reason) with reason 'capacity' or
+    'rule:<id>'. Cases are refreshed across runs and keep their first as-of date, so this is the only
+    record of which run flagged whom — the impact evaluation's treatment indicator."""
+
+    __tablename__ = "run_signals"
+    __table_args__ = (Index("ix_run_signals_run", "run_id", "role"), Index("ix_run_signals_student", "student_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id", ondelete="CASCADE"))
+    student_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))

@@ -31,7 +31,12 @@ def store_scores_rows(s: Session, results: Iterable[Mapping[str, Any]]) -> None:
     import sqlalchemy as sa
 
     from riskscore.store.models import Score, ScoringRun, utcnow
+    from riskscore.store.privacy import objecting_ids
 
+    results = list(results)
+    objecting = objecting_ids(s, [str(r["student_id"]) for r in results])
+    # AVG art. 21: a model score of a pupil who objected is never stored (a row without one may be)
+    results = [r for r in results if not (str(r["student_id"]) in objecting and r.get("probability") is not None)]
     by_run: dict[tuple[dt.date, str], list[Mapping[str, Any]]] = {}
     for r in results:
         by_run.setdefault((r["as_of"], r["model_version"]), []).append(r)

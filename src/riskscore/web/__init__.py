@@ -14,7 +14,9 @@ def mount_web(app: FastAPI) -> None:
     """Add the web pages' routes and static files to the app."""
     from fastapi.staticfiles import StaticFiles
 
+    from riskscore.web.rights import router as rights_router
     from riskscore.web.routes import router
 
     app.include_router(router)
+    app.include_router(rights_router)  # privacy (objection, dossier, erasure) and impact pages
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

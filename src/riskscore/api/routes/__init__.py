@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from riskscore.api.routes import admin, cases, health, models, monitoring, scores, students, worklists
+from riskscore.api.routes import (
+    admin,
+    cases,
+    health,
+    models,
+    monitoring,
+    privacy,
+    scores,
+    students,
+    worklists,
+)
 
 api_router = APIRouter()
-for _module in (health, scores, students, models, admin, worklists, cases, monitoring):
+for _module in (health, scores, students, models, admin, worklists, cases, monitoring, privacy):
     api_router.include_router(_module.router)

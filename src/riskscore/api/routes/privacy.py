@@ -1,0 +1,166 @@
+"""The pupil's rights over HTTP: the dossier (inzage, AVG art. 15), the objection mark (art. 21) and
+erasure (art. 17).
+
+Dossier and objection: the reviewing roles, for pupils inside their scope only; the scope comes from
+what is stored about the pupil (never from the request), and outside it the answer is the same 404 as
+for a pupil nothing is stored about. Erasure: admin only, with a reason. Everything is audited."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from riskscore.api.schemas import MSG_LOOKS_LIKE_BSN, ErrorBody, is_bsn_like
+from riskscore.errors import MSG_NOT_FOUND, NotFoundError
+from riskscore.service.deps import (
+    STUDENT_ROLES,
+    PrincipalDep,
+    SessionDep,
+    StateDep,
+    audit,
+    purpose_of,
+    request_id_of,
+    require_role,
+)
+
+router = APIRouter(prefix="/v1", tags=["privacy"])
+
+StudentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+                                description="Pseudonymous student id.")]
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}}
+ADMIN_ONLY = frozenset({"admin"})
+
+
+class ObjectionIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="Why the pupil or parent objects (kept, audited).")
+
+
+class ObjectionOut(BaseModel):
+    student_id: str
+    objecting: bool = Field(description="True: the model does not score this pupil; the legal rules still run.")
+    reason: str | None = None
+    recorded_by: str | None = Field(None, description="Key id of who recorded it.")
+    recorded_at: str | None = None
+
+
+class ErasureIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="Why (e.g. request of the parents, date).")
+
+
+class ErasureOut(BaseModel):
+    receipt: str = Field(description="Give this number to the pupil or parent; it is in the audit log too.")
+    rows: dict[str, int] = Field(description="Rows deleted per table.")
+    audit_entries_erased: int
+    files_cleaned: int
+
+
+class Dossier(BaseModel):
+    student_id: str
+    generated_at: str
+    objection: dict[str, Any] | None = None
+    scores: list[dict[str, Any]] = Field(description="Every stored score, newest first, with reasons and triggers "
+                                         "(legal source included); health detail only for the jeugdarts.")
+    cases: list[dict[str, Any]] = Field(description="Review cases with their history and outcomes.")
+    access_log: list[dict[str, Any]] = Field(description="Who looked at the file when (from the audit log).")
+    notice_nl: str = "Dit is een signaal voor een gesprek, geen besluit."
+    notice_en: str = "This is a signal for review, not a decision."
+
+
+def _refuse_bsn(student_id: str) -> None:
+    if is_bsn_like(student_id):  # refused before anything is stored, the audit log included
+        raise RequestValidationError([{"type": "value_error", "loc": ("path", "student_id"), "msg": MSG_LOOKS_LIKE_BSN,
+                                       "input": None}])
+
+
+def _in_scope(request: Request, session: Any, principal: Any, student_id: str, action: str, purpose: str) -> None:
+    """404 (audited as not_found or denied) unless stored data places the pupil inside the caller's scope."""
+    from riskscore.store.privacy import student_place
+
+    place = student_place(session, student_id)
+    if place is None or not principal.can_see(place["school_id"], place["municipality"], place["rmc_region"]):
+        audit(session, request, principal, action=action, resource=f"student:{student_id}",
+              outcome="not_found" if place is None else "denied", purpose=purpose)
+        raise NotFoundError(MSG_NOT_FOUND)
+
+
+@router.get("/students/{student_id}/dossier", response_model=Dossier, responses=ERRORS,
+            summary="Everything stored about a pupil (inzage, AVG art. 15).")
+def student_dossier(student_id: StudentId, request: Request, principal: PrincipalDep, session: SessionDep) -> Dossier:
+    """Roles school, jeugdarts, leerplicht, rmc, inside their scope. The printable page for the pupil and
+    parent is the web page /students/{id}/dossier (or `riskscore privacy export`)."""
+    from riskscore.rules import RULES
+    from riskscore.store.privacy import dossier
+    from riskscore.web.dossier import for_role
+
+    require_role(principal, STUDENT_ROLES, "read a pupil's dossier")
+    _refuse_bsn(student_id)
+    purpose = purpose_of(request, "inzage")
+    _in_scope(request, session, principal, student_id, "dossier.read", purpose)
+    audit(session, request, principal, action="dossier.read", resource=f"student:{student_id}", outcome="allowed",
+          purpose=purpose)
+    data = dossier(session, student_id, rule_sources={k: r.source for k, r in RULES.items()})
+    if data is None:  # erased between the two reads
+        raise NotFoundError(MSG_NOT_FOUND)
+    return Dossier.model_validate(for_role(data, principal.role))
+
+
+def _objection_out(student_id: str, row: Any) -> ObjectionOut:
+    if row is None:
+        return ObjectionOut(student_id=student_id, objecting=False)
+    return ObjectionOut(student_id=student_id, objecting=True, reason=row.reason, recorded_by=row.recorded_by,
+                        recorded_at=row.recorded_at.isoformat())
+
+
+@router.post("/students/{student_id}/objection", response_model=ObjectionOut, responses=ERRORS,
+             summary="Record that a pupil objects to model scoring (AVG art. 21).")
+def set_objection(student_id: StudentId, body: ObjectionIn, request: Request, principal: PrincipalDep,
+                  session: SessionDep) -> ObjectionOut:
+    """Roles school, jeugdarts, leerplicht, rmc, inside their scope. From then on the model does not
+    score the pupil (batch, API and web); the legal rules still run, as they are statutory duties."""
+    from riskscore.store.privacy import set_objection as store_set
+
+    require_role(principal, STUDENT_ROLES, "record an objection")
+    _refuse_bsn(student_id)
+    _in_scope(request, session, principal, student_id, "privacy.objection.set", purpose_of(request, "avg-21"))
+    row = store_set(session, student_id, reason=body.reason, actor=principal.key_id, role=principal.role,
+                    request_id=request_id_of(request))
+    return _objection_out(student_id, row)
+
+
+@router.delete("/students/{student_id}/objection", response_model=ObjectionOut, responses=ERRORS,
+               summary="Withdraw a pupil's objection.")
+def withdraw_objection(student_id: StudentId, request: Request, principal: PrincipalDep,
+                       session: SessionDep) -> ObjectionOut:
+    """Same roles and scope as recording it. Idempotent: withdrawing when there is none answers
+    objecting=false."""
+    from riskscore.store.privacy import withdraw_objection as store_withdraw
+
+    require_role(principal, STUDENT_ROLES, "withdraw an objection")
+    _refuse_bsn(student_id)
+    _in_scope(request, session, principal, student_id, "privacy.objection.withdraw", purpose_of(request, "avg-21"))
+    store_withdraw(session, student_id, actor=principal.key_id, role=principal.role,
+                   request_id=request_id_of(request), missing_ok=True)
+    return _objection_out(student_id, None)
+
+
+@router.post("/admin/students/{student_id}/erasure", response_model=ErasureOut,
+             responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+             summary="Erase everything about a pupil (AVG art. 17). Admin only.")
+def erase_student(student_id: StudentId, body: ErasureIn, request: Request, principal: PrincipalDep,
+                  session: SessionDep, state: StateDep) -> ErasureOut:
+    """Deletes scores, cases, notes, outcomes and the objection mark, erases the content of the audit
+    entries about the pupil (the chain stays verifiable) and removes the pupil from scored frames and
+    reports. Idempotent: a pupil with nothing stored gives zero counts (and is still recorded)."""
+    from riskscore.store.privacy import erase_student as store_erase
+
+    require_role(principal, ADMIN_ONLY, "erase a pupil's data")
+    _refuse_bsn(student_id)
+    settings = state.settings
+    report = store_erase(session, student_id, reason=body.reason, actor=principal.key_id, role=principal.role,
+                         file_roots=settings.erasure_roots(),
+                         request_id=request_id_of(request))
+    return ErasureOut(receipt=report.receipt, rows=report.rows, audit_entries_erased=report.audit_entries,
+                      files_cleaned=len(report.files))

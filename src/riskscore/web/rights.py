@@ -1,0 +1,210 @@
+"""Pages for the pupil's rights and the impact evaluation:
+
+- /students/{id}/privacy   reviewing roles in scope: the objection mark (set / withdraw, with a reason)
+                           and a link to the printable dossier;
+- /students/{id}/dossier   the printable dossier for the pupil and parent (web/dossier.py), audited;
+- /admin/erasure           admin only: erase everything about a pupil, with a reason; shows the receipt;
+- /impact                  data team and admin: the newest `riskscore impact` report (read from its JSON,
+                           so the service never imports rdrobust or scipy).
+
+Same rules as the other pages: scope from stored data, outside it a 404 that looks like unknown, every
+view and write audited, forms POST + CSRF + redirect."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from riskscore.access import Principal
+from riskscore.errors import DataError, NotFoundError
+from riskscore.service.deps import ADMIN_ROLES, STUDENT_ROLES, SessionDep
+from riskscore.web.auth import check_csrf, require_principal, require_roles
+from riskscore.web.pages import WebRoute, lang_of, redirect, render
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+_STUDENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+ADMIN_ONLY = frozenset({"admin"})
+
+TEXTS: dict[str, dict[str, str]] = {
+    "nl": {
+        "privacy_title": "Privacy van deze leerling", "objecting": "Deze leerling heeft bezwaar gemaakt tegen het "
+        "rekenmodel. Het model berekent geen kans; de regels uit de wet gelden wel (wettelijke plicht).",
+        "not_objecting": "Er is geen bezwaar vastgelegd.", "reason": "Reden", "recorded": "Vastgelegd op",
+        "set": "Bezwaar vastleggen", "withdraw": "Bezwaar intrekken", "dossier": "Overzicht voor leerling en ouders "
+        "(afdrukken)", "saved": "Opgeslagen.", "reason_needed": "Vul een reden in.",
+        "erase_title": "Gegevens van een leerling verwijderen", "erase_intro": "Verwijdert scores, casussen, notities, "
+        "uitkomsten en het bezwaar van deze leerling, en haalt de leerling uit de bestanden en rapporten. De "
+        "auditlog blijft controleerbaar. Dit kan niet ongedaan worden gemaakt.", "student": "Leerlingnummer "
+        "(schuilnaam)", "confirm": "Ik weet dat dit niet ongedaan kan worden", "erase": "Verwijderen",
+        "erased": "Verwijderd. Bewijsnummer: {receipt}. Geef dit nummer aan de leerling of ouders.",
+        "impact_title": "Helpt een signaal?", "impact_none": "Er is nog geen impactrapport. Maak er een met "
+        "`riskscore impact --data <map>`.", "role": "Rol", "outcome": "Uitkomst", "jump": "Sprong (95%-interval)",
+        "n": "Leerlingen rond de grens (links | rechts)", "first": "Casus beoordeeld (links | rechts)",
+        "density": "Dichtheidstest p", "conclusion": "Conclusie", "made": "Gemaakt op",
+    },
+    "en": {
+        "privacy_title": "Privacy of this pupil", "objecting": "This pupil objected to the model. The model calculates "
+        "no chance; the rules from the law still apply (statutory duty).",
+        "not_objecting": "No objection is recorded.", "reason": "Reason", "recorded": "Recorded on",
+        "set": "Record objection", "withdraw": "Withdraw objection", "dossier": "Overview for pupil and parents "
+        "(print)", "saved": "Saved.", "reason_needed": "Fill in a reason.",
+        "erase_title": "Erase a pupil's data", "erase_intro": "Deletes this pupil's scores, cases, notes, outcomes and "
+        "objection, and removes the pupil from files and reports. The audit log stays verifiable. This cannot be "
+        "undone.", "student": "Student id (pseudonym)", "confirm": "I know this cannot be undone", "erase": "Erase",
+        "erased": "Erased. Receipt number: {receipt}. Give this number to the pupil or parents.",
+        "impact_title": "Does a flag help?", "impact_none": "There is no impact report yet. Make one with "
+        "`riskscore impact --data <folder>`.", "role": "Role", "outcome": "Outcome", "jump": "Jump (95% interval)",
+        "n": "Pupils near the cut-off (left | right)", "first": "Case reviewed (left | right)",
+        "density": "Density test p", "conclusion": "Conclusion", "made": "Made on",
+    },
+}
+OUTCOME_WORDS = {"nl": {"absence_8w": "ongeoorloofd verzuim, 8 lesweken erna (uren)", "vsv_12m": "vsv binnen 12 maanden"},
+                 "en": {"absence_8w": "unauthorised absence, next 8 lesson weeks (hours)", "vsv_12m": "VSV within 12 months"}}
+
+
+def _audit(session: Session, request: Request, principal: Principal, *, action: str, resource: str, outcome: str,
+           purpose: str) -> None:
+    from riskscore.store.audit import append_audit
+
+    append_audit(session, actor=principal.key_id, role=principal.role, action=action, resource=resource,
+                 outcome=outcome, purpose=purpose, request_id=getattr(request.state, "request_id", None))
+
+
+def _in_scope(request: Request, session: Session, principal: Principal, student_id: str, action: str) -> None:
+    from riskscore.store.privacy import student_place
+
+    if not _STUDENT_ID.match(student_id):
+        raise NotFoundError("student not found")
+    place = student_place(session, student_id)
+    if place is None or not principal.can_see(place["school_id"], place["municipality"], place["rmc_region"]):
+        _audit(session, request, principal, action=action, resource=f"student:{student_id}",
+               outcome="not_found" if place is None else "denied", purpose="inzage")
+        raise NotFoundError("student not found")
+
+
+@router.get("/students/{student_id}/privacy")
+def privacy_page(request: Request, session: SessionDep, student_id: str, saved: str | None = None,
+                 error: str | None = None) -> HTMLResponse:
+    from riskscore.store.privacy import get_objection
+
+    principal = require_principal(request, session)
+    require_roles(principal, STUDENT_ROLES, "error_403_student")
+    _in_scope(request, session, principal, student_id, "privacy.view")
+    _audit(session, request, principal, action="privacy.view", resource=f"student:{student_id}", outcome="allowed",
+           purpose="avg-21")
+    lang = lang_of(request)
+    return render(request, "privacy.html", r=TEXTS[lang], student_id=student_id,
+                  objection=get_objection(session, student_id), saved=bool(saved), error=bool(error))
+
+
+@router.post("/students/{student_id}/objection")
+def objection_form(
+    request: Request,
+    session: SessionDep,
+    student_id: str,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    action: Annotated[str, Form(max_length=16)] = "set",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    from riskscore.store.privacy import set_objection, withdraw_objection
+
+    principal = require_principal(request, session)
+    check_csrf(request, csrf_token)
+    require_roles(principal, STUDENT_ROLES, "error_403_student")
+    _in_scope(request, session, principal, student_id, "privacy.objection.set")
+    rid = getattr(request.state, "request_id", None)
+    if action == "withdraw":
+        withdraw_objection(session, student_id, actor=principal.key_id, role=principal.role, request_id=rid,
+                           missing_ok=True)
+    else:
+        if not reason.strip():
+            return redirect(f"/students/{student_id}/privacy?error=1")
+        set_objection(session, student_id, reason=reason, actor=principal.key_id, role=principal.role, request_id=rid)
+    return redirect(f"/students/{student_id}/privacy?saved=1")
+
+
+@router.get("/students/{student_id}/dossier")
+def dossier_page(request: Request, session: SessionDep, student_id: str) -> Response:
+    """The printable page, in the page language; health detail as the viewer's role may see it."""
+    from riskscore.rules import RULES
+    from riskscore.store.privacy import dossier
+    from riskscore.web.dossier import PRIVACY_CONFIG, content_security_policy, for_role, load_contact
+    from riskscore.web.dossier import render as render_dossier
+
+    principal = require_principal(request, session)
+    require_roles(principal, STUDENT_ROLES, "error_403_student")
+    _in_scope(request, session, principal, student_id, "dossier.read")
+    _audit(session, request, principal, action="dossier.read", resource=f"student:{student_id}", outcome="allowed",
+           purpose="inzage")
+    data = dossier(session, student_id, rule_sources={k: r.source for k, r in RULES.items()})
+    if data is None:
+        raise NotFoundError("student not found")
+    page = render_dossier(for_role(data, principal.role), lang=lang_of(request), contact=load_contact(PRIVACY_CONFIG))
+    response = HTMLResponse(page)
+    response.headers["Content-Security-Policy"] = content_security_policy()
+    return response
+
+
+@router.get("/admin/erasure")
+def erasure_form(request: Request, session: SessionDep, receipt: str | None = None,
+                 error: str | None = None) -> HTMLResponse:
+    principal = require_principal(request, session)
+    require_roles(principal, ADMIN_ONLY)
+    lang = lang_of(request)
+    return render(request, "erasure.html", r=TEXTS[lang], receipt=receipt if receipt and
+                  re.fullmatch(r"ERA-[0-9A-F]{12}", receipt) else None, error=bool(error))
+
+
+@router.post("/admin/erasure")
+def erasure(
+    request: Request,
+    session: SessionDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    student_id: Annotated[str, Form(max_length=64)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    from riskscore.store.privacy import erase_student
+
+    principal = require_principal(request, session)
+    check_csrf(request, csrf_token)
+    require_roles(principal, ADMIN_ONLY)
+    sid = student_id.strip()
+    if not _STUDENT_ID.match(sid) or not reason.strip() or confirm != "yes":
+        return redirect("/admin/erasure?error=1")
+    settings = request.app.state.riskscore.settings
+    try:
+        report = erase_student(session, sid, reason=reason, actor=principal.key_id, role=principal.role,
+                               file_roots=settings.erasure_roots(),
+                               request_id=getattr(request.state, "request_id", None))
+    except DataError:
+        return redirect("/admin/erasure?error=1")
+    return redirect(f"/admin/erasure?receipt={report.receipt}")
+
+
+def latest_impact(reports_dir: Path) -> dict[str, Any] | None:
+    """The newest impact.json under <reports>/impact/<stamp>/ (None when there is none or it is unreadable)."""
+    root = Path(reports_dir) / "impact"
+    for path in sorted(root.glob("*/impact.json"), reverse=True) if root.is_dir() else ():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("estimates"), list):
+            return data
+    return None
+
+
+@router.get("/impact")
+def impact_page(request: Request, session: SessionDep) -> HTMLResponse:
+    principal = require_principal(request, session)
+    require_roles(principal, ADMIN_ROLES)
+    lang = lang_of(request)
+    report = latest_impact(request.app.state.riskscore.settings.resolved_reports_dir())
+    return render(request, "impact.html", r=TEXTS[lang], report=report, outcomes=OUTCOME_WORDS[lang])

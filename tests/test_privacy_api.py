@@ -1,0 +1,190 @@
+"""The pupil's rights through the API (TestClient on a real SQLite store): the dossier shows the scores,
+triggers and who looked; an objection is stored, audited and withdrawn; erasure is admin-only, needs a
+reason, leaves nothing of the pupil (database and files) and `riskscore audit verify` still passes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from riskscore.api import create_app
+from riskscore.cli import app as cli_app
+from riskscore.settings import Settings
+from riskscore.store.audit import list_audit, verify_chain
+from riskscore.store.db import make_engine, migrate, session_factory
+from riskscore.store.keys import create_key
+from riskscore.store.models import Base
+from riskscore.store.privacy import mentions
+from test_api import build_bundle, student
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("rights-api")
+    url = f"sqlite:///{home / 'rs.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    with sessions() as s:
+        keys = {"school": create_key(s, "school", "school", ["01AB"], "mentor")[1],
+                "other": create_key(s, "school", "school", ["02CD"], "other school")[1],
+                "admin": create_key(s, "admin", "all", [], "fg")[1],
+                "data_team": create_key(s, "data_team", "all", [], "dt")[1]}
+    app = create_app(Settings(home=home, database_url=url, bundle_path=build_bundle(home / "bundle"),
+                              log_level="WARNING"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield {"client": client, "keys": keys, "sessions": sessions, "url": url, "home": home, "engine": engine}
+    engine.dispose()
+
+
+def call(env: dict[str, Any], who: str, method: str, url: str, **kw: Any) -> Any:
+    return env["client"].request(method, url, headers={"X-API-Key": env["keys"][who]}, **kw)
+
+
+def test_dossier_objection_and_erasure(env: dict[str, Any]) -> None:
+    sid = "RIGHTS-1"
+    r = call(env, "school", "POST", "/v1/scores", json={"students": [
+        student(sid, triggers=[{"id": "leerplicht_16h_4w", "detail": "17 uur"}]), student("RIGHTS-2")]})
+    assert r.status_code == 200, r.text
+    call(env, "school", "GET", f"/v1/students/{sid}/score")
+    d = call(env, "school", "GET", f"/v1/students/{sid}/dossier")
+    assert d.status_code == 200, d.text
+    body = d.json()
+    assert body["scores"] and body["objection"] is None and "geen besluit" in body["notice_nl"]
+    assert {e["action"] for e in body["access_log"]} >= {"score.read"}
+    assert {e["who_label"] for e in body["access_log"]} == {"mentor"}  # the key's label, never the key
+    assert "RIGHTS-2" not in d.text
+    # another school: exactly like a pupil nothing is stored about
+    assert call(env, "other", "GET", f"/v1/students/{sid}/dossier").status_code == 404
+    # objection: reason required; then stored, shown in the dossier, audited
+    assert call(env, "school", "POST", f"/v1/students/{sid}/objection", json={"reason": ""}).status_code == 422
+    o = call(env, "school", "POST", f"/v1/students/{sid}/objection", json={"reason": "ouders willen dit niet"})
+    assert o.status_code == 200 and o.json()["objecting"] is True
+    after = call(env, "school", "GET", f"/v1/students/{sid}/dossier").json()
+    assert after["objection"]["reason"] == "ouders willen dit niet"
+    assert after["scores"] == []  # the model's earlier scores went with the objection
+    with env["sessions"]() as s:
+        actions = [e.action for e in list_audit(s, resource=f"student:{sid}")]
+    assert "privacy.objection.set" in actions and "dossier.read" in actions
+    w = call(env, "school", "DELETE", f"/v1/students/{sid}/objection")
+    assert w.status_code == 200 and w.json()["objecting"] is False
+    assert call(env, "school", "POST", "/v1/scores", json={"students": [student(sid)]}).status_code == 200
+    # erasure: admin only, with a reason
+    for who in ("school", "data_team"):
+        assert call(env, who, "POST", f"/v1/admin/students/{sid}/erasure", json={"reason": "x"}).status_code == 403
+    assert call(env, "admin", "POST", f"/v1/admin/students/{sid}/erasure", json={}).status_code == 422
+    e = call(env, "admin", "POST", f"/v1/admin/students/{sid}/erasure", json={"reason": "verzoek ouders"})
+    assert e.status_code == 200, e.text
+    assert e.json()["receipt"].startswith("ERA-") and e.json()["rows"]["scores"] == 1
+    assert e.json()["audit_entries_erased"] >= 4
+    with env["engine"].connect() as conn:
+        for t in Base.metadata.sorted_tables:
+            if "student_id" in t.c:
+                assert conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.student_id == sid)).scalar_one() == 0
+        dump = " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM audit_log")) for v in row)
+    assert sid not in dump and "RIGHTS-2" in dump
+    assert mentions(env["home"], sid) == []  # scored frames, reports
+    for path in env["home"].glob("rs.db*"):  # the database files themselves: secure_delete + WAL checkpoint
+        assert sid.encode() not in path.read_bytes(), path
+    assert call(env, "school", "GET", f"/v1/students/{sid}/dossier").status_code == 404
+    with env["sessions"]() as s:
+        assert verify_chain(s).ok
+    assert CliRunner().invoke(cli_app, ["audit", "verify", "--database-url", env["url"]]).exit_code == 0
+
+
+def test_api_never_stores_a_model_score_of_an_objecting_pupil(env: dict[str, Any]) -> None:
+    """Setting the objection deletes the pupil's stored model scores; and until the scoring core skips the
+    model for them (ServiceState.objecting), the store refuses to keep a new one. Other pupils in the same
+    request are stored as usual."""
+    from riskscore.store.models import Score
+    from riskscore.store.privacy import set_objection
+
+    assert call(env, "school", "POST", "/v1/scores", json={"students": [student("OBJ-A1")]}).status_code == 200
+    with env["sessions"]() as s:
+        set_objection(s, "OBJ-A1", reason="ouders", actor="key:fg")
+    r = call(env, "school", "POST", "/v1/scores", json={"students": [student("OBJ-A1"), student("FREE-A1")]})
+    assert r.status_code == 200, r.text
+    with env["sessions"]() as s:
+        rows = {sid: n for sid, n in s.execute(sa.select(Score.student_id, sa.func.count()).where(
+            Score.student_id.in_(["OBJ-A1", "FREE-A1"])).group_by(Score.student_id))}
+    assert rows == {"FREE-A1": 1}  # the earlier model score went with the objection; no new one is kept
+
+
+def test_bsn_like_ids_are_refused(env: dict[str, Any]) -> None:
+    r = call(env, "school", "GET", "/v1/students/123456782/dossier")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "student_id"]
+
+
+# --- the web pages ----------------------------------------------------------------------------------
+def _browser(env: dict[str, Any], who: str) -> TestClient:
+    import re
+
+    client = TestClient(env["client"].app, raise_server_exceptions=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert token
+    r = client.post("/login", data={"api_key": env["keys"][who], "csrf_token": token.group(1)}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return client
+
+
+def _csrf(html: str) -> str:
+    import re
+
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m
+    return m.group(1)
+
+
+def test_web_objection_dossier_erasure_and_impact(env: dict[str, Any]) -> None:
+    sid = "WEB-R1"
+    assert call(env, "school", "POST", "/v1/scores", json={"students": [student(sid)]}).status_code == 200
+    mentor = _browser(env, "school")
+    page = mentor.get(f"/students/{sid}/privacy")
+    assert page.status_code == 200 and "Er is geen bezwaar vastgelegd" in page.text
+    r = mentor.post(f"/students/{sid}/objection", data={"csrf_token": _csrf(page.text), "action": "set",
+                                                        "reason": "ouders"}, follow_redirects=False)
+    assert r.status_code == 303
+    page = mentor.get(f"/students/{sid}/privacy?lang=en")
+    assert "This pupil objected to the model" in page.text and "ouders" in page.text
+    # without a CSRF token nothing is written
+    assert mentor.post(f"/students/{sid}/objection", data={"action": "withdraw"}).status_code == 403
+    dossier = mentor.get(f"/students/{sid}/dossier?lang=nl")
+    assert dossier.status_code == 200 and "Je hebt bezwaar gemaakt" in dossier.text
+    assert "sha256-" in dossier.headers["content-security-policy"] and "<script" not in dossier.text
+    # another school's mentor: 404 like an unknown pupil; the data team: not a student page
+    other = _browser(env, "other")
+    assert other.get(f"/students/{sid}/dossier").status_code == 404
+    assert other.get(f"/students/{sid}/privacy").status_code == 404
+    assert _browser(env, "data_team").get(f"/students/{sid}/dossier").status_code == 403
+    # erasure: admin only, reason and confirmation required
+    assert mentor.get("/admin/erasure").status_code == 403
+    admin = _browser(env, "admin")
+    form = admin.get("/admin/erasure")
+    assert form.status_code == 200
+    r = admin.post("/admin/erasure", data={"csrf_token": _csrf(form.text), "student_id": sid, "reason": "",
+                                           "confirm": "yes"}, follow_redirects=False)
+    assert r.headers["location"] == "/admin/erasure?error=1"
+    r = admin.post("/admin/erasure", data={"csrf_token": _csrf(form.text), "student_id": sid, "reason": "verzoek",
+                                           "confirm": "yes"}, follow_redirects=False)
+    assert r.status_code == 303 and "receipt=ERA-" in r.headers["location"]
+    assert "ERA-" in admin.get(r.headers["location"]).text
+    assert mentor.get(f"/students/{sid}/dossier").status_code == 404
+    # impact page: no report yet, then the newest report
+    dt_browser = _browser(env, "data_team")
+    assert "Er is nog geen impactrapport" in dt_browser.get("/impact").text
+    assert mentor.get("/impact").status_code == 403
+    folder = env["home"] / "reports" / "impact" / "20260101T000000Z"
+    folder.mkdir(parents=True)
+    (folder / "impact.json").write_text(json.dumps({"created_at": "2026-01-01T00:00:00Z", "runs": [{}], "n_rows": 9,
+                                                    "notes": [], "estimates": [{
+        "role": "school", "outcome": "absence_8w", "status": "ok", "estimate": -1.5, "ci_low": -2.5, "ci_high": -0.5,
+        "n_left_h": 40, "n_right_h": 41, "first_stage": {"reviewed_left": 0.0, "reviewed_right": 0.8},
+        "density_p": 0.4, "statement": "Het 95%-interval sluit 0 uit."}]}))
+    page = dt_browser.get("/impact")
+    assert page.status_code == 200 and "-1.500" in page.text and "40 | 41" in page.text
