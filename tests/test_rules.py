@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from riskscore.calendar import SchoolCalendar
 from riskscore.contracts import RULE_IDS
-from riskscore.errors import ConfigError
-from riskscore.rules import RULES, RuleConfig, age_on, evaluate
+from riskscore.errors import ConfigError, DataError
+from riskscore.calendar import ages_on as age_on
+from riskscore.rules import RULES, RuleConfig, evaluate
 
 CAL = SchoolCalendar.default()
 REGION = "midden"
@@ -77,8 +78,9 @@ def _lesson_days_in_weeks(as_of: dt.date, n_weeks: int) -> list[list[dt.date]]:
 
 # --- leerplicht_16h_4w ---------------------------------------------------------------------------
 def _spread(total: float, weeks: list[list[dt.date]]) -> list[tuple[dt.date, float, str]]:
-    per = total / len(weeks)
-    return [(w[0], per, "unauthorised") for w in weeks]
+    """The hours evenly over every lesson day of the weeks: the last day is when the total is reached."""
+    days = [d for w in weeks for d in w]
+    return [(d, total / len(days), "unauthorised") for d in days]
 
 
 @settings(max_examples=25, deadline=None)
@@ -89,7 +91,9 @@ def test_16_hours_in_4_lesson_weeks_is_the_edge(total: float, n_weeks: int) -> N
     fired = _fired(res, "leerplicht_16h_4w")
     assert bool(fired) == (total >= 16.0)
     if fired:
-        assert fired == [weeks[-1][0]]
+        rows = _spread(total, weeks)
+        reached = next(d for i, (d, _, _) in enumerate(rows) if sum(h for _, h, _ in rows[: i + 1]) >= 16.0 - 1e-9)
+        assert fired == [reached]
         due = res.loc[res["rule_id"] == "leerplicht_16h_4w", "due_date"].iloc[0].date()
         assert due == CAL.add_working_days(fired[0], 5)
         assert res.loc[res["rule_id"] == "leerplicht_16h_4w", "role"].iloc[0] == "leerplicht"
@@ -119,9 +123,10 @@ def test_sick_reports_and_authorised_absence_never_count(hours: float, n: int) -
 def test_new_period_starts_after_a_report() -> None:
     weeks = _lesson_days_in_weeks(AS_OF, 4)
     first = [(weeks[0][0], 8.0, "unauthorised"), (weeks[0][1], 8.0, "unauthorised")]  # report 1
-    res = evaluate({"students": _students(), "absences": _absences([*first, (weeks[1][0], 15.0, "unauthorised")])}, AS_OF)
+    fifteen = [(d, 5.0, "unauthorised") for d in weeks[1][:3]]
+    res = evaluate({"students": _students(), "absences": _absences([*first, *fifteen])}, AS_OF)
     assert _fired(res, "leerplicht_16h_4w") == [weeks[0][1]]  # 15 h after the report: no second one
-    second = [*first, (weeks[1][0], 15.0, "unauthorised"), (weeks[2][0], 1.0, "unauthorised")]
+    second = [*first, *fifteen, (weeks[2][0], 1.0, "unauthorised")]
     res = evaluate({"students": _students(), "absences": _absences(second)}, AS_OF)
     assert _fired(res, "leerplicht_16h_4w") == [weeks[0][1], weeks[2][0]]
 
@@ -129,24 +134,111 @@ def test_new_period_starts_after_a_report() -> None:
 @settings(max_examples=20, deadline=None)
 @given(offset=st.integers(-3, 3), has_sk=st.booleans(), limit=st.sampled_from([16, 18]))
 def test_leerplicht_age_limits_exact_on_birthdays(offset: int, has_sk: bool, limit: int) -> None:
-    birthday = AS_OF + dt.timedelta(days=offset)  # the 16th/18th birthday falls around as_of
+    """Leerplichtwet 1969 art. 21a with art. 3/4a: a jongere is leerplichtig until the end of the day
+    before the 16th birthday and kwalificatieplichtig (without sk) until the day before the 18th.
+    The 16 hours are missed in the week before as_of; the birthday falls around as_of."""
+    birthday = AS_OF + dt.timedelta(days=offset)
     birth = birthday.replace(year=birthday.year - limit)
-    weeks = _lesson_days_in_weeks(AS_OF, 1)
-    res = evaluate({"students": _students(birth, has_sk=has_sk), "absences": _absences(_spread(16.0, weeks))}, AS_OF)
-    age = limit - 1 if birthday > AS_OF else limit
+    week = _lesson_days_in_weeks(AS_OF, 2)[0]  # 20-24 Jan 2025: all before the birthday
+    res = evaluate({"students": _students(birth, has_sk=has_sk), "absences": _absences(_spread(16.0, [week]))}, AS_OF)
+    age = limit - 1  # on every day the hours were missed
     leerplichtig = age < 16 or (age < 18 and not has_sk)
     assert bool(_fired(res, "leerplicht_16h_4w")) == leerplichtig
-    rmc = 18 <= age < 23 and not has_sk
-    assert bool(_fired(res, "rmc_verzuim")) == rmc
+    assert _fired(res, "rmc_verzuim") == []
 
 
 @settings(max_examples=15, deadline=None)
 @given(offset=st.integers(-2, 2))
 def test_rmc_upper_age_limit_is_the_23rd_birthday(offset: int) -> None:
-    birthday = AS_OF + dt.timedelta(days=offset)
+    """RMC (WEB art. 8.3.1 ff.): the RMC task covers young people under 23 without sk."""
+    week = _lesson_days_in_weeks(AS_OF, 1)[0]
+    birthday = week[-1] + dt.timedelta(days=offset)  # around the day the 16th hour is missed
     birth = birthday.replace(year=birthday.year - 23)
-    res = evaluate({"students": _students(birth), "absences": _absences(_spread(16.0, _lesson_days_in_weeks(AS_OF, 1)))}, AS_OF)
-    assert bool(_fired(res, "rmc_verzuim")) == (birthday > AS_OF)
+    res = evaluate({"students": _students(birth), "absences": _absences(_spread(16.0, [week]))}, AS_OF)
+    assert bool(_fired(res, "rmc_verzuim")) == (birthday > week[-1])
+
+
+def test_hours_are_judged_on_the_day_they_were_missed() -> None:
+    """Leerplichtwet 1969 art. 4a (kwalificatieplicht until 18 without sk) and art. 21a: the school
+    reports 16 hours missed within 4 lesson weeks while the pupil was kwalificatieplichtig. A pupil who
+    turns 18 afterwards is still reported (the obligation arose while 17); the same hours are not
+    reported again to the RMC, which counts only hours missed from the 18th birthday on."""
+    weeks = _lesson_days_in_weeks(dt.date(2025, 3, 14), 6)
+    birthday = weeks[2][0]  # turns 18 on the Monday of the third week
+    birth = birthday.replace(year=birthday.year - 18)
+    before = [(d, 4.0, "unauthorised") for d in weeks[1][:4]]  # 16 h while 17: leerplicht report on the 4th day
+    after = [(d, 4.0, "unauthorised") for d in weeks[2][:3]]  # 12 h while 18
+    tables = {"students": _students(birth), "absences": _absences(before + after)}
+    report = weeks[1][3]
+    runs = [report + dt.timedelta(days=k) for k in range(0, 25, 7)]  # a weekly job, the first run on the report day
+    for day in runs:
+        res = evaluate(tables, day)
+        assert _fired(res, "leerplicht_16h_4w") == [report], day
+        assert _fired(res, "rmc_verzuim") == [], day  # 12 h since the birthday: below 16
+    more = _absences(before + after + [(d, 4.0, "unauthorised") for d in weeks[3][:1]])
+    res = evaluate({"students": _students(birth), "absences": more}, weeks[3][1])
+    assert _fired(res, "rmc_verzuim") == [weeks[3][0]]  # 16 h since the birthday
+    detail = res.loc[res["rule_id"] == "rmc_verzuim", "detail"].iloc[0]
+    assert detail.startswith("16.00 uur")
+
+
+def test_startkwalificatie_counts_from_the_diploma_date() -> None:
+    """Leerplichtwet 1969 art. 4a: kwalificatieplicht ends when the pupil obtains a startkwalificatie."""
+    weeks = _lesson_days_in_weeks(dt.date(2025, 3, 14), 3)
+    birth = dt.date(2008, 1, 1)  # 17
+    rows = [(d, 4.0, "unauthorised") for d in weeks[0][:4]] + [(d, 4.0, "unauthorised") for d in weeks[2][:4]]
+    diploma = pd.DataFrame({"student_id": ["s1"], "date": [pd.Timestamp(weeks[1][0])], "level": ["havo"], "is_sk": [True]})
+    res = evaluate({"students": _students(birth), "absences": _absences(rows), "diplomas": diploma}, weeks[2][-1])
+    assert _fired(res, "leerplicht_16h_4w") == [weeks[0][3]]  # before the diploma: reported; after it: no duty
+
+
+def test_absence_on_weekends_and_public_holidays_never_counts() -> None:
+    """Leerplichtwet 1969 art. 21a counts 'les- of praktijktijd' missed: on a Saturday, on Hemelvaart
+    (29 May 2025) or in a school holiday there is no lesson to miss."""
+    hemelvaart, saturday, vacation = dt.date(2025, 5, 29), dt.date(2025, 5, 31), dt.date(2025, 4, 30)  # meivakantie midden
+    assert not CAL.is_lesson_day(hemelvaart, REGION) and not CAL.is_lesson_day(vacation, REGION)
+    rows = [(hemelvaart, 8.0, "unauthorised"), (saturday, 8.0, "unauthorised"), (vacation, 8.0, "unauthorised"),
+            (dt.date(2025, 5, 28), 8.0, "unauthorised"), (dt.date(2025, 5, 27), 7.0, "unauthorised")]
+    res = evaluate({"students": _students(), "absences": _absences(rows)}, dt.date(2025, 6, 2))
+    assert _fired(res, "leerplicht_16h_4w") == []  # 15 lesson hours
+    res = evaluate({"students": _students(), "absences": _absences([*rows, (dt.date(2025, 6, 2), 1.0, "unauthorised")])}, dt.date(2025, 6, 2))
+    assert _fired(res, "leerplicht_16h_4w") == [dt.date(2025, 6, 2)]
+
+
+def test_rules_use_the_schools_own_calendar_like_the_features() -> None:
+    """A school may move its recommended holidays (DOMAIN.md, school calendar): the 4 lesson weeks of
+    art. 21a are the school's own. School S1 (zuid) holds its spring holiday a week later than zuid."""
+    from riskscore import features
+
+    own = pd.DataFrame({"school_id": ["S1"], "region": ["zuid"], "school_year": ["2024-25"], "holiday": ["voorjaarsvakantie"],
+                        "start": ["2025-03-01"], "end": ["2025-03-09"]})
+    cal = SchoolCalendar.default(overrides=own)
+    zuid_holiday = [dt.date(2025, 2, 24), dt.date(2025, 2, 25), dt.date(2025, 2, 26)]  # lessons at S1, holiday in zuid
+    s1_holiday = [dt.date(2025, 3, 3)]  # holiday at S1, lessons in zuid
+    rows = [(d, 4.0, "unauthorised") for d in zuid_holiday + s1_holiday] + [(dt.date(2025, 3, 10), 4.0, "unauthorised")]
+    students = _students(school_id="S1", calendar_region="zuid")
+    res = evaluate({"students": students, "absences": _absences(rows)}, dt.date(2025, 3, 12), calendar=cal)
+    assert _fired(res, "leerplicht_16h_4w") == [dt.date(2025, 3, 10)]  # 3 × 4 in S1's week of 24 Feb + 4 on 10 March
+    table = features.build({"students": students, "absences": _absences(rows)}, [dt.date(2025, 3, 12)], calendar=cal)
+    assert table["unauthorised_hours_4w"].iloc[0] == 16.0 and bool(table["rule_leerplicht_16h_4w"].iloc[0])
+    region_only = evaluate({"students": _students(calendar_region="zuid"), "absences": _absences(rows)}, dt.date(2025, 3, 12), calendar=cal)
+    assert _fired(region_only, "leerplicht_16h_4w") == []  # the region's calendar: only 8 lesson hours
+
+
+@pytest.mark.parametrize("hours", [10.25, 16.0, 30.0])
+def test_more_hours_on_a_day_than_a_school_day_has_is_a_clear_error(hours: float) -> None:
+    """A school day has at most its timetable's lesson hours (max_hours_per_day, default 10): a
+    registration of more is an error the school must correct, named by pupil, date and hours."""
+    day = dt.date(2025, 1, 28)
+    with pytest.raises(DataError, match=r"s1 .*2025-01-28") as err:
+        evaluate({"students": _students(), "absences": _absences([(day, hours, "unauthorised")])}, AS_OF)
+    assert f"{hours:g} hours" in str(err.value)
+    split = _absences([(day, hours / 2, "unauthorised"), (day, hours / 2, "unauthorised")])
+    with pytest.raises(DataError, match="2025-01-28"):  # two rows on one day are summed first
+        evaluate({"students": _students(), "absences": split}, AS_OF)
+    assert evaluate({"students": _students(), "absences": _absences([(day, 10.0, "unauthorised")])}, AS_OF).empty
+    with pytest.raises(DataError, match="hours"):
+        evaluate({"students": _students(), "absences": _absences([(day, -1.0, "unauthorised")])}, AS_OF)
 
 
 # --- lrv_4w --------------------------------------------------------------------------------------
@@ -204,12 +296,20 @@ def _apps(submitted: dt.date | None, enrolled: dt.date | None = None) -> pd.Data
 
 @pytest.mark.parametrize(
     ("submitted", "as_of", "fires"),
-    [(None, dt.date(2025, 3, 31), False), (None, dt.date(2025, 4, 1), True), (dt.date(2025, 4, 1), dt.date(2025, 4, 10), False), (dt.date(2025, 4, 2), dt.date(2025, 4, 10), True)],
+    [
+        (None, dt.date(2025, 3, 31), False),
+        (None, dt.date(2025, 4, 1), False),  # the deadline day itself: still on time
+        (None, dt.date(2025, 4, 2), True),
+        (dt.date(2025, 4, 1), dt.date(2025, 4, 10), False),
+        (dt.date(2025, 4, 2), dt.date(2025, 4, 10), True),
+    ],
 )
-def test_vva_not_applied_on_1_april(submitted: dt.date | None, as_of: dt.date, fires: bool) -> None:
+def test_vva_not_applied_after_1_april(submitted: dt.date | None, as_of: dt.date, fires: bool) -> None:
+    """Toelatingsrecht art. 8.0.1 WEB / VVA: a pupil who applies 'uiterlijk op 1 april' is on time, so
+    an application on 1 April is no breach; the breach exists, and is dated, from 2 April."""
     students = _students(final_year=True, expects_mbo=True)
     res = evaluate({"students": students, "applications": _apps(submitted)}, as_of)
-    assert _fired(res, "vva_not_applied") == ([dt.date(2025, 4, 1)] if fires else [])
+    assert _fired(res, "vva_not_applied") == ([dt.date(2025, 4, 2)] if fires else [])
 
 
 def test_vva_no_enrolment_at_start_of_next_school_year() -> None:

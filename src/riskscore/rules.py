@@ -1,15 +1,33 @@
 """Legal and protocol triggers (Leerplichtwet, RMC, MAZL, VVA): deterministic, sourced, configurable.
 
 These are not machine learning: they fire on fixed thresholds (DOMAIN.md) and are shown apart from the
-model's score. Every table is cut at ``as_of`` first, so nothing dated later can change a trigger.
-The heavy work is vectorised (weekly sums per student per lesson week, rolling via searchsorted); only
-students whose unauthorised hours ever reach the threshold go through a small sequential scan, because
-the "new period after a report" rule is inherently sequential.
+model's score. Nothing dated after ``as_of`` is read, so later rows cannot change a trigger.
+
+Exactness, per day of absence
+-----------------------------
+* Age and startkwalificatie are judged on the day the hours were missed: hours missed while under 16,
+  or under 18 without sk, count toward ``leerplicht_16h_4w``; hours missed while 18–23 without sk
+  toward ``rmc_verzuim``. Each hour belongs to at most one rule, and within a rule a report starts a
+  new period, so the same hours are never reported twice.
+* Only lesson days of the pupil's own calendar count (the school's, when it moved a holiday, else its
+  region's — the same calendar the features use): weekends, public holidays and school holidays never.
+* Unauthorised hours per pupil per day may not exceed ``max_hours_per_day``; more is a registration
+  error and raises a DataError naming the pupil, the date and the hours (why not clip: a legal report
+  must rest on what the school registered, not on a number this software made up).
+* Periods are counted per school year from its first day, whatever the as-of date, so a daily, weekly
+  or monthly run finds the same reports on the same dates (as long as ``lookback_days`` covers the
+  interval between runs).
+
+Speed: raw tables become integer codes and day numbers once (``Events``); every rule is numpy over
+sorted arrays (searchsorted, reduceat, bincount). The "new period after a report" rule is solved by a
+few vectorised passes (one per report a pupil gets), not a loop per pupil.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +36,31 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from riskscore.calendar import SchoolCalendar, school_year_of, school_year_start, to_date
+from riskscore.calendar import (
+    CalendarView,
+    SchoolCalendar,
+    birthdays,
+    school_year_first_years,
+    school_year_name,
+    school_year_of,
+    school_year_start,
+    to_date,
+)
 from riskscore.contracts import RULE_IDS
 from riskscore.errors import MSG_CONFIG_INVALID, ConfigError, DataError
 
 OUTPUT_COLUMNS = ("student_id", "rule_id", "fired_on", "due_date", "role", "source", "detail")
 MSG_MISSING_COLUMNS = "table '{table}' lacks columns {columns} needed by the rules"
 MSG_NO_STUDENTS = "the rules need a 'students' table"
+MSG_TOO_MANY_HOURS = (
+    "pupil {student} has {hours:g} hours of unauthorised absence registered on {date}, more than a school day's "
+    "{limit:g} lesson hours (max_hours_per_day): correct the registration"
+)
+MSG_BAD_HOURS = "pupil {student} has an absence of {hours!r} hours on {date}: hours must be a number from 0 upwards"
 _EPS = 1e-9  # float hours: 16 h summed from quarters must still reach 16
+_NAT = np.iinfo(np.int64).max  # day number standing for "no date"
+_NS_PER_DAY = 86_400 * 10**9
+log = logging.getLogger(__name__)
 
 
 class RuleConfig(BaseModel):
@@ -37,9 +72,10 @@ class RuleConfig(BaseModel):
         default_factory=lambda: {r: r != "lateness" for r in RULE_IDS},
         description="rule id -> on/off; lateness is regional policy and off by default",
     )
-    lookback_days: int = Field(28, ge=0, le=366, description="a fired trigger stays active this many days")
+    lookback_days: int = Field(28, ge=0, le=366, description="a fired trigger stays active this many days; at least the interval between runs")
     unauthorised_categories: tuple[str, ...] = Field(("unauthorised",), min_length=1)
     late_category: str = "late"
+    max_hours_per_day: float = Field(10.0, gt=0, le=24, description="most lesson (or practical) hours of one school day; more is a registration error")
     # Leerplichtwet: 16 h in 4 consecutive lesson weeks, report within 5 working days
     leerplicht_hours: float = Field(16.0, gt=0)
     leerplicht_weeks: int = Field(4, ge=1, le=52)
@@ -60,7 +96,7 @@ class RuleConfig(BaseModel):
     mazl_frequent_unit: str = Field("lesson_weeks", pattern="^(lesson_weeks|months)$", description="'4 in 3 months' is months")
     mazl_long_days: int = Field(6, ge=1, le=60, description="fires when sick MORE than this many consecutive school days")
     # VVA (vo -> mbo)
-    vva_apply_by: tuple[int, int] = Field((4, 1), description="(month, day) of the application deadline")
+    vva_apply_by: tuple[int, int] = Field((4, 1), description="(month, day): apply at the latest ON this day; the breach is from the next day")
     vva_enrolled_by: tuple[int, int] = Field((8, 1), description="(month, day) in the next school year")
     # lateness
     lateness_max: int = Field(9, ge=0, description="fires on MORE than this many late arrivals in a school year")
@@ -73,7 +109,11 @@ class RuleConfig(BaseModel):
             if not isinstance(raw, dict):
                 raise ValueError("top level must be a mapping")
             enabled = {**cls().enabled, **raw.pop("enabled", {})}
-            return cls(enabled=enabled, **raw)
+            cfg = cls(enabled=enabled, **raw)
+            for field in ("vva_apply_by", "vva_enrolled_by"):
+                month, day = getattr(cfg, field)
+                dt.date(2024, month, day)  # a leap year: 29 February is a valid deadline
+            return cfg
         except (OSError, yaml.YAMLError, ValueError, TypeError, ValidationError) as exc:
             raise ConfigError(MSG_CONFIG_INVALID.format(path=path, details=exc)) from None
 
@@ -85,8 +125,56 @@ class RuleConfig(BaseModel):
         return cls.from_yaml(Path(str(resources.files("riskscore").joinpath("data", "rules.yaml"))))
 
 
+# --- the catalogue: identity, source, who acts, and texts built from the configured thresholds -----
+_MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober", "november", "december")
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
+
+
+def _num(value: float, lang: str) -> str:
+    text = f"{value:g}"
+    return text.replace(".", ",") if lang == "nl" else text
+
+
+def _ordinal_en(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _text_values(cfg: RuleConfig, lang: str) -> dict[str, str]:
+    """The thresholds as words of one language, for the rule texts' placeholders."""
+    months = _MONTHS_EN if lang == "en" else _MONTHS_NL
+    apply_m, apply_d = cfg.vva_apply_by
+    enrol_m, enrol_d = cfg.vva_enrolled_by
+    nth = _ordinal_en if lang == "en" else (lambda n: f"{n}e")
+    unit_nl = "schoolweken" if cfg.mazl_frequent_unit == "lesson_weeks" else "maanden"
+    unit_en = "school weeks" if cfg.mazl_frequent_unit == "lesson_weeks" else "months"
+    return {
+        "leerplicht_hours": _num(cfg.leerplicht_hours, lang),
+        "leerplicht_weeks": str(cfg.leerplicht_weeks),
+        "report_days": str(cfg.leerplicht_report_working_days),
+        "lrv_weeks": str(cfg.lrv_weeks),
+        "lrv_share": f"{cfg.lrv_min_day_share:.0%}",
+        "rmc_min_age": str(cfg.rmc_min_age),
+        "rmc_max_age": str(cfg.rmc_max_age),
+        "rmc_hours": _num(cfg.rmc_hours, lang),
+        "rmc_weeks": str(cfg.rmc_weeks),
+        "mazl_nth": nth(cfg.mazl_frequent_count),
+        "mazl_window": str(cfg.mazl_frequent_window),
+        "mazl_unit": unit_en if lang == "en" else unit_nl,
+        "mazl_long_days": str(cfg.mazl_long_days),
+        "mazl_long_nth": nth(cfg.mazl_long_days + 1),
+        "apply_by": f"{apply_d} {months[apply_m - 1]}" if lang == "nl" else f"{apply_d} {months[apply_m - 1]}",
+        "enrolled_by": f"{enrol_d} {months[enrol_m - 1]}",
+        "lateness_max": str(cfg.lateness_max),
+    }
+
+
 class Rule(BaseModel):
-    """A trigger's identity, legal source and who acts; shown next to every firing."""
+    """A trigger's identity, legal source and who acts; shown next to every firing.
+
+    The texts are templates: ``text(lang, config)`` fills in the configured thresholds, so a region
+    that reports at 12 hours never reads "16 uur".
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -94,9 +182,30 @@ class Rule(BaseModel):
     source: str
     role: str
     also_roles: tuple[str, ...] = ()
-    description_nl: str
-    description_en: str
+    template_nl: str
+    template_en: str
     thresholds: tuple[str, ...] = Field(description="RuleConfig fields this rule reads")
+
+    def text(self, lang: str = "nl", config: RuleConfig | None = None) -> str:
+        """The rule in plain words of ``lang`` ('nl' or 'en') with the thresholds of ``config``."""
+        values = _text_values(config or RuleConfig(), "en" if lang == "en" else "nl")
+        return (self.template_en if lang == "en" else self.template_nl).format(**values)
+
+    @property
+    def description_nl(self) -> str:
+        """The Dutch text with the default thresholds."""
+        return self.text("nl")
+
+    @property
+    def description_en(self) -> str:
+        """The English text with the default thresholds."""
+        return self.text("en")
+
+
+def rule_text(rule_id: str, lang: str = "nl", config: RuleConfig | None = None) -> str:
+    """A rule's text for display, with the configured thresholds; an unknown id is shown as itself."""
+    rule = RULES.get(rule_id)
+    return rule.text(lang, config) if rule is not None else rule_id
 
 
 RULES: dict[str, Rule] = {
@@ -107,24 +216,28 @@ RULES: dict[str, Rule] = {
             source="Leerplichtwet 1969 art. 21a; onderwijsinspectie.nl 'registreren en melden van ongeoorloofd verzuim'; DUO verzuimloket",
             role="leerplicht",
             also_roles=("school",),
-            description_nl="16 uur of meer ongeoorloofd verzuim binnen 4 opeenvolgende lesweken; school meldt binnen 5 werkdagen bij DUO.",
-            description_en="16 or more hours of unauthorised absence within 4 consecutive lesson weeks; school reports to DUO within 5 working days.",
+            template_nl="{leerplicht_hours} uur of meer ongeoorloofd verzuim binnen {leerplicht_weeks} opeenvolgende lesweken; "
+            "school meldt binnen {report_days} werkdagen bij DUO.",
+            template_en="{leerplicht_hours} or more hours of unauthorised absence within {leerplicht_weeks} consecutive lesson weeks; "
+            "school reports to DUO within {report_days} working days.",
             thresholds=("leerplicht_hours", "leerplicht_weeks", "leerplicht_report_working_days"),
         ),
         Rule(
             id="lrv_4w",
             source="Leerplichtwet 1969; duo.nl langdurig relatief verzuim",
             role="leerplicht",
-            description_nl="Langdurig relatief verzuim: ongeoorloofd afwezig op alle lesdagen van meer dan 4 opeenvolgende lesweken.",
-            description_en="Long-term relative absence: unauthorised absence on every lesson day for more than 4 consecutive lesson weeks.",
+            template_nl="Langdurig relatief verzuim: ongeoorloofd afwezig op {lrv_share} van de lesdagen van meer dan {lrv_weeks} opeenvolgende lesweken.",
+            template_en="Long-term relative absence: unauthorised absence on {lrv_share} of the lesson days for more than {lrv_weeks} consecutive lesson weeks.",
             thresholds=("lrv_weeks", "lrv_min_day_share"),
         ),
         Rule(
             id="rmc_verzuim",
             source="WEB / RMC-wetgeving; duo.nl verzuim 18+",
             role="rmc",
-            description_nl="Ongeoorloofd verzuim van een jongere van 18 tot 23 jaar zonder startkwalificatie.",
-            description_en="Unauthorised absence of a young person aged 18 to 23 without a startkwalificatie.",
+            template_nl="{rmc_hours} uur of meer ongeoorloofd verzuim binnen {rmc_weeks} lesweken van een jongere van {rmc_min_age} tot "
+            "{rmc_max_age} jaar zonder startkwalificatie.",
+            template_en="{rmc_hours} or more hours of unauthorised absence within {rmc_weeks} lesson weeks of a young person aged "
+            "{rmc_min_age} to {rmc_max_age} without a startkwalificatie.",
             thresholds=("rmc_min_age", "rmc_max_age", "rmc_hours", "rmc_weeks"),
         ),
         Rule(
@@ -132,24 +245,24 @@ RULES: dict[str, Rule] = {
             source="MAZL (Meer Aandacht voor Ziekgemelde Leerlingen), NCJ",
             role="jeugdarts",
             also_roles=("school",),
-            description_nl="Vierde ziekmelding binnen 12 schoolweken.",
-            description_en="Fourth sick report within 12 school weeks.",
+            template_nl="{mazl_nth} ziekmelding binnen {mazl_window} {mazl_unit}.",
+            template_en="{mazl_nth} sick report within {mazl_window} {mazl_unit}.",
             thresholds=("mazl_frequent_count", "mazl_frequent_window", "mazl_frequent_unit"),
         ),
         Rule(
             id="mazl_long",
             source="MAZL (Meer Aandacht voor Ziekgemelde Leerlingen), NCJ",
             role="jeugdarts",
-            description_nl="Langer dan 6 aaneengesloten schooldagen ziek (vanaf de 7e schooldag).",
-            description_en="Sick for more than 6 consecutive school days (from the 7th school day).",
+            template_nl="Langer dan {mazl_long_days} aaneengesloten schooldagen ziek (vanaf de {mazl_long_nth} schooldag).",
+            template_en="Sick for more than {mazl_long_days} consecutive school days (from the {mazl_long_nth} school day).",
             thresholds=("mazl_long_days",),
         ),
         Rule(
             id="vva_not_applied",
             source="Toelatingsrecht art. 8.0.1 WEB; Regeling gegevensverstrekking bij overstap naar het mbo (VVA, 2020)",
             role="school",
-            description_nl="Examenleerling vo met mbo-verwachting heeft zich op 1 april nog niet aangemeld bij een mbo.",
-            description_en="Final-year vo pupil expected to go to mbo has not applied to an mbo programme by 1 April.",
+            template_nl="Examenleerling vo met mbo-verwachting heeft zich niet uiterlijk op {apply_by} aangemeld bij een mbo.",
+            template_en="Final-year vo pupil expected to go to mbo did not apply to an mbo programme on or before {apply_by}.",
             thresholds=("vva_apply_by",),
         ),
         Rule(
@@ -157,54 +270,68 @@ RULES: dict[str, Rule] = {
             source="Regeling gegevensverstrekking bij overstap naar het mbo (VVA, 2020)",
             role="school",
             also_roles=("rmc",),
-            description_nl="Bij de start van het schooljaar heeft geen mbo-aanmelding de status 'ingeschreven'.",
-            description_en="At the start of the school year no mbo application has reached the status 'enrolled'.",
+            template_nl="Op {enrolled_by}, de start van het schooljaar, heeft geen mbo-aanmelding de status 'ingeschreven'.",
+            template_en="On {enrolled_by}, the start of the school year, no mbo application has reached the status 'enrolled'.",
             thresholds=("vva_enrolled_by",),
         ),
         Rule(
             id="deregistered_no_sk",
             source="WEB art. 8.1.8 / RMC-meldplicht uitschrijving zonder startkwalificatie",
             role="rmc",
-            description_nl="Uitschrijving van een jongere van 18 tot 23 jaar zonder startkwalificatie.",
-            description_en="Deregistration of a young person aged 18 to 23 without a startkwalificatie.",
+            template_nl="Uitschrijving van een jongere van {rmc_min_age} tot {rmc_max_age} jaar zonder startkwalificatie.",
+            template_en="Deregistration of a young person aged {rmc_min_age} to {rmc_max_age} without a startkwalificatie.",
             thresholds=("rmc_min_age", "rmc_max_age"),
         ),
         Rule(
             id="lateness",
             source="Regional lateness policy (configurable)",
             role="school",
-            description_nl="Vaker te laat dan het regionale maximum dit schooljaar.",
-            description_en="More late arrivals this school year than the regional maximum.",
+            template_nl="Dit schooljaar vaker dan {lateness_max} keer te laat.",
+            template_en="Late more than {lateness_max} times this school year.",
             thresholds=("lateness_max", "late_category"),
         ),
     )
 }
 
 
-# --- helpers ---------------------------------------------------------------------------------------
-def _day(value: dt.date) -> np.datetime64:
-    return np.datetime64(value, "D")
+# --- events: raw tables as integer codes and day numbers, once --------------------------------------
+STUDENT_COLUMNS = ("student_id", "school_year", "calendar_region", "birth_date", "has_sk", "final_year", "expects_mbo")
+_EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
-def age_on(birth_dates: Any, on: Any) -> np.ndarray:
-    """Whole years of age on a date (or one date per birth date), exact on birthdays.
+def day_numbers(values: Any) -> np.ndarray:
+    """Days since 1970 (int64) of a date column; missing dates become a sentinel later than any date."""
+    arr = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else np.asarray(values)
+    if arr.dtype.kind != "M":
+        try:
+            arr = pd.to_datetime(pd.Series(arr)).to_numpy()
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"not a date column: {exc}") from None
+    if arr.dtype != np.dtype("datetime64[ns]"):
+        arr = arr.astype("datetime64[ns]")
+    raw = arr.view(np.int64)
+    missing = np.isnat(arr)
+    out = np.floor_divide(raw, _NS_PER_DAY)
+    out[missing] = _NAT
+    return out
 
-    Legal limits (under 16, 18–23) turn on the birthday itself; born 29 Feb → 1 March in other years.
+
+def codes_of(ids: pd.Index, values: Any) -> np.ndarray:
+    """Integer code of each student id (-1 when unknown).
+
+    Exports come sorted by pupil, so only the first row of each run of equal ids is looked up (a
+    hash lookup per row costs seconds at 30M rows; comparing neighbours costs a tenth of that).
     """
-    b = pd.DatetimeIndex(pd.to_datetime(np.asarray(birth_dates)))
-    if isinstance(on, dt.date):
-        oy, om, od = on.year, on.month, on.day
-    else:
-        o = pd.DatetimeIndex(pd.to_datetime(np.asarray(on)))
-        oy, om, od = o.year.to_numpy(), o.month.to_numpy(), o.day.to_numpy()
-    bm, bd = b.month.to_numpy(), b.day.to_numpy()
-    before = (om < bm) | ((om == bm) & (od < bd))
-    return (oy - b.year.to_numpy() - before).astype(np.int64)
-
-
-def _regions(people: pd.DataFrame) -> np.ndarray:
-    """Calendar region per person as fixed-width strings: np.unique on objects sorts 10x slower."""
-    return people["region"].to_numpy().astype("U16")
+    arr = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else np.asarray(values)
+    n = len(arr)
+    if n == 0:
+        return _EMPTY_I.copy()
+    if arr.dtype == object or arr.dtype.kind in "US":
+        heads = np.flatnonzero(np.r_[True, arr[1:] != arr[:-1]])
+        if len(heads) < n // 2:
+            looked = ids.get_indexer(arr[heads]).astype(np.int64)
+            return np.repeat(looked, np.diff(np.r_[heads, n]))
+    return ids.get_indexer(arr).astype(np.int64)
 
 
 def _need(tables: dict[str, pd.DataFrame], name: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
@@ -217,13 +344,174 @@ def _need(tables: dict[str, pd.DataFrame], name: str, columns: tuple[str, ...]) 
     return df
 
 
-def _cut(df: pd.DataFrame | None, column: str, as_of: dt.date) -> pd.DataFrame | None:
-    """Point in time: drop every row dated after as_of (and undated ones)."""
+@dataclass
+class Events:
+    """The raw tables reduced to numpy arrays keyed by an integer student code (``ids[code]``).
+
+    Built once per call of ``features.build`` or ``evaluate``; every as-of date then only masks and
+    counts. Columns not needed by the rules stay in ``students`` for the features.
+    """
+
+    ids: pd.Index
+    students: pd.DataFrame  # sorted by code, year0; with 'code' and 'year0'
+    absences: dict[str, np.ndarray]  # code, day, hours, unauthorised (bool), late (bool)
+    sick: dict[str, np.ndarray]  # code, start, end
+    applications: dict[str, np.ndarray]  # code, submitted, one day array per status
+    enrolments: dict[str, np.ndarray]  # code, start, end, switch (bool), reason (object)
+    diplomas: dict[str, np.ndarray]  # code, day of each sk diploma
+
+    @classmethod
+    def from_tables(cls, tables: dict[str, pd.DataFrame], config: RuleConfig | None = None) -> Events:
+        from riskscore.contracts import VVA_STATUSES
+
+        cfg = config or RuleConfig()
+        st = _need(tables, "students", STUDENT_COLUMNS)
+        if st is None or st.empty:
+            raise DataError(MSG_NO_STUDENTS)
+        ids = pd.Index(pd.unique(st["student_id"].to_numpy()))
+        st = st.copy()
+        st["code"] = ids.get_indexer(st["student_id"].to_numpy())
+        sy = st["school_year"].astype(str)
+        for value in pd.unique(sy):
+            school_year_start(value)  # a malformed school year fails here with a clear message
+        st["year0"] = sy.str[:4].astype(np.int64)
+        st = st.sort_values(["code", "year0"], kind="stable").reset_index(drop=True)
+
+        absences = _need(tables, "absences", ("student_id", "date", "hours", "category"))
+        sick = _need(tables, "sick_reports", ("student_id", "start_date", "end_date"))
+        apps = _need(tables, "applications", ("student_id", "submitted_on"))
+        enrol = _need(tables, "enrolments", ("student_id", "start_date", "end_date"))
+        diplomas = _need(tables, "diplomas", ("student_id", "date", "is_sk"))
+        return cls(ids, st, _prep_absences(absences, ids, cfg), _prep_sick(sick, ids), _prep_apps(apps, ids, VVA_STATUSES),
+                   _prep_enrolments(enrol, ids), _prep_diplomas(diplomas, ids))
+
+
+def _known(code: np.ndarray, **arrays: np.ndarray) -> dict[str, np.ndarray]:
+    keep = code >= 0
+    if keep.all():
+        return {"code": code, **arrays}
+    return {"code": code[keep], **{k: v[keep] for k, v in arrays.items()}}
+
+
+def _prep_absences(df: pd.DataFrame | None, ids: pd.Index, cfg: RuleConfig) -> dict[str, np.ndarray]:
     if df is None or df.empty:
-        return None
-    dates = pd.to_datetime(df[column])
-    out = df.loc[dates.notna() & (dates <= pd.Timestamp(as_of))]
-    return out if len(out) else None
+        return {"code": _EMPTY_I, "day": _EMPTY_I, "hours": np.zeros(0), "unauthorised": np.zeros(0, bool), "late": np.zeros(0, bool)}
+    category = df["category"]
+    if isinstance(category.dtype, pd.CategoricalDtype):  # codes compare in microseconds
+        cats = category.cat.categories
+        unauth_of = np.append(cats.isin(cfg.unauthorised_categories), False)
+        late_of = np.append(cats == cfg.late_category, False)
+        c = category.cat.codes.to_numpy()
+        unauth, late = unauth_of[c], late_of[c]
+    else:
+        cat = category.to_numpy()
+        unauth = np.zeros(len(cat), dtype=bool)
+        for name in cfg.unauthorised_categories:
+            unauth |= cat == name
+        late = (cat == cfg.late_category) & ~unauth
+    rows = np.flatnonzero(unauth | late)
+    sid = df["student_id"].to_numpy()
+    hours = df["hours"].to_numpy(dtype=np.float64)
+    dates = df["date"].to_numpy()
+    if len(rows) < len(df):
+        sid, hours, dates, unauth, late = sid[rows], hours[rows], dates[rows], unauth[rows], late[rows]
+    return _known(codes_of(ids, sid), day=day_numbers(dates), hours=hours, unauthorised=unauth, late=late)
+
+
+def _prep_sick(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
+    if df is None or df.empty:
+        return {"code": _EMPTY_I, "start": _EMPTY_I, "end": _EMPTY_I}
+    return _known(codes_of(ids, df["student_id"]), start=day_numbers(df["start_date"]), end=day_numbers(df["end_date"]))
+
+
+def _prep_apps(df: pd.DataFrame | None, ids: pd.Index, statuses: tuple[str, ...]) -> dict[str, np.ndarray]:
+    if df is None or df.empty:
+        return {"code": _EMPTY_I, "submitted": _EMPTY_I, **{s: _EMPTY_I for s in statuses}}
+    cols = {s: (day_numbers(df[f"{s}_on"]) if f"{s}_on" in df.columns else np.full(len(df), _NAT)) for s in statuses}
+    return _known(codes_of(ids, df["student_id"]), submitted=day_numbers(df["submitted_on"]), **cols)
+
+
+def _prep_enrolments(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
+    if df is None or df.empty:
+        return {"code": _EMPTY_I, "start": _EMPTY_I, "end": _EMPTY_I, "switch": np.zeros(0, bool), "reason": np.zeros(0, object)}
+    reason = df["dereg_reason"].to_numpy(dtype=object) if "dereg_reason" in df.columns else np.full(len(df), None, dtype=object)
+    return _known(codes_of(ids, df["student_id"]), start=day_numbers(df["start_date"]), end=day_numbers(df["end_date"]),
+                  switch=reason == "switch", reason=reason)
+
+
+def _prep_diplomas(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
+    if df is None or df.empty:
+        return {"code": _EMPTY_I, "day": _EMPTY_I}
+    sk = df.loc[df["is_sk"].fillna(False).astype(bool)]
+    return _known(codes_of(ids, sk["student_id"]), day=day_numbers(sk["date"]))
+
+
+# --- who the pupil is on as_of, and on each day ----------------------------------------------------
+@dataclass
+class _People:
+    """Per student code: the students row known on as_of (its school year or the latest before)."""
+
+    present: np.ndarray  # bool: has a row up to as_of's school year
+    row: np.ndarray  # index into Events.students (-1 if absent)
+    birth: np.ndarray  # day number
+    sk_from: np.ndarray  # first day with a startkwalificatie (_NAT: none)
+    cal: np.ndarray  # index into view.keys (-1 if absent)
+    view: CalendarView
+
+    def turns(self, years: int) -> np.ndarray:
+        """Per code: the day the pupil turns ``years``."""
+        return birthdays(self.birth, years)
+
+
+def _people(ev: Events, t: int, y0: int, cal: SchoolCalendar) -> _People:
+    st = ev.students
+    n = len(ev.ids)
+    upto = np.flatnonzero(st["year0"].to_numpy() <= y0)
+    code = st["code"].to_numpy()[upto]
+    last = upto[np.r_[code[1:] != code[:-1], True]] if len(upto) else upto
+    present = np.zeros(n, dtype=bool)
+    row = np.full(n, -1, dtype=np.int64)
+    lc = st["code"].to_numpy()[last]
+    present[lc] = True
+    row[lc] = last
+    birth = np.zeros(n, dtype=np.int64)
+    birth[lc] = day_numbers(st["birth_date"].to_numpy()[last])
+    if (birth[lc] == _NAT).any():
+        bad = ev.ids[lc[birth[lc] == _NAT][0]]
+        raise DataError(f"pupil {bad} has no birth date: the rules need it to know who is leerplichtig")
+    # sk: from a diploma's date, or from the first school year whose students row says so
+    sk_from = np.full(n, _NAT, dtype=np.int64)
+    sk_rows = upto[st["has_sk"].fillna(False).astype(bool).to_numpy()[upto]]
+    if len(sk_rows):
+        years = st["year0"].to_numpy()[sk_rows]
+        starts = (np.array([f"{y}-08-01" for y in range(int(years.min()), int(years.max()) + 1)], dtype="datetime64[D]").astype(np.int64))
+        np.minimum.at(sk_from, st["code"].to_numpy()[sk_rows], starts[years - years.min()])
+    dp = ev.diplomas
+    got = dp["day"] <= t
+    np.minimum.at(sk_from, dp["code"][got], dp["day"][got])
+    school = st["school_id"].to_numpy()[last] if "school_id" in st.columns else None
+    keys = cal.key_for(school, st["calendar_region"].to_numpy()[last])
+    key_idx, key_names = pd.factorize(pd.Series(keys, dtype=object), sort=True)
+    key = np.full(n, -1, dtype=np.int64)
+    key[lc] = key_idx
+    return _People(present, row, birth, sk_from, key, cal.view([str(k) for k in key_names]))
+
+
+# --- output ----------------------------------------------------------------------------------------
+def _triggers(ev: Events, rule_id: str, codes: np.ndarray, fired: np.ndarray, detail: Any, due: np.ndarray | None = None) -> pd.DataFrame:
+    rule = RULES[rule_id]
+    n = len(codes)
+    return pd.DataFrame(
+        {
+            "student_id": ev.ids.to_numpy()[np.asarray(codes, dtype=np.int64)] if n else np.array([], dtype=object),
+            "rule_id": rule_id,
+            "fired_on": np.asarray(fired, dtype=np.int64).astype("datetime64[D]"),
+            "due_date": np.full(n, np.datetime64("NaT"), dtype="datetime64[D]") if due is None else np.asarray(due, dtype="datetime64[D]"),
+            "role": rule.role,
+            "source": rule.source,
+            "detail": np.asarray(detail, dtype=object) if n else np.array([], dtype=object),
+        }
+    )
 
 
 def _frame(rows: list[pd.DataFrame]) -> pd.DataFrame:
@@ -241,316 +529,284 @@ def _frame(rows: list[pd.DataFrame]) -> pd.DataFrame:
             }
         )
     out = pd.concat(rows, ignore_index=True)
-    out["fired_on"] = pd.to_datetime(out["fired_on"]).astype("datetime64[ns]")
-    out["due_date"] = pd.to_datetime(out["due_date"]).astype("datetime64[ns]")
-    return out.sort_values(["student_id", "rule_id", "fired_on"], kind="stable").reset_index(drop=True)[
-        list(OUTPUT_COLUMNS)
-    ]
+    out["fired_on"] = out["fired_on"].astype("datetime64[ns]")
+    out["due_date"] = out["due_date"].astype("datetime64[ns]")
+    return out.sort_values(["student_id", "rule_id", "fired_on"], kind="stable").reset_index(drop=True)[list(OUTPUT_COLUMNS)]
 
 
-def _triggers(rule_id: str, student_ids: Any, fired_on: Any, detail: Any, due_date: Any = None) -> pd.DataFrame:
-    rule = RULES[rule_id]
-    n = len(student_ids)
-    return pd.DataFrame(
-        {
-            "student_id": np.asarray(student_ids, dtype=object),
-            "rule_id": rule_id,
-            "fired_on": np.asarray(fired_on, dtype="datetime64[D]"),
-            "due_date": np.full(n, np.datetime64("NaT"), dtype="datetime64[D]") if due_date is None else due_date,
-            "role": rule.role,
-            "source": rule.source,
-            "detail": np.asarray(detail, dtype=object) if n else np.array([], dtype=object),
-        }
-    )
+# --- absence-window rules (leerplicht_16h_4w, rmc_verzuim) and lrv_4w ---------------------------------
+@dataclass
+class _Daily:
+    """Unauthorised hours per pupil per lesson day, sorted by (code, day), with who the pupil was that day."""
+
+    code: np.ndarray
+    day: np.ndarray
+    week: np.ndarray
+    year0: np.ndarray  # school year of the day
+    hours: np.ndarray
+    leerplichtig: np.ndarray  # under leerplicht_age, or under kwalificatieplicht_age without sk, on that day
+    rmc: np.ndarray  # not leerplichtig, rmc_min_age <= age < rmc_max_age, no sk, on that day
 
 
-def _students_at(students: pd.DataFrame, diplomas: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
-    """One row per student: the row of as_of's school year, else the latest earlier one (leavers)."""
-    sy = school_year_of(as_of)
-    s = students.loc[students["school_year"].astype(str) <= sy]
-    s = s.sort_values("school_year", kind="stable").drop_duplicates("student_id", keep="last")
-    s = s.set_index(s["student_id"].astype(str))
-    has_sk = s["has_sk"].astype(bool).to_numpy()
-    if diplomas is not None:
-        sk_ids = diplomas.loc[diplomas["is_sk"].astype(bool), "student_id"].astype(str).unique()
-        has_sk = has_sk | s.index.isin(sk_ids)
-    age = age_on(s["birth_date"], as_of)
-    return pd.DataFrame(
-        {
-            "school_year": s["school_year"].astype(str).to_numpy(),
-            "region": s["calendar_region"].astype(str).to_numpy(),
-            "birth_date": pd.to_datetime(s["birth_date"]).to_numpy(),
-            "age": age,
-            "has_sk": has_sk,
-            "final_year": s["final_year"].astype(bool).to_numpy(),
-            "expects_mbo": s["expects_mbo"].astype(bool).to_numpy(),
-        },
-        index=s.index,
-    )
+def _daily(ev: Events, pp: _People, cfg: RuleConfig, scan_start: int, t: int) -> _Daily:
+    ab = ev.absences
+    sel = ab["unauthorised"] & (ab["day"] >= scan_start) & (ab["day"] <= t)
+    sel[sel] = pp.present[ab["code"][sel]]
+    code, day, hours = ab["code"][sel], ab["day"][sel], ab["hours"][sel]
+    bad = ~np.isfinite(hours) | (hours < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(MSG_BAD_HOURS.format(student=ev.ids[code[i]], hours=float(hours[i]), date=_iso(day[i])))
+    span = t - scan_start + 1
+    key = code * span + (day - scan_start)
+    if len(key) > 1 and not (key[1:] >= key[:-1]).all():  # exports are usually sorted already
+        order = np.argsort(key, kind="stable")
+        key, code, day, hours = key[order], code[order], day[order], hours[order]
+    heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else _EMPTY_I
+    if len(heads) < len(key):
+        code, day, hours = code[heads], day[heads], np.add.reduceat(hours, heads)
+    too_many = hours > cfg.max_hours_per_day + _EPS
+    if too_many.any():
+        i = int(np.flatnonzero(too_many)[0])
+        raise DataError(MSG_TOO_MANY_HOURS.format(student=ev.ids[code[i]], hours=float(hours[i]), date=_iso(day[i]), limit=cfg.max_hours_per_day))
+    key_idx = pp.cal[code]
+    lesson = pp.view.is_lesson_day(key_idx, day)  # weekends, public and school holidays never count
+    code, day, hours, key_idx = code[lesson], day[lesson], hours[lesson], key_idx[lesson]
+    week = pp.view.lesson_week(key_idx, day)
+    sk = day >= pp.sk_from[code]
+    leerplichtig = (day < pp.turns(cfg.leerplicht_age)[code]) | ((day < pp.turns(cfg.kwalificatieplicht_age)[code]) & ~sk)
+    rmc = ~leerplichtig & ~sk & (day >= pp.turns(cfg.rmc_min_age)[code]) & (day < pp.turns(cfg.rmc_max_age)[code])
+    return _Daily(code, day, week, school_year_first_years(day), hours, leerplichtig, rmc)
 
 
-# --- absence-window rules (leerplicht_16h_4w, rmc_verzuim) -----------------------------------------
-def _daily_unauthorised(absences: pd.DataFrame, people: pd.DataFrame, cal: SchoolCalendar, cfg: RuleConfig, since: dt.date) -> pd.DataFrame:
-    """Unauthorised hours per student per day with the lesson-week id of the student's region."""
-    a = absences.loc[absences["category"].isin(cfg.unauthorised_categories)]
-    dates = pd.to_datetime(a["date"]).to_numpy().astype("datetime64[D]")
-    keep = dates >= _day(since)
-    a, dates = a.loc[keep], dates[keep]
-    pos = people.index.get_indexer(a["student_id"].astype(str))
-    keep = pos >= 0
-    pos, dates, hours = pos[keep], dates[keep], a["hours"].to_numpy(dtype=float)[keep]
-    week = np.full(len(pos), -1, dtype=np.int64)
-    regions = _regions(people)[pos]
-    for region in np.unique(regions):
-        m = regions == region
-        week[m] = cal.lesson_week_ids(dates[m], str(region))
-    m = week >= 0  # absence booked in a holiday week has no lesson to miss
-    pos, dates, week, hours = pos[m], dates[m], week[m], hours[m]
-    # sum per (student, day) with a numpy sort: several times faster than a pandas groupby here
-    key = pos.astype(np.int64) * 100_000 + (dates - _day(since)).astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.array([], np.int64)
-    return pd.DataFrame(
-        {
-            "pos": pos[order][first],
-            "date": dates[order][first],
-            "week": week[order][first],
-            "hours": np.add.reduceat(hours[order], first) if len(first) else np.array([], float),
-        }
-    )
+def _iso(day: int) -> str:
+    return str(np.datetime64(int(day), "D"))
 
 
-def _window_reports(daily: pd.DataFrame, hours: float, weeks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Report dates of the 'N hours within W consecutive lesson weeks, then a new period' rule.
+def _groups(*keys: np.ndarray) -> np.ndarray:
+    """Group id per row of arrays sorted by these keys (a new group wherever any key changes)."""
+    n = len(keys[0])
+    if n == 0:
+        return _EMPTY_I
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    for k in keys:
+        new[1:] |= k[1:] != k[:-1]
+    return np.cumsum(new) - 1
 
-    Definition: on day d in lesson week w, the period holds the unauthorised hours on days in lesson
-    weeks w-W+1..w that fall after the student's previous report; when it reaches N hours, d is a
-    report date and the next period starts the day after. Returns (pos, report date, hours counted).
+
+def window_reports(group: np.ndarray, week: np.ndarray, hours: np.ndarray, *, n_hours: float, n_weeks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Report rows of the rule "N hours within W consecutive lesson weeks, then a new period".
+
+    Rows are days sorted by (group, day); ``group`` is a pupil in one school year. On day d of lesson
+    week w the period holds the hours of days in weeks w-W+1..w after the previous report; when it
+    reaches N hours, d is a report and the next period starts the day after. Returns (report rows,
+    hours counted). One vectorised pass per report a pupil gets: no loop per pupil.
     """
-    if daily.empty:
-        return np.array([], np.int64), np.array([], "datetime64[D]"), np.array([], float)
-    weekly = daily.groupby(["pos", "week"], sort=True)["hours"].sum()
-    pos_w = weekly.index.get_level_values(0).to_numpy(np.int64)
-    week_w = weekly.index.get_level_values(1).to_numpy(np.int64)
-    key = pos_w * 100_000 + week_w
-    cum = np.concatenate([[0.0], np.cumsum(weekly.to_numpy())])
-    first = np.searchsorted(key, key - (weeks - 1), side="left")
-    window = cum[np.arange(len(key)) + 1] - cum[first]
-    candidates = np.unique(pos_w[window >= hours - _EPS])
-    if candidates.size == 0:
-        return np.array([], np.int64), np.array([], "datetime64[D]"), np.array([], float)
-    d = daily.loc[daily["pos"].isin(candidates)]
-    out_pos: list[int] = []
-    out_date: list[np.datetime64] = []
-    out_hours: list[float] = []
-    p_arr, d_arr, w_arr, h_arr = (d[c].to_numpy() for c in ("pos", "date", "week", "hours"))
-    bounds = np.flatnonzero(np.diff(p_arr)) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(p_arr)], strict=True):
-        start = lo  # first day of the current period still inside the window
-        total = 0.0
-        for i in range(lo, hi):
-            total += h_arr[i]
-            while w_arr[start] < w_arr[i] - (weeks - 1):
-                total -= h_arr[start]
-                start += 1
-            if total >= hours - _EPS:
-                out_pos.append(int(p_arr[i]))
-                out_date.append(d_arr[i])
-                out_hours.append(total)
-                start, total = i + 1, 0.0
-    return np.array(out_pos, np.int64), np.array(out_date, "datetime64[D]"), np.array(out_hours, float)
+    n = len(group)
+    if n == 0:
+        return _EMPTY_I, np.zeros(0)
+    cum = np.concatenate([np.zeros(1, np.longdouble), np.cumsum(hours, dtype=np.longdouble)])
+    stride = int(week.max()) + n_weeks + 1
+    key = group * stride + week
+    first_of_group = np.searchsorted(group, group, side="left")
+    window_lo = np.maximum(np.searchsorted(key, key - (n_weeks - 1), side="left"), first_of_group)
+    period = np.zeros(int(group[-1]) + 1, dtype=np.int64)  # per group: first row of the current period
+    period[group] = first_of_group
+    rows = np.arange(n, dtype=np.int64)
+    reports: list[np.ndarray] = []
+    counted: list[np.ndarray] = []
+    while rows.size:
+        g = group[rows]
+        lo = np.maximum(window_lo[rows], period[g])
+        total = cum[rows + 1] - cum[lo]
+        hit = total >= n_hours - _EPS
+        if not hit.any():
+            break
+        hit_rows, hit_groups = rows[hit], g[hit]
+        first = np.r_[True, hit_groups[1:] != hit_groups[:-1]]
+        rep, rep_groups = hit_rows[first], hit_groups[first]
+        reports.append(rep)
+        counted.append(total[hit][first].astype(np.float64))
+        period[rep_groups] = rep + 1
+        again = np.zeros(len(period), dtype=bool)
+        again[rep_groups] = True
+        rows = rows[again[g] & (rows > period[g])]
+    if not reports:
+        return _EMPTY_I, np.zeros(0)
+    out = np.concatenate(reports)
+    order = np.argsort(out, kind="stable")
+    return out[order], np.concatenate(counted)[order]
 
 
-def _absence_window_rule(
-    rule_id: str, daily: pd.DataFrame, people: pd.DataFrame, in_scope: np.ndarray, *, hours: float, weeks: int, since: np.datetime64
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    scoped = daily.loc[in_scope[daily["pos"].to_numpy()]]
-    pos, dates, counted = _window_reports(scoped, hours, weeks)
-    m = dates >= since
-    detail = [f"{h:.2f} h ongeoorloofd verzuim binnen {weeks} lesweken" for h in counted[m]]
-    return _triggers(rule_id, people.index.to_numpy()[pos[m]], dates[m], detail), pos[m], dates[m]
+def _absence_window_rule(ev: Events, d: _Daily, rule_id: str, scope: np.ndarray, *, hours: float, weeks: int,
+                         since: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = np.flatnonzero(scope)
+    code, year0 = d.code[rows], d.year0[rows]
+    reps, counted = window_reports(_groups(code, year0), d.week[rows], d.hours[rows], n_hours=hours, n_weeks=weeks)
+    reps = rows[reps]
+    active = d.day[reps] >= since
+    return d.code[reps][active], d.day[reps][active], counted[active]
 
 
-# --- lrv_4w ----------------------------------------------------------------------------------------
-def _lrv(daily: pd.DataFrame, people: pd.DataFrame, in_scope: np.ndarray, cal: SchoolCalendar, cfg: RuleConfig, as_of: dt.date, since: np.datetime64) -> pd.DataFrame:
-    """Runs of > lrv_weeks consecutive lesson weeks in which the pupil missed (a share of) every lesson day."""
-    d = daily.loc[in_scope[daily["pos"].to_numpy()] & (daily["hours"].to_numpy() > 0)]
-    if d.empty:
-        return _triggers("lrv_4w", [], [], [])
-    regions = _regions(people)[d["pos"].to_numpy()]
-    is_lesson = np.zeros(len(d), dtype=bool)
-    for region in np.unique(regions):
-        m = regions == region
-        is_lesson[m] = cal.lesson_day_mask(d["date"].to_numpy()[m], str(region))
-    d = d.loc[is_lesson]
-    weekly = d.groupby(["pos", "week"], sort=True).agg(days=("date", "size"), first=("date", "min"))
-    pos = weekly.index.get_level_values(0).to_numpy(np.int64)
-    week = weekly.index.get_level_values(1).to_numpy(np.int64)
-    needed = np.zeros(len(weekly), dtype=float)
-    wregions = _regions(people)[pos]
-    for region in np.unique(wregions):
-        m = wregions == region
-        needed[m] = cal.lesson_days_per_week(str(region), until=as_of)[week[m]]
-    full = (weekly["days"].to_numpy() >= np.ceil(needed * cfg.lrv_min_day_share - _EPS)) & (needed > 0)
-    pos, week, first = pos[full], week[full], weekly["first"].to_numpy()[full]
-    if pos.size == 0:
-        return _triggers("lrv_4w", [], [], [])
-    new_run = np.r_[True, (np.diff(pos) != 0) | (np.diff(week) != 1)]
+def _lrv(ev: Events, d: _Daily, pp: _People, cfg: RuleConfig, t: int, since: int) -> pd.DataFrame:
+    """Runs of > lrv_weeks consecutive lesson weeks (within a school year) in which the pupil, while
+    leerplichtig, missed (a share of) every lesson day."""
+    rows = np.flatnonzero(d.leerplichtig & (d.hours > 0))
+    if rows.size == 0:
+        return _triggers(ev, "lrv_4w", _EMPTY_I, _EMPTY_I, [])
+    code, week, day, year0 = d.code[rows], d.week[rows], d.day[rows], d.year0[rows]
+    g = _groups(code, week)
+    heads = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    days = np.diff(np.r_[heads, len(g)])
+    code, week, first, year0 = code[heads], week[heads], day[heads], year0[heads]
+    key = pp.cal[code]
+    needed = np.zeros(len(code), dtype=np.float64)
+    for k in np.unique(key):
+        m = key == k
+        per_week = pp.view.lesson_days_per_week(int(k), t)
+        needed[m] = per_week[week[m]]
+    full = (days >= np.ceil(needed * cfg.lrv_min_day_share - _EPS)) & (needed > 0)
+    code, week, first, year0, key = code[full], week[full], first[full], year0[full], key[full]
+    if code.size == 0:
+        return _triggers(ev, "lrv_4w", _EMPTY_I, _EMPTY_I, [])
+    new_run = np.r_[True, (np.diff(code) != 0) | (np.diff(week) != 1) | (np.diff(year0) != 0)]
     run_id = np.cumsum(new_run) - 1
     run_start = np.flatnonzero(new_run)
-    nth = np.arange(len(pos)) - run_start[run_id]  # 0-based week number inside the run
+    nth = np.arange(len(code)) - run_start[run_id]  # 0-based week number inside the run
     fire = nth == cfg.lrv_weeks  # the first week beyond lrv_weeks
-    run_last_week = week[np.r_[run_start[1:] - 1, len(pos) - 1]][run_id]
-    current_of = {str(r): cal.last_lesson_week_id(as_of, str(r)) for r in np.unique(wregions)}
-    current = np.array([current_of[str(r)] for r in wregions[full]], dtype=np.int64)
+    run_last_week = week[np.r_[run_start[1:] - 1, len(code) - 1]][run_id]
+    current = pp.view.lesson_week_ordinal(key, np.full(len(key), t))
     ongoing = run_last_week >= current - 1
     m = fire & ((first >= since) | ongoing)
     run_len = np.bincount(run_id)[run_id]
-    detail = [f"{n} opeenvolgende lesweken volledig ongeoorloofd afwezig" for n in run_len[m]]
-    return _triggers("lrv_4w", people.index.to_numpy()[pos[m]], first[m], detail)
+    detail = [f"{n} opeenvolgende lesweken ongeoorloofd afwezig" for n in run_len[m]]
+    return _triggers(ev, "lrv_4w", code[m], first[m], detail)
 
 
 # --- sick reports (MAZL) ---------------------------------------------------------------------------
-def _mazl(sick: pd.DataFrame | None, people: pd.DataFrame, cal: SchoolCalendar, cfg: RuleConfig, as_of: dt.date, since: np.datetime64) -> list[pd.DataFrame]:
-    if sick is None:
-        return []
-    pos_all = people.index.get_indexer(sick["student_id"].astype(str))
-    s = sick.loc[pos_all >= 0]
-    pos = pos_all[pos_all >= 0]
-    start = pd.to_datetime(s["start_date"]).to_numpy().astype("datetime64[D]")
-    end = pd.to_datetime(s["end_date"]).to_numpy().astype("datetime64[D]")
-    as_of_d = _day(as_of)
-    ongoing = np.isnat(end) | (end >= as_of_d)  # an end after as_of is not known yet
-    end = np.where(ongoing, as_of_d, end)
-    covered = (start >= _day(cal.first)) & (end <= _day(cal.last))
-    pos, start, end, ongoing = pos[covered], start[covered], end[covered], ongoing[covered]
-    regions = _regions(people)[pos]
-    ord_start = np.zeros(len(pos), np.int64)  # lesson days before the spell
-    ord_end = np.zeros(len(pos), np.int64)
-    week = np.zeros(len(pos), np.int64)
-    for region in np.unique(regions):
-        m = regions == region
-        r = str(region)
-        ord_start[m] = cal.lesson_day_ordinals(start[m], r) - cal.lesson_day_mask(start[m], r)
-        ord_end[m] = cal.lesson_day_ordinals(end[m], r)
-        week[m] = cal.lesson_week_ordinals(start[m], r)
+def _mazl(ev: Events, pp: _People, cfg: RuleConfig, t: int, since: int) -> list[pd.DataFrame]:
+    sr = ev.sick
+    sel = sr["start"] <= t
+    sel[sel] = pp.present[sr["code"][sel]]
+    code, start, end = sr["code"][sel], sr["start"][sel], sr["end"][sel]
+    ongoing = (end == _NAT) | (end >= t)  # an end after as_of is not known yet
+    end = np.where(ongoing, t, end)
+    covered = (start >= pp.view.first_day) & (end <= pp.view.last_day) & (end >= start)
+    code, start, end, ongoing = code[covered], start[covered], end[covered], ongoing[covered]
+    key = pp.cal[code]
+    ord_start = pp.view.lesson_day_ordinal(key, start) - pp.view.is_lesson_day(key, start)  # lesson days before the spell
+    ord_end = pp.view.lesson_day_ordinal(key, end)
     out: list[pd.DataFrame] = []
-    ids = people.index.to_numpy()
     if cfg.enabled.get("mazl_long", True):
         n = cfg.mazl_long_days + 1
         long = (ord_end - ord_start) >= n
-        fired = np.zeros(len(pos), "datetime64[D]")
-        for region in np.unique(regions[long]):
-            m = long & (regions == region)
-            fired[m] = cal.date_of_lesson_day_ordinal(ord_start[m] + n, str(region))
+        fired = np.zeros(len(code), dtype=np.int64)
+        if long.any():
+            fired[long] = pp.view.day_of_lesson_ordinal(key[long], ord_start[long] + n)
         m = long & ((fired >= since) | ongoing)
         detail = [f"{k} schooldagen ziek{' (loopt nog)' if o else ''}" for k, o in zip(ord_end[m] - ord_start[m], ongoing[m], strict=True)]
-        out.append(_triggers("mazl_long", ids[pos[m]], fired[m], detail))
-    if cfg.enabled.get("mazl_frequent", True) and len(pos):
+        out.append(_triggers(ev, "mazl_long", code[m], fired[m], detail))
+    if cfg.enabled.get("mazl_frequent", True) and len(code):
         k = cfg.mazl_frequent_count
-        order = np.lexsort((start, pos))
-        p, st, wk = pos[order], start[order], week[order]
-        prev = np.arange(len(p)) - (k - 1)
-        ok = prev >= 0
-        prev_c = np.clip(prev, 0, None)
-        ok &= p[prev_c] == p
+        order = np.lexsort((start, code))
+        p, st = code[order], start[order]
+        prev = np.clip(np.arange(len(p)) - (k - 1), 0, None)
+        ok = (np.arange(len(p)) >= k - 1) & (p[prev] == p)
         if cfg.mazl_frequent_unit == "lesson_weeks":
-            ok &= wk[prev_c] > wk - cfg.mazl_frequent_window
+            wk = pp.view.lesson_week_ordinal(key[order], st)
+            ok &= wk[prev] > wk - cfg.mazl_frequent_window
         else:
-            limit = (pd.DatetimeIndex(st.astype("datetime64[ns]")) - pd.DateOffset(months=cfg.mazl_frequent_window)).to_numpy()
-            ok &= st[prev_c].astype("datetime64[ns]") > limit
+            limit = (pd.DatetimeIndex(st.astype("datetime64[D]").astype("datetime64[ns]")) - pd.DateOffset(months=cfg.mazl_frequent_window))
+            ok &= st[prev] > limit.to_numpy().astype("datetime64[D]").astype(np.int64)
         ok &= st >= since
         unit = "lesweken" if cfg.mazl_frequent_unit == "lesson_weeks" else "maanden"
         detail = [f"{k}e ziekmelding binnen {cfg.mazl_frequent_window} {unit}"] * int(ok.sum())
-        out.append(_triggers("mazl_frequent", ids[p[ok]], st[ok], detail))
+        out.append(_triggers(ev, "mazl_frequent", p[ok], st[ok], detail))
     return out
 
 
-# --- VVA, deregistration, lateness ---------------------------------------------------------------
-def _md(year: int, month_day: tuple[int, int]) -> dt.date:
-    return dt.date(year, month_day[0], month_day[1])
+# --- VVA, deregistration, lateness -----------------------------------------------------------------
+def _day_of(year: int, month_day: tuple[int, int]) -> int:
+    return int((np.datetime64(dt.date(year, month_day[0], month_day[1]), "D") - np.datetime64(0, "D")).astype(np.int64))
 
 
-def _vva(students: pd.DataFrame, people: pd.DataFrame, apps: pd.DataFrame | None, cfg: RuleConfig, as_of: dt.date, since: np.datetime64) -> list[pd.DataFrame]:
-    sy = school_year_of(as_of)
-    sy_start = school_year_start(sy)
+def _vva(ev: Events, pp: _People, cfg: RuleConfig, t: int, y0: int, since: int) -> list[pd.DataFrame]:
+    ap = ev.applications
+    st = ev.students
     out: list[pd.DataFrame] = []
     if cfg.enabled.get("vva_not_applied", True):
-        deadline = _md(sy_start.year + (cfg.vva_apply_by[0] < 8), cfg.vva_apply_by)
-        if as_of >= deadline:
-            cand = people.index[(people["school_year"] == sy) & people["final_year"] & people["expects_mbo"]]
-            applied_by = applied_now = np.array([], dtype=object)
-            if apps is not None:
-                submitted = pd.to_datetime(apps["submitted_on"])
-                applied_by = apps.loc[submitted <= pd.Timestamp(deadline), "student_id"].astype(str).unique()
-                applied_now = apps["student_id"].astype(str).unique()  # apps is cut at as_of
-            late = cand[~cand.isin(applied_by)]
-            still = ~late.isin(applied_now)
-            if not _day(deadline) >= since:
-                late = late[still]
-                still = still[still]
+        # "uiterlijk op 1 april": an application on the deadline is on time; the breach exists from the next day
+        deadline = _day_of(y0 + (cfg.vva_apply_by[0] < 8), cfg.vva_apply_by)
+        breach = deadline + 1
+        if t >= breach:
+            rows = pp.row[pp.present]
+            this_year = st["year0"].to_numpy()[rows] == y0
+            wants = st["final_year"].astype(bool).to_numpy()[rows] & st["expects_mbo"].astype(bool).to_numpy()[rows]
+            cand = np.flatnonzero(pp.present)[this_year & wants]
+            submitted = ap["submitted"]
+            on_time = np.zeros(len(ev.ids), dtype=bool)
+            on_time[ap["code"][submitted <= deadline]] = True
+            applied = np.zeros(len(ev.ids), dtype=bool)
+            applied[ap["code"][submitted <= t]] = True
+            late = cand[~on_time[cand]]
+            still = ~applied[late]
+            if breach < since:  # beyond the lookback only the ones that still did not apply stay active
+                late, still = late[still], still[still]
             detail = np.where(still, "geen mbo-aanmelding", "aangemeld na de uiterste datum")
-            out.append(_triggers("vva_not_applied", late.to_numpy(), [_day(deadline)] * len(late), detail))
+            out.append(_triggers(ev, "vva_not_applied", late, np.full(len(late), breach), detail))
     if cfg.enabled.get("vva_no_enrolment", True):
-        check = _md(sy_start.year + (cfg.vva_enrolled_by[0] < 8), cfg.vva_enrolled_by)
-        prev_sy = f"{sy_start.year - 1}-{sy_start.year % 100:02d}"
-        if as_of >= check:
-            prev = students.loc[students["school_year"].astype(str) == prev_sy]
-            prev = prev.loc[prev["final_year"].astype(bool) & prev["expects_mbo"].astype(bool), "student_id"].astype(str).unique()
-            enrolled = np.array([], dtype=object)
-            if apps is not None:
-                enrolled_on = pd.to_datetime(apps["enrolled_on"])
-                enrolled = apps.loc[enrolled_on.notna() & (enrolled_on <= pd.Timestamp(as_of)), "student_id"].astype(str).unique()
-            missing = pd.Index(prev)[~pd.Index(prev).isin(enrolled)]
-            out.append(_triggers("vva_no_enrolment", missing.to_numpy(), [_day(check)] * len(missing), ["geen inschrijving mbo"] * len(missing)))
+        check = _day_of(y0 + (cfg.vva_enrolled_by[0] < 8), cfg.vva_enrolled_by)
+        if t >= check:
+            prev = st.loc[(st["year0"].to_numpy() == y0 - 1) & st["final_year"].astype(bool).to_numpy() & st["expects_mbo"].astype(bool).to_numpy(), "code"]
+            prev = np.unique(prev.to_numpy())
+            enrolled_by = np.zeros(len(ev.ids), dtype=bool)
+            enrolled_now = np.zeros(len(ev.ids), dtype=bool)
+            enrolled = ap["enrolled"] if "enrolled" in ap else np.full(len(ap["code"]), _NAT)
+            enrolled_by[ap["code"][(enrolled <= check) & (ap["submitted"] <= t)]] = True
+            enrolled_now[ap["code"][(enrolled <= t) & (ap["submitted"] <= t)]] = True
+            missing = prev[~enrolled_by[prev]]
+            still = ~enrolled_now[missing]
+            if check < since:
+                missing, still = missing[still], still[still]
+            detail = np.where(still, "geen inschrijving mbo", "ingeschreven na de start van het schooljaar")
+            out.append(_triggers(ev, "vva_no_enrolment", missing, np.full(len(missing), check), detail))
     return out
 
 
-def _deregistered(enrol: pd.DataFrame | None, people: pd.DataFrame, diplomas: pd.DataFrame | None, cfg: RuleConfig, since: np.datetime64) -> pd.DataFrame:
+def _deregistered(ev: Events, pp: _People, cfg: RuleConfig, t: int, since: int) -> pd.DataFrame:
     """Deregistrations (enrolment end_date <= as_of) within the lookback of 18-23-year-olds without sk then."""
-    if enrol is None:
-        return _triggers("deregistered_no_sk", [], [], [])
-    end = pd.to_datetime(enrol["end_date"]).to_numpy().astype("datetime64[D]")
-    e = enrol.loc[end >= since]
-    end = end[end >= since]
-    pos = people.index.get_indexer(e["student_id"].astype(str))
-    known = pos >= 0
-    e, end, pos = e.loc[known], end[known], pos[known]
-    birth = people["birth_date"].to_numpy()[pos]
-    age = age_on(birth, end)
-    no_sk = ~people["has_sk"].to_numpy()[pos]
-    if diplomas is not None and len(pos):
-        sk = diplomas.loc[diplomas["is_sk"].astype(bool)]
-        first_sk = pd.to_datetime(sk["date"]).groupby(sk["student_id"].astype(str)).min()
-        sk_date = first_sk.reindex(people.index[pos]).to_numpy().astype("datetime64[D]")
-        no_sk &= ~(sk_date <= end)
-    m = (age >= cfg.rmc_min_age) & (age < cfg.rmc_max_age) & no_sk
-    reason = e["dereg_reason"].astype(str).to_numpy() if "dereg_reason" in e.columns else np.full(len(e), "")
-    detail = [f"uitgeschreven ({r}), {a} jaar, zonder startkwalificatie" for r, a in zip(reason[m], age[m], strict=True)]
-    return _triggers("deregistered_no_sk", people.index.to_numpy()[pos[m]], end[m], detail)
+    en = ev.enrolments
+    sel = (en["end"] <= t) & (en["end"] >= since)
+    sel[sel] = pp.present[en["code"][sel]]
+    code, end, reason = en["code"][sel], en["end"][sel], en["reason"][sel]
+    m = (end >= pp.turns(cfg.rmc_min_age)[code]) & (end < pp.turns(cfg.rmc_max_age)[code]) & (end < pp.sk_from[code])
+    ages = [_age_at(pp.birth[c], e) for c, e in zip(code[m], end[m], strict=True)]
+    detail = [f"uitgeschreven ({'' if r is None else r}), {a} jaar, zonder startkwalificatie" for r, a in zip(reason[m], ages, strict=True)]
+    return _triggers(ev, "deregistered_no_sk", code[m], end[m], detail)
 
 
-def _lateness(absences: pd.DataFrame | None, people: pd.DataFrame, cfg: RuleConfig, as_of: dt.date, since: np.datetime64) -> pd.DataFrame:
+def _age_at(birth: int, day: int) -> int:
+    from riskscore.calendar import age_on
+
+    return age_on(np.datetime64(int(birth), "D"), np.datetime64(int(day), "D"))
+
+
+def _lateness(ev: Events, pp: _People, cfg: RuleConfig, t: int, y0: int, since: int) -> pd.DataFrame:
     """The (N+1)th late arrival of the school year; active within the lookback."""
-    if absences is None:
-        return _triggers("lateness", [], [], [])
-    late = absences.loc[absences["category"] == cfg.late_category]
-    dates = pd.to_datetime(late["date"]).to_numpy().astype("datetime64[D]")
-    in_year = dates >= _day(school_year_start(school_year_of(as_of)))
-    pos = people.index.get_indexer(late["student_id"].astype(str))[in_year]
-    dates = dates[in_year]
-    keep = pos >= 0
-    pos, dates = pos[keep], dates[keep]
-    order = np.lexsort((dates, pos))
-    pos, dates = pos[order], dates[order]
-    rank = np.arange(len(pos)) - np.searchsorted(pos, pos, side="left")  # 0-based per student
-    m = (rank == cfg.lateness_max) & (dates >= since)
+    ab = ev.absences
+    sel = ab["late"] & (ab["day"] >= _day_of(y0, (8, 1))) & (ab["day"] <= t)
+    sel[sel] = pp.present[ab["code"][sel]]
+    code, day = ab["code"][sel], ab["day"][sel]
+    order = np.lexsort((day, code))
+    code, day = code[order], day[order]
+    rank = np.arange(len(code)) - np.searchsorted(code, code, side="left")  # 0-based per student
+    m = (rank == cfg.lateness_max) & (day >= since)
     detail = [f"meer dan {cfg.lateness_max} keer te laat"] * int(m.sum())
-    return _triggers("lateness", people.index.to_numpy()[pos[m]], dates[m], detail)
+    return _triggers(ev, "lateness", code[m], day[m], detail)
 
 
-# --- entry point -----------------------------------------------------------------------------------
+# --- entry points ----------------------------------------------------------------------------------
 def evaluate(
     tables: dict[str, pd.DataFrame],
     as_of: Any,
@@ -560,54 +816,51 @@ def evaluate(
 ) -> pd.DataFrame:
     """Triggers active at as_of: fired within the lookback, or (long absence/sickness) still ongoing.
 
-    Every table is cut at as_of before anything else, so later rows cannot change the answer.
+    Nothing dated after as_of is read, so later rows cannot change the answer. The result for a pupil
+    depends only on that pupil's rows: any split of the pupils into calls gives the same triggers.
     """
+    cfg = config or RuleConfig()
+    return evaluate_events(Events.from_tables(tables, cfg), as_of, config=cfg, calendar=calendar)
+
+
+def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None, calendar: SchoolCalendar | None = None) -> pd.DataFrame:
+    """evaluate() on prepared events (features.build prepares them once for all its as-of dates)."""
     cfg = config or RuleConfig()
     cal = calendar or SchoolCalendar.default()
     day = to_date(as_of)
     if not cal.covers(day):
         cal.is_lesson_day(day, "noord")  # raises the calendar's out-of-range DataError
-    students = _need(tables, "students", ("student_id", "school_year", "calendar_region", "birth_date", "has_sk", "final_year", "expects_mbo"))
-    if students is None:
-        raise DataError(MSG_NO_STUDENTS)
-    sy = school_year_of(day)
-    students = students.loc[students["school_year"].astype(str) <= sy]
-    absences = _cut(_need(tables, "absences", ("student_id", "date", "hours", "category")), "date", day)
-    sick = _cut(_need(tables, "sick_reports", ("student_id", "start_date", "end_date")), "start_date", day)
-    apps = _cut(_need(tables, "applications", ("student_id", "submitted_on", "enrolled_on")), "submitted_on", day)
-    enrol = _cut(_need(tables, "enrolments", ("student_id", "end_date")), "end_date", day)
-    diplomas = _cut(_need(tables, "diplomas", ("student_id", "date", "is_sk")), "date", day)
-    people = _students_at(students, diplomas, day)
-    since = _day(day - dt.timedelta(days=cfg.lookback_days))
+    t = _day_of(day.year, (day.month, day.day))
+    y0 = int(school_year_of(day)[:4])
+    since = t - cfg.lookback_days
+    pp = _people(ev, t, y0, cal)
     on = cfg.enabled
     out: list[pd.DataFrame] = []
-
-    absence_rules = [r for r in ("leerplicht_16h_4w", "lrv_4w", "rmc_verzuim") if on.get(r, False)]
-    if absences is not None and absence_rules:
-        # periods are counted per school year: a fixed start keeps the "new period" points stable
-        daily = _daily_unauthorised(absences, people, cal, cfg, max(school_year_start(sy), cal.first))
-        age = people["age"].to_numpy()
-        has_sk = people["has_sk"].to_numpy()
-        leerplichtig = (age < cfg.leerplicht_age) | ((age < cfg.kwalificatieplicht_age) & ~has_sk)
+    if any(on.get(r, False) for r in ("leerplicht_16h_4w", "lrv_4w", "rmc_verzuim")):
+        # periods restart each school year, counted from its first day whatever as_of is
+        since_day = max(dt.date(1970, 1, 1) + dt.timedelta(days=since), cal.first)
+        scan_start = max(_day_of(int(school_year_of(since_day)[:4]), (8, 1)), _day_of(cal.first.year, (cal.first.month, cal.first.day)))
+        d = _daily(ev, pp, cfg, scan_start, t)
         if on.get("leerplicht_16h_4w", False):
-            trig, _, fired = _absence_window_rule(
-                "leerplicht_16h_4w", daily, people, leerplichtig, hours=cfg.leerplicht_hours, weeks=cfg.leerplicht_weeks, since=since
-            )
-            trig["due_date"] = cal.add_working_days_array(fired, cfg.leerplicht_report_working_days)
-            out.append(trig)
+            code, fired, hours = _absence_window_rule(ev, d, "leerplicht_16h_4w", d.leerplichtig, hours=cfg.leerplicht_hours,
+                                                      weeks=cfg.leerplicht_weeks, since=since)
+            due = cal.add_working_days_array(fired.astype("datetime64[D]"), cfg.leerplicht_report_working_days)
+            detail = [f"{h:.2f} uur ongeoorloofd verzuim binnen {cfg.leerplicht_weeks} lesweken" for h in hours]
+            out.append(_triggers(ev, "leerplicht_16h_4w", code, fired, detail, due))
         if on.get("lrv_4w", False):
-            out.append(_lrv(daily, people, leerplichtig, cal, cfg, day, since))
+            out.append(_lrv(ev, d, pp, cfg, t, since))
         if on.get("rmc_verzuim", False):
-            rmc = ~leerplichtig & (age >= cfg.rmc_min_age) & (age < cfg.rmc_max_age) & ~has_sk
-            trig, _, _ = _absence_window_rule(
-                "rmc_verzuim", daily, people, rmc, hours=cfg.rmc_hours, weeks=cfg.rmc_weeks, since=since
-            )
-            out.append(trig)
+            code, fired, hours = _absence_window_rule(ev, d, "rmc_verzuim", d.rmc, hours=cfg.rmc_hours, weeks=cfg.rmc_weeks, since=since)
+            detail = [f"{h:.2f} uur ongeoorloofd verzuim binnen {cfg.rmc_weeks} lesweken" for h in hours]
+            out.append(_triggers(ev, "rmc_verzuim", code, fired, detail))
     if on.get("mazl_long", False) or on.get("mazl_frequent", False):
-        out.extend(_mazl(sick, people, cal, cfg, day, since))
-    out.extend(_vva(students, people, apps, cfg, day, since))
+        out.extend(_mazl(ev, pp, cfg, t, since))
+    out.extend(_vva(ev, pp, cfg, t, y0, since))
     if on.get("deregistered_no_sk", False):
-        out.append(_deregistered(enrol, people, diplomas, cfg, since))
+        out.append(_deregistered(ev, pp, cfg, t, since))
     if on.get("lateness", False):
-        out.append(_lateness(absences, people, cfg, day, since))
+        out.append(_lateness(ev, pp, cfg, t, y0, since))
     return _frame(out)
+
+
+__all__ = ["OUTPUT_COLUMNS", "RULES", "Events", "Rule", "RuleConfig", "evaluate", "evaluate_events", "rule_text", "school_year_name", "window_reports"]
