@@ -172,7 +172,7 @@ def _cohort(n: int, seed: int) -> dict[str, pd.DataFrame]:
     absences = pd.DataFrame({
         "student_id": rng.choice(ids, n_abs), "date": rng.choice(days, n_abs), "hours": rng.choice([1.0, 2.0, 4.0, 6.0], n_abs),
         "category": rng.choice(["unauthorised", "late", "authorised"], n_abs),
-    })
+    }).drop_duplicates(["student_id", "date"])  # one registration a day: 16 h on one day is a data error (rules)
     truants = [sid for i, sid in enumerate(ids) if i % 5 == 0]  # 6 unauthorised hours a week: the 16 h rule fires
     tue_thu = days[days.dayofweek.isin([1, 3])]
     absences = pd.concat([absences, pd.DataFrame({"student_id": np.repeat(truants, len(tue_thu)), "date": np.tile(tue_thu, len(truants)),
@@ -201,7 +201,9 @@ def _future(t: dict[str, pd.DataFrame], as_of: pd.Timestamp, seed: int) -> dict[
     ids = t["students"]["student_id"].unique()
     later = as_of + pd.to_timedelta(rng.integers(1, 60, len(ids)), unit="D")
     out = dict(t)
-    out["absences"] = pd.concat([t["absences"], pd.DataFrame({"student_id": ids, "date": later, "hours": 8.0, "category": "unauthorised"}),
+    extra = pd.DataFrame({"student_id": ids, "date": later, "hours": 6.0, "category": "unauthorised"})
+    extra = extra[~pd.MultiIndex.from_frame(extra[["student_id", "date"]]).isin(pd.MultiIndex.from_frame(t["absences"][["student_id", "date"]]))]
+    out["absences"] = pd.concat([t["absences"], extra,
                                  pd.DataFrame({"student_id": ids, "date": later, "hours": 0.2, "category": "late"})], ignore_index=True)
     sick = t["sick_reports"].copy()
     sick["end_date"] = sick["end_date"].fillna(as_of + pd.Timedelta(days=30))  # ongoing spells end later

@@ -296,6 +296,7 @@ RULES: dict[str, Rule] = {
 
 # --- events: raw tables as integer codes and day numbers, once --------------------------------------
 STUDENT_COLUMNS = ("student_id", "school_year", "calendar_region", "birth_date", "has_sk", "final_year", "expects_mbo")
+_CONTEXT_COLUMNS = ("school_id", "municipality", "rmc_region", "school_type", "level", "grade")  # kept for the features
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
@@ -369,7 +370,7 @@ class Events:
         if st is None or st.empty:
             raise DataError(MSG_NO_STUDENTS)
         ids = pd.Index(pd.unique(st["student_id"].to_numpy()))
-        st = st.copy()
+        st = st[[c for c in st.columns if c in STUDENT_COLUMNS or c in _CONTEXT_COLUMNS]].copy()
         st["code"] = ids.get_indexer(st["student_id"].to_numpy())
         sy = st["school_year"].astype(str)
         for value in pd.unique(sy):
