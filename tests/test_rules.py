@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskscore.calendar import SchoolCalendar
+from riskscore.calendar import ages_on as age_on
 from riskscore.contracts import RULE_IDS
 from riskscore.errors import ConfigError, DataError
-from riskscore.calendar import ages_on as age_on
 from riskscore.rules import RULES, RuleConfig, evaluate
 
 CAL = SchoolCalendar.default()
@@ -383,3 +383,114 @@ def test_age_on_exact_birthdays() -> None:
     births = pd.to_datetime(["2009-01-31", "2009-02-01", "2008-02-29"])
     assert list(age_on(births, dt.date(2025, 1, 31))) == [16, 15, 16]
     assert list(age_on(births, dt.date(2024, 2, 29))) == [15, 15, 16]
+
+
+# --- properties: exact on every day, whatever the cadence -------------------------------------------
+SY_START, SY_END = dt.date(2024, 8, 1), dt.date(2025, 7, 15)
+ALL_DAYS = [SY_START + dt.timedelta(days=k) for k in range((SY_END - SY_START).days + 1)]
+LESSON_DAYS = [d for d in ALL_DAYS if CAL.is_lesson_day(d, REGION)]
+FREE_DAYS = [d for d in ALL_DAYS if not CAL.is_lesson_day(d, REGION)]  # weekends, public and school holidays
+HOURS = st.sampled_from([0.5, 1.0, 2.0, 3.25, 4.0, 6.0, 8.0])
+
+
+def _reference(rows: list[tuple[dt.date, float]], birth: dt.date, sk_on: dt.date | None, cfg: RuleConfig) -> dict[str, list[tuple[dt.date, float]]]:
+    """Slow oracle, one pupil, written from the law's text day by day (no arrays, no tricks).
+
+    Leerplichtwet 1969 art. 21a: hours of lesson time missed while leerplichtig (under 16, or under 18
+    without startkwalificatie, art. 4a) are reported when they reach 16 within 4 consecutive lesson
+    weeks; after a report a new period starts. The RMC counts the hours missed from 18 to 23 without sk.
+    """
+    from riskscore.calendar import age_on
+
+    per_day: dict[dt.date, float] = {}
+    for d, h in rows:
+        if CAL.is_lesson_day(d, REGION):
+            per_day[d] = per_day.get(d, 0.0) + h
+    week = {d: int(CAL.lesson_week_ids([d], REGION)[0]) for d in per_day}
+    out: dict[str, list[tuple[dt.date, float]]] = {"leerplicht_16h_4w": [], "rmc_verzuim": []}
+    for rule, hours, weeks in (("leerplicht_16h_4w", cfg.leerplicht_hours, cfg.leerplicht_weeks), ("rmc_verzuim", cfg.rmc_hours, cfg.rmc_weeks)):
+        period_after: dt.date | None = None
+        for d in sorted(per_day):
+            age, sk = age_on(birth, d), sk_on is not None and sk_on <= d
+            leerplichtig = age < 16 or (age < 18 and not sk)
+            if (rule == "leerplicht_16h_4w") != leerplichtig or (rule == "rmc_verzuim" and not (18 <= age < 23 and not sk)):
+                continue
+            total = 0.0
+            for e, h in per_day.items():
+                age_e, sk_e = age_on(birth, e), sk_on is not None and sk_on <= e
+                leerplichtig_e = age_e < 16 or (age_e < 18 and not sk_e)
+                counts = leerplichtig_e if rule == "leerplicht_16h_4w" else (not leerplichtig_e and 18 <= age_e < 23 and not sk_e)
+                if counts and e <= d and (period_after is None or e > period_after) and week[e] > week[d] - weeks:
+                    total += h
+            if total >= hours - 1e-9:
+                out[rule].append((d, total))
+                period_after = d
+    return out
+
+
+pupil_rows = st.lists(st.tuples(st.sampled_from(LESSON_DAYS), HOURS), min_size=1, max_size=60, unique_by=lambda r: r[0])
+free_rows = st.lists(st.tuples(st.sampled_from(FREE_DAYS), HOURS), min_size=1, max_size=20)
+birthdays_around = st.sampled_from([dt.date(2008, 11, 3), dt.date(2007, 2, 10), dt.date(2006, 12, 1), dt.date(2009, 3, 31), dt.date(2002, 5, 5)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=pupil_rows, birth=birthdays_around, sk=st.sampled_from([None, dt.date(2025, 1, 15)]))
+def test_reports_equal_the_day_by_day_reference(rows: list[tuple[dt.date, float]], birth: dt.date, sk: dt.date | None) -> None:
+    """The vectorised rule equals the slow oracle: the same report dates and the same hours; so each
+    hour is reported at most once (periods are disjoint, leerplicht and RMC hours are disjoint)."""
+    cfg = RuleConfig(lookback_days=366)
+    students = _students(birth, has_sk=False)
+    tables = {"students": students, "absences": _absences([(d, h, "unauthorised") for d, h in rows])}
+    if sk is not None:
+        tables["diplomas"] = pd.DataFrame({"student_id": ["s1"], "date": [pd.Timestamp(sk)], "level": ["havo"], "is_sk": [True]})
+    res = evaluate(tables, SY_END, config=cfg)
+    expected = _reference(rows, birth, sk, cfg)
+    for rule in ("leerplicht_16h_4w", "rmc_verzuim"):
+        got = res.loc[res["rule_id"] == rule]
+        assert _fired(res, rule) == [d for d, _ in expected[rule]]
+        counted = [float(x.split()[0]) for x in got["detail"]]
+        assert counted == pytest.approx([round(h, 2) for _, h in expected[rule]], abs=0.006)
+    reported = sum(h for r in expected.values() for _, h in r)
+    assert reported <= sum(h for _, h in rows) + 1e-9  # never more hours reported than were missed
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=pupil_rows, extra=free_rows, birth=birthdays_around)
+def test_hours_on_non_lesson_days_never_count(rows: list[tuple[dt.date, float]], extra: list[tuple[dt.date, float]], birth: dt.date) -> None:
+    """Leerplichtwet 1969 art. 21a counts missed lesson time: absence registered on a weekend, a
+    public holiday or in a school holiday changes no trigger and no date."""
+    cfg = RuleConfig(lookback_days=366, enabled={r: True for r in RULE_IDS} | {"lateness": False})
+    base = {"students": _students(birth), "absences": _absences([(d, h, "unauthorised") for d, h in rows])}
+    more = {**base, "absences": _absences([(d, h, "unauthorised") for d, h in rows + extra])}
+    pd.testing.assert_frame_equal(evaluate(base, SY_END, config=cfg), evaluate(more, SY_END, config=cfg))
+
+
+def _runs(first: dt.date, last: dt.date, cadence: str) -> list[dt.date]:
+    if cadence == "daily":
+        return [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    if cadence == "weekly":
+        return [*[first + dt.timedelta(days=k) for k in range(0, (last - first).days, 7)], last]
+    out, day = [], first
+    while day <= last:  # the first of every month
+        out.append(day)
+        day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return out
+
+
+@settings(max_examples=4, deadline=None)
+@given(rows=pupil_rows, birth=birthdays_around, start=st.sampled_from([dt.date(2024, 10, 1), dt.date(2025, 1, 1), dt.date(2025, 3, 1)]))
+def test_report_dates_do_not_depend_on_how_often_the_job_runs(rows: list[tuple[dt.date, float]], birth: dt.date, start: dt.date) -> None:
+    """A daily, weekly or monthly job finds the same triggers with the same fired and due dates (a
+    trigger stays active for lookback_days, which covers the longest month)."""
+    cfg = RuleConfig(lookback_days=31, enabled={r: True for r in RULE_IDS})
+    last = (start.replace(day=28) + dt.timedelta(days=35)).replace(day=1)  # two months later
+    tables = {"students": _students(birth), "absences": _absences([(d, h, "unauthorised") for d, h in rows])}
+    seen: dict[str, set[tuple[str, dt.date, object]]] = {}
+    for cadence in ("daily", "weekly", "monthly"):
+        found = set()
+        for day in _runs(start, last, cadence):
+            res = evaluate(tables, day, config=cfg, calendar=CAL)
+            found |= {(r.rule_id, r.fired_on.date(), None if pd.isna(r.due_date) else r.due_date.date()) for r in res.itertuples()
+                      if r.fired_on.date() >= start - dt.timedelta(days=cfg.lookback_days)}
+        seen[cadence] = found
+    assert seen["daily"] == seen["weekly"] == seen["monthly"]

@@ -39,13 +39,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from riskscore import rules
+from riskscore.calendar import CalendarView, school_year_of
 from riskscore.contracts import (
     FEATURES,
     LEVEL_CODE,
@@ -56,9 +57,6 @@ from riskscore.contracts import (
     validate,
 )
 from riskscore.errors import DataError
-
-from riskscore import rules
-from riskscore.calendar import CalendarView, school_year_of
 from riskscore.rules import Events
 
 if TYPE_CHECKING:

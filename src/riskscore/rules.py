@@ -163,7 +163,7 @@ def _text_values(cfg: RuleConfig, lang: str) -> dict[str, str]:
         "mazl_unit": unit_en if lang == "en" else unit_nl,
         "mazl_long_days": str(cfg.mazl_long_days),
         "mazl_long_nth": nth(cfg.mazl_long_days + 1),
-        "apply_by": f"{apply_d} {months[apply_m - 1]}" if lang == "nl" else f"{apply_d} {months[apply_m - 1]}",
+        "apply_by": f"{apply_d} {months[apply_m - 1]}",
         "enrolled_by": f"{enrol_d} {months[enrol_m - 1]}",
         "lateness_max": str(cfg.lateness_max),
     }
@@ -369,14 +369,18 @@ class Events:
         st = _need(tables, "students", STUDENT_COLUMNS)
         if st is None or st.empty:
             raise DataError(MSG_NO_STUDENTS)
-        ids = pd.Index(pd.unique(st["student_id"].to_numpy()))
-        st = st[[c for c in st.columns if c in STUDENT_COLUMNS or c in _CONTEXT_COLUMNS]].copy()
-        st["code"] = ids.get_indexer(st["student_id"].to_numpy())
-        sy = st["school_year"].astype(str)
-        for value in pd.unique(sy):
-            school_year_start(value)  # a malformed school year fails here with a clear message
-        st["year0"] = sy.str[:4].astype(np.int64)
-        st = st.sort_values(["code", "year0"], kind="stable").reset_index(drop=True)
+        code, uniques = pd.factorize(st["student_id"].to_numpy())
+        ids = pd.Index(uniques)
+        year_idx, years = pd.factorize(st["school_year"].to_numpy())
+        year0_of = np.array([school_year_start(str(y)).year for y in years], dtype=np.int64)  # a malformed year fails here
+        year0 = year0_of[year_idx]
+        order = np.lexsort((year0, code))
+        st = st[[c for c in st.columns if c in STUDENT_COLUMNS or c in _CONTEXT_COLUMNS]]
+        if not (order[1:] > order[:-1]).all():
+            st = st.take(order)
+        st = st.reset_index(drop=True)
+        st["code"] = code[order].astype(np.int64)
+        st["year0"] = year0[order]
 
         absences = _need(tables, "absences", ("student_id", "date", "hours", "category"))
         sick = _need(tables, "sick_reports", ("student_id", "start_date", "end_date"))
@@ -411,12 +415,12 @@ def _prep_absences(df: pd.DataFrame | None, ids: pd.Index, cfg: RuleConfig) -> d
             unauth |= cat == name
         late = (cat == cfg.late_category) & ~unauth
     rows = np.flatnonzero(unauth | late)
-    sid = df["student_id"].to_numpy()
+    code = codes_of(ids, df["student_id"])  # on every row: runs of one pupil are longest there
     hours = df["hours"].to_numpy(dtype=np.float64)
     dates = df["date"].to_numpy()
     if len(rows) < len(df):
-        sid, hours, dates, unauth, late = sid[rows], hours[rows], dates[rows], unauth[rows], late[rows]
-    return _known(codes_of(ids, sid), day=day_numbers(dates), hours=hours, unauthorised=unauth, late=late)
+        code, hours, dates, unauth, late = code[rows], hours[rows], dates[rows], unauth[rows], late[rows]
+    return _known(code, day=day_numbers(dates), hours=hours, unauthorised=unauth, late=late)
 
 
 def _prep_sick(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
@@ -461,7 +465,10 @@ class _People:
 
     def turns(self, years: int) -> np.ndarray:
         """Per code: the day the pupil turns ``years``."""
-        return birthdays(self.birth, years)
+        cache = self.__dict__.setdefault("_turns", {})
+        if years not in cache:
+            cache[years] = birthdays(self.birth, years)
+        return cache[years]  # type: ignore[no-any-return]
 
 
 def _people(ev: Events, t: int, y0: int, cal: SchoolCalendar) -> _People:
@@ -566,13 +573,13 @@ def _daily(ev: Events, pp: _People, cfg: RuleConfig, scan_start: int, t: int) ->
     heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else _EMPTY_I
     if len(heads) < len(key):
         code, day, hours = code[heads], day[heads], np.add.reduceat(hours, heads)
-    too_many = hours > cfg.max_hours_per_day + _EPS
-    if too_many.any():
-        i = int(np.flatnonzero(too_many)[0])
-        raise DataError(MSG_TOO_MANY_HOURS.format(student=ev.ids[code[i]], hours=float(hours[i]), date=_iso(day[i]), limit=cfg.max_hours_per_day))
     key_idx = pp.cal[code]
     lesson = pp.view.is_lesson_day(key_idx, day)  # weekends, public and school holidays never count
     code, day, hours, key_idx = code[lesson], day[lesson], hours[lesson], key_idx[lesson]
+    too_many = hours > cfg.max_hours_per_day + _EPS  # checked where it counts: on lesson days
+    if too_many.any():
+        i = int(np.flatnonzero(too_many)[0])
+        raise DataError(MSG_TOO_MANY_HOURS.format(student=ev.ids[code[i]], hours=float(hours[i]), date=_iso(day[i]), limit=cfg.max_hours_per_day))
     week = pp.view.lesson_week(key_idx, day)
     sk = day >= pp.sk_from[code]
     leerplichtig = (day < pp.turns(cfg.leerplicht_age)[code]) | ((day < pp.turns(cfg.kwalificatieplicht_age)[code]) & ~sk)
