@@ -159,8 +159,9 @@ def _context(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame
 def _age_on(birth: Any, as_of: dt.date) -> float | None:
     if birth is None or pd.isna(birth):
         return None
-    b = pd.Timestamp(birth)
-    return float(as_of.year - b.year - ((as_of.month, as_of.day) < (b.month, b.day)))
+    from riskscore.calendar import age_on
+
+    return float(age_on(birth, as_of))
 
 
 def _iso(value: Any) -> str | None:

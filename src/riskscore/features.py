@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore import rules
-from riskscore.calendar import CalendarView, school_year_of
+from riskscore.calendar import CalendarView, school_year_of, school_year_start
 from riskscore.contracts import (
     FEATURES,
     LEVEL_CODE,
@@ -105,7 +105,7 @@ def default_as_of_dates(school_years: Iterable[str]) -> list[pd.Timestamp]:
     """1 October, 1 February and 1 May of each school year: start, middle and the VVA deadline's wake."""
     dates = []
     for sy in sorted(set(school_years)):
-        y0 = int(str(sy)[:4])
+        y0 = school_year_start(str(sy)).year
         dates += [pd.Timestamp(y0, 10, 1), pd.Timestamp(y0 + 1, 2, 1), pd.Timestamp(y0 + 1, 5, 1)]
     return dates
 
@@ -224,13 +224,11 @@ def _retained(st: pd.DataFrame) -> np.ndarray:
 
 # --- one as-of date ------------------------------------------------------------------------------
 def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: SchoolCalendar) -> pd.DataFrame:
-    from riskscore.calendar import school_year_of
-
     n_ids = len(ev.ids)
     t = _day(as_of)
     sy = school_year_of(as_of)
-    y0 = int(sy[:4])
-    sy_start = _day(pd.Timestamp(y0, 8, 1))
+    y0 = school_year_start(sy).year
+    sy_start = _day(pd.Timestamp(school_year_start(sy)))
 
     st = ev.students
     year0 = st["year0"].to_numpy()

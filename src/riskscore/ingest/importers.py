@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from riskscore.calendar import school_year_name
 from riskscore.contracts import DIRECT_IDENTIFIERS, LEVELS, RAW_SCHEMAS, SCHEMAS, validate
 from riskscore.errors import ContractError, DataError
 
@@ -247,7 +248,7 @@ def _start_population(df: pd.DataFrame, path: Path, school_year: str | None) -> 
     if school_year is None:
         assert match is not None
         y0 = int(match.group(1))
-        school_year = f"{y0}-{(y0 + 1) % 100:02d}"
+        school_year = school_year_name(y0)
     school_type, level = _duo_level(df.get("ONDERWIJSSOORT"), df.get("NIVEAU"), len(df))
     out = pd.DataFrame(
         {
