@@ -494,3 +494,24 @@ def test_report_dates_do_not_depend_on_how_often_the_job_runs(rows: list[tuple[d
                       if r.fired_on.date() >= start - dt.timedelta(days=cfg.lookback_days)}
         seen[cadence] = found
     assert seen["daily"] == seen["weekly"] == seen["monthly"]
+
+
+def test_rule_texts_are_built_from_the_configured_thresholds() -> None:
+    """A region that reports at 12 hours within 3 lesson weeks must never read '16 uur'."""
+    from riskscore.rules import rule_text
+
+    assert rule_text("leerplicht_16h_4w", "nl").startswith("16 uur of meer ongeoorloofd verzuim binnen 4 opeenvolgende lesweken")
+    cfg = RuleConfig(leerplicht_hours=12.5, leerplicht_weeks=3, leerplicht_report_working_days=2, mazl_frequent_count=3,
+                     mazl_frequent_window=3, mazl_frequent_unit="months", mazl_long_days=7, vva_apply_by=(3, 15), lateness_max=5)
+    nl = {r: rule_text(r, "nl", cfg) for r in RULES}
+    en = {r: rule_text(r, "en", cfg) for r in RULES}
+    assert "12,5 uur" in nl["leerplicht_16h_4w"] and "3 opeenvolgende lesweken" in nl["leerplicht_16h_4w"] and "2 werkdagen" in nl["leerplicht_16h_4w"]
+    assert "12.5 or more hours" in en["leerplicht_16h_4w"] and "2 working days" in en["leerplicht_16h_4w"]
+    assert not any("16 uur" in t or "16 or more" in t for t in [nl["leerplicht_16h_4w"], en["leerplicht_16h_4w"]])
+    assert nl["mazl_frequent"] == "3e ziekmelding binnen 3 maanden." and en["mazl_frequent"] == "3rd sick report within 3 months."
+    assert "vanaf de 8e schooldag" in nl["mazl_long"] and "8th school day" in en["mazl_long"]
+    assert "15 maart" in nl["vva_not_applied"] and "15 March" in en["vva_not_applied"]
+    assert "5 keer" in nl["lateness"] and "more than 5 times" in en["lateness"]
+    assert rule_text("no_such_rule", "nl") == "no_such_rule"
+    for rule in RULES.values():  # every placeholder is filled in both languages
+        assert "{" not in rule.text("nl", cfg) and "{" not in rule.text("en", cfg)

@@ -45,13 +45,11 @@ def latest_scores(session: Session, student_ids: Iterable[str]) -> dict[str, Sco
     return out
 
 
-def rule_text(rule_id: str, lang: str) -> str:
-    from riskscore.rules import RULES
+def rule_text(rule_id: str, lang: str, config: Any = None) -> str:
+    """The rule in words with the configured thresholds (riskscore.rules.rule_text)."""
+    from riskscore import rules
 
-    rule = RULES.get(rule_id)
-    if rule is None:
-        return rule_id
-    return rule.description_en if lang == "en" else rule.description_nl
+    return rules.rule_text(rule_id, lang, config)
 
 
 def case_reason_text(reason: str, lang: str) -> str:
