@@ -327,3 +327,19 @@ def test_saved_table_is_reused_only_for_the_same_data_dates_and_rules(tmp_path) 
     assert features.load_if_current(tmp_path / "missing.parquet", fingerprint="fp1", dates=dates) is None
     path.with_suffix(".json").write_text("{not json")
     assert features.load_if_current(path, fingerprint="fp1", dates=dates) is None
+
+
+def test_a_pupils_row_does_not_depend_on_the_other_pupils_in_the_call(cal: SchoolCalendar) -> None:
+    """Spark runs build() per group of pupils (applyInPandas): any split must give the same rows."""
+    t = _cohort(40, seed=7)
+    dates = [T("2023-10-01"), T("2024-02-01")]
+    whole = features.build(t, dates, calendar=cal)
+    ids = t["students"]["student_id"].unique()
+    parts = []
+    for group in (ids[::3], ids[1::3], ids[2::3]):
+        sub = {name: df[df["student_id"].isin(group)] for name, df in t.items()}
+        parts.append(features.build(sub, dates, calendar=cal))
+    split = pd.concat(parts).sort_values(["as_of", "student_id"]).reset_index(drop=True)
+    whole = whole.sort_values(["as_of", "student_id"]).reset_index(drop=True)
+    assert whole[list(RULE_COLUMNS)].to_numpy().any()
+    pd.testing.assert_frame_equal(whole, split)

@@ -183,7 +183,7 @@ class _RegionTables:
 
 def _week_ordinal(week_id: np.ndarray) -> np.ndarray:
     """Per day: the id of its lesson week, or of the last one before it (-1 before the first)."""
-    return np.maximum.accumulate(week_id).astype(np.int32)
+    return np.maximum.accumulate(week_id).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -210,20 +210,36 @@ class CalendarView:
             raise DataError(MSG_OUT_OF_RANGE.format(date=_EPOCH + int(bad), first=_EPOCH + self.first_day, last=_EPOCH + self.last_day))
         return days - self.origin
 
+    def cells(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Flat positions of (calendar, day) in the tables: compute once, then take() several tables."""
+        return np.asarray(key, dtype=np.int64) * self.lesson_day.shape[1] + self.offsets(days)
+
+    def take(self, table: str, cells: np.ndarray) -> np.ndarray:
+        """Values of one table ('lesson_day', 'week_id', 'week_ordinal', 'lesson_ordinal') at flat cells."""
+        return getattr(self, table).reshape(-1)[cells]  # type: ignore[no-any-return]
+
     def is_lesson_day(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
-        return self.lesson_day[key, self.offsets(days)]
+        return self.take("lesson_day", self.cells(key, days))
 
     def lesson_week(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Lesson-week id per day (-1 in a holiday week); ids are consecutive over holidays."""
-        return self.week_id[key, self.offsets(days)].astype(np.int64)
+        return self.take("week_id", self.cells(key, days))
 
     def lesson_week_ordinal(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Id of the lesson week containing each day, or of the last one before it."""
-        return self.week_ordinal[key, self.offsets(days)].astype(np.int64)
+        return self.take("week_ordinal", self.cells(key, days))
 
     def lesson_day_ordinal(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Lesson days from the calendar's start up to and including each day."""
-        return self.lesson_ordinal[key, self.offsets(days)].astype(np.int64)
+        return self.take("lesson_ordinal", self.cells(key, days))
+
+    def school_year_first_years(self, days: np.ndarray) -> np.ndarray:
+        """Vectorised school_year_of (first calendar year) by table lookup."""
+        offsets = self.offsets(days)
+        first = int(school_year_first_years(np.array([self.origin]))[0])
+        starts = np.array([(np.datetime64(f"{y}-08-01", "D") - _EPOCH).astype(np.int64) - self.origin
+                           for y in range(first + 1, first + 2 + self.lesson_day.shape[1] // 365 + 1)], dtype=np.int64)
+        return first + np.searchsorted(starts, offsets, side="right")
 
     def day_of_lesson_ordinal(self, key: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
         """Day number of the n-th lesson day of each calendar (inverse of lesson_day_ordinal)."""
@@ -355,9 +371,9 @@ class SchoolCalendar:
             first_day=self._first_day,
             last_day=self._last_day,
             lesson_day=np.stack([t.lesson_day for t in tables]) if tables else np.zeros((0, self._n_days), bool),
-            lesson_ordinal=np.stack([t.lesson_ordinal for t in tables]).astype(np.int32) if tables else np.zeros((0, self._n_days), np.int32),
-            week_id=np.stack([t.week_id for t in tables]).astype(np.int32) if tables else np.zeros((0, self._n_days), np.int32),
-            week_ordinal=np.stack([_week_ordinal(t.week_id) for t in tables]) if tables else np.zeros((0, self._n_days), np.int32),
+            lesson_ordinal=np.stack([t.lesson_ordinal for t in tables]) if tables else np.zeros((0, self._n_days), np.int64),
+            week_id=np.stack([t.week_id for t in tables]) if tables else np.zeros((0, self._n_days), np.int64),
+            week_ordinal=np.stack([_week_ordinal(t.week_id) for t in tables]) if tables else np.zeros((0, self._n_days), np.int64),
         )
 
     @property

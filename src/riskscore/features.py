@@ -198,12 +198,7 @@ def build(
     retained = _retained(ev.students)
     frames = []
     for d in dates:
-        frame = _features_at(ev, retained, d, cal)
-        fired = rules.evaluate_events(ev, d, config=cfg, calendar=cal)
-        for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
-            ids = fired.loc[fired["rule_id"] == rule_id, "student_id"] if len(fired) else []
-            frame[column] = frame["student_id"].isin(ids)
-        frames.append(frame)
+        frames.append(_features_at(ev, retained, d, cal, cfg))
         if progress is not None:
             progress(d)
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -223,7 +218,7 @@ def _retained(st: pd.DataFrame) -> np.ndarray:
 
 
 # --- one as-of date ------------------------------------------------------------------------------
-def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: SchoolCalendar) -> pd.DataFrame:
+def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: SchoolCalendar, cfg: Any) -> pd.DataFrame:
     n_ids = len(ev.ids)
     t = _day(as_of)
     sy = school_year_of(as_of)
@@ -247,34 +242,41 @@ def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: Sch
     last_week = view.lesson_week_ordinal(np.arange(len(key_names)), np.full(len(key_names), t))
     win12_start = np.array([_day(pd.Timestamp(cal.lesson_week_window(as_of, 12, str(k))[0])) for k in key_names], dtype=np.int64)
 
-    out = pd.DataFrame(
-        {
-            "student_id": pop["student_id"].to_numpy(),
-            "as_of": as_of,
-            "school_id": pop["school_id"].to_numpy(),
-            "municipality": pop["municipality"].to_numpy(),
-            "rmc_region": pop["rmc_region"].to_numpy(),
-            "school_year": sy,
-            "level": pop["level"].to_numpy(),
-        }
-    )
+    cols: dict[str, Any] = {
+        "student_id": pop["student_id"].to_numpy(),
+        "as_of": np.full(len(pop), as_of.to_datetime64()).astype("datetime64[ns]"),
+        "school_id": pop["school_id"].to_numpy(),
+        "municipality": pop["municipality"].to_numpy(),
+        "rmc_region": pop["rmc_region"].to_numpy(),
+        "school_year": np.full(len(pop), sy, dtype=object),
+        "level": pop["level"].to_numpy(),
+    }
     birth = rules.day_numbers(pop["birth_date"]).astype(np.float64)
-    out["age"] = (t - birth) / 365.25
+    cols["age"] = (t - birth) / 365.25
     first_day = _day(pd.Timestamp(cal.first))
     lookback = max(int(min(win12_start.min(initial=sy_start), sy_start)), first_day)
-    out = out.assign(**_absence_features(ev.absences, codes, key_of_code, view, last_week, t, lookback, sy_start, n_ids))
-    out = out.assign(**_sick_features(ev.sick, codes, key_of_code, view, win12_start, t, max(sy_start, first_day + 1), n_ids))
+    cols.update(_absence_features(ev.absences, codes, key_of_code, view, last_week, t, lookback, sy_start, n_ids))
+    cols.update(_sick_features(ev.sick, codes, key_of_code, view, win12_start, t, max(sy_start, first_day + 1), n_ids))
     applicable = (pop["final_year"].astype(bool) & pop["expects_mbo"].astype(bool)).to_numpy()
-    out = out.assign(**_application_features(ev.applications, codes, applicable, t, sy_start, _day(pd.Timestamp(y0 + 1, 4, 1)), n_ids))
+    cols.update(_application_features(ev.applications, codes, applicable, t, sy_start, _day(pd.Timestamp(y0 + 1, 4, 1)), n_ids))
     en = ev.enrolments
     done = (en["end"] <= t) & en["switch"]
-    out["switches"] = np.bincount(en["code"][done], minlength=n_ids)[codes].astype(float)
-    out["retentions"] = retentions[codes].astype(float)
+    cols["switches"] = np.bincount(en["code"][done], minlength=n_ids)[codes].astype(float)
+    cols["retentions"] = retentions[codes].astype(float)
     age_oct1 = (_day(pd.Timestamp(y0, 10, 1)) - birth) / 365.25
     typical = np.where(pop["school_type"].to_numpy() == "mbo", 16.0, 12.0) + pop["grade"].to_numpy(dtype=float)
-    out["over_age"] = np.maximum(age_oct1 - typical, 0.0)
-    out["level_code"] = pop["level"].map(LEVEL_CODE).to_numpy(dtype=float)
-    return out[["student_id", "as_of", *CONTEXT, *FEATURES]]
+    cols["over_age"] = np.maximum(age_oct1 - typical, 0.0)
+    level_idx, levels = pd.factorize(pop["level"])
+    cols["level_code"] = np.array([LEVEL_CODE.get(v, np.nan) for v in levels], dtype=float)[level_idx] if len(pop) else np.zeros(0)
+    fired = rules.evaluate_events(ev, as_of, config=cfg, calendar=cal, codes=True)
+    row_of_code = np.full(n_ids, -1, dtype=np.int64)
+    row_of_code[codes] = np.arange(len(codes))
+    for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
+        flag = np.zeros(len(codes), dtype=bool)
+        rows = row_of_code[fired.loc[fired["rule_id"] == rule_id, "code"].to_numpy(dtype=np.int64)]
+        flag[rows[rows >= 0]] = True
+        cols[column] = flag
+    return pd.DataFrame({c: cols[c] for c in ("student_id", "as_of", *CONTEXT, *FEATURES, *RULE_COLUMNS)})
 
 
 def _enrolled(en: dict[str, np.ndarray], codes: np.ndarray, t: int, n_ids: int) -> np.ndarray:
@@ -293,9 +295,9 @@ def _absence_features(ab: dict[str, np.ndarray], codes: np.ndarray, key_of_code:
     code = ab["code"][sel]
     key = key_of_code[code]
     day, hours, late = ab["day"][sel], ab["hours"][sel], ab["late"][sel]
-    lesson = view.is_lesson_day(key, day)  # as in the rules: no lesson, nothing to miss
-    week = view.lesson_week(key, day)
-    ago = np.where(lesson & (week >= 0), last_week[key] - week, -1)  # lesson weeks before the current one
+    cells = view.cells(key, day)
+    lesson = view.take("lesson_day", cells)  # as in the rules: no lesson, nothing to miss
+    ago = np.where(lesson, last_week[key] - view.take("week_id", cells), -1)  # lesson weeks before the current one
     unauth = ~late
 
     def hours_sum(mask: np.ndarray) -> np.ndarray:

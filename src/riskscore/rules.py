@@ -40,7 +40,6 @@ from riskscore.calendar import (
     CalendarView,
     SchoolCalendar,
     birthdays,
-    school_year_first_years,
     school_year_name,
     school_year_of,
     school_year_start,
@@ -511,6 +510,7 @@ def _triggers(ev: Events, rule_id: str, codes: np.ndarray, fired: np.ndarray, de
     n = len(codes)
     return pd.DataFrame(
         {
+            "code": np.asarray(codes, dtype=np.int64),
             "student_id": ev.ids.to_numpy()[np.asarray(codes, dtype=np.int64)] if n else np.array([], dtype=object),
             "rule_id": rule_id,
             "fired_on": np.asarray(fired, dtype=np.int64).astype("datetime64[D]"),
@@ -522,11 +522,13 @@ def _triggers(ev: Events, rule_id: str, codes: np.ndarray, fired: np.ndarray, de
     )
 
 
-def _frame(rows: list[pd.DataFrame]) -> pd.DataFrame:
+def _frame(rows: list[pd.DataFrame], *, codes: bool = False) -> pd.DataFrame:
+    columns = ["code", *OUTPUT_COLUMNS] if codes else list(OUTPUT_COLUMNS)
     rows = [r for r in rows if len(r)]
     if not rows:
         return pd.DataFrame(
             {
+                "code": pd.Series(dtype=np.int64),
                 "student_id": pd.Series(dtype=str),
                 "rule_id": pd.Series(dtype=str),
                 "fired_on": pd.Series(dtype="datetime64[ns]"),
@@ -535,11 +537,11 @@ def _frame(rows: list[pd.DataFrame]) -> pd.DataFrame:
                 "source": pd.Series(dtype=str),
                 "detail": pd.Series(dtype=str),
             }
-        )
+        )[columns]
     out = pd.concat(rows, ignore_index=True)
     out["fired_on"] = out["fired_on"].astype("datetime64[ns]")
     out["due_date"] = out["due_date"].astype("datetime64[ns]")
-    return out.sort_values(["student_id", "rule_id", "fired_on"], kind="stable").reset_index(drop=True)[list(OUTPUT_COLUMNS)]
+    return out.sort_values(["student_id", "rule_id", "fired_on"], kind="stable").reset_index(drop=True)[columns]
 
 
 # --- absence-window rules (leerplicht_16h_4w, rmc_verzuim) and lrv_4w ---------------------------------
@@ -573,18 +575,18 @@ def _daily(ev: Events, pp: _People, cfg: RuleConfig, scan_start: int, t: int) ->
     heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else _EMPTY_I
     if len(heads) < len(key):
         code, day, hours = code[heads], day[heads], np.add.reduceat(hours, heads)
-    key_idx = pp.cal[code]
-    lesson = pp.view.is_lesson_day(key_idx, day)  # weekends, public and school holidays never count
-    code, day, hours, key_idx = code[lesson], day[lesson], hours[lesson], key_idx[lesson]
+    cells = pp.view.cells(pp.cal[code], day)
+    lesson = pp.view.take("lesson_day", cells)  # weekends, public and school holidays never count
+    code, day, hours, cells = code[lesson], day[lesson], hours[lesson], cells[lesson]
     too_many = hours > cfg.max_hours_per_day + _EPS  # checked where it counts: on lesson days
     if too_many.any():
         i = int(np.flatnonzero(too_many)[0])
         raise DataError(MSG_TOO_MANY_HOURS.format(student=ev.ids[code[i]], hours=float(hours[i]), date=_iso(day[i]), limit=cfg.max_hours_per_day))
-    week = pp.view.lesson_week(key_idx, day)
+    week = pp.view.take("week_id", cells)
     sk = day >= pp.sk_from[code]
     leerplichtig = (day < pp.turns(cfg.leerplicht_age)[code]) | ((day < pp.turns(cfg.kwalificatieplicht_age)[code]) & ~sk)
     rmc = ~leerplichtig & ~sk & (day >= pp.turns(cfg.rmc_min_age)[code]) & (day < pp.turns(cfg.rmc_max_age)[code])
-    return _Daily(code, day, week, school_year_first_years(day), hours, leerplichtig, rmc)
+    return _Daily(code, day, week, pp.view.school_year_first_years(day), hours, leerplichtig, rmc)
 
 
 def _iso(day: int) -> str:
@@ -614,10 +616,18 @@ def window_reports(group: np.ndarray, week: np.ndarray, hours: np.ndarray, *, n_
     n = len(group)
     if n == 0:
         return _EMPTY_I, np.zeros(0)
-    cum = np.concatenate([np.zeros(1, np.longdouble), np.cumsum(hours, dtype=np.longdouble)])
+    minutes = hours * 60.0
+    if np.array_equal(minutes, np.round(minutes)) and minutes.sum() < 2**52:
+        # registrations in whole minutes (lesson hours, quarters): integer sums are exact and fast
+        cum = np.concatenate([np.zeros(1, np.int64), np.cumsum(np.round(minutes).astype(np.int64))])
+        scale, threshold = 60.0, round(n_hours * 60.0, 6)
+    else:
+        cum = np.concatenate([np.zeros(1, np.longdouble), np.cumsum(hours, dtype=np.longdouble)])
+        scale, threshold = 1.0, n_hours - _EPS
     stride = int(week.max()) + n_weeks + 1
     key = group * stride + week
-    first_of_group = np.searchsorted(group, group, side="left")
+    heads = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    first_of_group = np.repeat(heads, np.diff(np.r_[heads, n]))
     window_lo = np.maximum(np.searchsorted(key, key - (n_weeks - 1), side="left"), first_of_group)
     period = np.zeros(int(group[-1]) + 1, dtype=np.int64)  # per group: first row of the current period
     period[group] = first_of_group
@@ -628,14 +638,14 @@ def window_reports(group: np.ndarray, week: np.ndarray, hours: np.ndarray, *, n_
         g = group[rows]
         lo = np.maximum(window_lo[rows], period[g])
         total = cum[rows + 1] - cum[lo]
-        hit = total >= n_hours - _EPS
+        hit = total >= threshold
         if not hit.any():
             break
         hit_rows, hit_groups = rows[hit], g[hit]
         first = np.r_[True, hit_groups[1:] != hit_groups[:-1]]
         rep, rep_groups = hit_rows[first], hit_groups[first]
         reports.append(rep)
-        counted.append(total[hit][first].astype(np.float64))
+        counted.append(total[hit][first].astype(np.float64) / scale)
         period[rep_groups] = rep + 1
         again = np.zeros(len(period), dtype=bool)
         again[rep_groups] = True
@@ -831,8 +841,13 @@ def evaluate(
     return evaluate_events(Events.from_tables(tables, cfg), as_of, config=cfg, calendar=calendar)
 
 
-def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None, calendar: SchoolCalendar | None = None) -> pd.DataFrame:
-    """evaluate() on prepared events (features.build prepares them once for all its as-of dates)."""
+def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None, calendar: SchoolCalendar | None = None,
+                    codes: bool = False) -> pd.DataFrame:
+    """evaluate() on prepared events (features.build prepares them once for all its as-of dates).
+
+    ``codes=True`` adds each trigger's student code (``ev.ids[code]``), so a caller can place the
+    triggers without hashing student ids again.
+    """
     cfg = config or RuleConfig()
     cal = calendar or SchoolCalendar.default()
     day = to_date(as_of)
@@ -868,7 +883,7 @@ def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
         out.append(_deregistered(ev, pp, cfg, t, since))
     if on.get("lateness", False):
         out.append(_lateness(ev, pp, cfg, t, y0, since))
-    return _frame(out)
+    return _frame(out, codes=codes)
 
 
 __all__ = ["OUTPUT_COLUMNS", "RULES", "Events", "Rule", "RuleConfig", "evaluate", "evaluate_events", "rule_text", "school_year_name", "window_reports"]
