@@ -115,6 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     from riskscore import features, rules
     from riskscore.calendar import SchoolCalendar
+    from riskscore.contracts import validate
 
     t0 = time.perf_counter()
     tables = generate(args.students, seed=args.seed)
@@ -137,16 +138,20 @@ def main() -> None:
     t_eval = time.perf_counter() - t0
 
     # breakdown (second pass, warm): where the time goes
+    cfg = rules.RuleConfig()
     t0 = time.perf_counter()
-    ev = rules.Events.from_tables(tables)
+    ev = rules.Events.from_tables(tables, cfg)
     t_prep = time.perf_counter() - t0
     t0 = time.perf_counter()
-    features._features_at(ev, features._retained(ev.students), as_of, cal)
+    frame = features._features_at(ev, features._retained(ev.students), as_of, cal, cfg)
     t_feat = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rules.evaluate_events(ev, as_of, calendar=cal)
+    rules.evaluate_events(ev, as_of, config=cfg, calendar=cal)
     t_rules = time.perf_counter() - t0
-    del ev
+    t0 = time.perf_counter()
+    validate("features", frame)
+    t_contract = time.perf_counter() - t0
+    del ev, frame
 
     print(f"command: {' '.join([sys.executable, *sys.argv])}")
     print(f"{'students':>22} {args.students:>14,}")
@@ -154,10 +159,11 @@ def main() -> None:
     print(f"{'absence rows':>22} {len(tables['absences']):>14,}")
     print(f"{'events (all tables)':>22} {events:>14,}")
     print(f"{'generate s':>22} {t_gen:>14.1f}")
-    print(f"{'build s (total)':>22} {t_build:>14.1f}")
+    print(f"{'build s (total)':>22} {t_build:>14.2f}")
     print(f"{'  prepare s':>22} {t_prep:>14.1f}")
-    print(f"{'  features s':>22} {t_feat:>14.1f}")
-    print(f"{'  rules s':>22} {t_rules:>14.1f}")
+    print(f"{'  features+rules s':>22} {t_feat:>14.1f}")
+    print(f"{'    of which rules s':>22} {t_rules:>14.1f}")
+    print(f"{'  contract check s':>22} {t_contract:>14.1f}")
     print(f"{'rules.evaluate s':>22} {t_eval:>14.1f}")
     print(f"{'peak RSS GiB (gen)':>22} {rss_gen:>14.2f}")
     print(f"{'peak RSS GiB (build)':>22} {rss_build:>14.2f}")
