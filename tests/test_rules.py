@@ -515,3 +515,19 @@ def test_rule_texts_are_built_from_the_configured_thresholds() -> None:
     assert rule_text("no_such_rule", "nl") == "no_such_rule"
     for rule in RULES.values():  # every placeholder is filled in both languages
         assert "{" not in rule.text("nl", cfg) and "{" not in rule.text("en", cfg)
+
+
+@settings(max_examples=10, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 1400), HOURS), min_size=5, max_size=80, unique_by=lambda r: r[0]),
+       as_of=st.sampled_from([dt.date(2023, 9, 15), dt.date(2024, 8, 20), dt.date(2025, 1, 10), dt.date(2025, 6, 30)]))
+def test_history_window_drops_only_rows_that_cannot_matter(rows: list[tuple[int, float]], as_of: dt.date) -> None:
+    """Events keep absences from HISTORY_DAYS before as_of: the same triggers as with all history."""
+    from riskscore.rules import Events, evaluate_events
+
+    cfg = RuleConfig(lookback_days=366, enabled={r: True for r in RULE_IDS})
+    days = [(dt.date(2021, 9, 1) + dt.timedelta(days=k), h) for k, h in rows]
+    tables = {"students": pd.concat([_students(dt.date(2007, 10, 1), sy=sy) for sy in ("2022-23", "2023-24", "2024-25")]),
+              "absences": _absences([(d, h, "unauthorised") for d, h in days] + [(d, 0.25, "late") for d, _ in days[::3]])}
+    full = evaluate_events(Events.from_tables(tables, cfg), as_of, config=cfg, calendar=CAL)
+    windowed = evaluate_events(Events.from_tables(tables, cfg, as_of=(as_of, as_of)), as_of, config=cfg, calendar=CAL)
+    pd.testing.assert_frame_equal(full, windowed)

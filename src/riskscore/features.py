@@ -194,7 +194,7 @@ def build(
     st = tables.get("students")
     if st is None or st.empty:
         raise DataError(MSG_NO_STUDENTS)
-    ev = rules.Events.from_tables(tables, cfg)
+    ev = rules.Events.from_tables(tables, cfg, as_of=(dates[0], dates[-1]))
     retained = _retained(ev.students)
     frames = []
     for d in dates:

@@ -295,6 +295,9 @@ RULES: dict[str, Rule] = {
 
 # --- events: raw tables as integer codes and day numbers, once --------------------------------------
 STUDENT_COLUMNS = ("student_id", "school_year", "calendar_region", "birth_date", "has_sk", "final_year", "expects_mbo")
+#: absences older than this before an as-of date can change nothing: the rules scan from the school year
+#: of (as_of - lookback_days, at most 366), the features look back 12 lesson weeks or to 1 August
+HISTORY_DAYS = 800
 _CONTEXT_COLUMNS = ("school_id", "municipality", "rmc_region", "school_type", "level", "grade")  # kept for the features
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 
@@ -361,7 +364,10 @@ class Events:
     diplomas: dict[str, np.ndarray]  # code, day of each sk diploma
 
     @classmethod
-    def from_tables(cls, tables: dict[str, pd.DataFrame], config: RuleConfig | None = None) -> Events:
+    def from_tables(cls, tables: dict[str, pd.DataFrame], config: RuleConfig | None = None, *,
+                    as_of: tuple[Any, Any] | None = None) -> Events:
+        """``as_of=(first, last)``: only absences that can matter for as-of dates in that range are kept
+        (from ``HISTORY_DAYS`` before the first to the last), so years of history cost no time."""
         from riskscore.contracts import VVA_STATUSES
 
         cfg = config or RuleConfig()
@@ -386,7 +392,8 @@ class Events:
         apps = _need(tables, "applications", ("student_id", "submitted_on"))
         enrol = _need(tables, "enrolments", ("student_id", "start_date", "end_date"))
         diplomas = _need(tables, "diplomas", ("student_id", "date", "is_sk"))
-        return cls(ids, st, _prep_absences(absences, ids, cfg), _prep_sick(sick, ids), _prep_apps(apps, ids, VVA_STATUSES),
+        window = None if as_of is None else (to_date(as_of[0]) - dt.timedelta(days=HISTORY_DAYS), to_date(as_of[1]))
+        return cls(ids, st, _prep_absences(absences, ids, cfg, window), _prep_sick(sick, ids), _prep_apps(apps, ids, VVA_STATUSES),
                    _prep_enrolments(enrol, ids), _prep_diplomas(diplomas, ids))
 
 
@@ -397,9 +404,14 @@ def _known(code: np.ndarray, **arrays: np.ndarray) -> dict[str, np.ndarray]:
     return {"code": code[keep], **{k: v[keep] for k, v in arrays.items()}}
 
 
-def _prep_absences(df: pd.DataFrame | None, ids: pd.Index, cfg: RuleConfig) -> dict[str, np.ndarray]:
+def _prep_absences(df: pd.DataFrame | None, ids: pd.Index, cfg: RuleConfig,
+                   window: tuple[dt.date, dt.date] | None = None) -> dict[str, np.ndarray]:
     if df is None or df.empty:
         return {"code": _EMPTY_I, "day": _EMPTY_I, "hours": np.zeros(0), "unauthorised": np.zeros(0, bool), "late": np.zeros(0, bool)}
+    dates = df["date"].to_numpy()
+    inside = None
+    if window is not None and dates.dtype.kind == "M":
+        inside = (dates >= np.datetime64(window[0])) & (dates <= np.datetime64(window[1]))
     category = df["category"]
     if isinstance(category.dtype, pd.CategoricalDtype):  # codes compare in microseconds
         cats = category.cat.categories
@@ -407,16 +419,21 @@ def _prep_absences(df: pd.DataFrame | None, ids: pd.Index, cfg: RuleConfig) -> d
         late_of = np.append(cats == cfg.late_category, False)
         c = category.cat.codes.to_numpy()
         unauth, late = unauth_of[c], late_of[c]
-    else:
+    else:  # string compares only inside the window: they are the expensive part
         cat = category.to_numpy()
         unauth = np.zeros(len(cat), dtype=bool)
+        late = np.zeros(len(cat), dtype=bool)
+        where = True if inside is None else inside
         for name in cfg.unauthorised_categories:
-            unauth |= cat == name
-        late = (cat == cfg.late_category) & ~unauth
-    rows = np.flatnonzero(unauth | late)
+            np.logical_or(unauth, np.equal(cat, name, out=np.zeros(len(cat), dtype=bool), where=where), out=unauth)
+        np.equal(cat, cfg.late_category, out=late, where=where)
+        late &= ~unauth
+    keep = unauth | late
+    if inside is not None:
+        keep &= inside
+    rows = np.flatnonzero(keep)
     code = codes_of(ids, df["student_id"])  # on every row: runs of one pupil are longest there
     hours = df["hours"].to_numpy(dtype=np.float64)
-    dates = df["date"].to_numpy()
     if len(rows) < len(df):
         code, hours, dates, unauth, late = code[rows], hours[rows], dates[rows], unauth[rows], late[rows]
     return _known(code, day=day_numbers(dates), hours=hours, unauthorised=unauth, late=late)
@@ -838,7 +855,7 @@ def evaluate(
     depends only on that pupil's rows: any split of the pupils into calls gives the same triggers.
     """
     cfg = config or RuleConfig()
-    return evaluate_events(Events.from_tables(tables, cfg), as_of, config=cfg, calendar=calendar)
+    return evaluate_events(Events.from_tables(tables, cfg, as_of=(as_of, as_of)), as_of, config=cfg, calendar=calendar)
 
 
 def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None, calendar: SchoolCalendar | None = None,
