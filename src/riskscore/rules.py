@@ -744,7 +744,9 @@ def _mazl(ev: Events, pp: _People, cfg: RuleConfig, t: int, since: int) -> list[
         out.append(_triggers(ev, "mazl_long", code[m], fired[m], detail))
     if cfg.enabled.get("mazl_frequent", True) and len(code):
         k = cfg.mazl_frequent_count
-        order = np.lexsort((start, code))
+        often = np.bincount(code)[code] >= k  # only pupils with at least k reports can reach the k-th
+        code, start, key = code[often], start[often], key[often]
+        order = np.argsort(code * (int(start.max(initial=0)) - int(start.min(initial=0)) + 1) + (start - start.min(initial=0)), kind="stable")
         p, st = code[order], start[order]
         prev = np.clip(np.arange(len(p)) - (k - 1), 0, None)
         ok = (np.arange(len(p)) >= k - 1) & (p[prev] == p)
