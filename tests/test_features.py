@@ -343,3 +343,16 @@ def test_a_pupils_row_does_not_depend_on_the_other_pupils_in_the_call(cal: Schoo
     whole = whole.sort_values(["as_of", "student_id"]).reset_index(drop=True)
     assert whole[list(RULE_COLUMNS)].to_numpy().any()
     pd.testing.assert_frame_equal(whole, split)
+
+
+def test_feature_contract_still_demands_text_ids_and_known_levels(cal: SchoolCalendar) -> None:
+    from riskscore.contracts import validate
+
+    t = tables([student("a"), student("b")], absences=[absence("a", "2023-10-03", 2.0)])
+    table = features.build(t, ["2023-11-01"], calendar=cal)
+    with pytest.raises(ContractError, match="student_id"):
+        validate("features", table.assign(student_id=[1, 2]))
+    with pytest.raises(ContractError, match="level"):
+        validate("features", table.assign(level=["vmbo-k", "gymnasium-plus"]))
+    ints = tables([student(7), student(8)])  # type: ignore[arg-type]
+    assert features.build(ints, ["2023-11-01"], calendar=cal)["student_id"].tolist() == ["7", "8"]  # as pandera's str coercion did

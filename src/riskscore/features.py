@@ -209,6 +209,14 @@ def _day(ts: pd.Timestamp) -> int:
     return (ts.date() - dt.date(1970, 1, 1)).days
 
 
+def _as_text(values: pd.Series) -> np.ndarray:
+    """Ids and codes as str (an int id from a hand-made table becomes '123'); missing stays missing."""
+    arr = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(arr, skipna=True) in ("string", "empty"):
+        return arr
+    return np.where(pd.isna(arr), arr, arr.astype(str)).astype(object)
+
+
 def _retained(st: pd.DataFrame) -> np.ndarray:
     """Per students row (sorted by code, year0): same school type and grade as the pupil's previous row."""
     code, grade, kind = st["code"].to_numpy(), st["grade"].to_numpy(), st["school_type"].to_numpy()
@@ -243,13 +251,13 @@ def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: Sch
     win12_start = np.array([_day(pd.Timestamp(cal.lesson_week_window(as_of, 12, str(k))[0])) for k in key_names], dtype=np.int64)
 
     cols: dict[str, Any] = {
-        "student_id": pop["student_id"].to_numpy(),
+        "student_id": _as_text(pop["student_id"]),
         "as_of": np.full(len(pop), as_of.to_datetime64()).astype("datetime64[ns]"),
-        "school_id": pop["school_id"].to_numpy(),
+        "school_id": _as_text(pop["school_id"]),
         "municipality": pop["municipality"].to_numpy(),
         "rmc_region": pop["rmc_region"].to_numpy(),
         "school_year": np.full(len(pop), sy, dtype=object),
-        "level": pop["level"].to_numpy(),
+        "level": _as_text(pop["level"]),
     }
     birth = rules.day_numbers(pop["birth_date"]).astype(np.float64)
     cols["age"] = (t - birth) / 365.25
