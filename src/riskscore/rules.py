@@ -630,9 +630,15 @@ def window_reports(group: np.ndarray, week: np.ndarray, hours: np.ndarray, *, n_
     reaches N hours, d is a report and the next period starts the day after. Returns (report rows,
     hours counted). One vectorised pass per report a pupil gets: no loop per pupil.
     """
-    n = len(group)
-    if n == 0:
+    if len(group) == 0:
         return _EMPTY_I, np.zeros(0)
+    # only groups whose hours add up to N at all can report: most pupils are dropped here
+    can = np.bincount(group, weights=hours)[group] >= n_hours - _EPS
+    if not can.all():
+        subset = np.flatnonzero(can)
+        reps, counted = window_reports(group[subset], week[subset], hours[subset], n_hours=n_hours, n_weeks=n_weeks) if subset.size else (_EMPTY_I, np.zeros(0))
+        return subset[reps], counted
+    n = len(group)
     minutes = hours * 60.0
     if np.array_equal(minutes, np.round(minutes)) and minutes.sum() < 2**52:
         # registrations in whole minutes (lesson hours, quarters): integer sums are exact and fast
