@@ -210,9 +210,18 @@ class CalendarView:
             raise DataError(MSG_OUT_OF_RANGE.format(date=_EPOCH + int(bad), first=_EPOCH + self.first_day, last=_EPOCH + self.last_day))
         return days - self.origin
 
-    def cells(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """Flat positions of (calendar, day) in the tables: compute once, then take() several tables."""
-        return np.asarray(key, dtype=np.int64) * self.lesson_day.shape[1] + self.offsets(days)
+    def cells(self, key: np.ndarray, days: np.ndarray, *, in_range: bool = False) -> np.ndarray:
+        """Flat positions of (calendar, day) in the tables: compute once, then take() several tables.
+
+        ``in_range=True``: the caller already cut the days to the calendar's range (skips two passes).
+        """
+        out = np.multiply(key, self.lesson_day.shape[1], dtype=np.int64)
+        if in_range:
+            out += days
+            out -= self.origin
+            return out
+        out += self.offsets(days)
+        return out
 
     def take(self, table: str, cells: np.ndarray) -> np.ndarray:
         """Values of one table ('lesson_day', 'week_id', 'week_ordinal', 'lesson_ordinal') at flat cells."""

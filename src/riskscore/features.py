@@ -303,7 +303,7 @@ def _absence_features(ab: dict[str, np.ndarray], codes: np.ndarray, key_of_code:
     code = ab["code"][sel]
     key = key_of_code[code]
     day, hours, late = ab["day"][sel], ab["hours"][sel], ab["late"][sel]
-    cells = view.cells(key, day)
+    cells = view.cells(key, day, in_range=True)  # day in [lookback >= calendar start, as_of]
     lesson = view.take("lesson_day", cells)  # as in the rules: no lesson, nothing to miss
     ago = np.where(lesson, last_week[key] - view.take("week_id", cells), -1)  # lesson weeks before the current one
     unauth = ~late

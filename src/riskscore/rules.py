@@ -592,7 +592,7 @@ def _daily(ev: Events, pp: _People, cfg: RuleConfig, scan_start: int, t: int) ->
     heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else _EMPTY_I
     if len(heads) < len(key):
         code, day, hours = code[heads], day[heads], np.add.reduceat(hours, heads)
-    cells = pp.view.cells(pp.cal[code], day)
+    cells = pp.view.cells(pp.cal[code], day, in_range=True)  # day in [scan_start >= calendar start, as_of]
     lesson = pp.view.take("lesson_day", cells)  # weekends, public and school holidays never count
     code, day, hours, cells = code[lesson], day[lesson], hours[lesson], cells[lesson]
     too_many = hours > cfg.max_hours_per_day + _EPS  # checked where it counts: on lesson days
@@ -636,8 +636,10 @@ def window_reports(group: np.ndarray, week: np.ndarray, hours: np.ndarray, *, n_
     can = np.bincount(group, weights=hours)[group] >= n_hours - _EPS
     if not can.all():
         subset = np.flatnonzero(can)
-        reps, counted = window_reports(group[subset], week[subset], hours[subset], n_hours=n_hours, n_weeks=n_weeks) if subset.size else (_EMPTY_I, np.zeros(0))
-        return subset[reps], counted
+        if subset.size == 0:
+            return _EMPTY_I, np.zeros(0)
+        sub_reports, sub_hours = window_reports(group[subset], week[subset], hours[subset], n_hours=n_hours, n_weeks=n_weeks)
+        return subset[sub_reports], sub_hours
     n = len(group)
     minutes = hours * 60.0
     if np.array_equal(minutes, np.round(minutes)) and minutes.sum() < 2**52:
