@@ -55,6 +55,8 @@ MSG_TOO_MANY_HOURS = (
     "pupil {student} has {hours:g} hours of unauthorised absence registered on {date}, more than a school day's "
     "{limit:g} lesson hours (max_hours_per_day): correct the registration"
 )
+MSG_NO_BIRTH_DATE = "pupil {student} has no birth date: the rules need it to know who is leerplichtig"
+MSG_NOT_DATES = "a date column holds values that are not dates: {details}"
 MSG_BAD_HOURS = "pupil {student} has an absence of {hours!r} hours on {date}: hours must be a number from 0 upwards"
 _EPS = 1e-9  # float hours: 16 h summed from quarters must still reach 16
 _NAT = np.iinfo(np.int64).max  # day number standing for "no date"
@@ -309,7 +311,7 @@ def day_numbers(values: Any) -> np.ndarray:
         try:
             arr = pd.to_datetime(pd.Series(arr)).to_numpy()
         except (ValueError, TypeError) as exc:
-            raise DataError(f"not a date column: {exc}") from None
+            raise DataError(MSG_NOT_DATES.format(details=f"{getattr(values, 'name', None) or 'date'}: {exc}")) from None
     if arr.dtype != np.dtype("datetime64[ns]"):
         arr = arr.astype("datetime64[ns]")
     raw = arr.view(np.int64)
@@ -502,7 +504,7 @@ def _people(ev: Events, t: int, y0: int, cal: SchoolCalendar) -> _People:
     birth[lc] = day_numbers(st["birth_date"].to_numpy()[last])
     if (birth[lc] == _NAT).any():
         bad = ev.ids[lc[birth[lc] == _NAT][0]]
-        raise DataError(f"pupil {bad} has no birth date: the rules need it to know who is leerplichtig")
+        raise DataError(MSG_NO_BIRTH_DATE.format(student=bad))
     # sk: from a diploma's date, or from the first school year whose students row says so
     sk_from = np.full(n, _NAT, dtype=np.int64)
     sk_rows = upto[st["has_sk"].fillna(False).astype(bool).to_numpy()[upto]]
