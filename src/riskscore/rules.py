@@ -26,7 +26,6 @@ few vectorised passes (one per report a pupil gets), not a loop per pupil.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,6 @@ MSG_BAD_HOURS = "pupil {student} has an absence of {hours!r} hours on {date}: ho
 _EPS = 1e-9  # float hours: 16 h summed from quarters must still reach 16
 _NAT = np.iinfo(np.int64).max  # day number standing for "no date"
 _NS_PER_DAY = 86_400 * 10**9
-log = logging.getLogger(__name__)
 
 
 class RuleConfig(BaseModel):
@@ -510,7 +508,7 @@ def _people(ev: Events, t: int, y0: int, cal: SchoolCalendar) -> _People:
     sk_rows = upto[st["has_sk"].fillna(False).astype(bool).to_numpy()[upto]]
     if len(sk_rows):
         years = st["year0"].to_numpy()[sk_rows]
-        starts = (np.array([f"{y}-08-01" for y in range(int(years.min()), int(years.max()) + 1)], dtype="datetime64[D]").astype(np.int64))
+        starts = np.array([_date_day(school_year_start(school_year_name(y))) for y in range(int(years.min()), int(years.max()) + 1)], dtype=np.int64)
         np.minimum.at(sk_from, st["code"].to_numpy()[sk_rows], starts[years - years.min()])
     dp = ev.diplomas
     got = dp["day"] <= t
@@ -774,6 +772,10 @@ def _mazl(ev: Events, pp: _People, cfg: RuleConfig, t: int, since: int) -> list[
 
 
 # --- VVA, deregistration, lateness -----------------------------------------------------------------
+def _date_day(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days
+
+
 def _day_of(year: int, month_day: tuple[int, int]) -> int:
     return int((np.datetime64(dt.date(year, month_day[0], month_day[1]), "D") - np.datetime64(0, "D")).astype(np.int64))
 
@@ -842,7 +844,7 @@ def _age_at(birth: int, day: int) -> int:
 def _lateness(ev: Events, pp: _People, cfg: RuleConfig, t: int, y0: int, since: int) -> pd.DataFrame:
     """The (N+1)th late arrival of the school year; active within the lookback."""
     ab = ev.absences
-    sel = ab["late"] & (ab["day"] >= _day_of(y0, (8, 1))) & (ab["day"] <= t)
+    sel = ab["late"] & (ab["day"] >= _date_day(school_year_start(school_year_name(y0)))) & (ab["day"] <= t)
     sel[sel] = pp.present[ab["code"][sel]]
     code, day = ab["code"][sel], ab["day"][sel]
     order = np.lexsort((day, code))
@@ -883,7 +885,7 @@ def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
     if not cal.covers(day):
         cal.is_lesson_day(day, "noord")  # raises the calendar's out-of-range DataError
     t = _day_of(day.year, (day.month, day.day))
-    y0 = int(school_year_of(day)[:4])
+    y0 = school_year_start(school_year_of(day)).year
     since = t - cfg.lookback_days
     pp = _people(ev, t, y0, cal)
     on = cfg.enabled
@@ -891,7 +893,7 @@ def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
     if any(on.get(r, False) for r in ("leerplicht_16h_4w", "lrv_4w", "rmc_verzuim")):
         # periods restart each school year, counted from its first day whatever as_of is
         since_day = max(dt.date(1970, 1, 1) + dt.timedelta(days=since), cal.first)
-        scan_start = max(_day_of(int(school_year_of(since_day)[:4]), (8, 1)), _day_of(cal.first.year, (cal.first.month, cal.first.day)))
+        scan_start = max(_date_day(school_year_start(school_year_of(since_day))), _date_day(cal.first))
         d = _daily(ev, pp, cfg, scan_start, t)
         if on.get("leerplicht_16h_4w", False):
             code, fired, hours = _absence_window_rule(ev, d, "leerplicht_16h_4w", d.leerplichtig, hours=cfg.leerplicht_hours,
@@ -915,4 +917,4 @@ def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
     return _frame(out, codes=codes)
 
 
-__all__ = ["OUTPUT_COLUMNS", "RULES", "Events", "Rule", "RuleConfig", "evaluate", "evaluate_events", "rule_text", "school_year_name", "window_reports"]
+__all__ = ["OUTPUT_COLUMNS", "RULES", "Events", "Rule", "RuleConfig", "evaluate", "evaluate_events", "rule_text", "window_reports"]
