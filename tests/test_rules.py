@@ -531,3 +531,18 @@ def test_history_window_drops_only_rows_that_cannot_matter(rows: list[tuple[int,
     full = evaluate_events(Events.from_tables(tables, cfg), as_of, config=cfg, calendar=CAL)
     windowed = evaluate_events(Events.from_tables(tables, cfg, as_of=(as_of, as_of)), as_of, config=cfg, calendar=CAL)
     pd.testing.assert_frame_equal(full, windowed)
+
+
+def test_vva_no_enrolment_is_judged_on_the_start_of_the_school_year() -> None:
+    """VVA: by the start of the school year (1 August) an application must have reached 'enrolled'.
+    The breach is fixed on that day: enrolling later does not undo it (a weekly and a daily job see the
+    same trigger), but it stays active only for the lookback once the pupil has enrolled."""
+    students = _students(final_year=True, expects_mbo=True)
+    tables = {"students": students, "applications": _apps(dt.date(2025, 2, 1), dt.date(2025, 8, 20))}
+    for day in (dt.date(2025, 8, 1), dt.date(2025, 8, 25)):
+        res = evaluate(tables, day)
+        assert _fired(res, "vva_no_enrolment") == [dt.date(2025, 8, 1)]
+    assert res.loc[res["rule_id"] == "vva_no_enrolment", "detail"].iloc[0] == "ingeschreven na de start van het schooljaar"
+    assert _fired(evaluate(tables, dt.date(2025, 9, 15)), "vva_no_enrolment") == []  # enrolled, beyond the lookback
+    never = {"students": students, "applications": _apps(dt.date(2025, 2, 1))}
+    assert _fired(evaluate(never, dt.date(2025, 9, 15)), "vva_no_enrolment") == [dt.date(2025, 8, 1)]  # still not enrolled
