@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from riskscore.calendar import (
     CalendarView,
     SchoolCalendar,
+    ages_on,
     birthdays,
     school_year_name,
     school_year_of,
@@ -917,4 +918,7 @@ def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
     return _frame(out, codes=codes)
 
 
-__all__ = ["OUTPUT_COLUMNS", "RULES", "Events", "Rule", "RuleConfig", "evaluate", "evaluate_events", "rule_text", "window_reports"]
+#: the vectorised age lives in calendar.py (one place); this name stays for callers of rules.age_on
+age_on = ages_on
+
+__all__ = ["OUTPUT_COLUMNS", "RULES", "Events", "Rule", "RuleConfig", "age_on", "evaluate", "evaluate_events", "rule_text", "window_reports"]
