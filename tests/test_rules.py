@@ -86,6 +86,9 @@ def _spread(total: float, weeks: list[list[dt.date]]) -> list[tuple[dt.date, flo
 @settings(max_examples=25, deadline=None)
 @given(total=st.sampled_from([15.5, 15.75, 15.99, 16.0, 16.25, 20.0]), n_weeks=st.integers(1, 4))
 def test_16_hours_in_4_lesson_weeks_is_the_edge(total: float, n_weeks: int) -> None:
+    """Leerplichtwet 1969 art. 21a: 16 hours of les- of praktijktijd missed without a valid reason
+    within 4 consecutive lesson weeks must be reported; art. 21a/22 with DUO's verzuimloket: the school
+    reports within 5 working days, so the due date is the 5th working day after the 16th hour."""
     weeks = _lesson_days_in_weeks(AS_OF, 4)[-n_weeks:]
     res = evaluate({"students": _students(), "absences": _absences(_spread(total, weeks))}, AS_OF)
     fired = _fired(res, "leerplicht_16h_4w")
@@ -121,6 +124,8 @@ def test_sick_reports_and_authorised_absence_never_count(hours: float, n: int) -
 
 
 def test_new_period_starts_after_a_report() -> None:
+    """Leerplichtwet 1969 art. 21a: after a report a new period of 4 lesson weeks starts; hours before
+    the report are not counted again."""
     weeks = _lesson_days_in_weeks(AS_OF, 4)
     first = [(weeks[0][0], 8.0, "unauthorised"), (weeks[0][1], 8.0, "unauthorised")]  # report 1
     fifteen = [(d, 5.0, "unauthorised") for d in weeks[1][:3]]
@@ -263,6 +268,7 @@ def test_lrv_needs_every_lesson_day() -> None:
 @settings(max_examples=20, deadline=None)
 @given(n_reports=st.integers(1, 6), gap_weeks=st.integers(1, 5))
 def test_fourth_sick_report_within_12_school_weeks(n_reports: int, gap_weeks: int) -> None:
+    """MAZL (NCJ): the 4th sick report within 12 school weeks is a signal for the jeugdarts."""
     weeks = _lesson_days_in_weeks(AS_OF, 1 + gap_weeks * (n_reports - 1))
     starts = [weeks[i * gap_weeks][0] for i in range(n_reports)]
     res = evaluate({"students": _students(), "sick_reports": _sick([(d, d) for d in starts])}, AS_OF, config=RuleConfig(lookback_days=366))
@@ -274,6 +280,8 @@ def test_fourth_sick_report_within_12_school_weeks(n_reports: int, gap_weeks: in
 @settings(max_examples=20, deadline=None)
 @given(n_days=st.integers(1, 12), ongoing=st.booleans())
 def test_seventh_consecutive_school_day_triggers_mazl_long(n_days: int, ongoing: bool) -> None:
+    """MAZL (NCJ): sick for more than 6 consecutive school days — from the 7th school day; holiday
+    days are no school days."""
     start = dt.date(2024, 12, 16)  # spans the Christmas break: holiday days are not school days
     days = CAL.lesson_days(start, dt.date(2025, 3, 1), REGION)
     last = days[n_days - 1].date()
