@@ -196,3 +196,25 @@ def test_bad_holiday_table_raises() -> None:
     bad.loc[0, "end"] = dt.date(2000, 1, 1)
     with pytest.raises(ConfigError):
         SchoolCalendar(bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(birth=st.dates(dt.date(1995, 1, 1), dt.date(2015, 12, 31)), on=st.dates(dt.date(2005, 1, 1), dt.date(2035, 12, 31)),
+       years=st.sampled_from([16, 18, 23]))
+def test_one_age_on_scalar_vectorised_and_birthdays_agree(birth: dt.date, on: dt.date, years: int) -> None:
+    """Legal ages turn on the birthday itself (born 29 February: 1 March in other years)."""
+    from riskscore.calendar import age_on, ages_on, birthdays
+
+    age = age_on(birth, on)
+    assert age == on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+    assert int(ages_on([birth], on)[0]) == age
+    turns = birthdays(np.array([(birth - dt.date(1970, 1, 1)).days]), years)[0]
+    assert (age >= years) == ((on - dt.date(1970, 1, 1)).days >= turns)
+
+
+def test_school_year_helpers_agree() -> None:
+    from riskscore.calendar import school_year_end, school_year_first_years, school_year_name
+
+    assert school_year_name(2023) == "2023-24" and school_year_end("2023-24") == dt.date(2024, 7, 31)
+    days = np.array(["2023-07-31", "2023-08-01", "2024-07-31", "2024-08-01"], dtype="datetime64[D]").astype(np.int64)
+    assert school_year_first_years(days).tolist() == [2022, 2023, 2023, 2024]

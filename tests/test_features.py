@@ -172,7 +172,7 @@ def _cohort(n: int, seed: int) -> dict[str, pd.DataFrame]:
     absences = pd.DataFrame({
         "student_id": rng.choice(ids, n_abs), "date": rng.choice(days, n_abs), "hours": rng.choice([1.0, 2.0, 4.0, 6.0], n_abs),
         "category": rng.choice(["unauthorised", "late", "authorised"], n_abs),
-    })
+    }).drop_duplicates(["student_id", "date"])  # one registration a day: 16 h on one day is a data error (rules)
     truants = [sid for i, sid in enumerate(ids) if i % 5 == 0]  # 6 unauthorised hours a week: the 16 h rule fires
     tue_thu = days[days.dayofweek.isin([1, 3])]
     absences = pd.concat([absences, pd.DataFrame({"student_id": np.repeat(truants, len(tue_thu)), "date": np.tile(tue_thu, len(truants)),
@@ -201,7 +201,9 @@ def _future(t: dict[str, pd.DataFrame], as_of: pd.Timestamp, seed: int) -> dict[
     ids = t["students"]["student_id"].unique()
     later = as_of + pd.to_timedelta(rng.integers(1, 60, len(ids)), unit="D")
     out = dict(t)
-    out["absences"] = pd.concat([t["absences"], pd.DataFrame({"student_id": ids, "date": later, "hours": 8.0, "category": "unauthorised"}),
+    extra = pd.DataFrame({"student_id": ids, "date": later, "hours": 6.0, "category": "unauthorised"})
+    extra = extra[~pd.MultiIndex.from_frame(extra[["student_id", "date"]]).isin(pd.MultiIndex.from_frame(t["absences"][["student_id", "date"]]))]
+    out["absences"] = pd.concat([t["absences"], extra,
                                  pd.DataFrame({"student_id": ids, "date": later, "hours": 0.2, "category": "late"})], ignore_index=True)
     sick = t["sick_reports"].copy()
     sick["end_date"] = sick["end_date"].fillna(as_of + pd.Timedelta(days=30))  # ongoing spells end later
@@ -330,3 +332,32 @@ def test_saved_table_is_reused_only_for_the_same_data_dates_and_rules(tmp_path) 
     assert features.load_if_current(tmp_path / "missing.parquet", fingerprint="fp1", dates=dates) is None
     path.with_suffix(".json").write_text("{not json")
     assert features.load_if_current(path, fingerprint="fp1", dates=dates) is None
+
+
+def test_a_pupils_row_does_not_depend_on_the_other_pupils_in_the_call(cal: SchoolCalendar) -> None:
+    """Spark runs build() per group of pupils (applyInPandas): any split must give the same rows."""
+    t = _cohort(40, seed=7)
+    dates = [T("2023-10-01"), T("2024-02-01")]
+    whole = features.build(t, dates, calendar=cal)
+    ids = t["students"]["student_id"].unique()
+    parts = []
+    for group in (ids[::3], ids[1::3], ids[2::3]):
+        sub = {name: df[df["student_id"].isin(group)] for name, df in t.items()}
+        parts.append(features.build(sub, dates, calendar=cal))
+    split = pd.concat(parts).sort_values(["as_of", "student_id"]).reset_index(drop=True)
+    whole = whole.sort_values(["as_of", "student_id"]).reset_index(drop=True)
+    assert whole[list(RULE_COLUMNS)].to_numpy().any()
+    pd.testing.assert_frame_equal(whole, split)
+
+
+def test_feature_contract_still_demands_text_ids_and_known_levels(cal: SchoolCalendar) -> None:
+    from riskscore.contracts import validate
+
+    t = tables([student("a"), student("b")], absences=[absence("a", "2023-10-03", 2.0)])
+    table = features.build(t, ["2023-11-01"], calendar=cal)
+    with pytest.raises(ContractError, match="student_id"):
+        validate("features", table.assign(student_id=[1, 2]))
+    with pytest.raises(ContractError, match="level"):
+        validate("features", table.assign(level=["vmbo-k", "gymnasium-plus"]))
+    ints = tables([student(7), student(8)])  # type: ignore[arg-type]
+    assert features.build(ints, ["2023-11-01"], calendar=cal)["student_id"].tolist() == ["7", "8"]  # as pandera's str coercion did

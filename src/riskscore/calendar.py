@@ -84,11 +84,59 @@ def school_year_start(school_year: str) -> dt.date:
     return dt.date(year, 8, 1)
 
 
+def school_year_end(school_year: str) -> dt.date:
+    """31 July of the school year's second calendar year ('2023-24' → 2024-07-31)."""
+    return dt.date(school_year_start(school_year).year + 1, 7, 31)
+
+
+def school_year_name(first_year: int) -> str:
+    """The school year starting on 1 August of a calendar year (2023 → '2023-24')."""
+    return f"{first_year}-{(first_year + 1) % 100:02d}"
+
+
 def school_year_of(day: Any) -> str:
     """The school year containing a date; it runs 1 August – 31 July."""
     d = to_date(day)
-    year = d.year if d.month >= 8 else d.year - 1
-    return f"{year}-{(year + 1) % 100:02d}"
+    return school_year_name(d.year if d.month >= 8 else d.year - 1)
+
+
+def school_year_first_years(days: np.ndarray) -> np.ndarray:
+    """Vectorised school_year_of for day numbers since 1970: the school year's first calendar year."""
+    months = (np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[M]")).astype(np.int64)
+    year, month0 = np.divmod(months, 12)
+    return (year + 1970 - (month0 < 7)).astype(np.int64)
+
+
+# --- age: legal limits (16, 18, 23) turn on the birthday itself ---------------------------------
+def age_on(birth_date: Any, on: Any) -> int:
+    """Whole years of age on a date, exact on birthdays; born 29 February → 1 March in other years."""
+    b, d = to_date(birth_date), to_date(on)
+    return d.year - b.year - ((d.month, d.day) < (b.month, b.day))
+
+
+def ages_on(birth_dates: Any, on: Any) -> np.ndarray:
+    """Vectorised age_on: one date for all, or one date per birth date."""
+    b = pd.DatetimeIndex(pd.to_datetime(np.asarray(birth_dates)))
+    if isinstance(on, dt.date):
+        oy, om, od = on.year, on.month, on.day
+    else:
+        o = pd.DatetimeIndex(pd.to_datetime(np.asarray(on)))
+        oy, om, od = o.year.to_numpy(), o.month.to_numpy(), o.day.to_numpy()
+    bm, bd = b.month.to_numpy(), b.day.to_numpy()
+    before = (om < bm) | ((om == bm) & (od < bd))
+    return (oy - b.year.to_numpy() - before).astype(np.int64)
+
+
+def birthdays(birth_days: np.ndarray, years: int) -> np.ndarray:
+    """Day number (since 1970) on which each person turns ``years``: age_on(b, d) >= years ⇔ d >= it.
+
+    Why: rules judge age per day of absence; comparing day numbers is exact and needs no loop.
+    Born 29 February: the birthday is 1 March in a non-leap year (month + 28 days rolls over).
+    """
+    d = np.asarray(birth_days, dtype=np.int64).astype("datetime64[D]")
+    month = d.astype("datetime64[M]")
+    day0 = (d - month.astype("datetime64[D]")).astype(np.int64)
+    return ((month + 12 * years).astype("datetime64[D]").astype(np.int64) + day0).astype(np.int64)
 
 
 def to_date(value: Any) -> dt.date:
@@ -131,6 +179,95 @@ class _RegionTables:
     lesson_ordinal: np.ndarray  # int64: number of lesson days up to and including the day
     week_id: np.ndarray  # int64 per day: lesson-week id or -1
     week_monday: np.ndarray  # int64 day offset of the Monday of each lesson-week id
+
+
+def _week_ordinal(week_id: np.ndarray) -> np.ndarray:
+    """Per day: the id of its lesson week, or of the last one before it (-1 before the first)."""
+    return np.maximum.accumulate(week_id).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class CalendarView:
+    """Several calendars' day tables stacked: row = calendar index, column = day offset.
+
+    Lookups take (calendar index, day number since 1970) arrays and need no loop per school or region.
+    """
+
+    keys: tuple[str, ...]
+    origin: int
+    first_day: int
+    last_day: int
+    lesson_day: np.ndarray
+    lesson_ordinal: np.ndarray
+    week_id: np.ndarray
+    week_ordinal: np.ndarray
+
+    def offsets(self, days: np.ndarray) -> np.ndarray:
+        """Column per day number; a day outside the calendar raises a DataError."""
+        days = np.asarray(days, dtype=np.int64)
+        if days.size and (days.min() < self.first_day or days.max() > self.last_day):
+            bad = days[(days < self.first_day) | (days > self.last_day)][0]
+            raise DataError(MSG_OUT_OF_RANGE.format(date=_EPOCH + int(bad), first=_EPOCH + self.first_day, last=_EPOCH + self.last_day))
+        return days - self.origin
+
+    def cells(self, key: np.ndarray, days: np.ndarray, *, in_range: bool = False) -> np.ndarray:
+        """Flat positions of (calendar, day) in the tables: compute once, then take() several tables.
+
+        ``in_range=True``: the caller already cut the days to the calendar's range (skips two passes).
+        """
+        out = np.multiply(key, self.lesson_day.shape[1], dtype=np.int64)
+        if in_range:
+            out += days
+            out -= self.origin
+            return out
+        out += self.offsets(days)
+        return out
+
+    def take(self, table: str, cells: np.ndarray) -> np.ndarray:
+        """Values of one table ('lesson_day', 'week_id', 'week_ordinal', 'lesson_ordinal') at flat cells."""
+        return getattr(self, table).reshape(-1)[cells]  # type: ignore[no-any-return]
+
+    def is_lesson_day(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
+        return self.take("lesson_day", self.cells(key, days))
+
+    def lesson_week(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Lesson-week id per day (-1 in a holiday week); ids are consecutive over holidays."""
+        return self.take("week_id", self.cells(key, days))
+
+    def lesson_week_ordinal(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Id of the lesson week containing each day, or of the last one before it."""
+        return self.take("week_ordinal", self.cells(key, days))
+
+    def lesson_day_ordinal(self, key: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Lesson days from the calendar's start up to and including each day."""
+        return self.take("lesson_ordinal", self.cells(key, days))
+
+    def school_year_first_years(self, days: np.ndarray) -> np.ndarray:
+        """Vectorised school_year_of (first calendar year) by table lookup."""
+        offsets = self.offsets(days)
+        first = int(school_year_first_years(np.array([self.origin]))[0])
+        starts = np.array([(np.datetime64(f"{y}-08-01", "D") - _EPOCH).astype(np.int64) - self.origin
+                           for y in range(first + 1, first + 2 + self.lesson_day.shape[1] // 365 + 1)], dtype=np.int64)
+        return first + np.searchsorted(starts, offsets, side="right")
+
+    def day_of_lesson_ordinal(self, key: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
+        """Day number of the n-th lesson day of each calendar (inverse of lesson_day_ordinal)."""
+        key, ordinals = np.asarray(key, np.int64), np.asarray(ordinals, np.int64)
+        out = np.empty(len(key), dtype=np.int64)
+        for k in np.unique(key):
+            m = key == k
+            row = self.lesson_ordinal[k]
+            if ordinals[m].max() > row[-1]:
+                raise DataError(MSG_OUT_OF_RANGE.format(date=f"lesson day #{ordinals[m].max()}", first=_EPOCH + self.first_day, last=_EPOCH + self.last_day))
+            out[m] = np.searchsorted(row, ordinals[m], side="left") + self.origin
+        return out
+
+    def lesson_days_per_week(self, key: int, until_day: int) -> np.ndarray:
+        """Lesson days in each lesson week of one calendar (index = week id), up to and including a day."""
+        cut = self.offsets(np.array([until_day]))[0] + 1
+        lesson = self.lesson_day[key, :cut]
+        n_weeks = int(self.week_id[key].max()) + 1
+        return np.bincount(self.week_id[key, :cut][lesson], minlength=n_weeks).astype(np.int64)
 
 
 class SchoolCalendar:
@@ -220,6 +357,34 @@ class SchoolCalendar:
             self._tables[str(school)] = self._build(pd.concat([base[~replaced], own], ignore_index=True))
 
     # --- lookups -------------------------------------------------------------------------------
+    def key_for(self, school_ids: Any, regions: Any) -> np.ndarray:
+        """The calendar of each pupil: the school's own when it has one, else the region's.
+
+        Why one function: the rules and the features must count the same lesson weeks.
+        """
+        regions = np.asarray(regions, dtype=object)
+        own_keys = [k for k in self._tables if k not in REGIONS]
+        if not own_keys or school_ids is None:
+            return regions
+        schools = np.asarray(school_ids, dtype=object)
+        own = pd.Index(own_keys).get_indexer(schools.astype(str)) >= 0
+        return np.where(own, schools.astype(str), regions)
+
+    def view(self, keys: Any) -> CalendarView:
+        """Day-indexed tables of several calendars stacked, for lookups by (calendar index, day) at once."""
+        names = tuple(str(k) for k in keys)
+        tables = [self._table(k) for k in names]
+        return CalendarView(
+            keys=names,
+            origin=self._origin,
+            first_day=self._first_day,
+            last_day=self._last_day,
+            lesson_day=np.stack([t.lesson_day for t in tables]) if tables else np.zeros((0, self._n_days), bool),
+            lesson_ordinal=np.stack([t.lesson_ordinal for t in tables]) if tables else np.zeros((0, self._n_days), np.int64),
+            week_id=np.stack([t.week_id for t in tables]) if tables else np.zeros((0, self._n_days), np.int64),
+            week_ordinal=np.stack([_week_ordinal(t.week_id) for t in tables]) if tables else np.zeros((0, self._n_days), np.int64),
+        )
+
     @property
     def calendars(self) -> tuple[str, ...]:
         """Regions plus schools with their own calendar."""

@@ -220,13 +220,23 @@ OUTCOMES = pa.DataFrameSchema(
     name="outcomes",
 )
 
+def _all_text(series: pd.Series) -> bool:
+    return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
+
+
+def _text(*checks: pa.Check) -> pa.Column:
+    """A text column checked in one C pass: pandera's `str` calls Python per value (~1 s per million
+    rows for four columns, a fifth of building the feature table). features.build writes these as str."""
+    return pa.Column(object, [pa.Check(_all_text, error="values must be text"), *checks])
+
+
 FEATURE_TABLE = pa.DataFrameSchema(
     {
-        "student_id": _str,
+        "student_id": _text(),
         "as_of": pa.Column("datetime64[ns]"),
-        "school_id": _str,
-        "school_year": _str,
-        "level": pa.Column(str, pa.Check.isin(ALL_LEVELS)),
+        "school_id": _text(),
+        "school_year": _text(),
+        "level": _text(pa.Check.isin(ALL_LEVELS)),
         "age": pa.Column(float, pa.Check.in_range(4, 30)),
         **{
             f: pa.Column(float, _nonneg if f not in ("unauthorised_trend",) else None, nullable=True)

@@ -4,9 +4,10 @@ Nothing dated after as_of is read: every event table is cut at as_of before a fe
 (ongoing sick spells end at as_of, VVA statuses count only from their own date, an enrolment's
 future end date is treated as unknown). The rules get the same cut tables.
 
-Speed: student ids are mapped to integer codes once, dates to day numbers once; per as-of date each
-feature is a boolean mask plus ``np.bincount`` over those arrays, and lesson weeks come from the
-calendar's day-indexed lookup tables. No Python loop runs per student or per event.
+Speed: the raw tables become ``rules.Events`` once (student ids → integer codes, dates → day numbers),
+shared by the features and the rules; per as-of date each feature is a boolean mask plus
+``np.bincount`` over those arrays, and lesson weeks come from the calendar's stacked day tables
+(``CalendarView``). No Python loop runs per student or per event.
 
 Definitions where a choice was needed
 -------------------------------------
@@ -14,7 +15,8 @@ Definitions where a choice was needed
   enrolments that started on or before as_of — at least one of them not ended before as_of.
 * Lesson-week windows (``_4w``, ``_12w``): the last n lesson weeks of the student's calendar (their
   school's own calendar if it has one, else their region's) up to and including the week of as_of;
-  holiday weeks are spanned but not counted, absences dated in a holiday week are not counted.
+  holiday weeks are spanned but not counted; only absence on lesson days counts (not on weekends,
+  public holidays or school holidays), exactly as in the rules.
 * unauthorised_trend: hours per lesson week in the last 4 minus hours per lesson week in the 8 before.
 * sick_reports_12w: reports starting within the 12-lesson-week window (start_date <= as_of).
 * longest_sick_spell_days / sick_days_year: in *school days* (lesson days of the student's calendar,
@@ -37,13 +39,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from riskscore import rules
+from riskscore.calendar import CalendarView, school_year_of, school_year_start
 from riskscore.contracts import (
     FEATURES,
     LEVEL_CODE,
@@ -54,6 +57,7 @@ from riskscore.contracts import (
     validate,
 )
 from riskscore.errors import DataError
+from riskscore.rules import Events
 
 if TYPE_CHECKING:
     from riskscore.calendar import SchoolCalendar
@@ -101,7 +105,7 @@ def default_as_of_dates(school_years: Iterable[str]) -> list[pd.Timestamp]:
     """1 October, 1 February and 1 May of each school year: start, middle and the VVA deadline's wake."""
     dates = []
     for sy in sorted(set(school_years)):
-        y0 = int(str(sy)[:4])
+        y0 = school_year_start(str(sy)).year
         dates += [pd.Timestamp(y0, 10, 1), pd.Timestamp(y0 + 1, 2, 1), pd.Timestamp(y0 + 1, 5, 1)]
     return dates
 
@@ -121,7 +125,7 @@ def point_in_time(tables: dict[str, pd.DataFrame], as_of: Any) -> dict[str, pd.D
     out: dict[str, pd.DataFrame] = {}
     if "students" in tables:
         st = tables["students"]
-        out["students"] = st[st["school_year"] <= _school_year_of(t)]
+        out["students"] = st[st["school_year"] <= school_year_of(t)]
     if "absences" in tables:
         out["absences"] = _rows_upto(tables["absences"], "date", t)
     if "sick_reports" in tables:
@@ -172,8 +176,9 @@ def build(
     """The feature table for every student enrolled on each as-of date (validated by its contract).
 
     ``progress``, if given, is called with each as-of date once it is done (the CLI's progress bar).
+    A pupil's row depends only on that pupil's own rows, so any split of the pupils into calls (Spark's
+    applyInPandas groups) gives the same table.
     """
-    from riskscore import rules
     from riskscore.calendar import SchoolCalendar
 
     if isinstance(as_of_dates, str | pd.Timestamp | dt.date | np.datetime64):
@@ -185,179 +190,102 @@ def build(
     for d in dates:
         if not cal.covers(d):
             raise DataError(MSG_OUTSIDE_CALENDAR.format(date=d.date(), first=cal.first, last=cal.last))
-    prep = _Prepared.from_tables(tables)
+    cfg = rule_config if rule_config is not None else rules.RuleConfig()
+    st = tables.get("students")
+    if st is None or st.empty:
+        raise DataError(MSG_NO_STUDENTS)
+    ev = rules.Events.from_tables(tables, cfg, as_of=(dates[0], dates[-1]))
+    retained = _retained(ev.students)
     frames = []
     for d in dates:
-        frame = _features_at(prep, d, cal)
-        fired = rules.evaluate(point_in_time(tables, d), d, config=rule_config, calendar=cal)
-        for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
-            ids = fired.loc[fired["rule_id"] == rule_id, "student_id"] if len(fired) else []
-            frame[column] = frame["student_id"].isin(ids)
-        frames.append(frame)
+        frames.append(_features_at(ev, retained, d, cal, cfg))
         if progress is not None:
             progress(d)
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     table = imported_data_features(table, tables)  # ingest: unknown absence where no school data; DUO signals
     return validate("features", table)
-
-
-# --- preparation: integer codes and day numbers, once per build ----------------------------------
-def _days(values: pd.Series) -> np.ndarray:
-    """Day numbers since 1970 (int64); missing dates become _NAT."""
-    arr = pd.to_datetime(values).to_numpy().astype("datetime64[D]")
-    out = arr.astype(np.int64)
-    out[np.isnat(arr)] = _NAT
-    return out
 
 
 def _day(ts: pd.Timestamp) -> int:
     return (ts.date() - dt.date(1970, 1, 1)).days
 
 
-def _school_year_of(t: pd.Timestamp) -> str:
-    y0 = t.year if t.month >= 8 else t.year - 1
-    return f"{y0}-{(y0 + 1) % 100:02d}"
+def _as_text(values: pd.Series) -> np.ndarray:
+    """Ids and codes as str (an int id from a hand-made table becomes '123'); missing stays missing."""
+    arr = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(arr, skipna=True) in ("string", "empty"):
+        return arr
+    return np.where(pd.isna(arr), arr, arr.astype(str)).astype(object)
 
 
-@dataclass
-class _Prepared:
-    """Raw tables reduced to numpy arrays keyed by an integer student code."""
-
-    ids: pd.Index
-    students: pd.DataFrame  # with 'code', 'year0', 'retained'
-    absences: dict[str, np.ndarray]
-    sick: dict[str, np.ndarray]
-    applications: dict[str, np.ndarray]
-    enrolments: dict[str, np.ndarray]
-
-    @classmethod
-    def from_tables(cls, tables: dict[str, pd.DataFrame]) -> _Prepared:
-        st = tables.get("students")
-        if st is None or st.empty:
-            raise DataError(MSG_NO_STUDENTS)
-        ids = pd.Index(pd.unique(st["student_id"]))
-        cols = ["student_id", "school_year", "school_id", "municipality", "rmc_region", "calendar_region",
-                "birth_date", "school_type", "level", "grade", "final_year", "expects_mbo"]
-        st = st[cols].copy()
-        st["code"] = ids.get_indexer(st["student_id"])
-        st["year0"] = st["school_year"].str[:4].astype(int)
-        st = st.sort_values(["code", "year0"], kind="stable").reset_index(drop=True)
-        same = st["code"].eq(st["code"].shift()) & st["grade"].eq(st["grade"].shift()) & st["school_type"].eq(
-            st["school_type"].shift()
-        )
-        st["retained"] = same.to_numpy()
-        return cls(ids, st, _prep_absences(tables.get("absences"), ids), _prep_sick(tables.get("sick_reports"), ids),
-                   _prep_applications(tables.get("applications"), ids), _prep_enrolments(tables.get("enrolments"), ids))
-
-
-def _codes(ids: pd.Index, values: pd.Series) -> np.ndarray:
-    return ids.get_indexer(values).astype(np.int64)
-
-
-def _prep_absences(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
-    if df is None or df.empty:
-        z = np.zeros(0, dtype=np.int64)
-        return {"code": z, "day": z, "hours": np.zeros(0), "late": np.zeros(0, dtype=bool)}
-    category = df["category"]
-    keep = (category == "unauthorised") | (category == "late")
-    keep = keep.to_numpy()
-    sub = df.loc[keep, ["student_id", "date", "hours"]]
-    code = _codes(ids, sub["student_id"])
-    known = code >= 0
-    return {
-        "code": code[known],
-        "day": _days(sub["date"])[known],
-        "hours": sub["hours"].to_numpy(dtype=np.float64)[known],
-        "late": (category.to_numpy()[keep] == "late")[known],
-    }
-
-
-def _prep_sick(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
-    if df is None or df.empty:
-        z = np.zeros(0, dtype=np.int64)
-        return {"code": z, "start": z, "end": z}
-    code = _codes(ids, df["student_id"])
-    known = code >= 0
-    return {"code": code[known], "start": _days(df["start_date"])[known], "end": _days(df["end_date"])[known]}
-
-
-def _prep_applications(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
-    if df is None or df.empty:
-        z = np.zeros(0, dtype=np.int64)
-        return {"code": z, "submitted": z, **{s: z for s in VVA_STATUSES}}
-    code = _codes(ids, df["student_id"])
-    known = code >= 0
-    out = {"code": code[known], "submitted": _days(df["submitted_on"])[known]}
-    for s in VVA_STATUSES:
-        col = f"{s}_on"
-        out[s] = _days(df[col])[known] if col in df.columns else np.full(int(known.sum()), _NAT)
+def _retained(st: pd.DataFrame) -> np.ndarray:
+    """Per students row (sorted by code, year0): same school type and grade as the pupil's previous row."""
+    code, grade, kind = st["code"].to_numpy(), st["grade"].to_numpy(), st["school_type"].to_numpy()
+    out = np.zeros(len(st), dtype=bool)
+    out[1:] = (code[1:] == code[:-1]) & (grade[1:] == grade[:-1]) & (kind[1:] == kind[:-1])
     return out
 
 
-def _prep_enrolments(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
-    if df is None or df.empty:
-        z = np.zeros(0, dtype=np.int64)
-        return {"code": z, "start": z, "end": z, "switch": np.zeros(0, dtype=bool)}
-    code = _codes(ids, df["student_id"])
-    known = code >= 0
-    reason = df["dereg_reason"] if "dereg_reason" in df.columns else pd.Series(None, index=df.index)
-    return {"code": code[known], "start": _days(df["start_date"])[known], "end": _days(df["end_date"])[known],
-            "switch": (reason == "switch").to_numpy()[known]}
-
-
 # --- one as-of date ------------------------------------------------------------------------------
-def _features_at(prep: _Prepared, as_of: pd.Timestamp, cal: SchoolCalendar) -> pd.DataFrame:
-    n_ids = len(prep.ids)
+def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: SchoolCalendar, cfg: Any) -> pd.DataFrame:
+    n_ids = len(ev.ids)
     t = _day(as_of)
-    sy = _school_year_of(as_of)
-    y0 = int(sy[:4])
-    sy_start = _day(pd.Timestamp(y0, 8, 1))
+    sy = school_year_of(as_of)
+    y0 = school_year_start(sy).year
+    sy_start = _day(pd.Timestamp(school_year_start(sy)))
 
-    st = prep.students
-    history = st[st["year0"] <= y0]
-    retentions = np.bincount(history["code"].to_numpy()[history["retained"].to_numpy()], minlength=n_ids)
-    pop = st[st["year0"] == y0]
-    pop = pop[_enrolled(prep.enrolments, pop["code"].to_numpy(), t, n_ids)].reset_index(drop=True)
+    st = ev.students
+    year0 = st["year0"].to_numpy()
+    history = year0 <= y0
+    retentions = np.bincount(st["code"].to_numpy()[history & retained], minlength=n_ids)
+    pop = st.loc[year0 == y0]
+    pop = pop.loc[_enrolled(ev.enrolments, pop["code"].to_numpy(), t, n_ids)].reset_index(drop=True)
     codes = pop["code"].to_numpy()
 
-    # calendar per student: the school's own when it has one, else the region's
-    calendars = set(cal.calendars)
-    key = pop["school_id"].where(pop["school_id"].isin(calendars), pop["calendar_region"]).to_numpy()
-    keys, key_idx = np.unique(key.astype(str), return_inverse=True)
+    # calendar per pupil: the school's own when it has one, else the region's (the rules use the same)
+    keys = cal.key_for(pop["school_id"].to_numpy(), pop["calendar_region"].to_numpy())
+    key_idx, key_names = pd.factorize(pd.Series(keys, dtype=object), sort=True)
+    view = cal.view([str(k) for k in key_names])
     key_of_code = np.full(n_ids, -1, dtype=np.int64)
     key_of_code[codes] = key_idx
-    last_week = np.array([cal.last_lesson_week_id(as_of, k) for k in keys], dtype=np.int64)
-    win12_start = np.array([_day(pd.Timestamp(cal.lesson_week_window(as_of, 12, k)[0])) for k in keys], dtype=np.int64)
+    last_week = view.lesson_week_ordinal(np.arange(len(key_names)), np.full(len(key_names), t))
+    win12_start = np.array([_day(pd.Timestamp(cal.lesson_week_window(as_of, 12, str(k))[0])) for k in key_names], dtype=np.int64)
 
-    out = pd.DataFrame(
-        {
-            "student_id": pop["student_id"].to_numpy(),
-            "as_of": as_of,
-            "school_id": pop["school_id"].to_numpy(),
-            "municipality": pop["municipality"].to_numpy(),
-            "rmc_region": pop["rmc_region"].to_numpy(),
-            "school_year": sy,
-            "level": pop["level"].to_numpy(),
-        }
-    )
-    birth = pd.to_datetime(pop["birth_date"])
-    out["age"] = ((as_of - birth).dt.days / 365.25).to_numpy()
+    cols: dict[str, Any] = {
+        "student_id": _as_text(pop["student_id"]),
+        "as_of": np.full(len(pop), as_of.to_datetime64()).astype("datetime64[ns]"),
+        "school_id": _as_text(pop["school_id"]),
+        "municipality": pop["municipality"].to_numpy(),
+        "rmc_region": pop["rmc_region"].to_numpy(),
+        "school_year": np.full(len(pop), sy, dtype=object),
+        "level": _as_text(pop["level"]),
+    }
+    birth = rules.day_numbers(pop["birth_date"]).astype(np.float64)
+    cols["age"] = (t - birth) / 365.25
     first_day = _day(pd.Timestamp(cal.first))
     lookback = max(int(min(win12_start.min(initial=sy_start), sy_start)), first_day)
-    out = out.assign(**_absence_features(prep.absences, codes, key_of_code, keys, last_week, t, lookback, sy_start, cal, n_ids))
-    out = out.assign(**_sick_features(prep.sick, codes, key_of_code, keys, win12_start, t, max(sy_start, first_day + 1), cal, n_ids))
+    cols.update(_absence_features(ev.absences, codes, key_of_code, view, last_week, t, lookback, sy_start, n_ids))
+    cols.update(_sick_features(ev.sick, codes, key_of_code, view, win12_start, t, max(sy_start, first_day + 1), n_ids))
     applicable = (pop["final_year"].astype(bool) & pop["expects_mbo"].astype(bool)).to_numpy()
-    out = out.assign(**_application_features(prep.applications, codes, applicable, t, sy_start, _day(pd.Timestamp(y0 + 1, 4, 1)), n_ids))
-    en = prep.enrolments
+    cols.update(_application_features(ev.applications, codes, applicable, t, sy_start, _day(pd.Timestamp(y0 + 1, 4, 1)), n_ids))
+    en = ev.enrolments
     done = (en["end"] <= t) & en["switch"]
-    out["switches"] = np.bincount(en["code"][done], minlength=n_ids)[codes].astype(float)
-    out["retentions"] = retentions[codes].astype(float)
-    oct1 = pd.Timestamp(y0, 10, 1)
-    age_oct1 = ((oct1 - birth).dt.days / 365.25).to_numpy()
+    cols["switches"] = np.bincount(en["code"][done], minlength=n_ids)[codes].astype(float)
+    cols["retentions"] = retentions[codes].astype(float)
+    age_oct1 = (_day(pd.Timestamp(y0, 10, 1)) - birth) / 365.25
     typical = np.where(pop["school_type"].to_numpy() == "mbo", 16.0, 12.0) + pop["grade"].to_numpy(dtype=float)
-    out["over_age"] = np.maximum(age_oct1 - typical, 0.0)
-    out["level_code"] = pop["level"].map(LEVEL_CODE).to_numpy(dtype=float)
-    return out[["student_id", "as_of", *CONTEXT, *FEATURES]]
+    cols["over_age"] = np.maximum(age_oct1 - typical, 0.0)
+    level_idx, levels = pd.factorize(pop["level"])
+    cols["level_code"] = np.array([LEVEL_CODE.get(v, np.nan) for v in levels], dtype=float)[level_idx] if len(pop) else np.zeros(0)
+    fired = rules.evaluate_events(ev, as_of, config=cfg, calendar=cal, codes=True)
+    row_of_code = np.full(n_ids, -1, dtype=np.int64)
+    row_of_code[codes] = np.arange(len(codes))
+    for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
+        flag = np.zeros(len(codes), dtype=bool)
+        rows = row_of_code[fired.loc[fired["rule_id"] == rule_id, "code"].to_numpy(dtype=np.int64)]
+        flag[rows[rows >= 0]] = True
+        cols[column] = flag
+    return pd.DataFrame({c: cols[c] for c in ("student_id", "as_of", *CONTEXT, *FEATURES, *RULE_COLUMNS)})
 
 
 def _enrolled(en: dict[str, np.ndarray], codes: np.ndarray, t: int, n_ids: int) -> np.ndarray:
@@ -369,27 +297,16 @@ def _enrolled(en: dict[str, np.ndarray], codes: np.ndarray, t: int, n_ids: int) 
     return (n_started == 0) | (n_active > 0)
 
 
-def _per_key(values: np.ndarray, key: np.ndarray, keys: np.ndarray, fn: Any) -> np.ndarray:
-    """Apply a calendar lookup per calendar key (a handful of regions and schools)."""
-    out = np.empty(len(values), dtype=np.int64)
-    for i, k in enumerate(keys):
-        m = key == i
-        if m.any():
-            out[m] = fn(values[m].astype("datetime64[D]"), str(k))
-    return out
-
-
-def _absence_features(ab: dict[str, np.ndarray], codes: np.ndarray, key_of_code: np.ndarray, keys: np.ndarray,
-                      last_week: np.ndarray, t: int, lookback: int, sy_start: int, cal: SchoolCalendar,
-                      n_ids: int) -> dict[str, np.ndarray]:
+def _absence_features(ab: dict[str, np.ndarray], codes: np.ndarray, key_of_code: np.ndarray, view: CalendarView,
+                      last_week: np.ndarray, t: int, lookback: int, sy_start: int, n_ids: int) -> dict[str, np.ndarray]:
     sel = (ab["day"] <= t) & (ab["day"] >= lookback)
+    sel[sel] = key_of_code[ab["code"][sel]] >= 0
     code = ab["code"][sel]
     key = key_of_code[code]
-    inpop = key >= 0
-    code, key = code[inpop], key[inpop]
-    day, hours, late = ab["day"][sel][inpop], ab["hours"][sel][inpop], ab["late"][sel][inpop]
-    week = _per_key(day, key, keys, cal.lesson_week_ids)
-    ago = np.where(week >= 0, last_week[key] - week, -1)  # lesson weeks before the current one
+    day, hours, late = ab["day"][sel], ab["hours"][sel], ab["late"][sel]
+    cells = view.cells(key, day, in_range=True)  # day in [lookback >= calendar start, as_of]
+    lesson = view.take("lesson_day", cells)  # as in the rules: no lesson, nothing to miss
+    ago = np.where(lesson, last_week[key] - view.take("week_id", cells), -1)  # lesson weeks before the current one
     unauth = ~late
 
     def hours_sum(mask: np.ndarray) -> np.ndarray:
@@ -408,9 +325,8 @@ def _absence_features(ab: dict[str, np.ndarray], codes: np.ndarray, key_of_code:
     }
 
 
-def _sick_features(sr: dict[str, np.ndarray], codes: np.ndarray, key_of_code: np.ndarray, keys: np.ndarray,
-                   win12_start: np.ndarray, t: int, sy_start: int, cal: SchoolCalendar,
-                   n_ids: int) -> dict[str, np.ndarray]:
+def _sick_features(sr: dict[str, np.ndarray], codes: np.ndarray, key_of_code: np.ndarray, view: CalendarView,
+                   win12_start: np.ndarray, t: int, sy_start: int, n_ids: int) -> dict[str, np.ndarray]:
     started = sr["start"] <= t
     code = sr["code"][started]
     key = key_of_code[code]
@@ -424,7 +340,7 @@ def _sick_features(sr: dict[str, np.ndarray], codes: np.ndarray, key_of_code: np
     e = np.minimum(end, t)
     valid = e >= s
     code, key, s, e = code[valid], key[valid], s[valid], e[valid]
-    days = _per_key(e, key, keys, cal.lesson_day_ordinals) - _per_key(s - 1, key, keys, cal.lesson_day_ordinals)
+    days = view.lesson_day_ordinal(key, e) - view.lesson_day_ordinal(key, s - 1)
     longest = np.zeros(n_ids)
     np.maximum.at(longest, code, days.astype(float))
     total = np.bincount(code, weights=days.astype(float), minlength=n_ids)

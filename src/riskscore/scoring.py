@@ -149,7 +149,7 @@ def context(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
 
 def _ages(birth_dates: Any, as_of: dt.date) -> np.ndarray:
     """Whole years on as_of (float, NaN when unknown)."""
-    from riskscore.rules import age_on
+    from riskscore.calendar import ages_on as age_on
 
     birth = np.asarray(pd.to_datetime(np.asarray(birth_dates)), dtype="datetime64[ns]").reshape(-1)
     out = np.full(len(birth), np.nan)

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from riskscore.calendar import school_year_end, school_year_name, school_year_start
 from riskscore.contracts import LEVELS, MBO_LEVELS
-from riskscore.errors import ConfigError
+from riskscore.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from riskscore.calendar import SchoolCalendar
@@ -122,17 +123,13 @@ AUDIT_VALUES: dict[str, tuple[str, ...]] = {
 
 def _year_index(school_year: str) -> int:
     try:
-        first, second = school_year.split("-")
-        year = int(first)
-        if len(first) != 4 or int(second) != (year + 1) % 100:
-            raise ValueError(school_year)
-    except (ValueError, AttributeError):
+        return school_year_start(school_year).year
+    except DataError:
         raise ConfigError(MSG_BAD_SIZE.format(details=f"not a school year like '2021-22': {school_year!r}")) from None
-    return year
 
 
 def _sy(year: int) -> str:
-    return f"{year}-{(year + 1) % 100:02d}"
+    return school_year_name(year)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -404,7 +401,7 @@ def generate(n_students: int, n_years: int, seed: int, *, first_year: str = "202
     y0 = _year_index(first_year)
     cal = calendar or SchoolCalendar.default()
     last_year = y0 + n_years - 1
-    if not (cal.covers(dt.date(y0, 8, 1)) and cal.covers(dt.date(last_year + 1, 7, 31))):
+    if not (cal.covers(school_year_start(first_year)) and cal.covers(school_year_end(_sy(last_year)))):
         raise ConfigError(MSG_BAD_SIZE.format(
             details=f"school years {first_year} .. {_sy(last_year)} are outside the calendar {cal.first} .. {cal.last}"))
     rng = np.random.default_rng(seed)

@@ -70,8 +70,10 @@ def _not_future(value: dt.date | None, name: str) -> dt.date | None:
 
 
 def age_on(birth_date: dt.date, on: dt.date) -> float:
-    """Whole years on a date: legal limits (16, 18, 23) turn on the birthday itself."""
-    return float(on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day)))
+    """Whole years on a date (riskscore.calendar.age_on): legal limits turn on the birthday itself."""
+    from riskscore.calendar import age_on as whole_years
+
+    return float(whole_years(birth_date, on))
 
 
 # --- POST /v1/scores: a pupil's raw events (the import contract's tables, contracts.RAW_SCHEMAS) -----

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from riskscore.calendar import school_year_name
 from riskscore.errors import DataError
 from riskscore.ingest.formats import TextTable, blank_to_na, parse_bool, parse_dates, read_text_table
 from riskscore.ingest.pseudonym import pseudonymise
@@ -208,7 +209,7 @@ def _file_year(path: Path, school_year: str | None) -> tuple[str, int, str]:
         y0 = int(school_year[:4])
     else:
         raise DataError(MSG_NO_YEAR.format(file=path.name))
-    return f"{y0}-{(y0 + 1) % 100:02d}", y0, dv
+    return school_year_name(y0), y0, dv
 
 
 def _monthly(table: TextTable, sid: pd.Series, kind: str) -> pd.DataFrame:

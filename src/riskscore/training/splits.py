@@ -12,23 +12,24 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from riskscore import calendar
 from riskscore.errors import ConfigError, DataError
 from riskscore.training.config import TrainingConfig
 
 
 def school_year_start(school_year: str) -> pd.Timestamp:
-    return pd.Timestamp(int(school_year[:4]), 8, 1)
+    return pd.Timestamp(calendar.school_year_start(school_year))
 
 
 def school_year_end(school_year: str) -> pd.Timestamp:
-    return pd.Timestamp(int(school_year[:4]) + 1, 7, 31)
+    return pd.Timestamp(calendar.school_year_end(school_year))
 
 
 def as_of_dates(school_years: list[str], month_days: list[str]) -> list[pd.Timestamp]:
     """As-of dates of each school year (months 8-12 fall in its first calendar year)."""
     dates = []
     for sy in school_years:
-        y0 = int(sy[:4])
+        y0 = calendar.school_year_start(sy).year
         for md in month_days:
             month, day = (int(x) for x in md.split("-"))
             dates.append(pd.Timestamp(y0 if month >= 8 else y0 + 1, month, day))
@@ -36,8 +37,7 @@ def as_of_dates(school_years: list[str], month_days: list[str]) -> list[pd.Times
 
 
 def year_of(ts: pd.Timestamp) -> str:
-    y0 = ts.year if ts.month >= 8 else ts.year - 1
-    return f"{y0}-{(y0 + 1) % 100:02d}"
+    return calendar.school_year_of(ts)
 
 
 @dataclass(frozen=True)

@@ -52,19 +52,18 @@ def latest_scores(session: Session, student_ids: Iterable[str]) -> dict[str, Sco
 HEALTH_RULE_PREFIX = "mazl_"
 
 
-def rule_text(rule_id: str, lang: str, *, viewer: str = "jeugdarts", short: bool = False) -> str:
-    """A rule's title (short: a few words for the worklist); a sick-report (MAZL) rule's title is
-    health information, so other roles get a neutral line instead."""
-    from riskscore.rules import RULES
+def rule_text(rule_id: str, lang: str, *, viewer: str = "jeugdarts", short: bool = False, config: Any = None) -> str:
+    """A rule's title in words with the configured thresholds (short: a few words for the worklist); a
+    sick-report (MAZL) rule's title is health information, so other roles get a neutral line instead."""
+    from riskscore import rules
 
     if rule_id.startswith(HEALTH_RULE_PREFIX) and viewer != "jeugdarts":
         return i18n.translate("health_signal", lang)
     if short and f"rule_short_{rule_id}" in i18n.TEXTS:
         return i18n.translate(f"rule_short_{rule_id}", lang)
-    rule = RULES.get(rule_id)
-    if rule is None:
+    if rule_id not in rules.RULES:
         return rule_id
-    return rule.description_en if lang == "en" else rule.description_nl
+    return rules.rule_text(rule_id, lang, config)
 
 
 def case_reason_text(reason: str, lang: str, *, viewer: str = "jeugdarts", short: bool = False) -> str:
