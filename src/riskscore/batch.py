@@ -181,6 +181,9 @@ def prepare(
 
     table = result.table
     assert table is not None  # score_events always returns the feature table it scored
+    unscored = {s.student_id for s in scored if s.probability is None}  # objected or data incomplete
+    if unscored:  # monitoring sees what the model scored, never a stand-in for a pupil it did not score
+        table = table[~table["student_id"].astype(str).isin(unscored)].reset_index(drop=True)
     audit = training.audit_frame(table, tables["students"], tables.get("audit"))  # monitoring frame only
     frame = training.reference_snapshot(bundle, table, audit)
     bands = [s.band for s in scored]

@@ -94,7 +94,7 @@ def to_tables(students: Sequence[StudentEvents]) -> dict[str, pd.DataFrame]:
         "school_id": (st["school_id"], "object"), "municipality": (st["municipality"], "object"),
         "rmc_region": (st["rmc_region"], "object"), "calendar_region": (st["calendar_region"], "object"),
         "birth_date": (st["birth_date"], "date"), "school_type": (st["school_type"], "object"),
-        "level": (st["level"], "object"), "pathway": (st["pathway"], "object"), "grade": (st["grade"], "int64"),
+        "level": (st["level"], "object"), "pathway": (st["pathway"], "object"), "grade": (st["grade"], "float64"),
         "final_year": (st["final_year"], "bool"), "expects_mbo": (st["expects_mbo"], "bool"),
         "has_sk": (st["has_sk"], "bool"),
     })
