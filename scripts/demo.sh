@@ -20,6 +20,7 @@ AS_OF=${DEMO_AS_OF:-$(date +%F)}
 CURRENT=$($BIN/python -c "import datetime as d; t = d.date.fromisoformat('$AS_OF'); print(t.year if t.month >= 8 else t.year - 1)")
 school_year() { printf '%d-%02d' "$1" $((($1 + 1) % 100)); }
 FIRST_YEAR=$(school_year $((CURRENT - 5)))
+PAST=$((CURRENT - 1))-10-01
 LAST_YEAR=$(school_year "$CURRENT")
 # the retrain loop (scripts/cycle.sh) re-delivers the same years with a shifted population
 export CYCLE_FIRST_YEAR=${CYCLE_FIRST_YEAR:-$FIRST_YEAR} CYCLE_YEARS=${CYCLE_YEARS:-6} CYCLE_AS_OF=${CYCLE_AS_OF:-$AS_OF}
@@ -41,6 +42,13 @@ fi
 
 step "5/8 batch scoring of the current year ($LAST_YEAR, as of $AS_OF) and review cases"
 $BIN/riskscore score --data "$DATA" --as-of "$AS_OF"
+
+step "5b/8 did it help? a run as of $PAST (its cases kept apart from the live lists), then the regression-discontinuity estimate at each team's capacity cut-off"
+# a separate store, so last year's cases never appear on today's worklists; the same champion and MLflow
+IMPACT=(env RISKSCORE_HOME="$RISKSCORE_HOME/impact-demo" RISKSCORE_MLFLOW_TRACKING_URI="sqlite:///$RISKSCORE_HOME/mlflow.db"
+        RISKSCORE_MLFLOW_ARTIFACT_ROOT="$RISKSCORE_HOME/mlartifacts")
+"${IMPACT[@]}" $BIN/riskscore score --data "$DATA" --as-of "$PAST"
+"${IMPACT[@]}" $BIN/riskscore impact --data "$DATA" || echo "(impact: see the report's honest statement above)"
 
 step "6/8 monitoring pass: the current scores against the champion's reference snapshot"
 $BIN/riskscore monitor --config monitoring/config.yaml || echo "(monitoring found breaches: see the list above)"
