@@ -220,10 +220,7 @@ def prepare(
     """Features, scores, reasons, triggers, routing and case candidates for one as-of date."""
     from riskscore import features, rules
     from riskscore.calendar import SchoolCalendar
-    from riskscore.routing import RoutingTable, route
-    from riskscore.rules import RULES
-    from riskscore.store.cases import TEAM_UNITS
-    from riskscore.training import pipeline as training
+    from riskscore.routing import RoutingTable
 
     cfg = config or ScoringConfig()
     tbl = routing or RoutingTable.default()
@@ -237,12 +234,38 @@ def prepare(
         raise DataError(MSG_NO_STUDENTS.format(as_of=as_of, source=source))
     table = table.drop_duplicates("student_id", keep="last").reset_index(drop=True)
 
+    scored = bundle.score(bundle.matrix(table), top_k=cfg.top_k)
+    fired = rules.evaluate(features.point_in_time(tables, as_of), as_of, config=rule_config, calendar=cal)
+    return assemble(tables, as_of, bundle, table=table, scored=scored, fired=fired, config=cfg, routing=tbl,
+                    progress=progress)
+
+
+def assemble(
+    tables: Mapping[str, pd.DataFrame],
+    as_of: dt.date,
+    bundle: ModelBundle,
+    *,
+    table: pd.DataFrame,
+    scored: Any,
+    fired: pd.DataFrame,
+    config: ScoringConfig | None = None,
+    routing: RoutingTable | None = None,
+    progress: Progress = lambda _step: None,
+) -> Prepared:
+    """Reasons, routing, capacity-bounded case candidates and the monitoring frame from a feature
+    table, its scores (``bundle.Scored``) and the rule triggers — computed here (pandas engine) or
+    read back from the Spark engine's scored Parquet. ``tables`` needs only students and diplomas."""
+    from riskscore.routing import RoutingTable, route
+    from riskscore.rules import RULES
+    from riskscore.store.cases import TEAM_UNITS
+    from riskscore.training import pipeline as training
+
+    cfg = config or ScoringConfig()
+    tbl = routing or RoutingTable.default()
     X = bundle.matrix(table)
-    scored = bundle.score(X, top_k=cfg.top_k)
     reasons = _reasons(bundle, X, scored.contributions, scored.top)
     progress("score")
 
-    fired = rules.evaluate(features.point_in_time(tables, as_of), as_of, config=rule_config, calendar=cal)
     triggers = _triggers_by_student(fired)
     ctx = _context(tables, as_of)
     progress("rules")
