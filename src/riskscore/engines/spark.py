@@ -366,6 +366,7 @@ def build_features(spark: SparkSession, data: str, as_of_dates: Iterable[Any] | 
     dates = _dates(as_of_dates, cal)
     n = groups or group_count(spark, data)
     absences, small = read_inputs(spark, data, dates, groups=n)
+    spark.conf.set("spark.sql.shuffle.partitions", str(n))  # one pupil group per shuffle partition
     return (absences.groupBy(BUCKET).cogroup(small.groupBy(BUCKET))
             .applyInPandas(_features_fn(dates, cal, rule_config), schema=feature_schema()))
 
@@ -379,6 +380,7 @@ def evaluate_rules(spark: SparkSession, data: str, as_of_dates: Iterable[Any] | 
     dates = _dates(as_of_dates, cal)
     n = groups or group_count(spark, data)
     absences, small = read_inputs(spark, data, dates, groups=n)
+    spark.conf.set("spark.sql.shuffle.partitions", str(n))
     return (absences.groupBy(BUCKET).cogroup(small.groupBy(BUCKET))
             .applyInPandas(_triggers_fn(dates, cal, rule_config), schema=trigger_schema()))
 
