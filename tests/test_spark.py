@@ -83,6 +83,27 @@ def test_feature_table_over_all_dates_equals_the_pandas_engine(spark: Any, small
     assert got[rule_cols].to_numpy().sum() > 20  # the comparison covers fired rules, not only all-False columns
 
 
+def test_training_feature_step_with_spark_is_the_pandas_table_in_its_order(spark: Any, small_world: Any, tmp_path: Path) -> None:
+    """`riskscore train --engine spark` fills the pipeline's feature cache with exactly the pandas
+    engine's table, rows in the same order (so LightGBM sees the same data), with its sidecar."""
+    from riskscore import datasets
+    from riskscore.commands.training import _spark_feature_step
+    from riskscore.training import splits
+    from riskscore.training.config import load_config
+
+    cfg = load_config(Path(__file__).parents[1] / "training" / "config.yaml")
+    cfg.data.dir = small_world.data_dir
+    cfg.data.features_cache = tmp_path / "features.parquet"
+    _spark_feature_step(cfg, master="local[2]", groups=3)
+    years = sorted(small_world.tables["students"]["school_year"].unique())
+    dates = splits.as_of_dates(years, cfg.as_of_days)
+    cached = features.load_if_current(cfg.data.features_cache, fingerprint=datasets.fingerprint(small_world.tables), dates=dates)
+    assert cached is not None
+    expected = small_world.features.reset_index(drop=True)
+    assert (cached["student_id"].to_numpy() == expected["student_id"].to_numpy()).all()
+    pd.testing.assert_frame_equal(cached, expected, check_exact=False, rtol=0, atol=ATOL)
+
+
 def test_rule_triggers_equal_the_pandas_engine(spark: Any, small_world: Any) -> None:
     from riskscore.engines import spark as engine
 

@@ -451,6 +451,15 @@ def features_frame(spark: SparkSession, data: str, as_of_dates: Iterable[Any] | 
     return check("features", table)
 
 
+def order_like_pandas(table: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
+    """The pandas engine's row order: by as-of date, then by each pupil's first row in the students
+    table. Training on the same rows in the same order gives the same model (LightGBM's binning samples rows)."""
+    first_seen = pd.Index(pd.unique(students["student_id"]))
+    key = first_seen.get_indexer(table["student_id"])
+    order = pd.DataFrame({"as_of": table["as_of"].to_numpy(), "key": key}).sort_values(["as_of", "key"], kind="stable").index
+    return table.iloc[order.to_numpy()].reset_index(drop=True)
+
+
 def write_features(df: DataFrame, out: str) -> None:
     """The distributed write: a Parquet dataset partitioned by school year (for object storage)."""
     try:
