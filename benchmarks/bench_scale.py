@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import _children, command_line, rss_mib, table  # noqa: E402
+from _common import _children, command_line, rss_mib, table
 
 RISKSCORE = [sys.executable, "-c", "from riskscore.cli import main; main()"]
 
