@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from riskscore import batch, features, rules
@@ -224,6 +226,36 @@ def test_partitioned_by_school_year_reads_the_same(spark: Any, small_world: Any,
     day = pd.Timestamp(small_world.score_as_of)
     got = engine.features_frame(spark, str(lake), [day], groups=2)
     assert_same_table(small_world.features[small_world.features["as_of"] == day], got, ["as_of", "student_id"])
+
+
+# --- why grouping is allowed (no Spark needed) ----------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_world() -> dict[str, pd.DataFrame]:
+    from riskscore import synthetic
+
+    return synthetic.generate(300, 2, 3, first_year="2022-23")
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(groups=st.integers(1, 7), seed=st.integers(0, 2**16), day=st.sampled_from(["2023-10-01", "2024-02-01", "2024-05-01"]))
+def test_features_and_rules_of_any_pupil_grouping_add_up_to_the_whole(tiny_world: dict[str, pd.DataFrame], groups: int,
+                                                                     seed: int, day: str) -> None:
+    """What the Spark engine relies on: features.build and rules.evaluate are per pupil, so computing
+    them per group of pupils (any grouping) and concatenating gives the table of all pupils."""
+    ids = pd.unique(tiny_world["students"]["student_id"])
+    group_of = dict(zip(ids, np.random.default_rng(seed).integers(0, groups, len(ids)), strict=True))
+    whole = features.build(tiny_world, [day])
+    whole_fired = rules.evaluate(features.point_in_time(tiny_world, day), day)
+    parts, fired = [], []
+    for g in range(groups):
+        sub = {name: df[df["student_id"].map(group_of).eq(g).to_numpy()] for name, df in tiny_world.items()}
+        if sub["students"].empty:
+            continue
+        parts.append(features.build(sub, [day]))
+        fired.append(rules.evaluate(features.point_in_time(sub, day), day))
+    assert_same_table(whole, pd.concat(parts, ignore_index=True), ["as_of", "student_id"])
+    if len(whole_fired):
+        assert_same_table(whole_fired, pd.concat(fired, ignore_index=True), ["student_id", "rule_id", "fired_on"])
 
 
 # --- the pandas engine's memory guard (no Spark needed) -------------------------------------------

@@ -269,6 +269,10 @@ def _coerce(name: str, df: pd.DataFrame) -> pd.DataFrame:
     from riskscore.errors import MSG_TABLE_INVALID, ContractError
 
     contract = RAW_SCHEMAS[name]
+    if df.empty and len(df.columns) == 0:  # a group without rows of this table: cogroup may pass no columns
+        df = pd.DataFrame({c: pd.Series([], dtype="datetime64[ns]" if str(col.dtype).startswith("datetime64") else
+                                        "bool" if str(col.dtype) == "bool" else object)
+                           for c, col in contract.columns.items() if c not in AUDIT_COLUMNS})
     present = [c for c in contract.columns if c in df.columns]
     try:
         return contract.select_columns(present).validate(df, lazy=True)
