@@ -36,34 +36,41 @@ from _common import _children, command_line, rss_mib, table
 RISKSCORE = [sys.executable, "-c", "from riskscore.cli import main; main()"]
 
 
-def generate_years(n: int, years: int, out: Path, *, seed: int = 0) -> dict[str, int]:
-    """Raw tables for `years` school years ending with 2023-24, the same pupils every year."""
+def first_year(years: int) -> int:
+    """Years end with 2023-24, but never start before the school calendar's first (2019-20)."""
+    return max(2023 - (years - 1), 2019)
+
+
+def generate_years(n: int, years: int, out: Path, *, seed: int = 0, chunk: int = 1_000_000) -> dict[str, int]:
+    """Raw tables for `years` school years (see first_year), the same pupils every year, written as
+    `<table>.parquet/part-<year>-<chunk>.parquet` (one school year of at most `chunk` pupils at a time,
+    so generating 5M pupils never holds more than one chunk)."""
     from bench_features import generate
 
-    out.mkdir(parents=True, exist_ok=True)
-    parts: dict[str, list[pd.DataFrame]] = {}
-    for k in range(years):
-        back = years - 1 - k  # years before 2023-24
-        one = generate(n, seed=seed + k)
-        shift = pd.DateOffset(years=back)
-        y0 = 2023 - back
-        for name, df in one.items():
-            df = df.copy()
-            for c in df.columns:
-                if str(df[c].dtype).startswith("datetime64"):
-                    df[c] = (df[c] - shift).astype("datetime64[ns]")
-            if name == "students":
-                df["school_year"] = f"{y0}-{(y0 + 1) % 100:02d}"
-                df["birth_date"] = (one["students"]["birth_date"]).astype("datetime64[ns]")  # the same pupils age
-            if name == "applications":
-                df["application_id"] = df["application_id"] + f"-{y0}"
-            parts.setdefault(name, []).append(df)
-    rows = {}
-    for name, frames in parts.items():
-        df = pd.concat(frames, ignore_index=True)
-        df.to_parquet(out / f"{name}.parquet", index=False)
-        rows[name] = len(df)
-        del df
+    rows: dict[str, int] = {}
+    for c, start in enumerate(range(0, n, chunk)):
+        size = min(chunk, n - start)
+        for k in range(years):
+            y0 = first_year(years) + k
+            one = generate(size, seed=seed + 1000 * c + k)  # dated in 2023-24: moved to y0
+            shift = pd.DateOffset(years=2023 - y0)
+            for name, df in one.items():
+                df = df.copy()
+                for col in df.columns:
+                    if str(df[col].dtype).startswith("datetime64"):
+                        df[col] = (df[col] - shift).astype("datetime64[ns]")
+                if "student_id" in df.columns and c:
+                    df["student_id"] = f"c{c}-" + df["student_id"].astype(str)
+                if name == "students":
+                    df["school_year"] = f"{y0}-{(y0 + 1) % 100:02d}"
+                    df["birth_date"] = one["students"]["birth_date"].astype("datetime64[ns]")  # the same pupils age
+                if name == "applications":
+                    df["application_id"] = df["application_id"] + f"-{c}-{y0}"
+                folder = out / f"{name}.parquet"
+                folder.mkdir(parents=True, exist_ok=True)
+                df.to_parquet(folder / f"part-{y0}-{c:03d}.parquet", index=False)
+                rows[name] = rows.get(name, 0) + len(df)
+            del one
     return rows
 
 
@@ -168,12 +175,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--chunk", type=int, default=1_000_000, help="pupils generated at a time")
     args = parser.parse_args()
 
     data = args.data or Path(tempfile.mkdtemp(prefix="bench-scale-data-"))
     t0 = time.perf_counter()
     if not (data / "students.parquet").exists():
-        rows = generate_years(args.students, args.years, data)
+        rows = generate_years(args.students, args.years, data, chunk=args.chunk)
     else:
         from riskscore.engines.sizing import parquet_rows
 
@@ -188,8 +196,8 @@ def main() -> None:
         return
 
     if args.as_of == "all":
-        first = 2023 - args.years + 1
-        dates = [d for y in range(first, 2024) for d in (f"{y}-10-01", f"{y + 1}-02-01", f"{y + 1}-05-01")]
+        first = first_year(args.years)
+        dates = [d for y in range(first, first + args.years) for d in (f"{y}-10-01", f"{y + 1}-02-01", f"{y + 1}-05-01")]
     else:
         dates = [args.as_of]
     from riskscore.engines import sizing
