@@ -154,34 +154,49 @@ def _stored(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_score_run_with_the_spark_engine_is_the_pandas_engines_run(spark: Any, small_world: Any, bundle: ModelBundle,
-                                                                   tmp_path: Path) -> None:
-    """Same scores, reasons, triggers, roles, review cases and monitoring frame in the database."""
-    from riskscore.engines import spark as engine
+                                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`riskscore score --engine spark` stores the pandas engine's run: the same scores, reasons,
+    triggers, roles, review cases and monitoring frame."""
+    import json
+
+    from riskscore.cli import main
+    from riskscore.settings import get_settings
     from riskscore.store.db import make_engine, migrate, session_factory
 
     day = dt.date.fromisoformat(small_world.score_as_of)
-    results = {}
-    for name in ("pandas", "spark"):
-        url = f"sqlite:///{tmp_path / f'{name}.db'}"
-        db = make_engine(url)
-        migrate(db)
-        home = tmp_path / name
-        with session_factory(db)() as s:
-            if name == "pandas":
-                results[name] = batch.run(s, small_world.tables, day, bundle, home=home)
-            else:
-                results[name] = engine.run_batch(spark, s, str(small_world.data_dir), day, bundle, home=home, groups=3)
-        db.dispose()
-    p, s = results["pandas"], results["spark"]
-    assert (s.n_scored, s.n_triggers, s.bands, s.cases, s.capacities) == (p.n_scored, p.n_triggers, p.bands, p.cases, p.capacities)
+    url_p = f"sqlite:///{tmp_path / 'pandas.db'}"
+    db = make_engine(url_p)
+    migrate(db)
+    with session_factory(db)() as s:
+        p = batch.run(s, small_world.tables, day, bundle, home=tmp_path / "pandas")
+    db.dispose()
+
+    url_s = f"sqlite:///{tmp_path / 'spark.db'}"
+    monkeypatch.setenv("RISKSCORE_HOME", str(tmp_path / "spark"))
+    monkeypatch.setenv("RISKSCORE_DATABASE_URL", url_s)
+    monkeypatch.setattr(sys, "argv", ["riskscore", "score", "--engine", "spark", "--spark-master", "local[2]", "--groups", "3",
+                                      "--as-of", small_world.score_as_of, "--data", str(small_world.data_dir),
+                                      "--bundle", str(small_world.bundle_dir), "--json"])
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr()
+    assert exit_info.value.code == 0, out.err[-2000:]
+    s_ = json.loads(out.out.strip().splitlines()[-1])
+    assert (s_["n_scored"], s_["n_triggers"], s_["bands"], s_["cases"], s_["capacities"]) == \
+        (p.n_scored, p.n_triggers, p.bands, p.cases, p.capacities)
     assert p.cases["opened"] > 20
-    scores_p, cases_p = _stored(f"sqlite:///{tmp_path / 'pandas.db'}")
-    scores_s, cases_s = _stored(f"sqlite:///{tmp_path / 'spark.db'}")
+    scores_p, cases_p = _stored(url_p)
+    scores_s, cases_s = _stored(url_s)
     assert_same_table(scores_p, scores_s, ["student_id"])
     assert_same_table(cases_p, cases_s, ["student_id", "role", "reason"])
-    frame_p, frame_s = pd.read_parquet(p.frame_path), pd.read_parquet(s.frame_path)
+    frame_p, frame_s = pd.read_parquet(p.frame_path), pd.read_parquet(s_["frame"])
     assert_same_table(frame_p, frame_s, ["student_id"])
-    assert (tmp_path / "spark" / "runs" / "spark").is_dir()  # the scored Parquet the cases were read from
+    assert list((tmp_path / "spark" / "runs" / "spark").glob("*/scored"))  # the scored Parquet the cases were read from
 
 
 def test_cli_features_engine_spark_writes_the_pandas_table(spark: Any, small_world: Any, tmp_path: Path) -> None:
@@ -194,6 +209,12 @@ def test_cli_features_engine_spark_writes_the_pandas_table(spark: Any, small_wor
     r2 = runner.invoke(app, [*args, "--out", str(out_s), "--engine", "spark", "--spark-master", "local[2]", "--groups", "2"])
     assert r1.exit_code == 0 and r2.exit_code == 0, (r1.output, r2.output)
     assert_same_table(pd.read_parquet(out_p), pd.read_parquet(out_s), ["as_of", "student_id"])
+    # a URI: the executors write a Parquet dataset partitioned by school year
+    r3 = runner.invoke(app, [*args, "--out", f"file://{tmp_path}/lake-features", "--engine", "spark", "--groups", "2"])
+    assert r3.exit_code == 0, r3.output
+    assert list((tmp_path / "lake-features").glob("school_year=*/*.parquet"))
+    written = spark.read.parquet(f"file://{tmp_path}/lake-features").count()
+    assert written == len(pd.read_parquet(out_p))
 
 
 def test_spark_engine_names_a_missing_table(spark: Any, small_world: Any, tmp_path: Path) -> None:

@@ -72,13 +72,13 @@ def _under_spark_submit() -> bool:
 
 
 def session(master: str | None = None, *, app_name: str = "riskscore", conf: Mapping[str, str] | None = None,
-            ui: bool = True) -> SparkSession:
+            ui: bool | None = None) -> SparkSession:
     """A SparkSession for the engine.
 
     ``master`` None means: the one spark-submit chose, else ``local[*]``. Local masters bind to
     loopback only; executors run this interpreter (``sys.executable``), so they see the same
     riskscore, pandas and numpy. Timestamps are UTC, Parquet nanosecond timestamps (pandas' default)
-    are read exactly.
+    are read exactly. The web UI is off on local masters unless ``ui=True`` (no port beyond loopback).
     """
     try:
         from pyspark.sql import SparkSession
@@ -90,6 +90,7 @@ def session(master: str | None = None, *, app_name: str = "riskscore", conf: Map
     if master is not None:
         builder = builder.master(master)
         if master.startswith("local"):
+            ui = bool(ui)
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -99,7 +100,7 @@ def session(master: str | None = None, *, app_name: str = "riskscore", conf: Map
         "spark.sql.legacy.parquet.nanosAsLong": "true",  # pandas writes TIMESTAMP(NANOS): read as int64, converted below
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
-        "spark.ui.enabled": "true" if ui else "false",
+        "spark.ui.enabled": "false" if ui is False else "true",
         "spark.ui.showConsoleProgress": "false",
         **dict(conf or {}),
     }
