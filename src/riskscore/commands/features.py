@@ -9,6 +9,14 @@ from typing import Annotated
 
 import typer
 
+from riskscore.commands.engine_options import (
+    ENGINE_HELP,
+    GROUPS_HELP,
+    MAX_MEMORY_HELP,
+    SPARK_MASTER_HELP,
+    Engine,
+    check_engine,
+)
 from riskscore.errors import DataError
 
 
@@ -27,24 +35,6 @@ def _parse_date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise DataError(f"--as-of: not a date like 2024-05-01: {value!r}") from None
-
-
-class Engine(StrEnum):
-    pandas = "pandas"
-    spark = "spark"
-
-
-ENGINE_HELP = "pandas (this machine, in memory) | spark (PySpark: local[*], or the cluster spark-submit chose)."
-SPARK_MASTER_HELP = "Spark master for --engine spark, e.g. local[2] (default: spark-submit's, else local[*])."
-GROUPS_HELP = "--engine spark: pupil groups (one pandas call each; default: about 50,000 pupils per group)."
-MAX_MEMORY_HELP = "--engine pandas: memory budget in GiB (default: what this machine has free); refuse beyond it."
-
-
-def check_engine(engine: str) -> str:
-    """Checked here: the CLI shell turns typer's own choice errors into tracebacks."""
-    if engine not in {e.value for e in Engine}:
-        raise DataError(f"--engine must be one of pandas, spark: {engine!r}")
-    return engine
 
 
 def features_command(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from riskscore.commands.features import (
+from riskscore.commands.engine_options import (
     ENGINE_HELP,
     GROUPS_HELP,
     MAX_MEMORY_HELP,
