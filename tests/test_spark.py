@@ -231,6 +231,24 @@ def test_spark_engine_names_a_missing_table(spark: Any, small_world: Any, tmp_pa
         engine.build_features(spark, str(data), [small_world.score_as_of], groups=2)
 
 
+def test_bad_rows_found_in_an_executor_are_the_same_clear_error(spark: Any, small_world: Any, tmp_path: Path) -> None:
+    """A contract violation found inside a Python worker comes back as the ContractError the pandas
+    engine raises (class and message), not as a Java stack trace."""
+    from riskscore.engines import spark as engine
+    from riskscore.errors import ContractError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in small_world.data_dir.glob("*.parquet"):
+        (data / f.name).write_bytes(f.read_bytes())
+    students = pd.read_parquet(data / "students.parquet")
+    students.loc[students.index[:3], "calendar_region"] = "atlantis"
+    students.to_parquet(data / "students.parquet", index=False)
+    with pytest.raises(ContractError, match=r"table 'students' breaks its contract.*calendar_region") as info:
+        engine.features_frame(spark, str(data), [small_world.score_as_of], groups=2)
+    assert "Traceback" not in str(info.value) and "java" not in str(info.value).lower()
+
+
 def test_partitioned_by_school_year_reads_the_same(spark: Any, small_world: Any, tmp_path: Path) -> None:
     """A lake laid out as <table>/school_year=…/ gives the same features (and prunes old absences)."""
     from pyspark.sql import functions as F
