@@ -29,9 +29,6 @@ from riskscore.engines import sizing
 from riskscore.errors import DataError
 from riskscore.model.bundle import ModelBundle
 
-pyspark = pytest.importorskip("pyspark")
-pytestmark = pytest.mark.spark
-
 ATOL = 1e-9
 
 
@@ -43,6 +40,7 @@ def _java() -> bool:
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
+    pytest.importorskip("pyspark")
     if not _java():
         pytest.skip("no Java runtime (make system-deps installs default-jre-headless)")
     from riskscore.engines import spark as engine
@@ -74,6 +72,7 @@ def assert_same_table(expected: pd.DataFrame, got: pd.DataFrame, keys: list[str]
                 b[c].astype(object).where(b[c].notna(), None).tolist(), c
 
 
+@pytest.mark.spark
 def test_feature_table_over_all_dates_equals_the_pandas_engine(spark: Any, small_world: Any) -> None:
     """Several school years and as-of dates at once, rule columns included (all 12 dates: the
     training-step test below)."""
@@ -87,6 +86,7 @@ def test_feature_table_over_all_dates_equals_the_pandas_engine(spark: Any, small
     assert got[rule_cols].to_numpy().sum() > 20  # the comparison covers fired rules, not only all-False columns
 
 
+@pytest.mark.spark
 def test_training_feature_step_with_spark_is_the_pandas_table_in_its_order(spark: Any, small_world: Any, tmp_path: Path) -> None:
     """`riskscore train --engine spark` fills the pipeline's feature cache with exactly the pandas
     engine's table, rows in the same order (so LightGBM sees the same data), with its sidecar."""
@@ -108,6 +108,7 @@ def test_training_feature_step_with_spark_is_the_pandas_table_in_its_order(spark
     pd.testing.assert_frame_equal(cached, expected, check_exact=False, rtol=0, atol=ATOL)
 
 
+@pytest.mark.spark
 def test_rule_triggers_equal_the_pandas_engine(spark: Any, small_world: Any) -> None:
     from riskscore.engines import spark as engine
 
@@ -121,6 +122,7 @@ def test_rule_triggers_equal_the_pandas_engine(spark: Any, small_world: Any) -> 
     assert_same_table(expected, got, ["as_of", "student_id", "rule_id", "fired_on"])
 
 
+@pytest.mark.spark
 def test_scores_per_partition_equal_the_bundle_on_the_whole_table(spark: Any, small_world: Any, bundle: ModelBundle) -> None:
     from riskscore.engines import spark as engine
 
@@ -155,6 +157,7 @@ def _stored(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return scores, cases
 
 
+@pytest.mark.spark
 def test_score_run_with_the_spark_engine_is_the_pandas_engines_run(spark: Any, small_world: Any, bundle: ModelBundle,
                                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
@@ -201,6 +204,7 @@ def test_score_run_with_the_spark_engine_is_the_pandas_engines_run(spark: Any, s
     assert list((tmp_path / "spark" / "runs" / "spark").glob("*/scored"))  # the scored Parquet the cases were read from
 
 
+@pytest.mark.spark
 def test_cli_features_engine_spark_writes_the_pandas_table(spark: Any, small_world: Any, tmp_path: Path) -> None:
     from riskscore.cli import app
 
@@ -219,6 +223,7 @@ def test_cli_features_engine_spark_writes_the_pandas_table(spark: Any, small_wor
     assert written == len(pd.read_parquet(out_p))
 
 
+@pytest.mark.spark
 def test_spark_engine_names_a_missing_table(spark: Any, small_world: Any, tmp_path: Path) -> None:
     from riskscore.engines import spark as engine
 
@@ -231,6 +236,7 @@ def test_spark_engine_names_a_missing_table(spark: Any, small_world: Any, tmp_pa
         engine.build_features(spark, str(data), [small_world.score_as_of], groups=2)
 
 
+@pytest.mark.spark
 def test_bad_rows_found_in_an_executor_are_the_same_clear_error(spark: Any, small_world: Any, tmp_path: Path) -> None:
     """A contract violation found inside a Python worker comes back as the ContractError the pandas
     engine raises (class and message), not as a Java stack trace."""
@@ -249,6 +255,7 @@ def test_bad_rows_found_in_an_executor_are_the_same_clear_error(spark: Any, smal
     assert "Traceback" not in str(info.value) and "java" not in str(info.value).lower()
 
 
+@pytest.mark.spark
 def test_partitioned_by_school_year_reads_the_same(spark: Any, small_world: Any, tmp_path: Path) -> None:
     """A lake laid out as <table>/school_year=…/ gives the same features (and prunes old absences)."""
     from pyspark.sql import functions as F
@@ -345,8 +352,10 @@ CLUSTER_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.spark
 @pytest.mark.slow
 def test_local_cluster_two_executors_equal_the_pandas_engine(small_world: Any, tmp_path: Path) -> None:
+    pyspark = pytest.importorskip("pyspark")
     if not _java():
         pytest.skip("no Java runtime")
     spark_home = Path(pyspark.__file__).parent
