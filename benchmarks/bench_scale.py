@@ -41,14 +41,15 @@ def first_year(years: int) -> int:
     return max(2023 - (years - 1), 2019)
 
 
-def generate_years(n: int, years: int, out: Path, *, seed: int = 0, chunk: int = 1_000_000) -> dict[str, int]:
+def generate_years(n: int, years: int, out: Path, *, seed: int = 0, chunk: int = 1_000_000,
+                   first_chunk: int = 0) -> dict[str, int]:
     """Raw tables for `years` school years (see first_year), the same pupils every year, written as
     `<table>.parquet/part-<year>-<chunk>.parquet` (one school year of at most `chunk` pupils at a time,
     so generating 5M pupils never holds more than one chunk)."""
     from bench_features import generate
 
     rows: dict[str, int] = {}
-    for c, start in enumerate(range(0, n, chunk)):
+    for c, start in enumerate(range(0, n, chunk), start=first_chunk):
         size = min(chunk, n - start)
         for k in range(years):
             y0 = first_year(years) + k
