@@ -35,8 +35,8 @@ demo-data: install  ## only generate the synthetic cohort and the feature table
 test: install  ## the whole suite; as root it installs and starts PostgreSQL and chromium first
 	bash scripts/test.sh
 
-test-fast: install  ## the suite without browser, e2e and slow tests
-	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not e2e and not slow" tests
+test-fast: install  ## the suite without browser, e2e, slow and Spark tests
+	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not e2e and not slow and not spark" tests
 
 lint: install  ## ruff, mypy and the architecture contract (import-linter, in pyproject.toml)
 	$(BIN)/ruff check src tests benchmarks

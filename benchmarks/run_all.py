@@ -201,6 +201,22 @@ def report(selected: list[Bench], *, quick: bool, total: float, command: str, ma
     return "\n".join(lines).rstrip() + "\n"
 
 
+KEPT_PREFIX = "## Scale"  # written from bench_scale.py runs (too long for make bench): carried over as they are
+
+
+def kept_sections(path: Path) -> str:
+    """The sections of the old report that run_all does not produce (their title starts KEPT_PREFIX)."""
+    if not path.exists():
+        return ""
+    text, out, keep = path.read_text(), [], False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            keep = line.startswith(KEPT_PREFIX)
+        if keep:
+            out.append(line)
+    return ("\n" + "\n".join(out).rstrip() + "\n") if out else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, in parallel")
@@ -220,7 +236,7 @@ def main() -> None:
                   version_rows=version_rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text(text + kept_sections(out))
     failed = [b.name for b in selected if b.returncode != 0]
     print(f"[run_all] wrote {out} ({total:.0f} s){'; FAILED: ' + ', '.join(failed) if failed else ''}")
     sys.exit(1 if failed else 0)

@@ -157,9 +157,6 @@ def prepare(
     monitoring frame. Nothing here builds a result: scoring.score_events does."""
     from riskscore import scoring
     from riskscore.routing import RoutingTable
-    from riskscore.rules import RULES
-    from riskscore.store.cases import TEAM_UNITS
-    from riskscore.training import pipeline as training
 
     cfg = config or ScoringConfig()
     tbl = routing or RoutingTable.default()
@@ -169,6 +166,46 @@ def prepare(
     result = scoring.score_events(tables, as_of, bundle, rule_config=rule_config, calendar=calendar, routing=tbl,
                                   objecting=objecting, incomplete_schools=incomplete_schools, top_k=cfg.top_k,
                                   source=source)
+    return _finish(tables, bundle, result, cfg, tbl, progress, source)
+
+
+def assemble(
+    tables: Mapping[str, pd.DataFrame],
+    as_of: dt.date,
+    bundle: ModelBundle,
+    *,
+    table: pd.DataFrame,
+    fired: pd.DataFrame,
+    config: ScoringConfig | None = None,
+    routing: RoutingTable | None = None,
+    objecting: frozenset[str] = frozenset(),
+    incomplete_schools: frozenset[str] = frozenset(),
+    progress: Progress = lambda _step: None,
+    source: str = "the data",
+) -> Prepared:
+    """The same as prepare from a feature table and its rule triggers built elsewhere (the Spark
+    engine's scored Parquet): the scoring core's results, case candidates and the monitoring frame.
+    ``tables`` needs only students and diplomas (the pupils' context)."""
+    from riskscore import scoring
+    from riskscore.routing import RoutingTable
+
+    cfg = config or ScoringConfig()
+    tbl = routing or RoutingTable.default()
+    result = scoring.from_features(table, fired, scoring.context(tables, as_of), bundle, as_of, routing=tbl,
+                                   objecting=objecting, incomplete_schools=incomplete_schools, top_k=cfg.top_k,
+                                   source=source)
+    return _finish(tables, bundle, result, cfg, tbl, progress, source)
+
+
+def _finish(tables: Mapping[str, pd.DataFrame], bundle: ModelBundle, result: Any, cfg: ScoringConfig,
+            tbl: RoutingTable, progress: Progress, source: str) -> Prepared:
+    """Case candidates (team capacities) and the monitoring frame from the scoring core's results."""
+    from riskscore import scoring
+    from riskscore.rules import RULES
+    from riskscore.store.cases import TEAM_UNITS
+    from riskscore.training import pipeline as training
+
+    as_of = result.as_of
     if not result.students:
         raise DataError(MSG_NO_STUDENTS.format(as_of=as_of, source=source))
     progress("features")
@@ -193,20 +230,6 @@ def prepare(
     return Prepared(as_of=as_of, model_version=bundle.version, scores=[s.to_dict() for s in scored],
                     candidates=candidates, frame=frame, n_triggers=result.n_fired, bands=band_counts,
                     capacities=capacities, students=scored)
-
-
-def mark_data_incomplete(scores: list[dict[str, Any]], routed: list[list[str]], schools: frozenset[str]) -> int:
-    """Pupils of schools with incomplete data: band 'unknown', no probability, no reasons, no capacity
-    case (rule cases from the data that did arrive still open). Returns how many were marked."""
-    if not schools:
-        return 0
-    n = 0
-    for s, roles in zip(scores, routed, strict=True):
-        if s["school_id"] is not None and str(s["school_id"]) in schools:
-            s.update(probability=None, band="unknown", reasons=[], roles=[], data_incomplete=True)
-            roles.clear()
-            n += 1
-    return n
 
 
 def _candidates(

@@ -399,6 +399,18 @@ def load_pyfunc(uri: str) -> Any:
         raise RegistryError(MSG_MLFLOW.format(details=exc)) from exc
 
 
+def spark_udf(spark: Any, uri: str, *, result_type: str) -> Any:
+    """``mlflow.pyfunc.spark_udf`` on a registered model (e.g. 'models:/riskscore-vsv@champion'), in
+    this environment (``env_manager='local'``): the pyfunc's columns as a Spark struct of ``result_type``.
+    The Spark engine scores with the bundle per partition instead (benchmarks/RESULTS.md says why);
+    this is the comparison."""
+    mlflow = _mlflow()
+    try:
+        return mlflow.pyfunc.spark_udf(spark, uri, result_type=result_type, env_manager="local")
+    except Exception as exc:
+        raise RegistryError(MSG_MLFLOW.format(details=exc)) from exc
+
+
 def log_monitoring(model_version: str | int, artifacts: dict[str, Path | str], metrics: dict[str, float], *,
                    model_name: str = DEFAULT_MODEL_NAME, experiment: str = MONITORING_EXPERIMENT,
                    tags: dict[str, str] | None = None) -> str:
@@ -431,4 +443,5 @@ __all__ = [
     "CHALLENGER", "CHAMPION", "DEFAULT_MODEL_NAME", "PromotionResult", "RunInfo", "configure", "download_bundle",
     "get_alias_version", "load_pyfunc", "log_impact", "log_monitoring", "log_training_run", "predict_frame", "promote",
     "set_alias",
+    "spark_udf",
 ]

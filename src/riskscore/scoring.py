@@ -298,7 +298,7 @@ def score_events(
     rule fired for anyone (a leaver's triggers alone are a result)."""
     from riskscore import features, rules
     from riskscore.calendar import SchoolCalendar, to_date
-    from riskscore.routing import RoutingTable, route
+    from riskscore.routing import RoutingTable
 
     day = to_date(as_of)
     if day > (today or dt.date.today()):
@@ -314,11 +314,32 @@ def score_events(
     table = features.build(tables, day, calendar=cal, rule_config=quiet)
     table = table.drop_duplicates("student_id", keep="last").reset_index(drop=True)
     fired = rules.evaluate(features.point_in_time(tables, day), day, config=cfg, calendar=cal)
-    from riskscore.contracts import RULE_COLUMNS, RULE_IDS
+    return from_features(table, fired, context(tables, day), bundle, day, routing=tbl, objecting=objecting,
+                         incomplete_schools=incomplete_schools, top_k=top_k, source=source)
 
+
+def from_features(
+    table: pd.DataFrame,
+    fired: pd.DataFrame,
+    ctx: pd.DataFrame,
+    bundle: ModelBundle,
+    day: dt.date,
+    *,
+    routing: RoutingTable | None = None,
+    objecting: Iterable[str] = frozenset(),
+    incomplete_schools: Iterable[str] = frozenset(),
+    top_k: int = TOP_K,
+    source: str = "the data",
+) -> Scoring:
+    """The second half of score_events, for a feature table and rule triggers built elsewhere (the
+    Spark engine): model, reasons and routing for the enrolled, triggers only for the leavers."""
+    from riskscore.contracts import RULE_COLUMNS, RULE_IDS
+    from riskscore.routing import RoutingTable, route
+
+    tbl = routing or RoutingTable.default()
+    table = table.copy()
     for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
         table[column] = table["student_id"].isin(fired.loc[fired["rule_id"] == rule_id, "student_id"])
-    ctx = context(tables, day)
     students = score_table(table, bundle, fired=fired, ctx=ctx, routing=tbl, objecting=objecting,
                            incomplete_schools=incomplete_schools, top_k=top_k)
 
@@ -351,5 +372,6 @@ def _none(value: Any) -> Any:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
-__all__ = ["BANDS", "UNKNOWN_BAND", "NothingToScoreError", "Reason", "ScoredStudent", "Scoring", "Trigger", "context", "score_events",
+__all__ = ["BANDS", "UNKNOWN_BAND", "NothingToScoreError", "Reason", "ScoredStudent", "Scoring", "Trigger", "context",
+           "from_features", "score_events",
            "score_table", "triggers_by_student"]

@@ -8,6 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from riskscore.commands.engine_options import (
+    ENGINE_HELP,
+    GROUPS_HELP,
+    MAX_MEMORY_HELP,
+    SPARK_MASTER_HELP,
+    Engine,
+    check_engine,
+)
+
 if TYPE_CHECKING:
     from riskscore.model.bundle import ModelBundle
     from riskscore.settings import Settings
@@ -52,16 +61,22 @@ def load_bundle(settings: Settings, bundle: Path | None) -> ModelBundle:
 
 def score(
     as_of: Annotated[str, typer.Option("--as-of", help="Reference date (YYYY-MM-DD): score the students enrolled then.")],
-    data: Annotated[Path | None, typer.Option(help="Raw tables folder (default <home>/data).")] = None,
+    data: Annotated[str | None, typer.Option(help="Raw tables folder (default <home>/data); with --engine spark also s3a://… or hdfs://….")] = None,
     bundle: Annotated[Path | None, typer.Option(help="Model bundle folder (default RISKSCORE_BUNDLE_PATH, else the registry's champion).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML with capacity_per_10k (a `scoring:` section or top level, e.g. training/config.yaml).")] = None,
     rules_config: Annotated[Path | None, typer.Option("--rules", help="Rule thresholds (YAML); default the packaged rules.yaml.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON line.")] = False,
     pause_before_commit: Annotated[float, typer.Option(hidden=True, help="Testing: hold the transaction open N s.")] = 0.0,
+    engine_name: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "pandas",
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help=SPARK_MASTER_HELP)] = None,
+    groups: Annotated[int | None, typer.Option("--groups", min=1, help=GROUPS_HELP)] = None,
+    staging: Annotated[str | None, typer.Option("--staging", help="--engine spark: where the scored Parquet goes (default <home>/runs/spark; a URI like s3a://… on a cluster).")] = None,
+    max_memory: Annotated[float | None, typer.Option("--max-memory", min=0.0, help=MAX_MEMORY_HELP)] = None,
 ) -> None:
     """Score every student enrolled on --as-of, evaluate the rules, route, open review cases and store
     one scoring run (all or nothing). Rerunning for the same date and model replaces that run."""
     day = _parse_date(as_of)
+    check_engine(engine_name)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -74,7 +89,7 @@ def score(
     settings = get_settings()
     cfg = batch.ScoringConfig.from_yaml(config) if config is not None else batch.ScoringConfig()
     rule_cfg = RuleConfig.from_yaml(rules_config) if rules_config is not None else RuleConfig.default()
-    data_dir = data or settings.home / "data"
+    data_dir = data or str(settings.home / "data")
     console = Console(stderr=True)
     steps = ("data", "model", "database", *batch.STEPS)
     with Progress(TextColumn("[bold]score[/] {task.description:<30}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -86,12 +101,21 @@ def score(
             if step in steps:
                 bar.advance(task)
 
-        tables = datasets.read_tables(data_dir)
-        from riskscore.training.audit import read_audit
+        spark = None
+        if engine_name == Engine.spark:
+            from riskscore.engines import spark as spark_engine
 
-        audit = read_audit(data_dir)  # audit attributes, kept apart: only the monitoring frame gets them
-        if audit is not None:
-            tables = {**tables, "audit": audit}
+            spark = spark_engine.session(spark_master)
+            tables: dict[str, Any] = {}
+        else:
+            from riskscore.engines import sizing
+            from riskscore.training.audit import read_audit
+
+            sizing.check_pandas_fits(Path(data_dir), 1, max_memory_gib=max_memory)
+            tables = datasets.read_tables(data_dir)
+            audit = read_audit(data_dir)  # audit attributes, kept apart: only the monitoring frame gets them
+            if audit is not None:
+                tables = {**tables, "audit": audit}
         from riskscore.ingest.ledger import incomplete_schools
 
         incomplete = incomplete_schools(data_dir)  # the import ledger's volume checks
@@ -105,9 +129,16 @@ def score(
             with session_factory(engine)() as session:
                 from riskscore.store.privacy import all_objecting
 
-                result = batch.run(session, tables, day, model, home=settings.home, config=cfg, rule_config=rule_cfg,
-                                   progress=progress, pause_before_commit=pause_before_commit, source=str(data_dir),
-                                   incomplete_schools=incomplete, objecting=all_objecting(session))
+                objecting = all_objecting(session)
+                if spark is not None:
+                    result = spark_engine.run_batch(spark, session, data_dir, day, model, home=settings.home, staging=staging,
+                                                    config=cfg, rule_config=rule_cfg, progress=progress,
+                                                    pause_before_commit=pause_before_commit, groups=groups,
+                                                    objecting=objecting, incomplete_schools=incomplete)
+                else:
+                    result = batch.run(session, tables, day, model, home=settings.home, config=cfg, rule_config=rule_cfg,
+                                       progress=progress, pause_before_commit=pause_before_commit, source=str(data_dir),
+                                       incomplete_schools=incomplete, objecting=objecting)
                 append_audit(session, actor=batch.BATCH_ACTOR, action="run.write", resource=f"run:{result.run_id}",
                              outcome="allowed", purpose="batch scoring")
         finally:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from riskscore.commands.engine_options import (
+    ENGINE_HELP,
+    GROUPS_HELP,
+    MAX_MEMORY_HELP,
+    SPARK_MASTER_HELP,
+    Engine,
+    check_engine,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -18,17 +27,28 @@ def train(
     data: Annotated[Path | None, typer.Option(help="Raw tables folder; overrides data.dir of the config.")] = None,
     out: Annotated[Path | None, typer.Option(help="Where bundles and model cards go (default <home>/models).")] = None,
     no_register: Annotated[bool, typer.Option("--no-register", help="Train and evaluate without MLflow.")] = False,
+    engine_name: Annotated[str, typer.Option("--engine", help="Feature step: " + ENGINE_HELP)] = "pandas",
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help=SPARK_MASTER_HELP)] = None,
+    groups: Annotated[int | None, typer.Option("--groups", min=1, help=GROUPS_HELP)] = None,
+    max_memory: Annotated[float | None, typer.Option("--max-memory", min=0.0, help=MAX_MEMORY_HELP)] = None,
 ) -> None:
     """Train the additive model, compare it with the alternatives, audit fairness, register it as challenger."""
     from riskscore.settings import get_settings
     from riskscore.training.config import load_config
 
+    check_engine(engine_name)
     cfg = load_config(config)  # validated before anything runs
     if data is not None:
         if cfg.data.features_cache is not None and cfg.data.features_cache.parent == cfg.data.dir:
             cfg.data.features_cache = data / cfg.data.features_cache.name  # the cache travels with the data
         cfg.data.dir = data
     settings = get_settings()
+    if engine_name == Engine.spark:
+        if cfg.data.features_cache is None:
+            cfg.data.features_cache = settings.home / "cache" / "features-train.parquet"
+        _spark_feature_step(cfg, master=spark_master, groups=groups)
+    else:
+        _check_memory(cfg, max_memory)
     from riskscore.training import pipeline as training
 
     def progress(msg: str) -> None:
@@ -91,6 +111,38 @@ def _print_fairness(result: object) -> None:
         typer.echo(show.round(3).to_string(index=False))
     for line in gates["fairness_lines"]:
         typer.echo(f"  {line}")
+def _check_memory(cfg: Any, max_memory: float | None) -> None:
+    """The pandas feature step must fit (unless the cache will be reused): else name --engine spark."""
+    from riskscore.engines import sizing
+
+    path = cfg.data.dir / "students.parquet"
+    if not path.exists() or (cfg.data.features_cache is not None and cfg.data.features_cache.exists()):
+        return  # missing data: the pipeline names it; a cache: probably reused (checked there)
+    n_dates = len(cfg.as_of_days) * sizing._school_years(path)
+    sizing.check_pandas_fits(cfg.data.dir, n_dates, max_memory_gib=max_memory)
+
+
+def _spark_feature_step(cfg: Any, *, master: str | None, groups: int | None) -> None:
+    """Build the training feature table with Spark into the pipeline's cache (with its sidecar: data
+    fingerprint, dates, rules), so the pipeline reuses it instead of building it in memory."""
+    from riskscore import datasets, features
+    from riskscore.engines import spark as engine
+    from riskscore.training import splits
+
+    tables = datasets.read_tables(cfg.data.dir)
+    fingerprint = datasets.fingerprint(tables)
+    years = sorted(tables["students"]["school_year"].unique())
+    dates = splits.as_of_dates(years, cfg.as_of_days)
+    students = tables["students"][["student_id"]]
+    del tables
+    if features.load_if_current(cfg.data.features_cache, fingerprint=fingerprint, dates=dates) is not None:
+        typer.echo(f"[train] features: the cache {cfg.data.features_cache} is current", err=True)
+        return
+    typer.echo(f"[train] features: building {len(dates)} as-of dates with Spark …", err=True)
+    spark = engine.session(master)
+    table = engine.order_like_pandas(engine.features_frame(spark, str(cfg.data.dir), dates, groups=groups), students)
+    features.save_table(table, cfg.data.features_cache, fingerprint=fingerprint, dates=dates)
+    typer.echo(f"[train] features: {len(table):,} rows written to {cfg.data.features_cache}", err=True)
 
 
 def promote(
