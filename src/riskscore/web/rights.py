@@ -22,14 +22,21 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from riskscore.access import Principal
-from riskscore.errors import DataError, NotFoundError
-from riskscore.service.deps import ADMIN_ROLES, STUDENT_ROLES, SessionDep, audit, request_id_of
+from riskscore.errors import MSG_NOT_FOUND, DataError, NotFoundError
+from riskscore.service.deps import (
+    ADMIN_ONLY,
+    ADMIN_ROLES,
+    STUDENT_ROLES,
+    SessionDep,
+    audit,
+    request_id_of,
+    require_student_in_scope,
+)
 from riskscore.web.auth import check_csrf, require_principal, require_roles
 from riskscore.web.pages import WebRoute, lang_of, redirect, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-ADMIN_ONLY = frozenset({"admin"})
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
@@ -69,15 +76,9 @@ OUTCOME_WORDS = {"nl": {"absence_8w": "ongeoorloofd verzuim, 8 lesweken erna (ur
 
 
 def _in_scope(request: Request, session: Session, principal: Principal, student_id: str, action: str) -> None:
-    from riskscore.store.privacy import student_place
-
     if not _STUDENT_ID.match(student_id):
-        raise NotFoundError("student not found")
-    place = student_place(session, student_id)
-    if place is None or not principal.can_see(place["school_id"], place["municipality"], place["rmc_region"]):
-        audit(session, request, principal, action=action, resource=f"student:{student_id}",
-               outcome="not_found" if place is None else "denied", purpose="inzage")
-        raise NotFoundError("student not found")
+        raise NotFoundError(MSG_NOT_FOUND)
+    require_student_in_scope(session, request, principal, student_id, action=action, purpose="inzage")
 
 
 @router.get("/students/{student_id}/privacy")
