@@ -278,6 +278,17 @@ def build_servers(work: Path, bundle_dir: Path, models: dict[str, Path], feature
     ]
 
 
+def median_ms(fn: Any, n: int) -> float:
+    """Median wall time of fn in milliseconds over n calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return median(times) * 1000
+
+
 def stage_breakdown(bundle_dir: Path, work: Path, *, n: int) -> list[tuple[str, float]]:
     """Where a riskscore request's time goes: each step of POST /v1/scores called directly, in this
     process (no HTTP, no threadpool), median ms over n calls, on its own SQLite file. The pupil has a
@@ -323,15 +334,6 @@ def stage_breakdown(bundle_dir: Path, work: Path, *, n: int) -> list[tuple[str, 
 
     results = [s.to_dict() for s in core()]
 
-    def timed(fn: Any) -> float:
-        fn()
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return median(times) * 1000
-
     steps = [
         ("parse + validate the JSON body (ScoreRequest, 1 pupil, a year of events)", lambda: ScoreRequest.model_validate_json(raw)),
         ("authenticate the API key (one SELECT)", lambda: (authenticate(session, key), session.rollback())),
@@ -346,7 +348,7 @@ def stage_breakdown(bundle_dir: Path, work: Path, *, n: int) -> list[tuple[str, 
             results=[ScoreResult.from_result(redact(r, principal.role)) for r in results],
             model_version=loaded.bundle.version).model_dump_json()),
     ]
-    out = [(name, timed(fn)) for name, fn in steps]
+    out = [(name, median_ms(fn, n)) for name, fn in steps]
     session.close()
     engine.dispose()
     return out
@@ -373,24 +375,16 @@ def core_breakdown(bundle_dir: Path, *, n: int) -> list[tuple[str, float]]:
     fired = rules.evaluate(pit, day, config=cfg, calendar=cal)
     ctx = scoring.context(tables, day)
 
-    def timed(fn: Any) -> float:
-        fn()
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return median(times) * 1000
-
-    return [
+    steps = [
         ("features.build (rules switched off; validates the feature table)",
-         timed(lambda: features.build(tables, day, calendar=cal, rule_config=quiet))),
-        ("features.point_in_time + rules.evaluate", timed(lambda: rules.evaluate(features.point_in_time(tables, day), day,
-                                                                                 config=cfg, calendar=cal))),
-        ("context (birth date, sk on as_of)", timed(lambda: scoring.context(tables, day))),
+         lambda: features.build(tables, day, calendar=cal, rule_config=quiet)),
+        ("features.point_in_time + rules.evaluate",
+         lambda: rules.evaluate(features.point_in_time(tables, day), day, config=cfg, calendar=cal)),
+        ("context (birth date, sk on as_of)", lambda: scoring.context(tables, day)),
         ("model + reasons + routing (scoring.score_table)",
-         timed(lambda: scoring.score_table(table, bundle, fired=fired, ctx=ctx))),
+         lambda: scoring.score_table(table, bundle, fired=fired, ctx=ctx)),
     ]
+    return [(name, median_ms(fn, n)) for name, fn in steps]
 
 
 def stages_only(args: argparse.Namespace) -> None:

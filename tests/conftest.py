@@ -182,3 +182,28 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
         stack.callback(engine.dispose)
         migrate(engine)
         yield Db(url, engine, session_factory(engine))
+
+
+# --- a real browser: Debian's chromium through Playwright ---------------------------------------------
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def chromium(chromium_path: str) -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def browser_sign_in(page: Any, base: str, key: str) -> None:
+    """From the front page (which sends a visitor without a session to the login form) sign in with a key."""
+    page.goto(f"{base}/")
+    assert page.url.startswith(f"{base}/login")
+    page.get_by_label("API-sleutel").fill(key)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.wait_for_load_state()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import running_server
+from conftest import browser_sign_in, running_server
 from riskscore.store.cases import list_worklist
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
@@ -28,8 +28,6 @@ from riskscore.store.keys import create_key
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def _seed_directly(session: Any, world: Any, bundle_dir: Path) -> None:
@@ -111,25 +109,6 @@ def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def chromium(chromium_path: str) -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def sign_in(page: Any, base: str, key: str) -> None:
-    page.goto(f"{base}/")
-    assert page.url.startswith(f"{base}/login")
-    page.get_by_label("API-sleutel").fill(key)
-    page.get_by_role("button", name="Aanmelden").click()
-    page.wait_for_load_state()
-
-
 def test_care_team_flow_in_a_real_browser(site: dict[str, Any], chromium: Any) -> None:
     from playwright.sync_api import expect
 
@@ -150,7 +129,7 @@ def test_care_team_flow_in_a_real_browser(site: dict[str, Any], chromium: Any) -
     page.get_by_role("button", name="Aanmelden").click()
     expect(page.get_by_role("alert")).to_contain_text("Aanmelden mislukt")
 
-    sign_in(page, base, site["keys"]["school_a"])
+    browser_sign_in(page, base, site["keys"]["school_a"])
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     expect(page.locator("main")).to_contain_text("Dit is een signaal voor een gesprek, geen besluit.")
     expect(page.locator("main")).to_contain_text("Verwachte echte gevallen in deze lijst")
@@ -218,7 +197,7 @@ def test_care_team_flow_in_a_real_browser(site: dict[str, Any], chromium: Any) -
     other = chromium.new_context()
     other.set_default_timeout(10_000)
     page = other.new_page()
-    sign_in(page, base, site["keys"]["school_b"])
+    browser_sign_in(page, base, site["keys"]["school_b"])
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     response = page.goto(f"{base}/students/{student_id}")
     assert response is not None and response.status == 404
@@ -229,7 +208,7 @@ def test_care_team_flow_in_a_real_browser(site: dict[str, Any], chromium: Any) -
     # the jeugdarts of school A's municipality gets a worklist of its own role
     doctor = chromium.new_context()
     page = doctor.new_page()
-    sign_in(page, base, site["keys"]["jeugdarts"])
+    browser_sign_in(page, base, site["keys"]["jeugdarts"])
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     expect(page.locator("header")).to_contain_text("rol: jeugdarts")
     doctor.close()

@@ -40,7 +40,7 @@ def env(tmp_path: Any) -> Iterator[dict[str, Any]]:
 
 
 def test_api_scoring_honours_a_stored_objection(env: dict[str, Any]) -> None:
-    from riskscore.testing import student_events  # type: ignore[attr-defined]
+    from riskscore.testing import student_events
 
     with env["sessions"]() as s:
         set_objection(s, "OBJ-W1", reason="ouders", actor="key:fg")

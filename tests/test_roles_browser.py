@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conftest import running_server
+from conftest import browser_sign_in, running_server
 from riskscore.store.cases import list_worklist
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
@@ -33,8 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 AXE_DIR = Path(__file__).resolve().parent / "browser"
 AXE_FILE = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -96,17 +94,6 @@ def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def chromium(chromium_path: str) -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def check_axe(page: Any, axe_source: str, where: str) -> None:
     """axe-core's WCAG 2 A/AA rules on the page as it is now: no violation."""
     page.evaluate(axe_source)  # the context bypasses the page's CSP for this injected checker only
@@ -123,14 +110,6 @@ def no_horizontal_scroll(page: Any, where: str) -> None:
     assert width <= viewport, f"{where}: page is {width} px wide on a {viewport} px screen"
 
 
-def sign_in(page: Any, base: str, key: str) -> None:
-    page.goto(f"{base}/")
-    assert "/login" in page.url
-    page.get_by_label("API-sleutel").fill(key)
-    page.get_by_role("button", name="Aanmelden").click()
-    page.wait_for_load_state()
-
-
 def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: str, viewport: dict[str, int]) -> None:
     from playwright.sync_api import expect
 
@@ -139,7 +118,7 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
     context.set_default_timeout(15_000)
     page = context.new_page()
     base = site["base"]
-    sign_in(page, base, site["keys"][role])
+    browser_sign_in(page, base, site["keys"][role])
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     check_axe(page, axe_source, f"{role} worklist ({kind})")
     if kind == "phone":
@@ -234,7 +213,7 @@ def test_data_team_looks_at_monitoring(chromium: Any, site: dict[str, Any], axe_
     context = chromium.new_context(viewport=viewport, bypass_csp=True)
     context.set_default_timeout(15_000)
     page = context.new_page()
-    sign_in(page, site["base"], site["keys"]["data_team"])
+    browser_sign_in(page, site["base"], site["keys"]["data_team"])
     expect(page.get_by_role("heading", level=1)).to_have_text("Monitoring")
     expect(page.locator("main")).to_contain_text("Oordeel:")
     charts = page.locator("svg.chart")

@@ -34,13 +34,14 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from riskscore.access import Principal
-from riskscore.errors import MSG_BAD_KEY, AuthError, RiskscoreError, StoreError
+from riskscore.errors import MSG_BAD_KEY, MSG_NOT_FOUND, AuthError, NotFoundError, RiskscoreError, StoreError
 from riskscore.service.logs import get_logger
 from riskscore.service.state import Loaded, ServiceState
 
 #: roles that review single students; data_team and admin see aggregates only
 STUDENT_ROLES = frozenset({"school", "jeugdarts", "leerplicht", "rmc"})
 ADMIN_ROLES = frozenset({"admin", "data_team"})
+ADMIN_ONLY = frozenset({"admin"})
 MSG_FORBIDDEN_ROLE = "role '{role}' may not {what}"
 _PURPOSE = re.compile(r"^[\w .:/-]{1,120}$")
 
@@ -287,3 +288,16 @@ def audit_many(session: Session, request: Request, principal: Principal, *, acti
     rid = request_id_of(request)
     append_audit_many(session, [{"actor": principal.key_id, "role": principal.role, "action": action, "resource": r,
                                  "outcome": outcome, "purpose": purpose, "request_id": rid} for r in resources])
+
+
+def require_student_in_scope(session: Session, request: Request, principal: Principal, student_id: str, *,
+                             action: str, purpose: str) -> None:
+    """404 (audited as not_found or denied) unless stored data places the pupil inside the caller's scope:
+    outside it the answer is the same as for a pupil nothing is stored about."""
+    from riskscore.store.privacy import student_place
+
+    place = student_place(session, student_id)
+    if place is None or not principal.can_see(place["school_id"], place["municipality"], place["rmc_region"]):
+        audit(session, request, principal, action=action, resource=f"student:{student_id}",
+              outcome="not_found" if place is None else "denied", purpose=purpose)
+        raise NotFoundError(MSG_NOT_FOUND)

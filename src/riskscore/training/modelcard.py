@@ -68,18 +68,22 @@ def build(*, cfg: Any, bundle: Any, additive: Any, calibrator: Any, metrics: pd.
     plt = _plt()
     plots: dict[str, Path] = {}
 
+    def save(fig: Any, name: str, dpi: int) -> None:
+        fig.tight_layout()
+        plots[name] = out_dir / name
+        fig.savefig(plots[name], dpi=dpi)
+        plt.close(fig)
+
     # Calibration (reliability) curve on the test fold.
     curve = evaluation.reliability_curve(test_y, test_prob, n_bins=10)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, max(0.3, float(curve["mean_predicted"].max()))], [0, max(0.3, float(curve["mean_predicted"].max()))], ls="--", c="grey", lw=1)
+    diagonal = max(0.3, float(curve["mean_predicted"].max()))
+    ax.plot([0, diagonal], [0, diagonal], ls="--", c="grey", lw=1)
     ax.plot(curve["mean_predicted"], curve["observed"], marker="o")
     ax.set_xlabel("predicted probability")
     ax.set_ylabel("observed VSV rate")
     ax.set_title("Calibration on the test year")
-    fig.tight_layout()
-    plots["calibration.png"] = out_dir / "calibration.png"
-    fig.savefig(plots["calibration.png"], dpi=90)
-    plt.close(fig)
+    save(fig, "calibration.png", dpi=90)
 
     # One shape function per feature: the model's actual risk curve.
     curves = shape_functions(additive, reference)
@@ -93,10 +97,7 @@ def build(*, cfg: Any, bundle: Any, additive: Any, calibrator: Any, metrics: pd.
     for ax in np.ravel(axes)[len(curves):]:
         ax.axis("off")
     fig.suptitle("Shape functions (contribution to the log-odds)")
-    fig.tight_layout()
-    plots["shape_functions.png"] = out_dir / "shape_functions.png"
-    fig.savefig(plots["shape_functions.png"], dpi=80)
-    plt.close(fig)
+    save(fig, "shape_functions.png", dpi=80)
 
     if front is not None and len(front):
         fig, ax = plt.subplots(figsize=(5, 4))
@@ -112,10 +113,7 @@ def build(*, cfg: Any, bundle: Any, additive: Any, calibrator: Any, metrics: pd.
         ax.set_ylabel("precision at capacity")
         ax.set_title("Accuracy–fairness front of the mitigation candidates")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        plots["fairness_front.png"] = out_dir / "fairness_front.png"
-        fig.savefig(plots["fairness_front.png"], dpi=90)
-        plt.close(fig)
+        save(fig, "fairness_front.png", dpi=90)
 
     md = _markdown(cfg=cfg, bundle=bundle, calibrator=calibrator, metrics=metrics, fairness_report=fairness_report,
                    gates=gates, folds=folds, rows=rows, verdict=verdict, front=front, mitigation_rule=mitigation_rule,

@@ -22,14 +22,21 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from riskscore.access import Principal
-from riskscore.errors import DataError, NotFoundError
-from riskscore.service.deps import ADMIN_ROLES, STUDENT_ROLES, SessionDep
+from riskscore.errors import MSG_NOT_FOUND, DataError, NotFoundError
+from riskscore.service.deps import (
+    ADMIN_ONLY,
+    ADMIN_ROLES,
+    STUDENT_ROLES,
+    SessionDep,
+    audit,
+    request_id_of,
+    require_student_in_scope,
+)
 from riskscore.web.auth import check_csrf, require_principal, require_roles
 from riskscore.web.pages import WebRoute, lang_of, redirect, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-ADMIN_ONLY = frozenset({"admin"})
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
@@ -68,24 +75,10 @@ OUTCOME_WORDS = {"nl": {"absence_8w": "ongeoorloofd verzuim, 8 lesweken erna (ur
                  "en": {"absence_8w": "unauthorised absence, next 8 lesson weeks (hours)", "vsv_12m": "VSV within 12 months"}}
 
 
-def _audit(session: Session, request: Request, principal: Principal, *, action: str, resource: str, outcome: str,
-           purpose: str) -> None:
-    from riskscore.store.audit import append_audit
-
-    append_audit(session, actor=principal.key_id, role=principal.role, action=action, resource=resource,
-                 outcome=outcome, purpose=purpose, request_id=getattr(request.state, "request_id", None))
-
-
 def _in_scope(request: Request, session: Session, principal: Principal, student_id: str, action: str) -> None:
-    from riskscore.store.privacy import student_place
-
     if not _STUDENT_ID.match(student_id):
-        raise NotFoundError("student not found")
-    place = student_place(session, student_id)
-    if place is None or not principal.can_see(place["school_id"], place["municipality"], place["rmc_region"]):
-        _audit(session, request, principal, action=action, resource=f"student:{student_id}",
-               outcome="not_found" if place is None else "denied", purpose="inzage")
-        raise NotFoundError("student not found")
+        raise NotFoundError(MSG_NOT_FOUND)
+    require_student_in_scope(session, request, principal, student_id, action=action, purpose="inzage")
 
 
 @router.get("/students/{student_id}/privacy")
@@ -96,7 +89,7 @@ def privacy_page(request: Request, session: SessionDep, student_id: str, saved: 
     principal = require_principal(request, session)
     require_roles(principal, STUDENT_ROLES, "error_403_student")
     _in_scope(request, session, principal, student_id, "privacy.view")
-    _audit(session, request, principal, action="privacy.view", resource=f"student:{student_id}", outcome="allowed",
+    audit(session, request, principal, action="privacy.view", resource=f"student:{student_id}", outcome="allowed",
            purpose="avg-21")
     lang = lang_of(request)
     return render(request, "privacy.html", r=TEXTS[lang], student_id=student_id,
@@ -118,7 +111,7 @@ def objection_form(
     check_csrf(request, csrf_token)
     require_roles(principal, STUDENT_ROLES, "error_403_student")
     _in_scope(request, session, principal, student_id, "privacy.objection.set")
-    rid = getattr(request.state, "request_id", None)
+    rid = request_id_of(request)
     if action == "withdraw":
         withdraw_objection(session, student_id, actor=principal.key_id, role=principal.role, request_id=rid,
                            missing_ok=True)
@@ -140,7 +133,7 @@ def dossier_page(request: Request, session: SessionDep, student_id: str) -> Resp
     principal = require_principal(request, session)
     require_roles(principal, STUDENT_ROLES, "error_403_student")
     _in_scope(request, session, principal, student_id, "dossier.read")
-    _audit(session, request, principal, action="dossier.read", resource=f"student:{student_id}", outcome="allowed",
+    audit(session, request, principal, action="dossier.read", resource=f"student:{student_id}", outcome="allowed",
            purpose="inzage")
     data = dossier(session, student_id, rule_sources={k: r.source for k, r in RULES.items()})
     if data is None:
@@ -182,7 +175,7 @@ def erasure(
     try:
         report = erase_student(session, sid, reason=reason, actor=principal.key_id, role=principal.role,
                                file_roots=settings.erasure_roots(),
-                               request_id=getattr(request.state, "request_id", None))
+                               request_id=request_id_of(request))
     except DataError:
         return redirect("/admin/erasure?error=1")
     return redirect(f"/admin/erasure?receipt={report.receipt}")

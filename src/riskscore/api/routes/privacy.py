@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from riskscore.api.schemas import MSG_LOOKS_LIKE_BSN, ErrorBody, is_bsn_like
 from riskscore.errors import MSG_NOT_FOUND, NotFoundError
 from riskscore.service.deps import (
+    ADMIN_ONLY,
     STUDENT_ROLES,
     PrincipalDep,
     SessionDep,
@@ -24,6 +25,7 @@ from riskscore.service.deps import (
     purpose_of,
     request_id_of,
     require_role,
+    require_student_in_scope,
 )
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
@@ -31,7 +33,6 @@ router = APIRouter(prefix="/v1", tags=["privacy"])
 StudentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
                                 description="Pseudonymous student id.")]
 ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}}
-ADMIN_ONLY = frozenset({"admin"})
 
 
 class ObjectionIn(BaseModel):
@@ -75,17 +76,6 @@ def _refuse_bsn(student_id: str) -> None:
                                        "input": None}])
 
 
-def _in_scope(request: Request, session: Any, principal: Any, student_id: str, action: str, purpose: str) -> None:
-    """404 (audited as not_found or denied) unless stored data places the pupil inside the caller's scope."""
-    from riskscore.store.privacy import student_place
-
-    place = student_place(session, student_id)
-    if place is None or not principal.can_see(place["school_id"], place["municipality"], place["rmc_region"]):
-        audit(session, request, principal, action=action, resource=f"student:{student_id}",
-              outcome="not_found" if place is None else "denied", purpose=purpose)
-        raise NotFoundError(MSG_NOT_FOUND)
-
-
 @router.get("/students/{student_id}/dossier", response_model=Dossier, responses=ERRORS,
             summary="Everything stored about a pupil (inzage, AVG art. 15).")
 def student_dossier(student_id: StudentId, request: Request, principal: PrincipalDep, session: SessionDep) -> Dossier:
@@ -98,7 +88,8 @@ def student_dossier(student_id: StudentId, request: Request, principal: Principa
     require_role(principal, STUDENT_ROLES, "read a pupil's dossier")
     _refuse_bsn(student_id)
     purpose = purpose_of(request, "inzage")
-    _in_scope(request, session, principal, student_id, "dossier.read", purpose)
+    require_student_in_scope(session, request, principal, student_id, action="dossier.read",
+                             purpose=purpose)
     audit(session, request, principal, action="dossier.read", resource=f"student:{student_id}", outcome="allowed",
           purpose=purpose)
     data = dossier(session, student_id, rule_sources={k: r.source for k, r in RULES.items()})
@@ -124,7 +115,8 @@ def set_objection(student_id: StudentId, body: ObjectionIn, request: Request, pr
 
     require_role(principal, STUDENT_ROLES, "record an objection")
     _refuse_bsn(student_id)
-    _in_scope(request, session, principal, student_id, "privacy.objection.set", purpose_of(request, "avg-21"))
+    require_student_in_scope(session, request, principal, student_id, action="privacy.objection.set",
+                             purpose=purpose_of(request, "avg-21"))
     row = store_set(session, student_id, reason=body.reason, actor=principal.key_id, role=principal.role,
                     request_id=request_id_of(request))
     return _objection_out(student_id, row)
@@ -140,7 +132,8 @@ def withdraw_objection(student_id: StudentId, request: Request, principal: Princ
 
     require_role(principal, STUDENT_ROLES, "withdraw an objection")
     _refuse_bsn(student_id)
-    _in_scope(request, session, principal, student_id, "privacy.objection.withdraw", purpose_of(request, "avg-21"))
+    require_student_in_scope(session, request, principal, student_id, action="privacy.objection.withdraw",
+                             purpose=purpose_of(request, "avg-21"))
     store_withdraw(session, student_id, actor=principal.key_id, role=principal.role,
                    request_id=request_id_of(request), missing_ok=True)
     return _objection_out(student_id, None)
