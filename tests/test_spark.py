@@ -101,7 +101,8 @@ def test_training_feature_step_with_spark_is_the_pandas_table_in_its_order(spark
     _spark_feature_step(cfg, master="local[2]", groups=3)
     years = sorted(small_world.tables["students"]["school_year"].unique())
     dates = splits.as_of_dates(years, cfg.as_of_days)
-    cached = features.load_if_current(cfg.data.features_cache, fingerprint=datasets.fingerprint(small_world.tables), dates=dates)
+    cached = features.load_if_current(cfg.data.features_cache,
+                                     fingerprint=datasets.fingerprint(datasets.read_tables(small_world.data_dir)), dates=dates)
     assert cached is not None
     expected = small_world.features.reset_index(drop=True)
     assert (cached["student_id"].to_numpy() == expected["student_id"].to_numpy()).all()

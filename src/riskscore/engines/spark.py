@@ -533,6 +533,12 @@ def run_batch(
                if (df := read_table(spark, data, name, keep_audit=True)) is not None}
     for name, df in context.items():
         context[name] = validate(name, df)
+    if "://" not in data:  # the audit table (kept apart) joins the monitoring frame only, as on the pandas path
+        from riskscore.training.audit import read_audit
+
+        audit = read_audit(data)
+        if audit is not None:
+            context["audit"] = audit
     prepared = batch.assemble(context, as_of, bundle, table=table, fired=fired, config=cfg, routing=routing,
                               objecting=objecting, incomplete_schools=incomplete_schools, progress=progress,
                               source=data)

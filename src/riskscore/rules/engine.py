@@ -464,13 +464,13 @@ def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
             code, fired, hours = _absence_window_rule(ev, d, "leerplicht_16h_4w", d.leerplichtig, hours=cfg.leerplicht_hours,
                                                       weeks=cfg.leerplicht_weeks, since=since)
             due = cal.add_working_days_array(fired.astype("datetime64[D]"), cfg.leerplicht_report_working_days)
-            detail = [f"{h:.2f} uur ongeoorloofd verzuim binnen {cfg.leerplicht_weeks} lesweken" for h in hours]
+            detail = [f"{_uur(h)} uur ongeoorloofd verzuim binnen {cfg.leerplicht_weeks} lesweken" for h in hours]
             out.append(_triggers(ev, "leerplicht_16h_4w", code, fired, detail, due))
         if on.get("lrv_4w", False):
             out.append(_lrv(ev, d, pp, cfg, t, since))
         if on.get("rmc_verzuim", False):
             code, fired, hours = _absence_window_rule(ev, d, "rmc_verzuim", d.rmc, hours=cfg.rmc_hours, weeks=cfg.rmc_weeks, since=since)
-            detail = [f"{h:.2f} uur ongeoorloofd verzuim binnen {cfg.rmc_weeks} lesweken" for h in hours]
+            detail = [f"{_uur(h)} uur ongeoorloofd verzuim binnen {cfg.rmc_weeks} lesweken" for h in hours]
             out.append(_triggers(ev, "rmc_verzuim", code, fired, detail))
     if on.get("mazl_long", False) or on.get("mazl_frequent", False):
         out.extend(_mazl(ev, pp, cfg, t, since))
@@ -480,3 +480,8 @@ def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
     if on.get("lateness", False):
         out.append(_lateness(ev, pp, cfg, t, y0, since))
     return _frame(out, codes=codes)
+
+
+def _uur(hours: float) -> str:
+    """Hours as a Dutch reader writes them: 18, 16,5, 16,25 (decimal comma, no trailing zeros)."""
+    return f"{hours:.2f}".rstrip("0").rstrip(".").replace(".", ",")
