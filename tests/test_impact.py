@@ -76,6 +76,42 @@ def test_estimate_finds_a_planted_jump_and_not_an_absent_one() -> None:
     assert none.status == "ok" and none.ci_low < 0 < none.ci_high and "contains 0" in none.statement
 
 
+def _teams_frame(jump: float, seed: int) -> pd.DataFrame:
+    """80 cut-offs of different capacity, pools short below the cut-off as the routing makes them; every
+    third team has nobody below its cut-off (all its pool got a case) and a lower absence level."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t in range(80):
+        cap = int(rng.integers(5, 120))
+        below = 0 if t % 3 == 0 else int(rng.integers(2, max(3, cap // 3)))
+        level = 1.0 if t % 3 == 0 else 6.0
+        for r in range(cap + below):
+            x = cap - r - 0.5
+            rows.append({"run_id": 1, "team": f"S{t}", "role": "school", "student_id": f"S{t}-{r}", "x": x,
+                         "x_score": x / 100, "flagged": x > 0, "reviewed": x > 0, "vsv_12m": 0.0,
+                         "absence_8w": level + 0.01 * x + jump * (x > 0) + rng.normal(0, 1)})
+    return pd.DataFrame(rows)
+
+
+def test_teams_compare_only_within_their_symmetric_window() -> None:
+    """Pooling whole pools reads the change of teams at the cut-off as a jump (here about -1.8 with no
+    effect at all); the symmetric window per team leaves only the teams with pupils on both sides."""
+    from riskscore.monitoring.impact import comparison_rows, rd
+
+    none = _teams_frame(0.0, 1)
+    pooled = rd(none["absence_8w"].to_numpy(), none["x"].to_numpy())
+    assert pooled["ci_high"] < -1.0  # the old pooled estimate: a spurious effect
+    e = estimate(none, role="school", outcome="absence_8w")
+    assert e.status == "ok" and e.ci_low < 0 < e.ci_high
+    assert e.n_cutoffs == 80 - 27  # the 27 teams with nobody below their cut-off do not count
+    used = comparison_rows(none, role="school", outcome="absence_8w")
+    assert e.n_outside_window == len(none) - len(used)
+    reach = used.groupby("team")["x"].agg(lambda s: (s.max(), -s.min()))
+    assert all(hi == lo for hi, lo in reach)  # each team symmetric around its own cut-off
+    jump = estimate(_teams_frame(-1.0, 1), role="school", outcome="absence_8w")
+    assert jump.ci_low < -1.0 < jump.ci_high and jump.ci_high < 0
+
+
 def test_small_samples_get_a_statement_not_a_number() -> None:
     e = estimate(_rd_frame(-1.0, 40, 5), role="school", outcome="absence_8w", config=ImpactConfig(min_per_side=30))
     assert e.status == "too_small" and e.estimate is None and "Too few pupils" in e.statement

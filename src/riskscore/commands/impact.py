@@ -113,6 +113,8 @@ def simulate_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Write per-seed rows (CSV) and the summary (Markdown) here.")] = None,
     running: Annotated[str, typer.Option("--running", help="Running variable: rank (places to the cut-off) or "
                                          "score (probability minus the team's threshold).")] = "rank",
+    capacity: Annotated[int, typer.Option("--capacity", min=1, max=5000, help="Schools' capacity: cases per 10,000 "
+                                          "pupils (smaller: more pupils below each cut-off).")] = 300,
 ) -> None:
     """Over many seeds: a planted effect (the synthetic intervention knob) and none; coverage of the
     95 % interval and how often it excludes zero. Prints the summary table as Markdown."""
@@ -135,7 +137,7 @@ def simulate_cmd(
             typer.echo("training the tiny test model ...", err=True)
             bundle_dir = tiny_bundle(Path(tmp) / "bundle", card=False)
         results = simulate(list(range(first_seed, first_seed + seeds)), bundle_dir=bundle_dir, n_students=students,
-                           planted=knob, config=ImpactConfig(running=running),
+                           planted=knob, config=ImpactConfig(running=running), capacity_per_10k=capacity,
                            progress=lambda m: typer.echo(m, err=True))
     table = to_markdown(summary(results))
     if out is not None:

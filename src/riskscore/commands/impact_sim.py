@@ -4,9 +4,9 @@ Per seed: a synthetic cohort (two school years), the real batch job at 1 Februar
 (school capacity only, so one cut-off per school), the intervention knob (synthetic.Intervention)
 applied to flagged pupils whose case was acted on, and monitoring.impact's estimate. The truth at the
 cut-off is known: the same seed's coupled potential outcomes (every pool pupil treated vs none) give
-each pupil's intent-to-treat effect, and a local linear fit of those at x = 0 with the estimate's
-kernel and bandwidth is the estimand. Lives with the commands because it drives batch (a layer above
-monitoring)."""
+each pupil's intent-to-treat effect, and a local linear fit of those at x = 0 over the rows the
+estimate compares (comparison_rows), with its kernel and bandwidth, is the estimand. Lives with the
+commands because it drives batch (a layer above monitoring)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskscore.monitoring.impact import OUTCOMES, ImpactConfig, attach_outcomes, estimate, running_frame
+from riskscore.monitoring.impact import (OUTCOMES, ImpactConfig, attach_outcomes, comparison_rows, estimate,
+                                         running_frame)
 from riskscore.synthetic import Intervention, apply_intervention, generate
 
 AS_OF = dt.date(2024, 2, 1)
@@ -40,14 +41,14 @@ def local_truth(tau: np.ndarray, x: np.ndarray, h: float) -> float:
 
 
 def one_seed(seed: int, bundle: Any, *, n_students: int = 10_000, planted: Intervention = PLANTED,
-             config: ImpactConfig | None = None) -> list[dict[str, Any]]:
+             config: ImpactConfig | None = None, capacity_per_10k: int = 300) -> list[dict[str, Any]]:
     """Rows (seed, condition, outcome, truth, estimate, ci, covers, excludes_zero, status)."""
     from riskscore.batch import ScoringConfig, prepare
 
     cfg = config or ImpactConfig()
     tables = generate(n_students, 2, seed, first_year=FIRST_YEAR)
     prepared = prepare(tables, AS_OF, bundle, config=ScoringConfig(
-        capacity_per_10k={"school": 300, "leerplicht": 0, "jeugdarts": 0, "rmc": 0}))
+        capacity_per_10k={"school": capacity_per_10k, "leerplicht": 0, "jeugdarts": 0, "rmc": 0}))
     scores = pd.DataFrame(prepared.scores).assign(run_id=1, as_of=pd.Timestamp(AS_OF))
     cases = pd.DataFrame(prepared.candidates).assign(as_of=pd.Timestamp(AS_OF))
     ids = sorted(scores["student_id"].astype(str))
@@ -68,9 +69,10 @@ def one_seed(seed: int, bundle: Any, *, n_students: int = 10_000, planted: Inter
                              config=cfg)
         for outcome in OUTCOMES:
             est = estimate(observed, role="school", outcome=outcome, config=cfg)
-            tau = (y1[outcome] - y0[outcome]).to_numpy(dtype=float)
-            xs = frame["x_score" if cfg.running == "score" else "x"].to_numpy(dtype=float)
-            truth = (local_truth(tau, xs, est.bandwidth)
+            # the truth on the rows the estimate compares (the teams' symmetric windows), same x, kernel, bandwidth
+            rows_used = comparison_rows(observed, role="school", outcome=outcome, config=cfg)
+            tau = (y1[outcome] - y0[outcome]).loc[rows_used.index].to_numpy(dtype=float)
+            truth = (local_truth(tau, rows_used["x"].to_numpy(dtype=float), est.bandwidth)
                      if est.status == "ok" and est.bandwidth else float("nan"))
             covers = est.status == "ok" and est.ci_low is not None and est.ci_high is not None and \
                 est.ci_low <= truth <= est.ci_high
@@ -87,13 +89,15 @@ def one_seed(seed: int, bundle: Any, *, n_students: int = 10_000, planted: Inter
 
 
 def simulate(seeds: Sequence[int], *, bundle_dir: Path, n_students: int = 10_000, planted: Intervention = PLANTED,
-             config: ImpactConfig | None = None, progress: Callable[[str], None] = lambda _m: None) -> pd.DataFrame:
+             config: ImpactConfig | None = None, capacity_per_10k: int = 300,
+             progress: Callable[[str], None] = lambda _m: None) -> pd.DataFrame:
     from riskscore.model.bundle import ModelBundle
 
     bundle = ModelBundle.load(bundle_dir)
     rows: list[dict[str, Any]] = []
     for i, seed in enumerate(seeds, 1):
-        rows += one_seed(int(seed), bundle, n_students=n_students, planted=planted, config=config)
+        rows += one_seed(int(seed), bundle, n_students=n_students, planted=planted, config=config,
+                         capacity_per_10k=capacity_per_10k)
         progress(f"seed {seed} ({i}/{len(seeds)})")
     return pd.DataFrame(rows)
 

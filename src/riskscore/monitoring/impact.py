@@ -11,6 +11,8 @@ Britton, Hardt & Abebe 2023 did this for Wisconsin's DEWS).
   (probability minus the team's threshold) instead: ranks are uniform by construction.
 - Outcomes: unauthorised absence hours in the 8 lesson weeks after the as-of date, and VSV within 12
   months; a run counts for an outcome only when its follow-up window lies inside the data.
+- Comparison: each cut-off (run × team) in a symmetric window, as far from the cut-off as the team has
+  pupils on both sides (comparison_rows), so the same teams make up both sides at every distance.
 - Estimates: rdrobust (local linear, MSE-optimal bandwidth, robust bias-corrected 95 % interval),
   clustered by pupil when a pupil appears in several runs; the intent-to-treat jump (a flag) and, when
   the first stage is there, the fuzzy estimate (a conversation). rddensity (Cattaneo, Jansson & Ma)
@@ -189,6 +191,9 @@ class Estimate:
     n_right: int = 0
     n_left_h: int = 0
     n_right_h: int = 0
+    #: cut-offs (run × team) with pupils on both sides, and pool pupils outside their team's symmetric window
+    n_cutoffs: int = 0
+    n_outside_window: int = 0
     bandwidth: float | None = None
     estimate: float | None = None
     ci_low: float | None = None
@@ -249,14 +254,46 @@ def density_test(x_score: np.ndarray) -> float | None:
         return None
 
 
-def estimate(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConfig | None = None) -> Estimate:
-    """The RD estimate for one role and outcome over every run in frame (pooled, clustered by pupil)."""
+def comparison_rows(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConfig | None = None) -> pd.DataFrame:
+    """The rows the estimate compares, with x set to the configured running variable.
+
+    Symmetric window per cut-off: a team (per run) counts only as far from its cut-off as it has pupils
+    on *both* sides — |x| up to the shorter side's reach — and a team with nobody below its cut-off
+    (everyone in its pool got a case) not at all. Pooling the teams' full pools would change which
+    teams sit at each distance differently on the two sides (pools are often short below the cut-off),
+    and the local fits would read that change of teams as part of the jump: in the simulation this
+    pulled the absence estimate towards zero and covered the true effect in only 80 % of seeds. With
+    the same teams on both sides at every distance, a team's own level cancels out of the jump. The
+    estimand is the effect at the cut-off for teams that had pupils just below it (see
+    monitoring/README.md). Needs team and run_id columns; without them the frame is one cut-off."""
     cfg = config or ImpactConfig()
     d = frame.loc[(frame["role"] == role) & frame[outcome].notna()]
     if cfg.running == "score":  # same code below, on the score distance
         d = d.assign(x=d["x_score"].where(d["x_score"] != 0, np.sign(d["x"]) * 1e-9))
+    if d.empty:
+        return d
+    keys = [k for k in ("run_id", "team") if k in d]
+    if keys:
+        by = [d[k] for k in keys]
+        below = (-d["x"]).where(d["x"] < 0).groupby(by, sort=False).transform("max").fillna(0.0)
+        above = d["x"].where(d["x"] > 0).groupby(by, sort=False).transform("max").fillna(0.0)
+        reach = np.minimum(below, above)
+    else:
+        reach = pd.Series(min(-d["x"].min(), d["x"].max()), index=d.index)
+    return d.loc[(reach > 0) & (d["x"].abs() <= reach)]
+
+
+def estimate(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConfig | None = None) -> Estimate:
+    """The RD estimate for one role and outcome over every run in frame: each team's cut-off in its
+    symmetric window (comparison_rows), pooled on the distance to the cut-off, clustered by pupil."""
+    cfg = config or ImpactConfig()
+    full = frame.loc[(frame["role"] == role) & frame[outcome].notna()]
+    d = comparison_rows(frame, role=role, outcome=outcome, config=cfg)
     left, right = d.loc[d["x"] < 0], d.loc[d["x"] > 0]
-    est = Estimate(role=role, outcome=outcome, status="too_small", n_left=len(left), n_right=len(right))
+    keys = [k for k in ("run_id", "team") if k in d]
+    est = Estimate(role=role, outcome=outcome, status="too_small", n_left=len(left), n_right=len(right),
+                   n_cutoffs=int(d.groupby(keys).ngroups) if keys else int(len(d) > 0),
+                   n_outside_window=len(full) - len(d))
     if len(left) < cfg.min_per_side or len(right) < cfg.min_per_side:
         est.statement = MSG_TOO_SMALL.format(left=len(left), right=len(right), need=cfg.min_per_side)
         return est
@@ -289,7 +326,7 @@ def estimate(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConf
         with contextlib.suppress(Exception):
             f = rd(y, x, cluster=cluster, fuzzy=reviewed, covs=covs, level=cfg.level)
             est.fuzzy_estimate, est.fuzzy_ci_low, est.fuzzy_ci_high = f["estimate"], f["ci_low"], f["ci_high"]
-    est.density_p = density_test(d["x_score"].to_numpy(dtype=float))
+    est.density_p = density_test(full["x_score"].to_numpy(dtype=float))  # every pupil in the pools
     covers = est.ci_low is not None and est.ci_high is not None and est.ci_low <= 0 <= est.ci_high
     est.statement = (("Geen meetbaar effect: het 95%-interval bevat 0. / No measurable effect: the 95% interval "
                       "contains 0.") if covers else
@@ -385,20 +422,24 @@ def to_html(report: ImpactReport) -> str:
         rows.append(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
                 e.role, f"{nl} / {en}", e.status, _fmt(e.estimate), f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]",
-                _fmt(e.p_value), _fmt(e.bandwidth, 1), f"{e.n_left_h} | {e.n_right_h}", _fmt(e.mean_left),
+                _fmt(e.p_value), _fmt(e.bandwidth, 1), f"{e.n_left_h} | {e.n_right_h}", f"{e.n_cutoffs} | {e.n_outside_window}",
+                _fmt(e.mean_left),
                 f"{_fmt(fs.get('flagged_left'), 2)} | {_fmt(fs.get('flagged_right'), 2)}",
                 f"{_fmt(fs.get('reviewed_left'), 2)} | {_fmt(fs.get('reviewed_right'), 2)}",
                 f"{_fmt(e.fuzzy_estimate)} [{_fmt(e.fuzzy_ci_low)}, {_fmt(e.fuzzy_ci_high)}]",
                 _fmt(e.density_p), e.statement)) + "</tr>")
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
     head = ("role", "uitkomst / outcome", "status", "sprong / jump (flag)", "95% robust CI", "p", "bandbreedte / bandwidth (ranks)",
-            "n links | rechts (in h)", "gemiddelde links / mean left", "casus geopend / case opened L | R",
+            "n links | rechts (in h)", "grenzen / cut-offs | buiten venster / outside window", "gemiddelde links / mean left", "casus geopend / case opened L | R",
             "beoordeeld / reviewed L | R", "gesprek / conversation (fuzzy) [CI]", "dichtheidstest / density p", "conclusie / conclusion")
     return ("<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>riskscore impact</title></head><body>"
             "<h1>Helpt een signaal? / Does a flag help?</h1>"
             "<p>Regressie-discontinuïteit op de capaciteitsgrens van elk team per scoringsronde. Leerlingen net boven en "
-            "net onder de grens lijken op elkaar; alleen de bovenste kregen een casus. / Regression discontinuity at each "
-            "team's capacity cut-off per scoring run: pupils just above and below are alike; only those above got a case.</p>"
+            "net onder de grens lijken op elkaar; alleen de bovenste kregen een casus. Elk team telt mee tot zo ver van zijn "
+            "grens als het aan beide kanten leerlingen heeft; een team zonder leerlingen onder de grens telt niet mee. / "
+            "Regression discontinuity at each team's capacity cut-off per scoring run: pupils just above and below are "
+            "alike; only those above got a case. Each team counts only as far from its cut-off as it has pupils on both "
+            "sides; a team with nobody below its cut-off does not count.</p>"
             f"<p>{report.n_rows} rijen / rows, {len(report.runs)} runs, running variable: "
             f"{'rank distance' if report.running == 'rank' else 'score distance'}. {html.escape(report.created_at)}</p>"
             f"<ul>{notes}</ul><table border='1'><thead><tr>"

@@ -54,6 +54,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "`riskscore impact --data <map>`.", "role": "Rol", "outcome": "Uitkomst", "jump": "Sprong (95%-interval)",
         "n": "Leerlingen rond de grens (links | rechts)", "first": "Casus beoordeeld (links | rechts)",
         "density": "Dichtheidstest p", "conclusion": "Conclusie", "made": "Gemaakt op",
+        "cutoffs": "Vergeleken teams", "window_note": "Elk team telt mee tot zo ver van zijn grens als het aan beide "
+        "kanten leerlingen heeft. Een team waar iedereen op de lijst een casus kreeg, telt niet mee: daar is niemand "
+        "om mee te vergelijken.",
     },
     "en": {
         "privacy_title": "Privacy of this pupil", "objecting": "This pupil objected to the model. The model calculates "
@@ -69,6 +72,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "`riskscore impact --data <folder>`.", "role": "Role", "outcome": "Outcome", "jump": "Jump (95% interval)",
         "n": "Pupils near the cut-off (left | right)", "first": "Case reviewed (left | right)",
         "density": "Density test p", "conclusion": "Conclusion", "made": "Made on",
+        "cutoffs": "Teams compared", "window_note": "Each team counts only as far from its cut-off as it has pupils on "
+        "both sides. A team where everyone on the list got a case does not count: there is nobody to compare with.",
     },
 }
 OUTCOME_WORDS = {"nl": {"absence_8w": "ongeoorloofd verzuim, 8 lesweken erna (uren)", "vsv_12m": "vsv binnen 12 maanden"},
