@@ -30,8 +30,9 @@ def impact(
                                                    "default the newest absence.")] = None,
     min_per_side: Annotated[int, typer.Option("--min-per-side", min=5, help="Fewer pupils than this on a side "
                                               "within the bandwidth: 'too small' instead of a number.")] = 30,
-    running: Annotated[str, typer.Option("--running", help="Running variable: rank (places to the team's cut-off) "
-                                         "or score (probability minus the team's threshold).")] = "rank",
+    running: Annotated[str, typer.Option("--running", help="Running variable: rank (places to the team's cut-off; "
+                                         "the validated default) or score (probability minus the team's threshold; "
+                                         "not validated, see monitoring/README.md).")] = "rank",
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log the report to MLflow.")] = False,
     database_url: Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default from settings).")] = None,
 ) -> None:
@@ -111,8 +112,9 @@ def simulate_cmd(
     bundle: Annotated[Path | None, typer.Option("--bundle", help="Model bundle to score with (default: a tiny "
                                                 "deterministic test model, trained in seconds).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write per-seed rows (CSV) and the summary (Markdown) here.")] = None,
-    running: Annotated[str, typer.Option("--running", help="Running variable: rank (places to the cut-off) or "
-                                         "score (probability minus the team's threshold).")] = "rank",
+    running: Annotated[str, typer.Option("--running", help="Running variable: rank (places to the cut-off; the "
+                                         "validated default) or score (probability minus the team's threshold; "
+                                         "not validated, see monitoring/README.md).")] = "rank",
     capacity: Annotated[int, typer.Option("--capacity", min=1, max=5000, help="Schools' capacity: cases per 10,000 "
                                           "pupils (smaller: more pupils below each cut-off).")] = 300,
 ) -> None:
