@@ -187,6 +187,11 @@ def test_web_objection_dossier_erasure_and_impact(env: dict[str, Any]) -> None:
                                                     "notes": [], "estimates": [{
         "role": "school", "outcome": "absence_8w", "status": "ok", "estimate": -1.5, "ci_low": -2.5, "ci_high": -0.5,
         "n_left_h": 40, "n_right_h": 41, "first_stage": {"reviewed_left": 0.0, "reviewed_right": 0.8},
-        "density_p": 0.4, "statement": "Het 95%-interval sluit 0 uit."}]}))
+        "density_p": 0.4, "n_cutoffs": 17, "statement": "Het 95%-interval sluit 0 uit."}]}))
     page = dt_browser.get("/impact")
-    assert page.status_code == 200 and "-1.500" in page.text and "40 | 41" in page.text
+    assert page.status_code == 200 and "-1,5 uur" in page.text and "[-2,5; -0,5]" in page.text and "40 | 41" in page.text
+    assert "Vergeleken teams" in page.text and "<td>17</td>" in page.text and "aan beide kanten" in page.text
+    assert "Na een signaal minder ongeoorloofd verzuim" in page.text  # the conclusion in the page's language only
+    assert "excludes" not in page.text
+    english = dt_browser.get("/impact?lang=en").text
+    assert "-1.5 hours" in english and "[-2.5, -0.5]" in english and "Less unauthorised absence after a flag" in english

@@ -54,6 +54,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "`riskscore impact --data <map>`.", "role": "Rol", "outcome": "Uitkomst", "jump": "Sprong (95%-interval)",
         "n": "Leerlingen rond de grens (links | rechts)", "first": "Casus beoordeeld (links | rechts)",
         "density": "Dichtheidstest p", "conclusion": "Conclusie", "made": "Gemaakt op",
+        "runs": "scoringsronde(s)", "rows": "leerlingen in de lijsten", "hours": "uur", "points": "procentpunt",
+        "c_none": "Geen meetbaar effect: het 95%-interval bevat 0. Dat bewijst niet dat er geen effect is.",
+        "c_lower": "Na een signaal minder {what}: het hele 95%-interval ligt onder 0.",
+        "c_higher": "Na een signaal méér {what}: het hele 95%-interval ligt boven 0. Zoek uit waarom.",
+        "c_small": "Te weinig leerlingen rond de grens om iets te zeggen ({left} links, {right} rechts).",
+        "c_failed": "De berekening lukte niet met deze gegevens; er is geen uitkomst.",
+        "what_absence_8w": "ongeoorloofd verzuim", "what_vsv_12m": "voortijdig schoolverlaten",
         "cutoffs": "Vergeleken teams", "window_note": "Elk team telt mee tot zo ver van zijn grens als het aan beide "
         "kanten leerlingen heeft. Een team waar iedereen op de lijst een casus kreeg, telt niet mee: daar is niemand "
         "om mee te vergelijken.",
@@ -72,6 +79,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "`riskscore impact --data <folder>`.", "role": "Role", "outcome": "Outcome", "jump": "Jump (95% interval)",
         "n": "Pupils near the cut-off (left | right)", "first": "Case reviewed (left | right)",
         "density": "Density test p", "conclusion": "Conclusion", "made": "Made on",
+        "runs": "scoring run(s)", "rows": "pupils on the lists", "hours": "hours", "points": "percentage points",
+        "c_none": "No measurable effect: the 95% interval contains 0. That does not prove there is no effect.",
+        "c_lower": "Less {what} after a flag: the whole 95% interval is below 0.",
+        "c_higher": "More {what} after a flag: the whole 95% interval is above 0. Find out why.",
+        "c_small": "Too few pupils near the cut-off to say anything ({left} left, {right} right).",
+        "c_failed": "The calculation did not work with these data; there is no result.",
+        "what_absence_8w": "unauthorised absence", "what_vsv_12m": "early school leaving",
         "cutoffs": "Teams compared", "window_note": "Each team counts only as far from its cut-off as it has pupils on "
         "both sides. A team where everyone on the list got a case does not count: there is nobody to compare with.",
     },
