@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,8 @@ from typing import Any
 
 import pytest
 
-from conftest import browser_sign_in, running_server
+from conftest import SiteHome, browser_sign_in, served_site
 from riskscore.store.cases import list_worklist
-from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
@@ -55,43 +53,32 @@ def axe_source() -> str:
 @pytest.fixture(scope="module")
 def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The small synthetic world scored by the batch command, a monitoring report, one key per role."""
-    home = tmp_path_factory.mktemp("roles-home")
-    bundle = Path(shutil.copytree(small_world.bundle_dir, home / "bundle"))
-    url = f"sqlite:///{home / 'riskscore.db'}"
-    env = {**os.environ, "RISKSCORE_HOME": str(home), "RISKSCORE_DATABASE_URL": url,
-           "RISKSCORE_BUNDLE_PATH": str(bundle), "RISKSCORE_SESSION_SECRET": secrets.token_urlsafe(32)}
-    cli = [sys.executable, "-m", "riskscore.cli"]
-    migrate(url)
-    scored = subprocess.run([*cli, "score", "--as-of", small_world.score_as_of, "--data", str(small_world.data_dir),
-                             "--bundle", str(bundle)], capture_output=True, text=True, env=env, timeout=300)
-    assert scored.returncode == 0, scored.stderr[-2000:]
-    monitored = subprocess.run([*cli, "monitor", "--reference", str(bundle / "reference.parquet"),
-                                "--outcomes", str(small_world.data_dir / "outcomes.parquet"), "--no-mlflow"],
-                               capture_output=True, text=True, env=env, timeout=300)
-    assert monitored.returncode in (0, 10), monitored.stderr[-2000:]  # 10: thresholds crossed (still a report)
-    engine = make_engine(url)
-    session = session_factory(engine)()
 
-    def busiest(role: str, column: str) -> str:
-        counts = Counter(getattr(c, column) for c in list_worklist(session, role=role) if getattr(c, column))
-        assert counts, f"no {role} cases in the scored world"
-        return str(counts.most_common(1)[0][0])
+    def prepare(site: SiteHome) -> dict[str, Any]:
+        scored = site.score(small_world)
+        assert scored.returncode == 0, scored.stderr[-2000:]
+        monitored = site.cli("monitor", "--reference", str(site.bundle / "reference.parquet"),
+                             "--outcomes", str(small_world.data_dir / "outcomes.parquet"), "--no-mlflow")
+        assert monitored.returncode in (0, 10), monitored.stderr[-2000:]  # 10: thresholds crossed (still a report)
+        session = site.session
 
-    keys = {
-        "school": create_key(session, "school", "school", [busiest("school", "school_id")], "Mentor Anne de Vries")[1],
-        "leerplicht": create_key(session, "leerplicht", "municipality", [busiest("leerplicht", "municipality")],
-                                 "Leerplichtambtenaar Bram Jansen")[1],
-        "jeugdarts": create_key(session, "jeugdarts", "rmc_region", [busiest("jeugdarts", "rmc_region")],
-                                "Jeugdarts Chris Bakker")[1],
-        "data_team": create_key(session, "data_team", "all", [], "Datateam")[1],
-    }
-    try:
-        with running_server(["--bundle", str(bundle), "--database-url", url], env=env,
-                            log_path=home / "server.log", ready_timeout=60) as base:
-            yield {"base": base, "keys": keys}
-    finally:
-        session.close()
-        engine.dispose()
+        def busiest(role: str, column: str) -> str:
+            counts = Counter(getattr(c, column) for c in list_worklist(session, role=role) if getattr(c, column))
+            assert counts, f"no {role} cases in the scored world"
+            return str(counts.most_common(1)[0][0])
+
+        keys = {
+            "school": create_key(session, "school", "school", [busiest("school", "school_id")], "Mentor Anne de Vries")[1],
+            "leerplicht": create_key(session, "leerplicht", "municipality", [busiest("leerplicht", "municipality")],
+                                     "Leerplichtambtenaar Bram Jansen")[1],
+            "jeugdarts": create_key(session, "jeugdarts", "rmc_region", [busiest("jeugdarts", "rmc_region")],
+                                    "Jeugdarts Chris Bakker")[1],
+            "data_team": create_key(session, "data_team", "all", [], "Datateam")[1],
+        }
+        return {"keys": keys}
+
+    with served_site(small_world, tmp_path_factory.mktemp("roles-home"), prepare) as served:
+        yield served
 
 
 def check_axe(page: Any, axe_source: str, where: str) -> None:
