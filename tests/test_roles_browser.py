@@ -274,6 +274,8 @@ def rmc_sees_its_region_only(page: Any, site: dict[str, Any], axe_source: str, k
     case = page.locator(".why-case").filter(has=page.get_by_role(
         "heading", name="16 or more hours of unauthorised absence within 4 lesson weeks of a young person aged 18 to 23"))
     expect(case).to_have_count(1)
+    assert case.locator("dt").all_inner_texts()[:1] == ["Absence"]
+    assert case.locator("dd.trigger-detail").inner_text().endswith(" hours of unauthorised absence within 4 lesson weeks")
     step = case.locator("p.step").inner_text()
     assert "Contact the young person" in step and "target date" in step, step
     expect(page.locator("header")).to_contain_text("(role: RMC)")

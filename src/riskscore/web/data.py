@@ -97,19 +97,70 @@ def visible_triggers(triggers: Iterable[dict[str, Any]], viewer: str, lang: str)
 
 
 _HOURS = re.compile(r"(\d+(?:\.\d+)?) h\b")
+#: why a school deregistered a pupil (the enrolment's dereg_reason code), in words
+DEREG_REASONS: dict[str, tuple[str, str]] = {
+    "diploma": ("na een diploma", "after a diploma"), "switch": ("overstap", "changed school"),
+    "moved": ("verhuisd", "moved away"), "work": ("gaat werken", "went to work"),
+    "dropout": ("gestopt met school", "left school"), "other": ("andere reden", "other reason"),
+    "": ("reden onbekend", "reason unknown"),
+}
 
 
-def _localised(trigger: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
-    """The trigger with its detail in plain words ('18.00 h' → '18 uur' / '18 hours')."""
-    if trigger is None or not trigger.get("detail"):
-        return trigger
+def _ordinal_en(n: str) -> str:
+    k = int(n)
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
+
+def _dereg(m: re.Match[str], lang: str) -> str:
+    nl, en = DEREG_REASONS.get(m[1], (m[1], m[1]))
+    if lang == "en":
+        return f"deregistered ({en}) at age {m[2]}, without a basic qualification (startkwalificatie)"
+    return f"uitgeschreven ({nl}), {m[2]} jaar, zonder startkwalificatie"
+
+
+#: the rule engine writes its trigger detail in Dutch; each pattern here gives it in the reader's words
+_DETAIL_WORDS: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), f) for p, f in (
+    (r"^(\d+(?:,\d+)?) uur ongeoorloofd verzuim binnen (\d+) lesweken$",
+     lambda m, lang: f"{m[1].replace(',', '.')} hours of unauthorised absence within {m[2]} lesson weeks"
+     if lang == "en" else m[0]),
+    (r"^(\d+) opeenvolgende lesweken ongeoorloofd afwezig$",
+     lambda m, lang: f"unauthorised absence for {m[1]} consecutive lesson weeks" if lang == "en" else m[0]),
+    (r"^(\d+) schooldagen ziek( \(loopt nog\))?$",
+     lambda m, lang: f"sick for {m[1]} school days{' (still sick)' if m[2] else ''}" if lang == "en" else m[0]),
+    (r"^(\d+)e ziekmelding binnen (\d+) (lesweken|maanden)$",
+     lambda m, lang: f"{_ordinal_en(m[1])} sick report within {m[2]} "
+     f"{'lesson weeks' if m[3] == 'lesweken' else 'months'}" if lang == "en" else m[0]),
+    (r"^geen mbo-aanmelding$", lambda m, lang: "no mbo application" if lang == "en" else m[0]),
+    (r"^aangemeld na de uiterste datum$", lambda m, lang: "applied after the deadline" if lang == "en" else m[0]),
+    (r"^geen inschrijving mbo$", lambda m, lang: "no mbo enrolment" if lang == "en" else m[0]),
+    (r"^ingeschreven na de start van het schooljaar$",
+     lambda m, lang: "enrolled after the school year had started" if lang == "en" else m[0]),
+    (r"^uitgeschreven \(([a-z_]*)\), (\d+) jaar, zonder startkwalificatie$", _dereg),
+    (r"^meer dan (\d+) keer te laat$", lambda m, lang: f"late more than {m[1]} times" if lang == "en" else m[0]),
+))
+
+
+def detail_words(detail: str, lang: str) -> str:
+    """A trigger's detail in plain words in the reader's language ('18.00 h' → '18 uur' / '18 hours';
+    the engine's Dutch lines in English; a deregistration's reason code in words). Unknown text stays."""
     def hours(m: re.Match[str]) -> str:
         value = float(m.group(1))
         text = f"{value:g}" if lang == "en" else f"{value:g}".replace(".", ",")
         return f"{text} {'hours' if lang == 'en' else 'uur'}"
 
-    return {**trigger, "detail": _HOURS.sub(hours, str(trigger["detail"]))}
+    detail = _HOURS.sub(hours, detail)
+    for pattern, words in _DETAIL_WORDS:
+        m = pattern.match(detail)
+        if m:
+            return str(words(m, lang))
+    return detail
+
+
+def _localised(trigger: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
+    """The trigger with its detail in plain words in the reader's language (detail_words)."""
+    if trigger is None or not trigger.get("detail"):
+        return trigger
+    return {**trigger, "detail": detail_words(str(trigger["detail"]), lang)}
 
 
 def _date(value: Any) -> date | None:
