@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from conftest import SiteHome, browser_sign_in, served_site
 from riskscore.store.cases import list_worklist
 from riskscore.store.keys import create_key
+from riskscore.store.models import Score
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
@@ -94,14 +96,19 @@ def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         # inside it, and a pupil on another region's RMC list outside it
         rmc_cases = list_worklist(session, role="rmc")
         own = Counter(c.rmc_region for c in rmc_cases if c.reason in RMC_OWN_REASONS and c.rmc_region)
-        assert own, f"no RMC signals ({', '.join(RMC_OWN_REASONS)}) in the scored world"
-        region = str(own.most_common(1)[0][0])
+        both = [r for r, _ in own.most_common()
+                if all(any(c.rmc_region == r and c.reason == reason for c in rmc_cases) for reason in RMC_OWN_REASONS)]
+        assert both, f"no region with both RMC signals ({', '.join(RMC_OWN_REASONS)}) in the scored world: {own}"
+        region = str(both[0])
         in_region = {c.student_id for c in rmc_cases if c.rmc_region == region}
         rmc_inside = sorted(c.student_id for c in rmc_cases if c.rmc_region == region and c.reason == "rule:rmc_verzuim"
                             and rmc_population(small_world, c.student_id))
         assert rmc_inside, f"no pupil of 18-23 without sk with rmc_verzuim in {region}"
         rmc_outside = sorted({c.student_id for c in rmc_cases if c.rmc_region not in (region, None)} - in_region)
         assert rmc_outside, "every RMC case lies in one region: nothing to keep out of the list"
+        left = sorted(c.student_id for c in rmc_cases if c.rmc_region == region and c.reason == "rule:deregistered_no_sk"
+                      and session.scalar(select(Score.id).where(Score.student_id == c.student_id).limit(1)) is None)
+        assert left, f"no unscored young person deregistered without sk in {region}"
 
         keys = {
             "school": create_key(session, "school", "school", [busiest("school", "school_id")], "Mentor Anne de Vries")[1],
@@ -113,7 +120,7 @@ def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "data_team": create_key(session, "data_team", "all", [], "Datateam")[1],
         }
         return {"keys": keys, "rmc": {"region": region, "in_region": in_region, "inside": rmc_inside[0],
-                                      "outside": rmc_outside[0]}}
+                                      "outside": rmc_outside[0], "left": left[0]}}
 
     with served_site(small_world, tmp_path_factory.mktemp("roles-home"), prepare) as served:
         yield served
@@ -268,6 +275,27 @@ def rmc_sees_its_region_only(page: Any, site: dict[str, Any], axe_source: str, k
         no_horizontal_scroll(page, "rmc pupil page with its own signal")
     page.screenshot(path=str(ARTIFACTS / f"rmc-{kind}-own-signal.png"), full_page=True)
 
+    # a young person who left school without sk: not scored, yet the legal ground and RMC's step show
+    assert set(worklist_search(page, base, rmc["left"])) == {rmc["left"]}
+    row = page.locator("table.worklist tbody tr").filter(has_text="Uitgeschreven zonder startkwalificatie")
+    expect(row).to_have_count(1)
+    expect(row.locator("td.num .no-score")).to_have_text("geen score")
+    expect(page.locator("#expected .unscored")).to_have_text(
+        "1 leerling in deze lijst heeft geen score (bijvoorbeeld omdat die van school is) en telt hier niet mee.")
+    page.goto(f"{base}/students/{rmc['left']}")
+    expect(page.locator("main")).to_contain_text("Er is nog geen score voor deze leerling.")
+    left = page.locator(".why-case").filter(has=page.get_by_role(
+        "heading", name="Uitschrijving van een jongere van 18 tot 23 jaar zonder startkwalificatie."))
+    expect(left).to_have_count(1)
+    expect(left.locator("dd.source")).to_contain_text("RMC-meldplicht")
+    step = left.locator("p.step").inner_text()
+    assert "Jongere benaderen over een opleiding of werk met scholing" in step and "streefdatum" in step, step
+    check_axe(page, axe_source, f"rmc page of a young person who left school ({kind})")
+    if kind == "phone":
+        no_horizontal_scroll(page, "rmc page of a young person who left school")
+    page.screenshot(path=str(ARTIFACTS / f"rmc-{kind}-left-school.png"), full_page=True)
+
+    page.goto(f"{base}/students/{rmc['inside']}")
     page.get_by_role("link", name="Switch to English").click()
     page.wait_for_load_state()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Student {rmc['inside']}")
@@ -278,7 +306,9 @@ def rmc_sees_its_region_only(page: Any, site: dict[str, Any], axe_source: str, k
     assert case.locator("dd.trigger-detail").inner_text().endswith(" hours of unauthorised absence within 4 lesson weeks")
     step = case.locator("p.step").inner_text()
     assert "Contact the young person" in step and "target date" in step, step
-    expect(page.locator("header")).to_contain_text("(role: RMC)")
+    expect(page.locator("header")).to_contain_text("(role: regional office for early school leavers (RMC))")
+    assert "startkwalificatie." not in case.inner_text() and "uur" not in case.inner_text().split()
+    expect(page.locator("main")).not_to_contain_text("automatisch")
     check_axe(page, axe_source, f"rmc pupil page in English ({kind})")
     page.screenshot(path=str(ARTIFACTS / f"rmc-{kind}-own-signal-en.png"), full_page=True)
 

@@ -207,6 +207,7 @@ class Worklist:
     pages: int
     first: int
     last: int
+    n_unscored: int = 0  # students in the list without any score (e.g. left school): not in `expected`
 
 
 SORTS = ("due", "probability", "student", "school", "status")
@@ -284,7 +285,8 @@ def build_worklist(
     first = (page - 1) * per_page + 1 if shown else 0
     return Worklist(rows=rows, schools=schools, truncated=truncated, expected=sum(per_student.values()),
                     n_students=len(per_student), total=total, page=page, pages=pages, first=first,
-                    last=first + len(shown) - 1 if shown else 0)
+                    last=first + len(shown) - 1 if shown else 0,
+                    n_unscored=len({c.student_id for c in cases} - set(per_student)))
 
 
 @dataclass
@@ -345,10 +347,21 @@ def own_cases(session: Session, student_id: str, principal: Principal) -> list[R
         return [c for c in session.scalars(stmt) if principal.can_see(c.school_id, c.municipality, c.rmc_region)]
 
 
+def _source_only(rule_id: str, viewer: str) -> dict[str, Any] | None:
+    """For a rule case whose trigger is not among the latest score's (a young person who left school is
+    not scored; an older signal has left the lookback): the rule's legal source from the catalogue, so
+    the page still says on what ground the case was opened. Health rules stay the jeugdarts' own."""
+    from riskscore import rules
+
+    if rule_id not in rules.RULES or (rule_id.startswith(HEALTH_RULE_PREFIX) and viewer != "jeugdarts"):
+        return None
+    return {"id": rule_id, "source": rules.RULES[rule_id].source}
+
+
 def student_cases(session: Session, cases: Sequence[ReviewCase], principal: Principal, *, lang: str,
                   triggers: Sequence[dict[str, Any]] = ()) -> list[CaseView]:
     """The cases with their history, the viewer's next step and (for a rule case) the trigger that
-    opened it, taken from ``triggers`` (already cut to the viewer)."""
+    opened it, taken from ``triggers`` (already cut to the viewer), else the rule's source alone."""
     from riskscore.store.cases import ALLOWED_TRANSITIONS, case_history, case_outcomes, outcomes_for
 
     by_id = {str(t.get("id")): t for t in triggers}
@@ -359,16 +372,18 @@ def student_cases(session: Session, cases: Sequence[ReviewCase], principal: Prin
         views.append(CaseView(
             case=c, reason_label=case_reason_text(c.reason, lang, viewer=principal.role), events=events,
             outcomes=case_outcomes(session, c.id), allowed=sorted(ALLOWED_TRANSITIONS[c.status]),
-            step=step_for(c), trigger=_localised(by_id.get(rule), lang) if rule else None,
+            step=step_for(c),
+            trigger=(_localised(by_id[rule], lang) if rule in by_id else _source_only(rule, principal.role))
+            if rule else None,
             offered=outcomes_for(c.role), history=history_lines(events, lang, principal.role),
             short_label=case_reason_text(c.reason, lang, viewer=principal.role, short=True)))
     return views
 
 
-def actor_labels(session: Session, actors: Iterable[str]) -> dict[str, str]:
+def actor_labels(session: Session, actors: Iterable[str], lang: str = "nl") -> dict[str, str]:
     """Key id → the key's label, so a history says who rather than which key."""
     ids = sorted({a for a in actors if a})
-    labels = {a: "riskscore (automatisch)" for a in ids if a.startswith("batch:") or a == "system"}
+    labels = {a: i18n.translate("actor_system", lang) for a in ids if a.startswith("batch:") or a == "system"}
     if not ids:
         return {}
     with translate_errors():
