@@ -196,7 +196,7 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
     outcomes = form.get_by_label("Uitkomst", exact=True).locator("option").all_inner_texts()
     # the attendance officer does not report to itself, and RMC works past leerplicht age
     assert ("gemeld bij leerplicht" in outcomes) is (role not in ("leerplicht", "rmc")), outcomes
-    note = f"Ouders gebeld ({secrets.token_hex(3)})"
+    note = f"{'Jongere' if role == 'rmc' else 'Ouders'} gebeld ({secrets.token_hex(3)})"  # RMC: 18-23, no parents
     if "contact gelegd" in options:
         form.get_by_label("Nieuwe status").select_option(label="contact gelegd")
     form.get_by_label("Uitkomst", exact=True).select_option("conversation_held")
