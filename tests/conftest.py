@@ -138,6 +138,62 @@ def running_server(args: list[str], *, env: dict[str, str], log_path: Path, port
             proc.wait(timeout=10)
 
 
+# --- a served site: a copy of a bundle, a fresh store, keys, a real uvicorn process -----------------------
+import secrets  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+
+@dataclass(frozen=True)
+class SiteHome:
+    """A fresh RISKSCORE_HOME: its own copy of the bundle, a migrated SQLite store, an open session on
+    it, and the environment the CLI and the server run with."""
+
+    home: Path
+    bundle: Path
+    url: str
+    env: dict[str, str]
+    session: Any
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """`riskscore <args>` as a real process in this home."""
+        return subprocess.run([sys.executable, "-m", "riskscore.cli", *args], capture_output=True, text=True,
+                              env=self.env, timeout=timeout)
+
+    def score(self, world: SmallWorld, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """The batch job on the world's last as-of date with this home's bundle."""
+        return self.cli("score", "--as-of", world.score_as_of, "--data", str(world.data_dir),
+                        "--bundle", str(self.bundle), *extra, timeout=timeout)
+
+
+@contextlib.contextmanager
+def served_site(world: SmallWorld, home: Path, prepare: Callable[[SiteHome], dict[str, Any]], *,
+                ready_timeout: float = 60) -> Iterator[dict[str, Any]]:
+    """The world's bundle served from a fresh home by a real uvicorn process.
+
+    `prepare` fills the store (the batch job, a monitoring run, ...) and makes the keys; what it
+    returns (at least "keys") is yielded together with the server's "base" URL and its "log" path.
+    The server is stopped and the session closed afterwards."""
+    from riskscore.store.db import make_engine, migrate, session_factory
+
+    bundle = Path(shutil.copytree(world.bundle_dir, home / "bundle"))
+    url = f"sqlite:///{home / 'riskscore.db'}"
+    env = {**os.environ, "RISKSCORE_HOME": str(home), "RISKSCORE_DATABASE_URL": url,
+           "RISKSCORE_BUNDLE_PATH": str(bundle), "RISKSCORE_SESSION_SECRET": secrets.token_urlsafe(32)}
+    migrate(url)
+    engine = make_engine(url)
+    session = session_factory(engine)()
+    log_path = home / "server.log"
+    try:
+        extra = prepare(SiteHome(home=home, bundle=bundle, url=url, env=env, session=session))
+        assert "keys" in extra, "prepare must return the site's keys"
+        with running_server(["--bundle", str(bundle), "--database-url", url], env=env, log_path=log_path,
+                            ready_timeout=ready_timeout) as base:
+            yield {**extra, "base": base, "log": log_path}
+    finally:
+        session.close()
+        engine.dispose()
+
+
 # --- a fresh database per test: SQLite, and PostgreSQL in a throwaway schema ------------------------
 import uuid  # noqa: E402
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +17,8 @@ from typing import Any
 
 import pytest
 
-from conftest import browser_sign_in, running_server
+from conftest import SiteHome, browser_sign_in, served_site
 from riskscore.store.cases import list_worklist
-from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -70,43 +66,31 @@ def _seed_directly(session: Any, world: Any, bundle_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("browser-home")
-    bundle = Path(shutil.copytree(small_world.bundle_dir, home / "bundle"))
-    url = f"sqlite:///{home / 'riskscore.db'}"
-    env = {**os.environ, "RISKSCORE_HOME": str(home), "RISKSCORE_DATABASE_URL": url,
-           "RISKSCORE_BUNDLE_PATH": str(bundle), "RISKSCORE_SESSION_SECRET": secrets.token_urlsafe(32)}
-    cli = [sys.executable, "-m", "riskscore.cli"]
-    migrate(url)
-    engine = make_engine(url)
-    session = session_factory(engine)()
-    seeded_by = "store"
-    if os.environ.get("RISKSCORE_BROWSER_SEED", "batch") == "batch":  # =store exercises the fallback
-        batch = subprocess.run([*cli, "score", "--as-of", small_world.score_as_of, "--data",
-                                str(small_world.data_dir), "--bundle", str(bundle), "--json"],
-                               capture_output=True, text=True, env=env, timeout=180)
-        seeded_by = "batch" if batch.returncode == 0 else "store"
-    if seeded_by == "store":
-        _seed_directly(session, small_world, bundle)
+    def prepare(site: SiteHome) -> dict[str, Any]:
+        session = site.session
+        seeded_by = "store"
+        if os.environ.get("RISKSCORE_BROWSER_SEED", "batch") == "batch":  # =store exercises the fallback
+            batch = site.score(small_world, "--json", timeout=180)
+            seeded_by = "batch" if batch.returncode == 0 else "store"
+        if seeded_by == "store":
+            _seed_directly(session, small_world, site.bundle)
 
-    # two schools with high-band school cases, and the jeugdarts of school A's municipality
-    school_cases = list_worklist(session, role="school")
-    by_school = Counter(c.school_id for c in school_cases if c.band == "high" and c.school_id)
-    assert len(by_school) >= 2, f"seeded by {seeded_by}: too few schools with high-band cases: {by_school}"
-    (school_a, _), (school_b, _) = by_school.most_common(2)
-    municipality = next(c.municipality for c in school_cases if c.school_id == school_a)
-    keys = {
-        "school_a": create_key(session, "school", "school", [school_a], "Mentor school A")[1],
-        "school_b": create_key(session, "school", "school", [school_b], "Mentor school B")[1],
-        "jeugdarts": create_key(session, "jeugdarts", "municipality", [municipality], "Jeugdarts")[1],
-    }
-    log_path = home / "server.log"
-    try:
-        with running_server(["--bundle", str(bundle), "--database-url", url], env=env, log_path=log_path, ready_timeout=60) as base:
-            yield {"base": base, "keys": keys, "school_a": school_a, "school_b": school_b, "session": session,
-                   "seeded_by": seeded_by, "log": log_path}
-    finally:
-        session.close()
-        engine.dispose()
+        # two schools with high-band school cases, and the jeugdarts of school A's municipality
+        school_cases = list_worklist(session, role="school")
+        by_school = Counter(c.school_id for c in school_cases if c.band == "high" and c.school_id)
+        assert len(by_school) >= 2, f"seeded by {seeded_by}: too few schools with high-band cases: {by_school}"
+        (school_a, _), (school_b, _) = by_school.most_common(2)
+        municipality = next(c.municipality for c in school_cases if c.school_id == school_a)
+        keys = {
+            "school_a": create_key(session, "school", "school", [school_a], "Mentor school A")[1],
+            "school_b": create_key(session, "school", "school", [school_b], "Mentor school B")[1],
+            "jeugdarts": create_key(session, "jeugdarts", "municipality", [municipality], "Jeugdarts")[1],
+        }
+        return {"keys": keys, "school_a": school_a, "school_b": school_b, "session": session,
+                "seeded_by": seeded_by}
+
+    with served_site(small_world, tmp_path_factory.mktemp("browser-home"), prepare) as served:
+        yield served
 
 
 def test_care_team_flow_in_a_real_browser(site: dict[str, Any], chromium: Any) -> None:

@@ -4,6 +4,7 @@ when the date has passed, Dutch dates in words, times in Europe/Amsterdam (summe
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
@@ -54,3 +55,31 @@ def test_times_are_shown_in_amsterdam_and_dates_in_words(moment: dt.datetime) ->
     assert i18n.when(moment.replace(tzinfo=dt.UTC), "nl") == shown  # PostgreSQL hands back aware UTC
     assert i18n.when(local.date().isoformat(), "en").endswith(str(local.year))
     assert "UTC" not in shown and "-" not in shown.split(",")[0]
+
+
+DUTCH_WORDS = ("uur", "lesweken", "jaar", "ziek", "uitgeschreven", "geen", "aangemeld", "ingeschreven", "keer")
+
+
+def test_rule_details_read_in_the_readers_language(small_world: Any) -> None:
+    """The rule engine writes each trigger's detail in Dutch; the pages give every one of them in
+    English words too, and a deregistration's reason in words rather than its code."""
+    import pandas as pd
+
+    from riskscore import features, rules
+    from riskscore.web.data import DEREG_REASONS, detail_words
+
+    details: dict[str, set[str]] = {}
+    for day in ("2023-11-15", "2024-02-01", "2024-04-15", "2024-05-01", "2024-08-10"):
+        fired = rules.evaluate(features.point_in_time(small_world.tables, day), pd.Timestamp(day))
+        for rule_id, detail in zip(fired["rule_id"], fired["detail"], strict=True):
+            details.setdefault(rule_id, set()).add(str(detail))
+    assert {"rmc_verzuim", "deregistered_no_sk", "leerplicht_16h_4w", "vva_not_applied"} <= set(details)
+    for rule_id, texts in details.items():
+        for text in texts:
+            en, nl = detail_words(text, "en"), detail_words(text, "nl")
+            assert en != text and not any(w in en.split() for w in DUTCH_WORDS), (rule_id, text, en)
+            assert not any(f"({code})" in nl for code in DEREG_REASONS if code), (rule_id, nl)
+    assert detail_words("uitgeschreven (dropout), 19 jaar, zonder startkwalificatie", "en") == (
+        "deregistered (left school) at age 19, without a basic qualification (startkwalificatie)")
+    assert detail_words("16,5 uur ongeoorloofd verzuim binnen 4 lesweken", "en") == (
+        "16.5 hours of unauthorised absence within 4 lesson weeks")

@@ -1,10 +1,12 @@
 """A working hour per role in real chromium against a real uvicorn process (issue 17's done-when).
 
-School mentor, leerplicht officer and youth doctor: sign in → the most urgent pupil by the due date
-of their own next step → why (hours or detail, rule, source) → record contact and outcome in one
-save → back to the list. The data team: sign in → the monitoring page's charts → the evidently
-report one click away. Each on a desktop and on a 390×844 phone (no horizontal scroll), with
-axe-core (npm package in tests/browser, installed on first use) at 0 violations on every page.
+School mentor, leerplicht officer, youth doctor and RMC: sign in → the most urgent pupil by the due
+date of their own next step → why (hours or detail, rule, source) → record contact and outcome in one
+save → back to the list. RMC's list holds only its own region's young people: one of RMC age without
+a startkwalificatie with RMC's own absence signal is found, one of another region is not. The data
+team: sign in → the monitoring page's charts → the evidently report one click away. Each on a desktop
+and on a 390×844 phone (no horizontal scroll), with axe-core (npm package in tests/browser, installed
+on first use) at 0 violations on every page.
 Screenshots go to test-artifacts/ (not in git)."""
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from conftest import browser_sign_in, running_server
+from conftest import SiteHome, browser_sign_in, served_site
 from riskscore.store.cases import list_worklist
-from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
+from riskscore.store.models import Score
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
@@ -35,6 +37,8 @@ AXE_DIR = Path(__file__).resolve().parent / "browser"
 AXE_FILE = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
+#: how the page header names each reviewing role
+ROLE_WORDS = {"school": "school", "leerplicht": "leerplicht", "jeugdarts": "jeugdarts", "rmc": "RMC"}
 
 
 @pytest.fixture(scope="module")
@@ -52,46 +56,74 @@ def axe_source() -> str:
     return AXE_FILE.read_text(encoding="utf-8")
 
 
+#: signals that go to RMC alone by the default routing (DOMAIN.md): its own legal work, 18–23 without sk
+RMC_OWN_REASONS = ("rule:rmc_verzuim", "rule:deregistered_no_sk")
+
+
+def rmc_population(world: Any, student_id: str) -> bool:
+    """From the world's own tables, not the system's: 18 up to 23 and no startkwalificatie on the
+    scoring date (RMC's people)."""
+    import pandas as pd
+
+    as_of = pd.Timestamp(world.score_as_of)
+    students = world.tables["students"]
+    born = pd.Timestamp(students.loc[students["student_id"] == student_id, "birth_date"].iloc[0])
+    age = (as_of - born).days / 365.25
+    diplomas = world.tables["diplomas"]
+    sk = diplomas[(diplomas["student_id"] == student_id) & diplomas["is_sk"].astype(bool)
+                  & (pd.to_datetime(diplomas["date"]) <= as_of)]
+    return 18 <= age < 23 and sk.empty
+
+
 @pytest.fixture(scope="module")
 def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The small synthetic world scored by the batch command, a monitoring report, one key per role."""
-    home = tmp_path_factory.mktemp("roles-home")
-    bundle = Path(shutil.copytree(small_world.bundle_dir, home / "bundle"))
-    url = f"sqlite:///{home / 'riskscore.db'}"
-    env = {**os.environ, "RISKSCORE_HOME": str(home), "RISKSCORE_DATABASE_URL": url,
-           "RISKSCORE_BUNDLE_PATH": str(bundle), "RISKSCORE_SESSION_SECRET": secrets.token_urlsafe(32)}
-    cli = [sys.executable, "-m", "riskscore.cli"]
-    migrate(url)
-    scored = subprocess.run([*cli, "score", "--as-of", small_world.score_as_of, "--data", str(small_world.data_dir),
-                             "--bundle", str(bundle)], capture_output=True, text=True, env=env, timeout=300)
-    assert scored.returncode == 0, scored.stderr[-2000:]
-    monitored = subprocess.run([*cli, "monitor", "--reference", str(bundle / "reference.parquet"),
-                                "--outcomes", str(small_world.data_dir / "outcomes.parquet"), "--no-mlflow"],
-                               capture_output=True, text=True, env=env, timeout=300)
-    assert monitored.returncode in (0, 10), monitored.stderr[-2000:]  # 10: thresholds crossed (still a report)
-    engine = make_engine(url)
-    session = session_factory(engine)()
 
-    def busiest(role: str, column: str) -> str:
-        counts = Counter(getattr(c, column) for c in list_worklist(session, role=role) if getattr(c, column))
-        assert counts, f"no {role} cases in the scored world"
-        return str(counts.most_common(1)[0][0])
+    def prepare(site: SiteHome) -> dict[str, Any]:
+        scored = site.score(small_world)
+        assert scored.returncode == 0, scored.stderr[-2000:]
+        monitored = site.cli("monitor", "--reference", str(site.bundle / "reference.parquet"),
+                             "--outcomes", str(small_world.data_dir / "outcomes.parquet"), "--no-mlflow")
+        assert monitored.returncode in (0, 10), monitored.stderr[-2000:]  # 10: thresholds crossed (still a report)
+        session = site.session
 
-    keys = {
-        "school": create_key(session, "school", "school", [busiest("school", "school_id")], "Mentor Anne de Vries")[1],
-        "leerplicht": create_key(session, "leerplicht", "municipality", [busiest("leerplicht", "municipality")],
-                                 "Leerplichtambtenaar Bram Jansen")[1],
-        "jeugdarts": create_key(session, "jeugdarts", "rmc_region", [busiest("jeugdarts", "rmc_region")],
-                                "Jeugdarts Chris Bakker")[1],
-        "data_team": create_key(session, "data_team", "all", [], "Datateam")[1],
-    }
-    try:
-        with running_server(["--bundle", str(bundle), "--database-url", url], env=env,
-                            log_path=home / "server.log", ready_timeout=60) as base:
-            yield {"base": base, "keys": keys}
-    finally:
-        session.close()
-        engine.dispose()
+        def busiest(role: str, column: str) -> str:
+            counts = Counter(getattr(c, column) for c in list_worklist(session, role=role) if getattr(c, column))
+            assert counts, f"no {role} cases in the scored world"
+            return str(counts.most_common(1)[0][0])
+
+        # RMC: the region with the most of RMC's own legal signals, one such pupil of RMC age without sk
+        # inside it, and a pupil on another region's RMC list outside it
+        rmc_cases = list_worklist(session, role="rmc")
+        own = Counter(c.rmc_region for c in rmc_cases if c.reason in RMC_OWN_REASONS and c.rmc_region)
+        both = [r for r, _ in own.most_common()
+                if all(any(c.rmc_region == r and c.reason == reason for c in rmc_cases) for reason in RMC_OWN_REASONS)]
+        assert both, f"no region with both RMC signals ({', '.join(RMC_OWN_REASONS)}) in the scored world: {own}"
+        region = str(both[0])
+        in_region = {c.student_id for c in rmc_cases if c.rmc_region == region}
+        rmc_inside = sorted(c.student_id for c in rmc_cases if c.rmc_region == region and c.reason == "rule:rmc_verzuim"
+                            and rmc_population(small_world, c.student_id))
+        assert rmc_inside, f"no pupil of 18-23 without sk with rmc_verzuim in {region}"
+        rmc_outside = sorted({c.student_id for c in rmc_cases if c.rmc_region not in (region, None)} - in_region)
+        assert rmc_outside, "every RMC case lies in one region: nothing to keep out of the list"
+        left = sorted(c.student_id for c in rmc_cases if c.rmc_region == region and c.reason == "rule:deregistered_no_sk"
+                      and session.scalar(select(Score.id).where(Score.student_id == c.student_id).limit(1)) is None)
+        assert left, f"no unscored young person deregistered without sk in {region}"
+
+        keys = {
+            "school": create_key(session, "school", "school", [busiest("school", "school_id")], "Mentor Anne de Vries")[1],
+            "leerplicht": create_key(session, "leerplicht", "municipality", [busiest("leerplicht", "municipality")],
+                                     "Leerplichtambtenaar Bram Jansen")[1],
+            "jeugdarts": create_key(session, "jeugdarts", "rmc_region", [busiest("jeugdarts", "rmc_region")],
+                                    "Jeugdarts Chris Bakker")[1],
+            "rmc": create_key(session, "rmc", "rmc_region", [region], "RMC-trajectbegeleider Dewi Visser")[1],
+            "data_team": create_key(session, "data_team", "all", [], "Datateam")[1],
+        }
+        return {"keys": keys, "rmc": {"region": region, "in_region": in_region, "inside": rmc_inside[0],
+                                      "outside": rmc_outside[0], "left": left[0]}}
+
+    with served_site(small_world, tmp_path_factory.mktemp("roles-home"), prepare) as served:
+        yield served
 
 
 def check_axe(page: Any, axe_source: str, where: str) -> None:
@@ -120,6 +152,7 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
     base = site["base"]
     browser_sign_in(page, base, site["keys"][role])
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
+    expect(page.locator("header")).to_contain_text(f"rol: {ROLE_WORDS[role]}")
     check_axe(page, axe_source, f"{role} worklist ({kind})")
     if kind == "phone":
         no_horizontal_scroll(page, f"{role} worklist")
@@ -160,7 +193,10 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
     # contact and outcome in one save
     form = page.locator("form.review").first
     options = form.get_by_label("Nieuwe status").locator("option").all_inner_texts()
-    note = f"Ouders gebeld ({secrets.token_hex(3)})"
+    outcomes = form.get_by_label("Uitkomst", exact=True).locator("option").all_inner_texts()
+    # the attendance officer does not report to itself, and RMC works past leerplicht age
+    assert ("gemeld bij leerplicht" in outcomes) is (role not in ("leerplicht", "rmc")), outcomes
+    note = f"{'Jongere' if role == 'rmc' else 'Ouders'} gebeld ({secrets.token_hex(3)})"  # RMC: 18-23, no parents
     if "contact gelegd" in options:
         form.get_by_label("Nieuwe status").select_option(label="contact gelegd")
     form.get_by_label("Uitkomst", exact=True).select_option("conversation_held")
@@ -192,11 +228,93 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
         page.wait_for_load_state()
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Leerling {student_id}")
         assert next(c["value"] for c in context.cookies() if c["name"] == "riskscore_session") == cookie_before
+    if role == "rmc":
+        rmc_sees_its_region_only(page, site, axe_source, kind)
     context.close()
 
 
+def worklist_search(page: Any, base: str, student_id: str) -> list[str]:
+    """The pupils the worklist shows when searched for this pupil number."""
+    page.goto(f"{base}/worklist")
+    page.get_by_label("Zoek op leerlingnummer").fill(student_id)
+    page.get_by_role("button", name="Filter toepassen").first.click()
+    page.wait_for_load_state()
+    return list(page.locator("table.worklist tbody tr").evaluate_all("rs => rs.map(r => r.dataset.student)"))
+
+
+def rmc_sees_its_region_only(page: Any, site: dict[str, Any], axe_source: str, kind: str) -> None:
+    """RMC's list holds its own region's young people only; their own signal reads in plain words,
+    with the hours, the source and RMC's next step with a target date, in Dutch and in English."""
+    from playwright.sync_api import expect
+
+    base, rmc = site["base"], site["rmc"]
+    page.goto(f"{base}/worklist")
+    listed = page.locator("table.worklist tbody tr").evaluate_all("rs => rs.map(r => r.dataset.student)")
+    assert listed and set(listed) <= rmc["in_region"], f"RMC {rmc['region']} sees {set(listed) - rmc['in_region']}"
+    found = worklist_search(page, base, rmc["inside"])  # one row per case: RMC may have two on one pupil
+    assert found and set(found) == {rmc["inside"]}, found
+    assert worklist_search(page, base, rmc["outside"]) == []
+    expect(page.get_by_role("status")).to_contain_text("Geen casussen met deze filters.")
+    response = page.goto(f"{base}/students/{rmc['outside']}")
+    assert response is not None and response.status == 404
+    assert rmc["outside"] not in page.locator("main").inner_text()
+
+    page.goto(f"{base}/students/{rmc['inside']}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Leerling {rmc['inside']}")
+    case = page.locator(".why-case").filter(has=page.get_by_role(
+        "heading", name="16 uur of meer ongeoorloofd verzuim binnen 4 lesweken van een jongere van 18 tot 23 jaar"))
+    expect(case).to_have_count(1)
+    assert case.locator("dt").all_inner_texts()[:1] == ["Verzuim"]
+    assert case.locator("dd.trigger-detail").inner_text().endswith(" uur ongeoorloofd verzuim binnen 4 lesweken")
+    assert case.locator("dd.source").inner_text().strip()
+    step = case.locator("p.step").inner_text()
+    assert "Contact opnemen met de jongere" in step and "streefdatum" in step, step
+    assert ("verlopen" in step or "nog " in step or "vandaag" in step), step
+    check_axe(page, axe_source, f"rmc pupil page with its own signal ({kind})")
+    if kind == "phone":
+        no_horizontal_scroll(page, "rmc pupil page with its own signal")
+    page.screenshot(path=str(ARTIFACTS / f"rmc-{kind}-own-signal.png"), full_page=True)
+
+    # a young person who left school without sk: not scored, yet the legal ground and RMC's step show
+    assert set(worklist_search(page, base, rmc["left"])) == {rmc["left"]}
+    row = page.locator("table.worklist tbody tr").filter(has_text="Uitgeschreven zonder startkwalificatie")
+    expect(row).to_have_count(1)
+    expect(row.locator("td.num .no-score")).to_have_text("geen score")
+    expect(page.locator("#expected .unscored")).to_have_text(
+        "1 leerling in deze lijst heeft geen score (bijvoorbeeld omdat die van school is) en telt hier niet mee.")
+    page.goto(f"{base}/students/{rmc['left']}")
+    expect(page.locator("main")).to_contain_text("Er is nog geen score voor deze leerling.")
+    left = page.locator(".why-case").filter(has=page.get_by_role(
+        "heading", name="Uitschrijving van een jongere van 18 tot 23 jaar zonder startkwalificatie."))
+    expect(left).to_have_count(1)
+    expect(left.locator("dd.source")).to_contain_text("RMC-meldplicht")
+    step = left.locator("p.step").inner_text()
+    assert "Jongere benaderen over een opleiding of werk met scholing" in step and "streefdatum" in step, step
+    check_axe(page, axe_source, f"rmc page of a young person who left school ({kind})")
+    if kind == "phone":
+        no_horizontal_scroll(page, "rmc page of a young person who left school")
+    page.screenshot(path=str(ARTIFACTS / f"rmc-{kind}-left-school.png"), full_page=True)
+
+    page.goto(f"{base}/students/{rmc['inside']}")
+    page.get_by_role("link", name="Switch to English").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Student {rmc['inside']}")
+    case = page.locator(".why-case").filter(has=page.get_by_role(
+        "heading", name="16 or more hours of unauthorised absence within 4 lesson weeks of a young person aged 18 to 23"))
+    expect(case).to_have_count(1)
+    assert case.locator("dt").all_inner_texts()[:1] == ["Absence"]
+    assert case.locator("dd.trigger-detail").inner_text().endswith(" hours of unauthorised absence within 4 lesson weeks")
+    step = case.locator("p.step").inner_text()
+    assert "Contact the young person" in step and "target date" in step, step
+    expect(page.locator("header")).to_contain_text("(role: regional office for early school leavers (RMC))")
+    assert "startkwalificatie." not in case.inner_text() and "uur" not in case.inner_text().split()
+    expect(page.locator("main")).not_to_contain_text("automatisch")
+    check_axe(page, axe_source, f"rmc pupil page in English ({kind})")
+    page.screenshot(path=str(ARTIFACTS / f"rmc-{kind}-own-signal-en.png"), full_page=True)
+
+
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-@pytest.mark.parametrize("role", ["school", "leerplicht", "jeugdarts"])
+@pytest.mark.parametrize("role", ["school", "leerplicht", "jeugdarts", "rmc"])
 def test_reviewer_working_hour(chromium: Any, site: dict[str, Any], axe_source: str, role: str,
                                viewport: dict[str, int]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -201,7 +201,7 @@ RULES: dict[str, Rule] = {
             template_nl="{rmc_hours} uur of meer ongeoorloofd verzuim binnen {rmc_weeks} lesweken van een jongere van {rmc_min_age} tot "
             "{rmc_max_age} jaar zonder startkwalificatie.",
             template_en="{rmc_hours} or more hours of unauthorised absence within {rmc_weeks} lesson weeks of a young person aged "
-            "{rmc_min_age} to {rmc_max_age} without a startkwalificatie.",
+            "{rmc_min_age} to {rmc_max_age} without a basic qualification (startkwalificatie).",
             thresholds=("rmc_min_age", "rmc_max_age", "rmc_hours", "rmc_weeks"),
         ),
         Rule(
@@ -243,7 +243,8 @@ RULES: dict[str, Rule] = {
             source="WEB art. 8.1.8 / RMC-meldplicht uitschrijving zonder startkwalificatie",
             role="rmc",
             template_nl="Uitschrijving van een jongere van {rmc_min_age} tot {rmc_max_age} jaar zonder startkwalificatie.",
-            template_en="Deregistration of a young person aged {rmc_min_age} to {rmc_max_age} without a startkwalificatie.",
+            template_en="Deregistration of a young person aged {rmc_min_age} to {rmc_max_age} without a basic qualification "
+            "(startkwalificatie).",
             thresholds=("rmc_min_age", "rmc_max_age"),
         ),
         Rule(

@@ -97,19 +97,70 @@ def visible_triggers(triggers: Iterable[dict[str, Any]], viewer: str, lang: str)
 
 
 _HOURS = re.compile(r"(\d+(?:\.\d+)?) h\b")
+#: why a school deregistered a pupil (the enrolment's dereg_reason code), in words
+DEREG_REASONS: dict[str, tuple[str, str]] = {
+    "diploma": ("na een diploma", "after a diploma"), "switch": ("overstap", "changed school"),
+    "moved": ("verhuisd", "moved away"), "work": ("gaat werken", "went to work"),
+    "dropout": ("gestopt met school", "left school"), "other": ("andere reden", "other reason"),
+    "": ("reden onbekend", "reason unknown"),
+}
 
 
-def _localised(trigger: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
-    """The trigger with its detail in plain words ('18.00 h' → '18 uur' / '18 hours')."""
-    if trigger is None or not trigger.get("detail"):
-        return trigger
+def _ordinal_en(n: str) -> str:
+    k = int(n)
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
+
+def _dereg(m: re.Match[str], lang: str) -> str:
+    nl, en = DEREG_REASONS.get(m[1], (m[1], m[1]))
+    if lang == "en":
+        return f"deregistered ({en}) at age {m[2]}, without a basic qualification (startkwalificatie)"
+    return f"uitgeschreven ({nl}), {m[2]} jaar, zonder startkwalificatie"
+
+
+#: the rule engine writes its trigger detail in Dutch; each pattern here gives it in the reader's words
+_DETAIL_WORDS: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), f) for p, f in (
+    (r"^(\d+(?:,\d+)?) uur ongeoorloofd verzuim binnen (\d+) lesweken$",
+     lambda m, lang: f"{m[1].replace(',', '.')} hours of unauthorised absence within {m[2]} lesson weeks"
+     if lang == "en" else m[0]),
+    (r"^(\d+) opeenvolgende lesweken ongeoorloofd afwezig$",
+     lambda m, lang: f"unauthorised absence for {m[1]} consecutive lesson weeks" if lang == "en" else m[0]),
+    (r"^(\d+) schooldagen ziek( \(loopt nog\))?$",
+     lambda m, lang: f"sick for {m[1]} school days{' (still sick)' if m[2] else ''}" if lang == "en" else m[0]),
+    (r"^(\d+)e ziekmelding binnen (\d+) (lesweken|maanden)$",
+     lambda m, lang: f"{_ordinal_en(m[1])} sick report within {m[2]} "
+     f"{'lesson weeks' if m[3] == 'lesweken' else 'months'}" if lang == "en" else m[0]),
+    (r"^geen mbo-aanmelding$", lambda m, lang: "no mbo application" if lang == "en" else m[0]),
+    (r"^aangemeld na de uiterste datum$", lambda m, lang: "applied after the deadline" if lang == "en" else m[0]),
+    (r"^geen inschrijving mbo$", lambda m, lang: "no mbo enrolment" if lang == "en" else m[0]),
+    (r"^ingeschreven na de start van het schooljaar$",
+     lambda m, lang: "enrolled after the school year had started" if lang == "en" else m[0]),
+    (r"^uitgeschreven \(([a-z_]*)\), (\d+) jaar, zonder startkwalificatie$", _dereg),
+    (r"^meer dan (\d+) keer te laat$", lambda m, lang: f"late more than {m[1]} times" if lang == "en" else m[0]),
+))
+
+
+def detail_words(detail: str, lang: str) -> str:
+    """A trigger's detail in plain words in the reader's language ('18.00 h' → '18 uur' / '18 hours';
+    the engine's Dutch lines in English; a deregistration's reason code in words). Unknown text stays."""
     def hours(m: re.Match[str]) -> str:
         value = float(m.group(1))
         text = f"{value:g}" if lang == "en" else f"{value:g}".replace(".", ",")
         return f"{text} {'hours' if lang == 'en' else 'uur'}"
 
-    return {**trigger, "detail": _HOURS.sub(hours, str(trigger["detail"]))}
+    detail = _HOURS.sub(hours, detail)
+    for pattern, words in _DETAIL_WORDS:
+        m = pattern.match(detail)
+        if m:
+            return str(words(m, lang))
+    return detail
+
+
+def _localised(trigger: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
+    """The trigger with its detail in plain words in the reader's language (detail_words)."""
+    if trigger is None or not trigger.get("detail"):
+        return trigger
+    return {**trigger, "detail": detail_words(str(trigger["detail"]), lang)}
 
 
 def _date(value: Any) -> date | None:
@@ -156,6 +207,7 @@ class Worklist:
     pages: int
     first: int
     last: int
+    n_unscored: int = 0  # students in the list without any score (e.g. left school): not in `expected`
 
 
 SORTS = ("due", "probability", "student", "school", "status")
@@ -233,7 +285,8 @@ def build_worklist(
     first = (page - 1) * per_page + 1 if shown else 0
     return Worklist(rows=rows, schools=schools, truncated=truncated, expected=sum(per_student.values()),
                     n_students=len(per_student), total=total, page=page, pages=pages, first=first,
-                    last=first + len(shown) - 1 if shown else 0)
+                    last=first + len(shown) - 1 if shown else 0,
+                    n_unscored=len({c.student_id for c in cases} - set(per_student)))
 
 
 @dataclass
@@ -294,10 +347,21 @@ def own_cases(session: Session, student_id: str, principal: Principal) -> list[R
         return [c for c in session.scalars(stmt) if principal.can_see(c.school_id, c.municipality, c.rmc_region)]
 
 
+def _source_only(rule_id: str, viewer: str) -> dict[str, Any] | None:
+    """For a rule case whose trigger is not among the latest score's (a young person who left school is
+    not scored; an older signal has left the lookback): the rule's legal source from the catalogue, so
+    the page still says on what ground the case was opened. Health rules stay the jeugdarts' own."""
+    from riskscore import rules
+
+    if rule_id not in rules.RULES or (rule_id.startswith(HEALTH_RULE_PREFIX) and viewer != "jeugdarts"):
+        return None
+    return {"id": rule_id, "source": rules.RULES[rule_id].source}
+
+
 def student_cases(session: Session, cases: Sequence[ReviewCase], principal: Principal, *, lang: str,
                   triggers: Sequence[dict[str, Any]] = ()) -> list[CaseView]:
     """The cases with their history, the viewer's next step and (for a rule case) the trigger that
-    opened it, taken from ``triggers`` (already cut to the viewer)."""
+    opened it, taken from ``triggers`` (already cut to the viewer), else the rule's source alone."""
     from riskscore.store.cases import ALLOWED_TRANSITIONS, case_history, case_outcomes, outcomes_for
 
     by_id = {str(t.get("id")): t for t in triggers}
@@ -308,16 +372,18 @@ def student_cases(session: Session, cases: Sequence[ReviewCase], principal: Prin
         views.append(CaseView(
             case=c, reason_label=case_reason_text(c.reason, lang, viewer=principal.role), events=events,
             outcomes=case_outcomes(session, c.id), allowed=sorted(ALLOWED_TRANSITIONS[c.status]),
-            step=step_for(c), trigger=_localised(by_id.get(rule), lang) if rule else None,
+            step=step_for(c),
+            trigger=(_localised(by_id[rule], lang) if rule in by_id else _source_only(rule, principal.role))
+            if rule else None,
             offered=outcomes_for(c.role), history=history_lines(events, lang, principal.role),
             short_label=case_reason_text(c.reason, lang, viewer=principal.role, short=True)))
     return views
 
 
-def actor_labels(session: Session, actors: Iterable[str]) -> dict[str, str]:
+def actor_labels(session: Session, actors: Iterable[str], lang: str = "nl") -> dict[str, str]:
     """Key id → the key's label, so a history says who rather than which key."""
     ids = sorted({a for a in actors if a})
-    labels = {a: "riskscore (automatisch)" for a in ids if a.startswith("batch:") or a == "system"}
+    labels = {a: i18n.translate("actor_system", lang) for a in ids if a.startswith("batch:") or a == "system"}
     if not ids:
         return {}
     with translate_errors():

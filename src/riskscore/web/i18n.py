@@ -96,6 +96,14 @@ TEXTS: dict[str, tuple[str, str]] = {
                       "niet wie.",
                       "The sum of the probabilities of the {k} students in this list (all pages): how many of them "
                       "are expected to leave school early within 12 months if nothing happens – not which ones."),
+    "expected_unscored_one": ("1 leerling in deze lijst heeft geen score (bijvoorbeeld omdat die van school is) en "
+                              "telt hier niet mee.",
+                              "1 student in this list has no score (for example because they left school) and is "
+                              "not counted here."),
+    "expected_unscored_many": ("{n} leerlingen in deze lijst hebben geen score (bijvoorbeeld omdat ze van school zijn) "
+                               "en tellen hier niet mee.",
+                               "{n} students in this list have no score (for example because they left school) and "
+                               "are not counted here."),
     "worklist_caption": ("Casussen, {n} getoond", "Cases, {n} shown"),
     "worklist_truncated": ("Alleen de eerste {n} casussen worden getoond; verfijn de filters.",
                            "Only the first {n} cases are shown; narrow the filters."),
@@ -120,6 +128,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "probability_sentence": ("Kans op voortijdig schoolverlaten binnen 12 maanden: {p} (risico {band}).",
                              "Probability of leaving school early within 12 months: {p} ({band} risk)."),
     "no_score": ("Er is nog geen score voor deze leerling.", "There is no score for this student yet."),
+    "no_score_short": ("geen score", "no score"),
+    "actor_system": ("riskscore (automatisch)", "riskscore (automatic)"),
     "reasons_title": ("Redenen: bijdrage aan de score", "Reasons: contribution to the score"),
     "reasons_help": ("Een balk naar rechts verhoogt de kans, een balk naar links verlaagt die. Hoe langer de balk, "
                      "hoe meer deze reden meetelt.",
@@ -360,7 +370,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "role_school": ("school", "school"),
     "role_jeugdarts": ("jeugdarts", "youth doctor (jeugdarts)"),
     "role_leerplicht": ("leerplicht", "attendance officer (leerplicht)"),
-    "role_rmc": ("RMC", "RMC"),
+    "role_rmc": ("RMC", "regional office for early school leavers (RMC)"),
     "role_data_team": ("datateam", "data team"),
     "role_admin": ("beheerder", "administrator"),
     "action_open": ("casus geopend", "case opened"),

@@ -267,7 +267,7 @@ def _render_student(request: Request, session: Session, principal: Principal, st
     shown = {cv.trigger.get("id") for cv in cases if cv.trigger}
     other_triggers = [t for t in (score or {}).get("triggers", []) if t.get("id") not in shown]
     actors = actor_labels(session, [e.actor for cv in cases for e in cv.events]
-                          + [o.recorded_by for cv in cases for o in cv.outcomes])
+                          + [o.recorded_by for cv in cases for o in cv.outcomes], lang)
     return render(
         request, "student.html", status_code=status_code, student_id=student_id, score=score,
         bars=contribution_bars(score["reasons"], lang) if score else [], triggers=other_triggers, cases=cases,
