@@ -108,7 +108,7 @@ def test_reference_rows_are_the_scored_rows_without_pupil_or_audit(small_world: 
 def test_group_counts_of_the_bundle_have_no_cell_under_10(small_world: Any) -> None:
     table = pd.read_parquet(small_world.bundle_dir / training.REFERENCE_GROUPS_FILE)
     assert set(table["column"]) == set(AUDIT_COLUMNS)
-    _check_suppression(table, training.MIN_CELL)
+    _check_suppression(table, 10)
     full = _full_reference(small_world)
     shown = table[~table["suppressed"]]
     for r in shown.itertuples():  # what is shown is the true count
