@@ -276,16 +276,17 @@ def _suppress(counts: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     return hidden
 
 
-def write_reference(bundle_dir: Path, bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
+def write_reference(bundle_dir: Path, bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> tuple[Path, Path]:
     """The monitoring reference in the bundle folder: reference.parquet (anonymous rows) and
-    reference_groups.parquet (pupils per audit column, group and band; small cells suppressed).
-    Returns the whole scored frame, which is not written (it names pupils)."""
+    reference_groups.parquet (pupils per audit column, group and band; small cells suppressed). The whole
+    scored frame they come from names pupils and is not written."""
     frame = reference_snapshot(bundle, X_te, audit)
     rows = anonymous_rows(frame, bundle.features)
     audit_columns = [c for c in audit.columns if c not in rows.columns]
-    rows.to_parquet(Path(bundle_dir) / REFERENCE_FILE, index=False)
-    reference_groups(frame, audit_columns).to_parquet(Path(bundle_dir) / REFERENCE_GROUPS_FILE, index=False)
-    return frame
+    rows_path, groups_path = Path(bundle_dir) / REFERENCE_FILE, Path(bundle_dir) / REFERENCE_GROUPS_FILE
+    rows.to_parquet(rows_path, index=False)
+    reference_groups(frame, audit_columns).to_parquet(groups_path, index=False)
+    return rows_path, groups_path
 
 
 def _model_metrics(metrics: pd.DataFrame, model_name: str) -> dict[str, float]:
