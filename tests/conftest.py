@@ -42,7 +42,7 @@ from typing import Any  # noqa: E402
 @dataclass(frozen=True)
 class SmallWorld:
     """Synthetic raw tables on disk, their feature table, and a bundle trained on them (with the
-    monitoring reference snapshot). Read-only: copy data_dir/bundle_dir before changing anything."""
+    monitoring reference: anonymous rows and counts per audit group). Read-only: copy data_dir/bundle_dir before changing anything."""
 
     data_dir: Path
     bundle_dir: Path
@@ -77,7 +77,7 @@ def make_small_world(root: Path, *, n_students: int = 2500, seed: int = 11) -> S
                                     metadata={"seed": seed, "metrics": {"roc_auc": round(float(test_auc), 4)}})
     bundle_dir = bundle.save(root / "bundle")
     audit = training.audit_frame(table[test], tables["students"], tables.get("audit"))
-    training.reference_snapshot(bundle, table[test], audit).to_parquet(bundle_dir / training.REFERENCE_FILE, index=False)
+    training.write_reference(bundle_dir, bundle, table[test], audit)  # as `riskscore train` writes it
     (bundle_dir / "model_card.md").write_text("# Modelkaart / model card\n\nSmall test model on synthetic data.\n")
     last = pd.Timestamp(table.loc[test, "as_of"].max()).date().isoformat()
     return SmallWorld(data_dir=data_dir, bundle_dir=bundle_dir, tables=tables, features=table, score_as_of=last)

@@ -272,7 +272,9 @@ def _pipeline_env(monkeypatch: pytest.MonkeyPatch, home: Path, bundle_dir: Path 
 
 @pytest.fixture()
 def world_frames(small_world):  # type: ignore[no-untyped-def]
-    """The champion's reference snapshot, and scored frames of the same model for other as-of dates."""
+    """The whole scored frame behind the champion's reference (with student_id and the audit columns, as a
+    scoring run keeps it; the bundle holds only its anonymous rows and group counts), and scored frames of
+    the same model for other as-of dates."""
     from riskscore.model.bundle import ModelBundle
     from riskscore.training import pipeline as training
 
@@ -283,8 +285,7 @@ def world_frames(small_world):  # type: ignore[no-untyped-def]
         rows = table[table["as_of"] == pd.Timestamp(as_of)]
         return training.reference_snapshot(bundle, rows, training.audit_frame(rows, small_world.tables["students"], small_world.tables.get("audit")))
 
-    reference = pd.read_parquet(small_world.bundle_dir / training.REFERENCE_FILE)
-    return reference, scored
+    return scored(small_world.score_as_of), scored
 
 
 def _fake_batch(monkeypatch: pytest.MonkeyPatch, frame: pd.DataFrame | None, run_id: int = 3) -> None:
@@ -312,7 +313,13 @@ def test_defaults_use_champion_reference_and_latest_run(monkeypatch, tmp_path, s
     assert f"report:  {status['report']}" in out
     summary = json.loads(Path(status["summary"]).read_text())
     assert "reference.parquet" in summary["sources"]["reference"]
+    assert summary["sources"]["reference_groups"].endswith("reference_groups.parquet")
     assert any("outcomes" in n for n in summary["notes"]) is False  # no outcomes table in this home
+    # the audit groups were compared through the bundle's group counts (its rows have no audit column)
+    charts = json.loads((Path(status["summary"]).parent / monitoring_status.CHARTS).read_text())
+    compared = {r["column"] for r in charts["selection"] if r["n_ref"]}
+    assert {"gender", "migration_background", "ses_band", "level"} <= compared
+    assert summary["fairness"]["not_in_reference"] == []
 
 
 def test_breach_exits_10_with_a_todo_list(monkeypatch, tmp_path, small_world, world_frames, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -355,6 +362,44 @@ def test_no_champion_in_registry_is_one_line(monkeypatch, tmp_path, capsys) -> N
     assert _cli(monkeypatch, "--config", str(CONFIG)) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no model behind 'riskscore-vsv@champion'" in err
+
+
+def test_a_bundle_without_group_counts_is_a_one_line_note(monkeypatch, tmp_path, small_world, world_frames, capsys) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    reference, _ = world_frames
+    old = Path(shutil.copytree(small_world.bundle_dir, tmp_path / "old-bundle"))
+    (old / "reference_groups.parquet").unlink()
+    _pipeline_env(monkeypatch, tmp_path, old)
+    _fake_batch(monkeypatch, reference)
+    assert _cli(monkeypatch, "--config", str(CONFIG), "--no-reviews") == 0
+    captured = capsys.readouterr()
+    notes = [line for line in captured.out.splitlines() if "not compared" in line]
+    assert len(notes) == 1 and "gender, migration_background, ses_band" in notes[0]
+    assert "no reference_groups.parquet" in notes[0] and "retrain" in notes[0]
+    assert "Traceback" not in captured.err
+    summary = json.loads(Path(monitoring_status.latest_status(tmp_path / "reports" / "monitoring")["summary"]).read_text())
+    assert summary["fairness"]["not_in_reference"] == ["gender", "migration_background", "ses_band"]
+    assert summary["fairness"]["tested_groups"] > 0  # level is still compared, from the rows
+
+
+def test_a_given_row_level_reference_with_audit_columns_still_works(monkeypatch, tmp_path, small_world, world_frames, capsys) -> None:  # type: ignore[no-untyped-def]
+    reference, _ = world_frames
+    given = tmp_path / "mine" / "reference.parquet"
+    given.parent.mkdir()
+    reference.to_parquet(given, index=False)  # student_id and audit columns per row, no group counts beside it
+    _pipeline_env(monkeypatch, tmp_path, None)
+    _fake_batch(monkeypatch, reference)
+    assert _cli(monkeypatch, "--config", str(CONFIG), "--no-reviews", "--reference", str(given)) == 0
+    out = capsys.readouterr().out
+    assert "status: OK" in out and "not compared" not in out
+    status = monitoring_status.latest_status(tmp_path / "reports" / "monitoring")
+    summary = json.loads(Path(status["summary"]).read_text())
+    assert "reference_groups" not in summary["sources"] and summary["fairness"]["not_in_reference"] == []
+    charts = json.loads((Path(status["summary"]).parent / monitoring_status.CHARTS).read_text())
+    by_group = {(r["column"], r["group"]): r for r in charts["selection"]}
+    counts = reference["gender"].astype(str).value_counts()
+    assert {g: by_group[("gender", g)]["n_ref"] for g in counts.index} == counts.to_dict()
 
 
 def test_outcomes_only_once_mature_and_reviews_from_the_store(monkeypatch, tmp_path, small_world, world_frames, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -252,7 +252,7 @@ def test_cli_export_object_erase(db: Db, tmp_path: Path, monkeypatch: pytest.Mon
     r = runner.invoke(cli_app, ["privacy", "erase", "--student", PUPIL, "--reason", "", "--yes", *base])
     assert isinstance(r.exception, DataError) and rows_about(db, PUPIL)["review_cases"] == 1
     reference = tmp_path / "mlartifacts" / "1" / "abc" / "artifacts" / "bundle" / "reference.parquet"
-    reference.parent.mkdir(parents=True)  # a logged bundle's reference snapshot names pupils too
+    reference.parent.mkdir(parents=True)  # an older logged bundle's reference names pupils
     pd.DataFrame({"student_id": [PUPIL, OTHER], "probability": [0.1, 0.2]}).to_parquet(reference, index=False)
     (tmp_path / "data").mkdir()  # the imported raw tables: the next run must not score the pupil again
     pd.DataFrame({"student_id": [PUPIL, OTHER], "date": pd.to_datetime(["2025-01-06", "2025-01-07"]),

@@ -114,6 +114,16 @@ def test_cli_train_registers_the_verdict_and_promote_obeys_it(data_dir: Path, tm
                          capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Fairness gate:" in run.stdout and "tpr_ratio_min" in run.stdout
+    # the bundle's monitoring reference: no pupil key, no audit column, no count under 10
+    bundle = home / "models" / "v1" / "bundle"
+    rows = pd.read_parquet(bundle / pipeline.REFERENCE_FILE)
+    groups = pd.read_parquet(bundle / pipeline.REFERENCE_GROUPS_FILE)
+    audit = pd.read_parquet(data_dir / "audit.parquet")
+    for frame in (rows, groups):
+        assert not ({"student_id", *audit.columns} & set(frame.columns))
+    assert {"probability", "band", "level", "school_id"} <= set(rows.columns)
+    assert set(groups["column"]) == set(audit.columns) - {"student_id", "school_year"}
+    assert (groups.loc[~groups["suppressed"], "n"] >= 10).all() and groups["n"].isna().equals(groups["suppressed"])
     verdict = run.stdout.split("Fairness gate: ")[1].split()[0]
     promote = subprocess.run([sys.executable, "-m", "riskscore.cli", "promote"], capture_output=True, text=True,
                              env=env, timeout=300)

@@ -411,8 +411,9 @@ def read_scored_frame(home: Path, run: Any) -> pd.DataFrame | None:
 
 
 def latest_scored_frame(settings: Settings, *, session: Session | None = None) -> pd.DataFrame | None:
-    """The scored frame of the newest complete run that has a valid file (same columns as the training
-    reference snapshot; ``frame.attrs['riskscore_run']`` says which run), or None when there is none."""
+    """The scored frame of the newest complete run that has a valid file (`training.reference_snapshot`'s
+    columns: the bundle reference's plus student_id, municipality and the audit columns, which stay in
+    the local runs folder; ``frame.attrs['riskscore_run']`` says which run), or None when there is none."""
     from riskscore.store.db import make_engine, session_factory
     from riskscore.store.runs import list_runs
 

@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     def erasure_roots(self) -> list[Path]:
         """Folders whose files may name a pupil and are scrubbed on erasure: the imported raw tables
         (<home>/data, the default input of `riskscore score`), scored frames, reports, the local MLflow
-        artifacts (a bundle's reference snapshot holds pupils) and downloaded bundles."""
+        artifacts and downloaded bundles (a bundle trained before its reference lost student_id and the
+        audit columns still names pupils; a remote artifact store cannot be scrubbed from here)."""
         roots = [self.home / "data", self.home / "runs", self.resolved_reports_dir(), self.home / "cache"]
         artifacts = self.resolved_artifact_root()
         if "://" not in artifacts:

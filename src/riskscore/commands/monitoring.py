@@ -1,7 +1,9 @@
 """`riskscore monitor`: drift, score drift and fairness of the latest scoring run against the reference.
 
 With no --reference/--current (and none in the config) it monitors the real pipeline:
-reference = the serving champion's `reference.parquet` (RISKSCORE_BUNDLE_PATH, else the registry alias),
+reference = the serving champion's `reference.parquet` (RISKSCORE_BUNDLE_PATH, else the registry alias)
+with its `reference_groups.parquet` (audit groups as counts; any reference file's neighbour of that name
+serves the fairness columns its rows lack),
 current = the latest complete batch scoring run (`batch.latest_scored_frame`), outcomes = the data's
 outcomes table once the current as-of is a label horizon old, reviews = the store's review outcomes.
 
@@ -31,6 +33,11 @@ MSG_NO_CHAMPION = ("no reference: no model behind '{name}@{alias}' in the regist
                    "train and promote a model first (riskscore train; riskscore promote), or give --reference")
 MSG_NO_REFERENCE_FILE = ("no reference: the champion bundle {folder} has no reference.parquet (trained before monitoring "
                          "existed?); retrain it, or give --reference")
+MSG_NO_GROUP_COUNTS = ("fairness: {columns} not compared — the reference has no such column and there is no "
+                       "{file} next to it (a bundle trained before it was written: retrain, or give --reference with "
+                       "these columns)")
+MSG_GROUPS_LACK = ("fairness: {columns} not compared — neither the reference rows nor {file} have them (was there an "
+                   "audit table at training?)")
 MSG_NO_BATCH = "no current scores: the batch scoring job (riskscore score) is not installed; give --current"
 MSG_NO_RUN = ("no current scores: no complete scoring run in {home}/runs yet; run `riskscore score --as-of DATE --data DIR` "
               "first, or give --current")
@@ -60,6 +67,7 @@ class Inputs:
 
     reference: Path
     current: Path
+    reference_groups: Path | None = None  # counts per audit group next to the reference, when there are any
     model_version: str | None = None
     from_registry: bool = False
     current_frame: Any = None  # the current frame when batch handed it over already read
@@ -119,6 +127,8 @@ def latest_current(settings: Settings) -> tuple[Path, pd.DataFrame | None]:
 
 def resolve_inputs(cfg: MonitoringConfig, settings: Settings, *, reference: Path | None,
                    current: Path | None) -> Inputs:
+    from riskscore.training.pipeline import REFERENCE_GROUPS_FILE
+
     ref_path, version, from_registry = reference or cfg.reference, cfg.model_version, False
     ref_source = "given"
     if ref_path is not None and version is None:  # a reference inside a bundle folder names its model
@@ -134,9 +144,33 @@ def resolve_inputs(cfg: MonitoringConfig, settings: Settings, *, reference: Path
     if cur_path is None:
         cur_path, cur_frame = latest_current(settings)
         cur_source = "latest complete scoring run"
+    groups = Path(ref_path).parent / REFERENCE_GROUPS_FILE
+    sources: dict[str, str | None] = {"reference": f"{ref_path} [{ref_source}]", "current": f"{cur_path} [{cur_source}]"}
+    if groups.is_file():
+        sources["reference_groups"] = str(groups)
     return Inputs(reference=Path(ref_path), current=Path(cur_path), model_version=version, from_registry=from_registry,
-                  current_frame=cur_frame,
-                  sources={"reference": f"{ref_path} [{ref_source}]", "current": f"{cur_path} [{cur_source}]"})
+                  current_frame=cur_frame, reference_groups=groups if groups.is_file() else None, sources=sources)
+
+
+def reference_groups(cfg: MonitoringConfig, inputs: Inputs, ref_df: pd.DataFrame,
+                     cur_df: pd.DataFrame) -> pd.DataFrame | None:
+    """The reference's counts per audit group, needed only for the fairness columns its rows lack (a
+    row-level reference with audit columns is used as it is). A lacking column is a note, not an error:
+    drift and the other checks still run."""
+    from riskscore.training.pipeline import REFERENCE_GROUPS_FILE
+
+    lacking = [c for c in cfg.fairness.groups if c in cur_df and c not in ref_df]
+    if not lacking:
+        return None
+    if inputs.reference_groups is None:
+        inputs.notes.append(MSG_NO_GROUP_COUNTS.format(columns=", ".join(lacking), file=REFERENCE_GROUPS_FILE))
+        return None
+    frame = read_frame(inputs.reference_groups)
+    have = set(frame["column"].astype(str)) if "column" in frame else set()
+    if [c for c in lacking if c not in have]:
+        inputs.notes.append(MSG_GROUPS_LACK.format(columns=", ".join(c for c in lacking if c not in have),
+                                                   file=inputs.reference_groups))
+    return frame
 
 
 def load_outcomes(cfg: MonitoringConfig, settings: Settings, current: pd.DataFrame, *, given: Path | None,
@@ -223,9 +257,11 @@ def monitor(
 
     ref_df = read_frame(inputs.reference)
     cur_df = inputs.current_frame if inputs.current_frame is not None else read_frame(inputs.current)
+    groups_df = reference_groups(cfg, inputs, ref_df, cur_df)
     outcomes_df = load_outcomes(cfg, settings, cur_df, given=outcomes, inputs=inputs)
     reviews_df = load_reviews(cfg, settings, inputs) if reviews else None
-    verdict = run_monitoring(ref_df, cur_df, config=cfg, outcomes=outcomes_df, reviews=reviews_df)
+    verdict = run_monitoring(ref_df, cur_df, config=cfg, outcomes=outcomes_df, reviews=reviews_df,
+                             reference_groups=groups_df)
     verdict.summary["sources"] = dict(inputs.sources)
     verdict.summary["notes"] = list(inputs.notes)
     out_dir = out or cfg.output_dir or monitoring_status.default_reports_dir(settings.resolved_reports_dir())
@@ -270,6 +306,9 @@ def _print(verdict: Any, paths: dict[str, Path], inputs: Inputs) -> None:
     if "reviews" in s:
         r = s["reviews"]
         echo(f"  {'review outcomes':<24}{r['n']} reviewed, {r.get('worth_conversation') or 0:.0%} worth a conversation")
+    small = s["fairness"].get("too_small_in_reference") or []
+    if small:
+        echo(f"  note: fairness: {', '.join(small)} too small in the reference (its counts are suppressed there); not compared")
     for note in inputs.notes:
         echo(f"  note: {note}")
     if verdict.breaches:

@@ -14,12 +14,16 @@ checks here run on every scoring run, not once:
 
 A *scored frame* (reference or current) is one row per pupil with `probability` and `band`, and where
 available the model features, `level`, the audit columns (joined from students, never model inputs),
-`school_id`, `rmc_region`, `student_id`, `as_of`, `flagged` and `label`.
+`school_id`, `rmc_region`, `student_id`, `as_of`, `flagged` and `label`. The champion's reference has
+no `student_id` and no audit column per row: its audit groups come as counts per (column, group, band)
+(*reference group counts*, the bundle's reference_groups.parquet), used for any fairness column the
+reference rows lack.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +41,7 @@ __all__ = [
     "MonitoringConfig",
     "Verdict",
     "attach_outcomes",
+    "group_counts",
     "load_config",
     "recommendations",
     "review_checks",
@@ -46,7 +51,11 @@ __all__ = [
 
 MSG_FRAME_COLUMNS = "{which} frame lacks required column(s) {missing}"
 MSG_FRAME_VALUES = "{which} frame: {details}"
+MSG_GROUP_COUNTS = "reference group counts: {details}"
 REQUIRED = ("probability", "band")
+GROUP_COUNT_COLUMNS = ("column", "group", "band", "n")
+ALL_BANDS = "all"
+TOO_SMALL = "too small in the reference"
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,41 @@ def attach_outcomes(frame: pd.DataFrame, outcomes: pd.DataFrame, *, horizon_days
     return out
 
 
+def group_counts(table: pd.DataFrame, flag_bands: Sequence[str]) -> pd.DataFrame:
+    """Flagged pupils and pupils per (column, group) from reference group counts (column, group, band, n;
+    band low/medium/high or "all" for the whole group; n empty where suppressed), for the bands that count
+    as flagged now.
+
+    The numbers come from the stored counts where these allow it: the bands' sum, or the group's "all"
+    (minus the bands that are not flagged, for the flagged). Otherwise they are NaN: the group is too small in the reference."""
+    missing = [c for c in GROUP_COUNT_COLUMNS if c not in table]
+    if missing:
+        raise DataError(MSG_GROUP_COUNTS.format(details=f"lacks column(s) {missing}"))
+    cells = table[list(GROUP_COUNT_COLUMNS)].astype({"column": str, "group": str, "band": str})
+    bad = sorted(set(cells["band"]) - {*BANDS, ALL_BANDS})
+    if bad:
+        raise DataError(MSG_GROUP_COUNTS.format(details=f"unknown band(s) {bad}"))
+    if cells.duplicated(["column", "group", "band"]).any():
+        raise DataError(MSG_GROUP_COUNTS.format(details="a (column, group, band) appears twice"))
+    cells["n"] = pd.to_numeric(cells["n"], errors="coerce").astype(float)
+    if (cells["n"] < 0).any():
+        raise DataError(MSG_GROUP_COUNTS.format(details="a count is negative"))
+    flagged_bands = [b for b in BANDS if b in flag_bands]
+    other_bands = [b for b in BANDS if b not in flag_bands]
+    rows = []
+    for (col, group), g in cells.groupby(["column", "group"], sort=True):
+        v = g.set_index("band")["n"].reindex([*BANDS, ALL_BANDS])  # a missing or suppressed cell is NaN
+        flagged = n = float("nan")
+        if v[list(BANDS)].notna().all():
+            flagged, n = float(v[flagged_bands].sum()), float(v[list(BANDS)].sum())
+        elif pd.notna(v[ALL_BANDS]) and v[other_bands].notna().all():
+            flagged, n = float(v[ALL_BANDS] - v[other_bands].sum()), float(v[ALL_BANDS])
+        elif pd.notna(v[ALL_BANDS]) and v[flagged_bands].notna().all():
+            flagged, n = float(v[flagged_bands].sum()), float(v[ALL_BANDS])
+        rows.append({"column": col, "group": group, "flagged": flagged, "n": n})
+    return pd.DataFrame(rows, columns=["column", "group", "flagged", "n"])
+
+
 # --- score drift -------------------------------------------------------------------------------
 def score_drift(
     ref: pd.DataFrame, cur: pd.DataFrame, config: MonitoringConfig
@@ -186,7 +230,7 @@ def _log_rr(x1: float, n1: float, x2: float, n2: float) -> float:
 
 def selection_rate_changes(
     ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], *, min_group_size: int, alpha: float,
-    min_ratio_change: float, min_abs_change: float, ci_level: float = 0.95,
+    min_ratio_change: float, min_abs_change: float, ci_level: float = 0.95, ref_counts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Flag rate per group value now and in the reference, with a Newcombe CI of the change.
 
@@ -195,25 +239,38 @@ def selection_rate_changes(
     least min_ratio_change (or at most its inverse) and significant after Bonferroni over every value
     tested (z-test on the log ratio of ratios), and (3) the group's own change is at least
     min_abs_change. A surge that lifts every group alike is drift — other checks catch it — not
-    unfairness; testing against the rest (not the overall rate, which contains the group) keeps that apart."""
+    unfairness; testing against the rest (not the overall rate, which contains the group) keeps that apart.
+
+    A column the reference rows lack is taken from `ref_counts` (`group_counts`: flagged and n per column
+    and group of the reference); a group whose counts are suppressed there is shown "too small in the
+    reference", not tested."""
     tot_x1, tot_n1 = float(ref["flagged"].sum()), float(len(ref))
     tot_x2, tot_n2 = float(cur["flagged"].sum()), float(len(cur))
     rows = []
     for col in columns:
-        if col not in ref or col not in cur:
+        if col not in cur:
             continue
-        r = ref.groupby(ref[col].astype(str))["flagged"].agg(["sum", "count"])
+        if col in ref:
+            r = ref.groupby(ref[col].astype(str))["flagged"].agg(["sum", "count"])
+        elif ref_counts is not None and (ref_counts["column"] == col).any():
+            r = (ref_counts[ref_counts["column"] == col].set_index("group")[["flagged", "n"]]
+                 .rename(columns={"flagged": "sum", "n": "count"}))
+        else:
+            continue
         c = cur.groupby(cur[col].astype(str))["flagged"].agg(["sum", "count"])
         for value in sorted(set(r.index) | set(c.index)):
             x1, n1 = (float(r.loc[value, "sum"]), float(r.loc[value, "count"])) if value in r.index else (0.0, 0.0)
             x2, n2 = (float(c.loc[value, "sum"]), float(c.loc[value, "count"])) if value in c.index else (0.0, 0.0)
+            suppressed = math.isnan(x1) or math.isnan(n1)
+            if suppressed:
+                x1, n1 = 0.0, 0.0  # unknown: neither compared nor tested
             tested = bool(n1 >= min_group_size and n2 >= min_group_size)
-            lo, hi = diff_ci(x1, n1, x2, n2, level=ci_level)
+            lo, hi = diff_ci(x1, n1, x2, n2, level=ci_level) if not suppressed else (float("nan"), float("nan"))
             row = {
-                "column": col, "group": value, "n_ref": int(n1), "n_cur": int(n2),
+                "column": col, "group": value, "n_ref": pd.NA if suppressed else int(n1), "n_cur": int(n2),
                 "rate_ref": x1 / n1 if n1 else float("nan"), "rate_cur": x2 / n2 if n2 else float("nan"),
                 "change_lo": lo, "change_hi": hi, "ratio": float("nan"), "relative_to_rest": float("nan"),
-                "p_value": float("nan"), "tested": tested,
+                "p_value": float("nan"), "tested": tested, "note": TOO_SMALL if suppressed else "",
             }
             row["change"] = row["rate_cur"] - row["rate_ref"]
             if n1 and n2:
@@ -226,10 +283,11 @@ def selection_rate_changes(
                 row["p_value"] = float(2 * stats.norm.sf(abs(did) / se)) if se > 0 else 1.0
             rows.append(row)
     cols = ["column", "group", "n_ref", "n_cur", "rate_ref", "rate_cur", "change", "change_lo", "change_hi",
-            "ratio", "relative_to_rest", "p_value", "tested", "alert"]
+            "ratio", "relative_to_rest", "p_value", "tested", "alert", "note"]
     if not rows:
         return pd.DataFrame(columns=cols)
     table = pd.DataFrame(rows)
+    table["n_ref"] = table["n_ref"].astype("Int64")
     n_tests = max(1, int(table["tested"].sum()))
     rel = table["relative_to_rest"]
     table["alert"] = (
@@ -498,8 +556,12 @@ def run_monitoring(
     config: MonitoringConfig,
     outcomes: pd.DataFrame | None = None,
     reviews: pd.DataFrame | None = None,
+    reference_groups: pd.DataFrame | None = None,
 ) -> Verdict:
-    """Run every check that the data allows and collect the breaches with what to do about each."""
+    """Run every check that the data allows and collect the breaches with what to do about each.
+
+    `reference_groups`: the reference's counts per (audit column, group, band), for the fairness columns
+    the reference rows lack (the champion's reference rows carry no audit column)."""
     ref = _prepare(reference_frame, "reference", config)
     cur = _prepare(current_frame, "current", config)
     if outcomes is not None:
@@ -517,8 +579,12 @@ def run_monitoring(
     tables["bands"], tables["probability_hist"] = bands, hist
 
     fc = config.fairness
+    ref_counts = group_counts(reference_groups, config.flag.bands) if reference_groups is not None else None
     sel = selection_rate_changes(ref, cur, fc.groups, min_group_size=fc.min_group_size, alpha=fc.alpha,
-                                 min_ratio_change=fc.min_ratio_change, min_abs_change=fc.min_abs_change)
+                                 min_ratio_change=fc.min_ratio_change, min_abs_change=fc.min_abs_change,
+                                 ref_counts=ref_counts)
+    in_counts = set(ref_counts["column"]) if ref_counts is not None else set()
+    not_compared = [c for c in fc.groups if c in cur and c not in ref and c not in in_counts]
     tables["selection"] = sel
     breaches += _fairness_breaches(sel)
 
@@ -536,7 +602,9 @@ def run_monitoring(
         "flag_rate_reference": float(ref["flagged"].mean()), "flag_rate_current": float(cur["flagged"].mean()),
         "feature_drift": fd_info, "score_drift": sd_info,
         "fairness": {"tested_groups": int(sel["tested"].sum()) if len(sel) else 0,
-                     "alerts": int(sel["alert"].sum()) if len(sel) else 0},
+                     "alerts": int(sel["alert"].sum()) if len(sel) else 0,
+                     "too_small_in_reference": [f"{r.column}={r.group}" for r in sel.itertuples() if r.note == TOO_SMALL],
+                     "not_in_reference": not_compared},
         "breakdowns": {"tested_units": int(bd["tested"].sum()) if len(bd) else 0,
                        "alerts": int(bd["alert"].sum()) if len(bd) else 0},
     }

@@ -132,7 +132,8 @@ def render_html(verdict: Verdict, *, evidently_href: str | None = None) -> str:
          f"PSI of the calibrated probability: {verdict.summary['score_drift']['psi']:.3f}"),
         ("Fairness without labels: flag rate by group", plots.get("selection"),
          _html_table(t.get("selection")), "A group alerts only when the change is significant (Bonferroni), large, "
-         "and out of proportion with the overall change; groups below the minimum size are shown but not tested."),
+         "and out of proportion with the overall change; groups below the minimum size are shown but not tested, "
+         "and so are groups too small in the reference (their counts there are suppressed)."),
         ("Feature drift", plots.get("features"), _html_table(t.get("feature_drift")), None),
         ("Per school and RMC region", None, _html_table(t.get("breakdowns")), None),
     ]

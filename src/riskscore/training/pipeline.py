@@ -10,7 +10,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,18 @@ from riskscore.training.config import TrainingConfig
 from riskscore.training.steps import capacities_for
 
 Progress = Callable[[str], None]
+#: the champion's monitoring reference, two files in the bundle: anonymous scored rows, and pupils per
+#: (audit column, group, band) with small cells suppressed. Neither names a pupil or carries an audit column
+#: per row (the bundle goes to MLflow and to every server, out of reach of `riskscore privacy erase`).
 REFERENCE_FILE = "reference.parquet"
+REFERENCE_GROUPS_FILE = "reference_groups.parquet"
+#: what monitoring reads from a reference row besides the model features, probability and band:
+#: as_of (the report's date), level (fairness per level), school_id and rmc_region (the breakdowns)
+REFERENCE_ROW_COLUMNS = ("as_of", "school_id", "rmc_region", "level")
+#: a count of pupils below this is not stored in reference_groups.parquet
+MIN_CELL = 10
+BANDS = ("low", "medium", "high")
+ALL_BANDS = "all"  # the group's pupils over every band
 
 
 @dataclass
@@ -137,7 +148,7 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
             reference=X_te,
         )
         if prep.kind == "raw":
-            reference_snapshot(bundle, X_te, prep.audit.loc[X_te.index]).to_parquet(bundle_dir / REFERENCE_FILE, index=False)
+            write_reference(bundle_dir, bundle, X_te, prep.audit.loc[X_te.index])
         shutil.copy(card.markdown, bundle_dir / "model_card.md")
         shutil.copy(card.html, bundle_dir / "model_card.html")
         t.metrics.to_csv(work / "metrics.csv", index=False)
@@ -182,8 +193,11 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
 
 
 def reference_snapshot(bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
-    """The scored frame monitoring compares against: the test year's last as-of date, one row per pupil,
-    with the model's features, probability and band, level, school and region, and the audit columns."""
+    """A scored frame: the last as-of date of `X_te`, one row per pupil, with student_id, the model's
+    features, probability and band, level, school, municipality and region, and the audit columns.
+
+    A scoring run keeps it as its monitoring frame (its local runs folder); the bundle never gets it
+    whole: `write_reference` splits it into anonymous rows and suppressed group counts."""
     last = X_te["as_of"].max()
     rows = X_te[X_te["as_of"] == last]
     scored = bundle.score(rows, top_k=1)
@@ -195,6 +209,84 @@ def reference_snapshot(bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> 
     frame["probability"] = scored.probability
     frame["band"] = scored.band
     return frame.reset_index(drop=True)
+
+
+def anonymous_rows(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """The rows of the bundle's reference.parquet: only what monitoring reads per row (REFERENCE_ROW_COLUMNS,
+    the model features, probability, band). No student_id, no audit column, no municipality; sorted by
+    school, level and score, so the order does not follow the pupil list either."""
+    cols = [c for c in REFERENCE_ROW_COLUMNS if c in frame.columns]
+    cols += [f for f in features if f in frame.columns and f not in cols]
+    rows = frame[[*cols, "probability", "band"]]
+    order = [c for c in ("as_of", "school_id", "level", "probability") if c in rows.columns]
+    return rows.sort_values(order, kind="mergesort").reset_index(drop=True)
+
+
+def reference_groups(frame: pd.DataFrame, columns: Sequence[str], *, min_cell: int = MIN_CELL) -> pd.DataFrame:
+    """Pupils of the reference per (audit column, group, band), and per group over all bands (band "all"):
+    what monitoring needs to compare flag rates per audit group, whichever bands count as flagged then.
+
+    Columns: column, group, band, n (empty when suppressed), suppressed. A count under `min_cell` is
+    suppressed, and so is, where needed, a second count of the same group or band, so that no suppressed
+    count can be worked out from the others (a group's bands add up to its "all"; a band's groups add up
+    to that band's rows in reference.parquet, which anyone with the bundle can count). The sum of two
+    suppressed counts can be (a small group's flagged pupils, say): that is the price of keeping the
+    large groups comparable."""
+    out = []
+    band = frame["band"].astype(str)
+    for col in columns:
+        if col not in frame.columns:
+            continue
+        counts = pd.crosstab(frame[col].astype(str), band).reindex(columns=list(BANDS), fill_value=0)
+        counts[ALL_BANDS] = counts.sum(axis=1)
+        hidden = _suppress(counts, min_cell)
+        for group in counts.index:
+            for b in counts.columns:
+                out.append({"column": col, "group": str(group), "band": b,
+                            "n": None if hidden.loc[group, b] else int(counts.loc[group, b]),
+                            "suppressed": bool(hidden.loc[group, b])})
+    table = pd.DataFrame(out, columns=["column", "group", "band", "n", "suppressed"])
+    table["n"] = table["n"].astype("Int64")
+    return table
+
+
+def _suppress(counts: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """Which cells of one column's group × band table to suppress: every count under min_cell, then more
+    until no suppressed count can be worked out from the others. The lines are each group (its bands add
+    up to its "all") and each band (its groups add up to that band's rows in reference.parquet); a line
+    with one suppressed cell gives it away, so its smallest visible cell is suppressed too, a band before
+    the group's "all" (with "all" and the other bands visible the group's flag rate is still known)."""
+    hidden = counts < min_cell
+    bands = [b for b in counts.columns if b != ALL_BANDS]
+    changed = True
+    while changed:
+        changed = False
+        for group in counts.index:
+            hid, values = hidden.loc[group], counts.loc[group]
+            if int(hid.sum()) == 1:
+                visible = [c for c in bands if not hid[c]] or [ALL_BANDS]
+                hidden.loc[group, min(visible, key=lambda c: int(values[c]))] = True
+                changed = True
+        for b in counts.columns:
+            hid, values = hidden[b], counts[b]
+            visible = [g for g in counts.index if not hid[g]]
+            if int(hid.sum()) == 1 and visible:
+                hidden.loc[min(visible, key=lambda g: int(values[g])), b] = True
+                changed = True
+    return hidden
+
+
+def write_reference(bundle_dir: Path, bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> tuple[Path, Path]:
+    """The monitoring reference in the bundle folder: reference.parquet (anonymous rows) and
+    reference_groups.parquet (pupils per audit column, group and band; small cells suppressed). The whole
+    scored frame they come from names pupils and is not written."""
+    frame = reference_snapshot(bundle, X_te, audit)
+    rows = anonymous_rows(frame, bundle.features)
+    audit_columns = [c for c in audit.columns if c not in rows.columns]
+    rows_path, groups_path = Path(bundle_dir) / REFERENCE_FILE, Path(bundle_dir) / REFERENCE_GROUPS_FILE
+    rows.to_parquet(rows_path, index=False)
+    reference_groups(frame, audit_columns).to_parquet(groups_path, index=False)
+    return rows_path, groups_path
 
 
 def _model_metrics(metrics: pd.DataFrame, model_name: str) -> dict[str, float]:
@@ -237,5 +329,6 @@ def comparison_table(metrics: pd.DataFrame, *, metric_names: tuple[str, ...] = (
     return wide.loc[order]
 
 
-__all__ = ["FEATURES", "REFERENCE_FILE", "Trained", "TrainingResult", "audit_frame", "capacities_for",
-           "comparison_table", "package", "reference_snapshot", "run", "train"]
+__all__ = ["FEATURES", "MIN_CELL", "REFERENCE_FILE", "REFERENCE_GROUPS_FILE", "REFERENCE_ROW_COLUMNS", "Trained",
+           "TrainingResult", "anonymous_rows", "audit_frame", "capacities_for", "comparison_table", "package",
+           "reference_groups", "reference_snapshot", "run", "train", "write_reference"]
