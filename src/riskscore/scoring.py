@@ -307,15 +307,11 @@ def score_events(
     tbl = routing or RoutingTable.default()
     tables = dict(tables)
     cfg = rule_config or rules.RuleConfig()
-    # the rules run once, here (their dates and deadlines are needed, not only features.build's
-    # booleans): the build gets the same thresholds with every rule switched off, and its rule_<id>
-    # columns are filled from this one evaluation — the same definition (fired and active on as_of)
-    quiet = cfg.model_copy(update={"enabled": dict.fromkeys(cfg.enabled, False)})
-    table = features.build(tables, day, calendar=cal, rule_config=quiet)
-    table = table.drop_duplicates("student_id", keep="last").reset_index(drop=True)
-    fired = rules.evaluate(features.point_in_time(tables, day), day, config=cfg, calendar=cal)
-    return from_features(table, fired, context(tables, day), bundle, day, routing=tbl, objecting=objecting,
-                         incomplete_schools=incomplete_schools, top_k=top_k, source=source)
+    # one preparation of the events for features and rules: the build's rule_<id> columns and the
+    # triggers (with their dates and deadlines) come from the same single evaluation
+    table, fired = features.build_with_triggers(tables, day, calendar=cal, rule_config=cfg)
+    return _finish(table, fired, context(tables, day), bundle, day, routing=tbl, objecting=objecting,
+                   incomplete_schools=incomplete_schools, top_k=top_k, source=source)
 
 
 def from_features(
@@ -334,12 +330,31 @@ def from_features(
     """The second half of score_events, for a feature table and rule triggers built elsewhere (the
     Spark engine): model, reasons and routing for the enrolled, triggers only for the leavers."""
     from riskscore.contracts import RULE_COLUMNS, RULE_IDS
-    from riskscore.routing import RoutingTable, route
 
-    tbl = routing or RoutingTable.default()
     table = table.copy()
     for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
         table[column] = table["student_id"].isin(fired.loc[fired["rule_id"] == rule_id, "student_id"])
+    return _finish(table, fired, ctx, bundle, day, routing=routing, objecting=objecting,
+                   incomplete_schools=incomplete_schools, top_k=top_k, source=source)
+
+
+def _finish(
+    table: pd.DataFrame,
+    fired: pd.DataFrame,
+    ctx: pd.DataFrame,
+    bundle: ModelBundle,
+    day: dt.date,
+    *,
+    routing: RoutingTable | None = None,
+    objecting: Iterable[str] = frozenset(),
+    incomplete_schools: Iterable[str] = frozenset(),
+    top_k: int = TOP_K,
+    source: str = "the data",
+) -> Scoring:
+    """Model, reasons and routing for a feature table whose rule columns already match ``fired``."""
+    from riskscore.routing import RoutingTable, route
+
+    tbl = routing or RoutingTable.default()
     students = score_table(table, bundle, fired=fired, ctx=ctx, routing=tbl, objecting=objecting,
                            incomplete_schools=incomplete_schools, top_k=top_k)
 
