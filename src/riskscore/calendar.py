@@ -371,8 +371,27 @@ class SchoolCalendar:
         return np.where(own, schools.astype(str), regions)
 
     def view(self, keys: Any) -> CalendarView:
-        """Day-indexed tables of several calendars stacked, for lookups by (calendar index, day) at once."""
+        """Day-indexed tables of several calendars stacked, for lookups by (calendar index, day) at once.
+
+        Views are kept per set of keys (read-only arrays): the features and the rules ask for the same
+        one in every call, and stacking the tables costs more than a one-pupil rule evaluation."""
         names = tuple(str(k) for k in keys)
+        cache: dict[tuple[str, ...], CalendarView] = self.__dict__.setdefault("_views", {})
+        view = cache.get(names)
+        if view is None:
+            view = self._stack(names)
+            for table in (view.lesson_day, view.lesson_ordinal, view.week_id, view.week_ordinal):
+                table.flags.writeable = False
+            if len(cache) >= 64:  # many different school sets: keep the most recent ones
+                cache.clear()
+            cache[names] = view
+        return view
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (e.g. shipped to Spark workers) without the cached views."""
+        return {k: v for k, v in self.__dict__.items() if k != "_views"}
+
+    def _stack(self, names: tuple[str, ...]) -> CalendarView:
         tables = [self._table(k) for k in names]
         return CalendarView(
             keys=names,

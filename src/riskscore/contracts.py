@@ -225,6 +225,10 @@ def _all_text(series: pd.Series) -> bool:
     return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
 
 
+#: checks of this module that take the column's values as a numpy array as well as a Series
+_ARRAY_CHECKS = frozenset({_all_text})
+
+
 def _text(*checks: pa.Check) -> pa.Column:
     """A text column checked in one C pass: pandera's `str` calls Python per value (~1 s per million
     rows for four columns, a fifth of building the feature table). features.build writes these as str."""
@@ -311,15 +315,27 @@ _COMPARE = {
 }
 
 
-def _check_passes(check: pa.Check, series: pd.Series, values: np.ndarray) -> bool:
-    """One column check on the column's non-missing values: a built-in comparison on the numpy values
-    (the cost of one pandas operation per check is most of validating a one-row table), any other
-    check by pandera itself (``check(series)``, which drops missing values as in validation)."""
-    name = getattr(check._check_fn, "__name__", None)
-    if name in _COMPARE and values.dtype.kind in "fi" and check.ignore_na and not check.element_wise \
-            and check.groupby is None:
-        return bool(np.all(_COMPARE[name](values, check._check_kwargs)))
-    return bool(check(series).check_passed)
+def _check_passes(check: pa.Check, values: np.ndarray, series: Any) -> bool:
+    """One column check on the column's non-missing values (what pandera passes with ignore_na):
+    built-in comparisons and ``isin`` with the check's own statistics on the numpy values, this
+    module's array-safe checks called directly, any other check by pandera itself (``check(series)``).
+    Why: a pandas operation per check is most of the cost of validating a one-row table."""
+    fn = check._check_fn
+    name = getattr(fn, "__name__", None)
+    if not check.ignore_na or check.element_wise or check.groupby is not None:
+        return bool(check(series()).check_passed)
+    kwargs = check._check_kwargs
+    if name in _COMPARE and values.dtype.kind in "fi":
+        return bool(np.all(_COMPARE[name](values, kwargs)))
+    if name == "isin" and isinstance(kwargs.get("allowed_values"), tuple | list | set | frozenset):
+        allowed = kwargs["allowed_values"]
+        try:  # membership by hash and ==, as pandas' isin
+            return all(v in allowed for v in pd.unique(values))
+        except TypeError:  # unhashable values: pandera decides
+            pass
+    if fn in _ARRAY_CHECKS:
+        return bool(fn(values))
+    return bool(check(series()).check_passed)
 
 
 def _passes_as_is(schema: pa.DataFrameSchema, df: pd.DataFrame) -> bool:
@@ -332,31 +348,46 @@ def _passes_as_is(schema: pa.DataFrameSchema, df: pd.DataFrame) -> bool:
             or schema.dtype is not None or schema.strict or schema.ordered or schema.add_missing_columns
             or schema.drop_invalid_rows or schema.unique_column_names or not df.columns.is_unique):
         return False
+    position = {c: i for i, c in enumerate(df.columns)}
+    dtypes = df.dtypes.tolist()
     for name, column in schema.columns.items():
         if column.regex or column.parsers or column.unique or column.default is not None:
             return False
-        if name not in df.columns:
+        i = position.get(name)
+        if i is None:
             if column.required:
                 return False
             continue
-        series = df[name]
         dtype = str(column.dtype)
-        if dtype not in _PLAIN_DTYPES or str(series.dtype) != dtype:
+        if dtype not in _PLAIN_DTYPES or str(dtypes[i]) != dtype:
             return False
-        values = series.to_numpy()
+        values = _values(df, i)
         missing = (np.isnan(values) if values.dtype.kind == "f" else np.isnat(values) if values.dtype.kind == "M"
                    else pd.isna(values) if values.dtype.kind == "O" else None)
-        if missing is not None and missing.any():
+        some_missing = missing is not None and bool(missing.any())
+        if some_missing:
             if not column.nullable:
                 return False
-            values, series = values[~missing], series[~missing]
-        if not all(_check_passes(check, series, values) for check in column.checks):
+            values = values[~missing]
+
+        def series(i: int = i, drop: Any = missing if some_missing else None) -> pd.Series:
+            full = df.iloc[:, i]
+            return full if drop is None else full[~drop]
+
+        if not all(_check_passes(check, values, series) for check in column.checks):
             return False
     if schema.unique is not None and len(df) > 1:
         key = [schema.unique] if isinstance(schema.unique, str) else list(schema.unique)
-        if any(k not in df.columns for k in key) or df.duplicated(subset=key).any():
+        if any(k not in position for k in key) or df.duplicated(subset=key).any():
             return False
     return True
+
+
+def _values(df: pd.DataFrame, i: int) -> np.ndarray:
+    """The i-th column's numpy values without building a Series (pandas keeps them in its blocks)."""
+    get = getattr(df, "_get_column_array", None)
+    values = get(i) if get is not None else df.iloc[:, i].to_numpy()
+    return np.asarray(values)
 
 
 def _describe(exc: SchemaErrors, max_rows: int) -> str:

@@ -192,10 +192,10 @@ def build_with_triggers(
     """``build`` for one as-of date, plus the triggers behind its ``rule_<id>`` columns: exactly what
     ``rules.evaluate(point_in_time(tables, as_of), as_of)`` returns, from the same one preparation of
     the events (the scoring core needs the dates and deadlines, not only the booleans)."""
-    table, fired = _build(tables, as_of, calendar=calendar, rule_config=rule_config)
+    table, fired = _build(tables, as_of, calendar=calendar, rule_config=rule_config, triggers=True)
     if len(fired) != 1:
         raise DataError(MSG_NO_DATES if not fired else "build_with_triggers takes one as-of date")
-    return table, fired[0][list(rules.OUTPUT_COLUMNS)]
+    return table, fired[0]
 
 
 def _build(
@@ -205,8 +205,10 @@ def _build(
     calendar: SchoolCalendar | None = None,
     rule_config: Any = None,
     progress: Any = None,
+    triggers: bool = False,
 ) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
-    """The validated feature table and, per as-of date, the rules' triggers (with student codes)."""
+    """The validated feature table and, if asked, per as-of date the rules' triggers (rules.evaluate's
+    frame)."""
     from riskscore.calendar import SchoolCalendar
 
     if isinstance(as_of_dates, str | pd.Timestamp | dt.date | np.datetime64):
@@ -226,9 +228,10 @@ def _build(
     retained = _retained(ev.students)
     frames, fired = [], []
     for d in dates:
-        frame, triggers = _features_at(ev, retained, d, cal, cfg)
+        frame, parts = _features_at(ev, retained, d, cal, cfg)
         frames.append(frame)
-        fired.append(triggers)
+        if triggers:
+            fired.append(rules.triggers_frame(ev, parts))
         if progress is not None:
             progress(d)
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -259,8 +262,8 @@ def _retained(st: pd.DataFrame) -> np.ndarray:
 
 # --- one as-of date ------------------------------------------------------------------------------
 def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: SchoolCalendar,
-                 cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The feature rows of one as-of date, and the rules' triggers on it (with student codes)."""
+                 cfg: Any) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
+    """The feature rows of one as-of date, and the rules' triggers on it (rules.evaluate_arrays)."""
     n_ids = len(ev.ids)
     t = _day(as_of)
     sy = school_year_of(as_of)
@@ -317,15 +320,16 @@ def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: Sch
     cols["over_age"] = np.maximum(age_oct1 - typical, 0.0)
     level_idx, levels = pd.factorize(level)
     cols["level_code"] = np.array([LEVEL_CODE.get(v, np.nan) for v in levels], dtype=float)[level_idx] if n else np.zeros(0)
-    fired = rules.evaluate_events(ev, as_of, config=cfg, calendar=cal, codes=True)
+    fired = rules.evaluate_arrays(ev, as_of, config=cfg, calendar=cal)  # one column dict per rule
     row_of_code = np.full(n_ids, -1, dtype=np.int64)
     row_of_code[codes] = np.arange(n)
-    fired_rule, fired_row = fired["rule_id"].to_numpy(), row_of_code[fired["code"].to_numpy(dtype=np.int64)]
-    for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
-        flag = np.zeros(n, dtype=bool)
-        hit = fired_row[fired_rule == rule_id]
-        flag[hit[hit >= 0]] = True
-        cols[column] = flag
+    column_of = dict(zip(RULE_IDS, RULE_COLUMNS, strict=True))
+    for column in RULE_COLUMNS:
+        cols[column] = np.zeros(n, dtype=bool)
+    for part in fired:
+        if len(part["code"]):
+            hit = row_of_code[part["code"]]
+            cols[column_of[part["rule_id"][0]]][hit[hit >= 0]] = True
     return pd.DataFrame({c: cols[c] for c in ("student_id", "as_of", *CONTEXT, *FEATURES, *RULE_COLUMNS)}), fired
 
 

@@ -118,24 +118,18 @@ def _sort_order(student_id: np.ndarray, rule_id: np.ndarray, fired_on: np.ndarra
     return np.lexsort((fired_on.view(np.int64), rid, sid))
 
 
-def _frame(ev: Events, rows: list[_Fired], *, codes: bool = False) -> pd.DataFrame:
-    """All rules' triggers in one frame (OUTPUT_COLUMNS, plus ``code`` if asked), sorted by pupil,
-    rule and date."""
+#: the columns of a frame without triggers: OUTPUT_COLUMNS' dtypes (text as object)
+_EMPTY_COLUMNS = {"code": np.int64, "student_id": object, "rule_id": object, "fired_on": "datetime64[ns]",
+                  "due_date": "datetime64[ns]", "role": object, "source": object, "detail": object}
+
+
+def triggers_frame(ev: Events, rows: list[_Fired], *, codes: bool = False) -> pd.DataFrame:
+    """All rules' triggers (``evaluate_arrays``) in one frame: OUTPUT_COLUMNS, plus ``code`` if asked,
+    sorted by pupil, rule and date."""
     columns = ["code", *OUTPUT_COLUMNS] if codes else list(OUTPUT_COLUMNS)
     rows = [r for r in rows if len(r["code"])]
     if not rows:
-        return pd.DataFrame(
-            {
-                "code": pd.Series(dtype=np.int64),
-                "student_id": pd.Series(dtype=str),
-                "rule_id": pd.Series(dtype=str),
-                "fired_on": pd.Series(dtype="datetime64[ns]"),
-                "due_date": pd.Series(dtype="datetime64[ns]"),
-                "role": pd.Series(dtype=str),
-                "source": pd.Series(dtype=str),
-                "detail": pd.Series(dtype=str),
-            }
-        )[columns]
+        return pd.DataFrame({c: np.zeros(0, dtype=_EMPTY_COLUMNS[c]) for c in columns})
     cols = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
     cols["student_id"] = ev.ids.to_numpy()[cols["code"]]
     cols["fired_on"] = cols["fired_on"].astype("datetime64[ns]")
@@ -465,6 +459,15 @@ def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
     ``codes=True`` adds each trigger's student code (``ev.ids[code]``), so a caller can place the
     triggers without hashing student ids again.
     """
+    return triggers_frame(ev, evaluate_arrays(ev, as_of, config=config, calendar=calendar), codes=codes)
+
+
+def evaluate_arrays(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
+                    calendar: SchoolCalendar | None = None) -> list[dict[str, np.ndarray]]:
+    """evaluate_events' triggers before they become a frame: per evaluated rule, its triggers as
+    column arrays (``code``, ``rule_id``, ``fired_on``, ``due_date``, ``role``, ``source``,
+    ``detail``; one rule per dict). features.build only needs who fired which rule, so it does not
+    build and sort a frame it would throw away; ``triggers_frame`` makes evaluate_events' frame."""
     cfg = config or RuleConfig()
     cal = calendar or SchoolCalendar.default()
     day = to_date(as_of)
@@ -500,7 +503,7 @@ def evaluate_events(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
         out.append(_deregistered(ev, pp, cfg, t, since))
     if on.get("lateness", False):
         out.append(_lateness(ev, pp, cfg, t, y0, since))
-    return _frame(ev, out, codes=codes)
+    return out
 
 
 def _uur(hours: float) -> str:
