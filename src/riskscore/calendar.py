@@ -116,7 +116,17 @@ def age_on(birth_date: Any, on: Any) -> int:
 
 def ages_on(birth_dates: Any, on: Any) -> np.ndarray:
     """Vectorised age_on: one date for all, or one date per birth date."""
-    b = pd.DatetimeIndex(pd.to_datetime(np.asarray(birth_dates)))
+    births = np.asarray(birth_dates)
+    if births.dtype.kind == "M" and isinstance(on, dt.date) and not np.isnat(births).any():
+        # calendar parts straight from numpy (a DatetimeIndex and its .year/.month/.day cost ~0.2 ms)
+        days = births.astype("datetime64[D]")
+        months = days.astype("datetime64[M]")
+        years = months.astype("datetime64[Y]")
+        bm = (months - years.astype("datetime64[M]")).astype(np.int64) + 1
+        bd = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+        before = (on.month < bm) | ((on.month == bm) & (on.day < bd))
+        return (on.year - (years.astype(np.int64) + 1970) - before).astype(np.int64)
+    b = pd.DatetimeIndex(pd.to_datetime(births))
     if isinstance(on, dt.date):
         oy, om, od = on.year, on.month, on.day
     else:

@@ -286,7 +286,7 @@ def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: Sch
     n = len(rows)
     # calendar per pupil: the school's own when it has one, else the region's (the rules use the same)
     keys = cal.key_for(pop("school_id"), pop("calendar_region"))
-    key_idx, key_names = pd.factorize(pd.Series(keys, dtype=object), sort=True)
+    key_idx, key_names = pd.factorize(np.asarray(keys, dtype=object), sort=True)
     view = cal.view([str(k) for k in key_names])
     key_of_code = np.full(n_ids, -1, dtype=np.int64)
     key_of_code[codes] = key_idx

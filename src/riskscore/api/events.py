@@ -34,7 +34,8 @@ def _array(values: list[Any], kind: str) -> np.ndarray:
 
 
 def _frame(columns: dict[str, tuple[list[Any], str]]) -> pd.DataFrame:
-    return pd.DataFrame({name: _array(values, kind) for name, (values, kind) in columns.items()})
+    # the arrays are new and owned by the frame: no copy needed
+    return pd.DataFrame({name: _array(values, kind) for name, (values, kind) in columns.items()}, copy=False)
 
 
 def to_tables(students: Sequence[StudentEvents]) -> dict[str, pd.DataFrame]:

@@ -29,7 +29,7 @@ from riskscore.rules.catalogue import (
     RULES,
     RuleConfig,
 )
-from riskscore.rules.events import _EMPTY_I, Events, day_numbers
+from riskscore.rules.events import _EMPTY_I, Events, day_numbers, flag_values
 
 
 # --- who the pupil is on as_of, and on each day ----------------------------------------------------
@@ -70,7 +70,7 @@ def _people(ev: Events, t: int, y0: int, cal: SchoolCalendar) -> _People:
         raise DataError(MSG_NO_BIRTH_DATE.format(student=bad))
     # sk: from a diploma's date, or from the first school year whose students row says so
     sk_from = np.full(n, _NAT, dtype=np.int64)
-    sk_rows = upto[st["has_sk"].fillna(False).astype(bool).to_numpy()[upto]]
+    sk_rows = upto[flag_values(st["has_sk"], fill=False)[upto]]
     if len(sk_rows):
         years = st["year0"].to_numpy()[sk_rows]
         starts = np.array([_date_day(school_year_start(school_year_name(y))) for y in range(int(years.min()), int(years.max()) + 1)], dtype=np.int64)
@@ -80,7 +80,7 @@ def _people(ev: Events, t: int, y0: int, cal: SchoolCalendar) -> _People:
     np.minimum.at(sk_from, dp["code"][got], dp["day"][got])
     school = st["school_id"].to_numpy()[last] if "school_id" in st.columns else None
     keys = cal.key_for(school, st["calendar_region"].to_numpy()[last])
-    key_idx, key_names = pd.factorize(pd.Series(keys, dtype=object), sort=True)
+    key_idx, key_names = pd.factorize(np.asarray(keys, dtype=object), sort=True)
     key = np.full(n, -1, dtype=np.int64)
     key[lc] = key_idx
     return _People(present, row, birth, sk_from, key, cal.view([str(k) for k in key_names]))
@@ -370,7 +370,7 @@ def _vva(ev: Events, pp: _People, cfg: RuleConfig, t: int, y0: int, since: int) 
         if t >= breach:
             rows = pp.row[pp.present]
             this_year = st["year0"].to_numpy()[rows] == y0
-            wants = st["final_year"].astype(bool).to_numpy()[rows] & st["expects_mbo"].astype(bool).to_numpy()[rows]
+            wants = flag_values(st["final_year"])[rows] & flag_values(st["expects_mbo"])[rows]
             cand = np.flatnonzero(pp.present)[this_year & wants]
             submitted = ap["submitted"]
             on_time = np.zeros(len(ev.ids), dtype=bool)
@@ -386,8 +386,9 @@ def _vva(ev: Events, pp: _People, cfg: RuleConfig, t: int, y0: int, since: int) 
     if cfg.enabled.get("vva_no_enrolment", True):
         check = _day_of(y0 + (cfg.vva_enrolled_by[0] < 8), cfg.vva_enrolled_by)
         if t >= check:
-            prev = st.loc[(st["year0"].to_numpy() == y0 - 1) & st["final_year"].astype(bool).to_numpy() & st["expects_mbo"].astype(bool).to_numpy(), "code"]
-            prev = np.unique(prev.to_numpy())
+            prev = st["code"].to_numpy()[(st["year0"].to_numpy() == y0 - 1) & flag_values(st["final_year"])
+                                         & flag_values(st["expects_mbo"])]
+            prev = np.unique(prev)
             enrolled_by = np.zeros(len(ev.ids), dtype=bool)
             enrolled_now = np.zeros(len(ev.ids), dtype=bool)
             enrolled = ap["enrolled"] if "enrolled" in ap else np.full(len(ap["code"]), _NAT)

@@ -49,6 +49,16 @@ def day_numbers(values: Any) -> np.ndarray:
     return out
 
 
+def flag_values(values: pd.Series, *, fill: bool | None = None) -> np.ndarray:
+    """A yes/no column as a bool array: ``values.astype(bool)`` (after ``fillna(fill)`` if given),
+    without a pandas pass when the column is bool already (the contract's dtype)."""
+    if values.dtype == bool:
+        return values.to_numpy()  # type: ignore[no-any-return]
+    if fill is not None:
+        values = values.fillna(fill)
+    return values.astype(bool).to_numpy()  # type: ignore[no-any-return]
+
+
 def codes_of(ids: pd.Index, values: Any) -> np.ndarray:
     """Integer code of each student id (-1 when unknown).
 
@@ -110,12 +120,14 @@ class Events:
         year0_of = np.array([school_year_start(str(y)).year for y in years], dtype=np.int64)  # a malformed year fails here
         year0 = year0_of[year_idx]
         order = np.lexsort((year0, code))
-        st = st[[c for c in st.columns if c in STUDENT_COLUMNS or c in _CONTEXT_COLUMNS]]
-        if not (order[1:] > order[:-1]).all():
-            st = st.take(order)
-        st = st.reset_index(drop=True)
-        st["code"] = code[order].astype(np.int64)
-        st["year0"] = year0[order]
+        in_order = bool((order[1:] > order[:-1]).all())
+        # one frame from the kept columns' arrays (a column selection, a take, a reset_index and two
+        # inserts cost ~0.4 ms even for one pupil)
+        columns: dict[str, Any] = {c: st[c].array if in_order else st[c].array.take(order)
+                                   for c in st.columns if c in STUDENT_COLUMNS or c in _CONTEXT_COLUMNS}
+        columns["code"] = code[order].astype(np.int64)
+        columns["year0"] = year0[order]
+        st = pd.DataFrame(columns)
 
         absences = _need(tables, "absences", ("student_id", "date", "hours", "category"))
         sick = _need(tables, "sick_reports", ("student_id", "start_date", "end_date"))
@@ -193,5 +205,5 @@ def _prep_enrolments(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.nda
 def _prep_diplomas(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
     if df is None or df.empty:
         return {"code": _EMPTY_I, "day": _EMPTY_I}
-    sk = df.loc[df["is_sk"].fillna(False).astype(bool)]
+    sk = df.loc[flag_values(df["is_sk"], fill=False)]
     return _known(codes_of(ids, sk["student_id"]), day=day_numbers(sk["date"]))
