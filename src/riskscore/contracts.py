@@ -7,6 +7,8 @@ modules import them from here rather than spelling them again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -315,7 +317,7 @@ _COMPARE = {
 }
 
 
-def _check_passes(check: pa.Check, values: np.ndarray, series: Any) -> bool:
+def _check_passes(check: pa.Check, values: np.ndarray, series: Callable[[], pd.Series]) -> bool:
     """One column check on the column's non-missing values (what pandera passes with ignore_na):
     built-in comparisons and ``isin`` with the check's own statistics on the numpy values, this
     module's array-safe checks called directly, any other check by pandera itself (``check(series)``).
@@ -362,18 +364,12 @@ def _passes_as_is(schema: pa.DataFrameSchema, df: pd.DataFrame) -> bool:
         if dtype not in _PLAIN_DTYPES or str(dtypes[i]) != dtype:
             return False
         values = _values(df, i)
-        missing = (np.isnan(values) if values.dtype.kind == "f" else np.isnat(values) if values.dtype.kind == "M"
-                   else pd.isna(values) if values.dtype.kind == "O" else None)
-        some_missing = missing is not None and bool(missing.any())
-        if some_missing:
+        missing = _missing(values)
+        if missing.any():
             if not column.nullable:
                 return False
             values = values[~missing]
-
-        def series(i: int = i, drop: Any = missing if some_missing else None) -> pd.Series:
-            full = df.iloc[:, i]
-            return full if drop is None else full[~drop]
-
+        series = partial(_series, df, i, missing)
         if not all(_check_passes(check, values, series) for check in column.checks):
             return False
     if schema.unique is not None and len(df) > 1:
@@ -381,6 +377,24 @@ def _passes_as_is(schema: pa.DataFrameSchema, df: pd.DataFrame) -> bool:
         if any(k not in position for k in key) or df.duplicated(subset=key).any():
             return False
     return True
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    """Where a column of a plain dtype is missing (NaN, NaT, None); bool and int columns never are."""
+    kind = values.dtype.kind
+    if kind == "f":
+        return np.isnan(values)
+    if kind == "M":
+        return np.isnat(values)
+    if kind == "O":
+        return np.asarray(pd.isna(values), dtype=bool)
+    return np.zeros(len(values), dtype=bool)
+
+
+def _series(df: pd.DataFrame, i: int, missing: np.ndarray) -> pd.Series:
+    """The i-th column as pandera's checks see it (missing values dropped), for checks pandera runs."""
+    full = df.iloc[:, i]
+    return full[~missing] if missing.any() else full
 
 
 def _values(df: pd.DataFrame, i: int) -> np.ndarray:
