@@ -18,8 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskscore.monitoring.impact import (OUTCOMES, ImpactConfig, attach_outcomes, comparison_rows, estimate,
-                                         running_frame)
+from riskscore.monitoring.impact import (
+    OUTCOMES,
+    ImpactConfig,
+    attach_outcomes,
+    comparison_rows,
+    estimate,
+    running_frame,
+)
 from riskscore.synthetic import Intervention, apply_intervention, generate
 
 AS_OF = dt.date(2024, 2, 1)
