@@ -252,10 +252,11 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     return np.where(pd.isna(arr), arr, arr.astype(str)).astype(object)
 
 
-def _retained(st: pd.DataFrame) -> np.ndarray:
-    """Per students row (sorted by code, year0): same school type and grade as the pupil's previous row."""
-    code, grade, kind = st["code"].to_numpy(), st["grade"].to_numpy(), st["school_type"].to_numpy()
-    out = np.zeros(len(st), dtype=bool)
+def _retained(st: dict[str, Any]) -> np.ndarray:
+    """Per students row (sorted by code, year0; Events.students): same school type and grade as the
+    pupil's previous row."""
+    code, grade, kind = st["code"], np.asarray(st["grade"]), np.asarray(st["school_type"])
+    out = np.zeros(len(code), dtype=bool)
     out[1:] = (code[1:] == code[:-1]) & (grade[1:] == grade[:-1]) & (kind[1:] == kind[:-1])
     return out
 
@@ -271,8 +272,8 @@ def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: Sch
     sy_start = _day(pd.Timestamp(school_year_start(sy)))
 
     st = ev.students
-    year0 = st["year0"].to_numpy()
-    code_all = st["code"].to_numpy()
+    year0 = st["year0"]
+    code_all = st["code"]
     history = year0 <= y0
     retentions = np.bincount(code_all[history & retained], minlength=n_ids)
     rows = np.flatnonzero(year0 == y0)
@@ -281,7 +282,7 @@ def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: Sch
 
     def pop(column: str, dtype: Any = None) -> np.ndarray:
         """The enrolled pupils' values of one students column (plain arrays: no frame per date)."""
-        return st[column].to_numpy(dtype=dtype)[rows]
+        return np.asarray(st[column], dtype=dtype)[rows]
 
     n = len(rows)
     # calendar per pupil: the school's own when it has one, else the region's (the rules use the same)

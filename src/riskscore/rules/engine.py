@@ -55,16 +55,16 @@ class _People:
 def _people(ev: Events, t: int, y0: int, cal: SchoolCalendar) -> _People:
     st = ev.students
     n = len(ev.ids)
-    upto = np.flatnonzero(st["year0"].to_numpy() <= y0)
-    code = st["code"].to_numpy()[upto]
+    upto = np.flatnonzero(st["year0"] <= y0)
+    code = st["code"][upto]
     last = upto[np.r_[code[1:] != code[:-1], True]] if len(upto) else upto
     present = np.zeros(n, dtype=bool)
     row = np.full(n, -1, dtype=np.int64)
-    lc = st["code"].to_numpy()[last]
+    lc = st["code"][last]
     present[lc] = True
     row[lc] = last
     birth = np.zeros(n, dtype=np.int64)
-    birth[lc] = day_numbers(st["birth_date"].to_numpy()[last])
+    birth[lc] = day_numbers(np.asarray(st["birth_date"])[last])
     if (birth[lc] == _NAT).any():
         bad = ev.ids[lc[birth[lc] == _NAT][0]]
         raise DataError(MSG_NO_BIRTH_DATE.format(student=bad))
@@ -72,14 +72,14 @@ def _people(ev: Events, t: int, y0: int, cal: SchoolCalendar) -> _People:
     sk_from = np.full(n, _NAT, dtype=np.int64)
     sk_rows = upto[flag_values(st["has_sk"], fill=False)[upto]]
     if len(sk_rows):
-        years = st["year0"].to_numpy()[sk_rows]
+        years = st["year0"][sk_rows]
         starts = np.array([_date_day(school_year_start(school_year_name(y))) for y in range(int(years.min()), int(years.max()) + 1)], dtype=np.int64)
-        np.minimum.at(sk_from, st["code"].to_numpy()[sk_rows], starts[years - years.min()])
+        np.minimum.at(sk_from, st["code"][sk_rows], starts[years - years.min()])
     dp = ev.diplomas
     got = dp["day"] <= t
     np.minimum.at(sk_from, dp["code"][got], dp["day"][got])
-    school = st["school_id"].to_numpy()[last] if "school_id" in st.columns else None
-    keys = cal.key_for(school, st["calendar_region"].to_numpy()[last])
+    school = np.asarray(st["school_id"])[last] if "school_id" in st else None
+    keys = cal.key_for(school, np.asarray(st["calendar_region"])[last])
     key_idx, key_names = pd.factorize(np.asarray(keys, dtype=object), sort=True)
     key = np.full(n, -1, dtype=np.int64)
     key[lc] = key_idx
@@ -369,7 +369,7 @@ def _vva(ev: Events, pp: _People, cfg: RuleConfig, t: int, y0: int, since: int) 
         breach = deadline + 1
         if t >= breach:
             rows = pp.row[pp.present]
-            this_year = st["year0"].to_numpy()[rows] == y0
+            this_year = st["year0"][rows] == y0
             wants = flag_values(st["final_year"])[rows] & flag_values(st["expects_mbo"])[rows]
             cand = np.flatnonzero(pp.present)[this_year & wants]
             submitted = ap["submitted"]
@@ -386,8 +386,7 @@ def _vva(ev: Events, pp: _People, cfg: RuleConfig, t: int, y0: int, since: int) 
     if cfg.enabled.get("vva_no_enrolment", True):
         check = _day_of(y0 + (cfg.vva_enrolled_by[0] < 8), cfg.vva_enrolled_by)
         if t >= check:
-            prev = st["code"].to_numpy()[(st["year0"].to_numpy() == y0 - 1) & flag_values(st["final_year"])
-                                         & flag_values(st["expects_mbo"])]
+            prev = st["code"][(st["year0"] == y0 - 1) & flag_values(st["final_year"]) & flag_values(st["expects_mbo"])]
             prev = np.unique(prev)
             enrolled_by = np.zeros(len(ev.ids), dtype=bool)
             enrolled_now = np.zeros(len(ev.ids), dtype=bool)
