@@ -346,37 +346,55 @@ def _passes_as_is(schema: pa.DataFrameSchema, df: pd.DataFrame) -> bool:
     check of the schema passing on the non-missing values, and the schema's unique key holding.
     Whatever this cannot decide (other dtypes, regex columns, frame-level checks, ...) returns False,
     and pandera validates as before."""
-    if (not isinstance(df, pd.DataFrame) or schema.checks or schema.parsers or schema.index is not None
-            or schema.dtype is not None or schema.strict or schema.ordered or schema.add_missing_columns
-            or schema.drop_invalid_rows or schema.unique_column_names or not df.columns.is_unique):
+    plan = _plan(schema)
+    if plan is None or not isinstance(df, pd.DataFrame) or not df.columns.is_unique:
         return False
     position = {c: i for i, c in enumerate(df.columns)}
     dtypes = df.dtypes.tolist()
-    for name, column in schema.columns.items():
-        if column.regex or column.parsers or column.unique or column.default is not None:
-            return False
+    for name, dtype, nullable, required, checks in plan:
         i = position.get(name)
         if i is None:
-            if column.required:
+            if required:
                 return False
             continue
-        dtype = str(column.dtype)
-        if dtype not in _PLAIN_DTYPES or str(dtypes[i]) != dtype:
+        if dtype is None or dtypes[i] != dtype:
             return False
         values = _values(df, i)
         missing = _missing(values)
         if missing.any():
-            if not column.nullable:
+            if not nullable:
                 return False
             values = values[~missing]
         series = partial(_series, df, i, missing)
-        if not all(_check_passes(check, values, series) for check in column.checks):
+        if not all(_check_passes(check, values, series) for check in checks):
             return False
     if schema.unique is not None and len(df) > 1:
         key = [schema.unique] if isinstance(schema.unique, str) else list(schema.unique)
         if any(k not in position for k in key) or df.duplicated(subset=key).any():
             return False
     return True
+
+
+_Plan = list[tuple[str, "np.dtype[Any] | None", bool, bool, tuple[pa.Check, ...]]]
+_PLANS: dict[int, tuple[pa.DataFrameSchema, _Plan | None]] = {}
+
+
+def _plan(schema: pa.DataFrameSchema) -> _Plan | None:
+    """What ``_passes_as_is`` reads from a schema, once per schema: per column its name, the numpy
+    dtype whose coercion is the identity (None: not one of those), nullable, required, checks. None
+    when the schema has anything the fast acceptance does not decide (then pandera always runs)."""
+    cached = _PLANS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    plan: _Plan | None = None
+    if not (schema.checks or schema.parsers or schema.index is not None or schema.dtype is not None or schema.strict
+            or schema.ordered or schema.add_missing_columns or schema.drop_invalid_rows or schema.unique_column_names
+            or any(c.regex or c.parsers or c.unique or c.default is not None for c in schema.columns.values())):
+        plan = [(name, np.dtype(str(column.dtype)) if str(column.dtype) in _PLAIN_DTYPES else None,
+                 bool(column.nullable), bool(column.required), tuple(column.checks))
+                for name, column in schema.columns.items()]
+    _PLANS[id(schema)] = (schema, plan)
+    return plan
 
 
 def _missing(values: np.ndarray) -> np.ndarray:

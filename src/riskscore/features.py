@@ -331,7 +331,8 @@ def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: Sch
         if len(part["code"]):
             hit = row_of_code[part["code"]]
             cols[column_of[part["rule_id"][0]]][hit[hit >= 0]] = True
-    return pd.DataFrame({c: cols[c] for c in ("student_id", "as_of", *CONTEXT, *FEATURES, *RULE_COLUMNS)}), fired
+    # every array above is new (computed or taken by index): the frame may keep them without a copy
+    return pd.DataFrame({c: cols[c] for c in ("student_id", "as_of", *CONTEXT, *FEATURES, *RULE_COLUMNS)}, copy=False), fired
 
 
 def _enrolled(en: dict[str, np.ndarray], codes: np.ndarray, t: int, n_ids: int) -> np.ndarray:
