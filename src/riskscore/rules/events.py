@@ -97,7 +97,8 @@ class Events:
 
     ``students`` holds the students rows as arrays by column name (numpy, or pandas' own array for an
     extension dtype), sorted by code and year, with 'code' and 'year0': a frame would cost more to
-    build and read back than the rules take for one pupil. ``column`` gives one as a numpy array.
+    build and read back than the rules take for one pupil. When the rows come sorted the arrays are
+    the caller's own columns (no copy): the rules and the features only read them.
     """
 
     ids: pd.Index
