@@ -280,6 +280,10 @@ class CalendarView:
         return np.bincount(self.week_id[key, :cut][lesson], minlength=n_weeks).astype(np.int64)
 
 
+#: views of at most this many calendars are kept (SchoolCalendar.view)
+_VIEW_CACHE_KEYS = 8
+
+
 class SchoolCalendar:
     """Lesson days and lesson weeks per calendar (a region, or a school that overrides its region)."""
 
@@ -383,16 +387,20 @@ class SchoolCalendar:
     def view(self, keys: Any) -> CalendarView:
         """Day-indexed tables of several calendars stacked, for lookups by (calendar index, day) at once.
 
-        Views are kept per set of keys (read-only arrays): the features and the rules ask for the same
-        one in every call, and stacking the tables costs more than a one-pupil rule evaluation."""
+        Small views (a few calendars: the regions, one pupil's school) are kept per set of keys, with
+        read-only arrays: the features and the rules ask for the same one in every call, and stacking
+        the tables costs more than a one-pupil rule evaluation. Views of many school calendars (~80 kB
+        each) are built per call as before, so a cache never holds much memory."""
         names = tuple(str(k) for k in keys)
+        if len(names) > _VIEW_CACHE_KEYS:
+            return self._stack(names)
         cache: dict[tuple[str, ...], CalendarView] = self.__dict__.setdefault("_views", {})
         view = cache.get(names)
         if view is None:
             view = self._stack(names)
             for table in (view.lesson_day, view.lesson_ordinal, view.week_id, view.week_ordinal):
                 table.flags.writeable = False
-            if len(cache) >= 64:  # many different school sets: keep the most recent ones
+            if len(cache) >= 64:  # many different small sets: start afresh
                 cache.clear()
             cache[names] = view
         return view
