@@ -164,7 +164,7 @@ def main() -> None:
     ev = rules.Events.from_tables(tables, cfg)
     t_prep = time.perf_counter() - t0
     t0 = time.perf_counter()
-    frame = features._features_at(ev, features._retained(ev.students), as_of, cal, cfg)
+    frame, _ = features._features_at(ev, features._retained(ev.students), as_of, cal, cfg)
     t_feat = time.perf_counter() - t0
     t0 = time.perf_counter()
     rules.evaluate_events(ev, as_of, config=cfg, calendar=cal)

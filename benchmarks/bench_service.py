@@ -355,9 +355,10 @@ def stage_breakdown(bundle_dir: Path, work: Path, *, n: int) -> list[tuple[str, 
 
 
 def core_breakdown(bundle_dir: Path, *, n: int) -> list[tuple[str, float]]:
-    """Inside the scoring core for the same pupil: the black boxes features.build and rules.evaluate,
-    and the model + reasons + routing step (scoring.score_table)."""
-    from riskscore import features, rules, scoring
+    """Inside the scoring core for the same pupil: the one pass over the events (features, rules and
+    the feature contract from one preparation), its parts, the context and the model + reasons +
+    routing step (scoring.score_table)."""
+    from riskscore import contracts, features, rules, scoring
     from riskscore.api.events import to_tables
     from riskscore.api.schemas import StudentEvents
     from riskscore.calendar import SchoolCalendar
@@ -369,17 +370,19 @@ def core_breakdown(bundle_dir: Path, *, n: int) -> list[tuple[str, float]]:
     events = StudentEvents.model_validate(year_of_events("BENCH-1", school=SCHOOL))
     tables, day = to_tables([events]), events.reference_date()
     cal, cfg = SchoolCalendar.default(), RuleConfig.default()
-    quiet = cfg.model_copy(update={"enabled": dict.fromkeys(cfg.enabled, False)})
-    table = features.build(tables, day, calendar=cal, rule_config=quiet)
-    pit = features.point_in_time(tables, day)
-    fired = rules.evaluate(pit, day, config=cfg, calendar=cal)
+    table, fired = features.build_with_triggers(tables, day, calendar=cal, rule_config=cfg)
+    ev = rules.Events.from_tables(tables, cfg, as_of=(day, day))
     ctx = scoring.context(tables, day)
 
     steps = [
-        ("features.build (rules switched off; validates the feature table)",
-         lambda: features.build(tables, day, calendar=cal, rule_config=quiet)),
-        ("features.point_in_time + rules.evaluate",
-         lambda: rules.evaluate(features.point_in_time(tables, day), day, config=cfg, calendar=cal)),
+        ("features.build_with_triggers (events prepared once: features, all rules, feature contract)",
+         lambda: features.build_with_triggers(tables, day, calendar=cal, rule_config=cfg)),
+        ("  of which rules.Events.from_tables (raw tables -> student codes, day numbers)",
+         lambda: rules.Events.from_tables(tables, cfg, as_of=(day, day))),
+        ("  of which rules.evaluate_arrays (all rules, before their frame)",
+         lambda: rules.evaluate_arrays(ev, day, config=cfg, calendar=cal)),
+        ("  of which contracts.validate('features', ...) (the feature contract)",
+         lambda: contracts.validate("features", table)),
         ("context (birth date, sk on as_of)", lambda: scoring.context(tables, day)),
         ("model + reasons + routing (scoring.score_table)",
          lambda: scoring.score_table(table, bundle, fired=fired, ctx=ctx)),

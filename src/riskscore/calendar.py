@@ -116,7 +116,17 @@ def age_on(birth_date: Any, on: Any) -> int:
 
 def ages_on(birth_dates: Any, on: Any) -> np.ndarray:
     """Vectorised age_on: one date for all, or one date per birth date."""
-    b = pd.DatetimeIndex(pd.to_datetime(np.asarray(birth_dates)))
+    births = np.asarray(birth_dates)
+    if births.dtype.kind == "M" and isinstance(on, dt.date) and not np.isnat(births).any():
+        # calendar parts straight from numpy (a DatetimeIndex and its .year/.month/.day cost ~0.2 ms)
+        days = births.astype("datetime64[D]")
+        months = days.astype("datetime64[M]")
+        years = months.astype("datetime64[Y]")
+        bm = (months - years.astype("datetime64[M]")).astype(np.int64) + 1
+        bd = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+        before = (on.month < bm) | ((on.month == bm) & (on.day < bd))
+        return (on.year - (years.astype(np.int64) + 1970) - before).astype(np.int64)
+    b = pd.DatetimeIndex(pd.to_datetime(births))
     if isinstance(on, dt.date):
         oy, om, od = on.year, on.month, on.day
     else:
@@ -270,6 +280,10 @@ class CalendarView:
         return np.bincount(self.week_id[key, :cut][lesson], minlength=n_weeks).astype(np.int64)
 
 
+#: views of at most this many calendars are kept (SchoolCalendar.view)
+_VIEW_CACHE_KEYS = 8
+
+
 class SchoolCalendar:
     """Lesson days and lesson weeks per calendar (a region, or a school that overrides its region)."""
 
@@ -371,8 +385,31 @@ class SchoolCalendar:
         return np.where(own, schools.astype(str), regions)
 
     def view(self, keys: Any) -> CalendarView:
-        """Day-indexed tables of several calendars stacked, for lookups by (calendar index, day) at once."""
+        """Day-indexed tables of several calendars stacked, for lookups by (calendar index, day) at once.
+
+        Small views (a few calendars: the regions, one pupil's school) are kept per set of keys, with
+        read-only arrays: the features and the rules ask for the same one in every call, and stacking
+        the tables costs more than a one-pupil rule evaluation. Views of many school calendars (~80 kB
+        each) are built per call as before, so a cache never holds much memory."""
         names = tuple(str(k) for k in keys)
+        if len(names) > _VIEW_CACHE_KEYS:
+            return self._stack(names)
+        cache: dict[tuple[str, ...], CalendarView] = self.__dict__.setdefault("_views", {})
+        view = cache.get(names)
+        if view is None:
+            view = self._stack(names)
+            for table in (view.lesson_day, view.lesson_ordinal, view.week_id, view.week_ordinal):
+                table.flags.writeable = False
+            if len(cache) >= 64:  # many different small sets: start afresh
+                cache.clear()
+            cache[names] = view
+        return view
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (e.g. shipped to Spark workers) without the cached views."""
+        return {k: v for k, v in self.__dict__.items() if k != "_views"}
+
+    def _stack(self, names: tuple[str, ...]) -> CalendarView:
         tables = [self._table(k) for k in names]
         return CalendarView(
             keys=names,

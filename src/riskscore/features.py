@@ -179,6 +179,36 @@ def build(
     A pupil's row depends only on that pupil's own rows, so any split of the pupils into calls (Spark's
     applyInPandas groups) gives the same table.
     """
+    return _build(tables, as_of_dates, calendar=calendar, rule_config=rule_config, progress=progress)[0]
+
+
+def build_with_triggers(
+    tables: dict[str, pd.DataFrame],
+    as_of: Any,
+    *,
+    calendar: SchoolCalendar | None = None,
+    rule_config: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``build`` for one as-of date, plus the triggers behind its ``rule_<id>`` columns: exactly what
+    ``rules.evaluate(point_in_time(tables, as_of), as_of)`` returns, from the same one preparation of
+    the events (the scoring core needs the dates and deadlines, not only the booleans)."""
+    table, fired = _build(tables, as_of, calendar=calendar, rule_config=rule_config, triggers=True)
+    if len(fired) != 1:
+        raise DataError(MSG_NO_DATES if not fired else "build_with_triggers takes one as-of date")
+    return table, fired[0]
+
+
+def _build(
+    tables: dict[str, pd.DataFrame],
+    as_of_dates: Iterable[Any] | Any,
+    *,
+    calendar: SchoolCalendar | None = None,
+    rule_config: Any = None,
+    progress: Any = None,
+    triggers: bool = False,
+) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """The validated feature table and, if asked, per as-of date the rules' triggers (rules.evaluate's
+    frame)."""
     from riskscore.calendar import SchoolCalendar
 
     if isinstance(as_of_dates, str | pd.Timestamp | dt.date | np.datetime64):
@@ -196,38 +226,45 @@ def build(
         raise DataError(MSG_NO_STUDENTS)
     ev = rules.Events.from_tables(tables, cfg, as_of=(dates[0], dates[-1]))
     retained = _retained(ev.students)
-    frames = []
+    frames, fired = [], []
     for d in dates:
-        frames.append(_features_at(ev, retained, d, cal, cfg))
+        frame, parts = _features_at(ev, retained, d, cal, cfg)
+        frames.append(frame)
+        if triggers:
+            fired.append(rules.triggers_frame(ev, parts))
         if progress is not None:
             progress(d)
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     table = imported_data_features(table, tables)  # ingest: unknown absence where no school data; DUO signals
-    return validate("features", table)
+    return validate("features", table), fired
 
 
 def _day(ts: pd.Timestamp) -> int:
     return (ts.date() - dt.date(1970, 1, 1)).days
 
 
-def _as_text(values: pd.Series) -> np.ndarray:
-    """Ids and codes as str (an int id from a hand-made table becomes '123'); missing stays missing."""
-    arr = values.to_numpy(dtype=object)
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """Ids and codes (an object array) as str (an int id from a hand-made table becomes '123'); missing
+    stays missing."""
+    arr = values
     if pd.api.types.infer_dtype(arr, skipna=True) in ("string", "empty"):
         return arr
     return np.where(pd.isna(arr), arr, arr.astype(str)).astype(object)
 
 
-def _retained(st: pd.DataFrame) -> np.ndarray:
-    """Per students row (sorted by code, year0): same school type and grade as the pupil's previous row."""
-    code, grade, kind = st["code"].to_numpy(), st["grade"].to_numpy(), st["school_type"].to_numpy()
-    out = np.zeros(len(st), dtype=bool)
+def _retained(st: dict[str, Any]) -> np.ndarray:
+    """Per students row (sorted by code, year0; Events.students): same school type and grade as the
+    pupil's previous row."""
+    code, grade, kind = st["code"], np.asarray(st["grade"]), np.asarray(st["school_type"])
+    out = np.zeros(len(code), dtype=bool)
     out[1:] = (code[1:] == code[:-1]) & (grade[1:] == grade[:-1]) & (kind[1:] == kind[:-1])
     return out
 
 
 # --- one as-of date ------------------------------------------------------------------------------
-def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: SchoolCalendar, cfg: Any) -> pd.DataFrame:
+def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: SchoolCalendar,
+                 cfg: Any) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
+    """The feature rows of one as-of date, and the rules' triggers on it (rules.evaluate_arrays)."""
     n_ids = len(ev.ids)
     t = _day(as_of)
     sy = school_year_of(as_of)
@@ -235,57 +272,67 @@ def _features_at(ev: Events, retained: np.ndarray, as_of: pd.Timestamp, cal: Sch
     sy_start = _day(pd.Timestamp(school_year_start(sy)))
 
     st = ev.students
-    year0 = st["year0"].to_numpy()
+    year0 = st["year0"]
+    code_all = st["code"]
     history = year0 <= y0
-    retentions = np.bincount(st["code"].to_numpy()[history & retained], minlength=n_ids)
-    pop = st.loc[year0 == y0]
-    pop = pop.loc[_enrolled(ev.enrolments, pop["code"].to_numpy(), t, n_ids)].reset_index(drop=True)
-    codes = pop["code"].to_numpy()
+    retentions = np.bincount(code_all[history & retained], minlength=n_ids)
+    rows = np.flatnonzero(year0 == y0)
+    rows = rows[_enrolled(ev.enrolments, code_all[rows], t, n_ids)]
+    codes = code_all[rows]
 
+    def pop(column: str, dtype: Any = None) -> np.ndarray:
+        """The enrolled pupils' values of one students column (plain arrays: no frame per date)."""
+        return np.asarray(st[column], dtype=dtype)[rows]
+
+    n = len(rows)
     # calendar per pupil: the school's own when it has one, else the region's (the rules use the same)
-    keys = cal.key_for(pop["school_id"].to_numpy(), pop["calendar_region"].to_numpy())
-    key_idx, key_names = pd.factorize(pd.Series(keys, dtype=object), sort=True)
+    keys = cal.key_for(pop("school_id"), pop("calendar_region"))
+    key_idx, key_names = pd.factorize(np.asarray(keys, dtype=object), sort=True)
     view = cal.view([str(k) for k in key_names])
     key_of_code = np.full(n_ids, -1, dtype=np.int64)
     key_of_code[codes] = key_idx
     last_week = view.lesson_week_ordinal(np.arange(len(key_names)), np.full(len(key_names), t))
     win12_start = np.array([_day(pd.Timestamp(cal.lesson_week_window(as_of, 12, str(k))[0])) for k in key_names], dtype=np.int64)
 
+    level = _as_text(pop("level", object))
     cols: dict[str, Any] = {
-        "student_id": _as_text(pop["student_id"]),
-        "as_of": np.full(len(pop), as_of.to_datetime64()).astype("datetime64[ns]"),
-        "school_id": _as_text(pop["school_id"]),
-        "municipality": pop["municipality"].to_numpy(),
-        "rmc_region": pop["rmc_region"].to_numpy(),
-        "school_year": np.full(len(pop), sy, dtype=object),
-        "level": _as_text(pop["level"]),
+        "student_id": _as_text(pop("student_id", object)),
+        "as_of": np.full(n, as_of.to_datetime64()).astype("datetime64[ns]"),
+        "school_id": _as_text(pop("school_id", object)),
+        "municipality": pop("municipality"),
+        "rmc_region": pop("rmc_region"),
+        "school_year": np.full(n, sy, dtype=object),
+        "level": level,
     }
-    birth = rules.day_numbers(pop["birth_date"]).astype(np.float64)
+    birth = rules.day_numbers(pop("birth_date")).astype(np.float64)
     cols["age"] = (t - birth) / 365.25
     first_day = _day(pd.Timestamp(cal.first))
     lookback = max(int(min(win12_start.min(initial=sy_start), sy_start)), first_day)
     cols.update(_absence_features(ev.absences, codes, key_of_code, view, last_week, t, lookback, sy_start, n_ids))
     cols.update(_sick_features(ev.sick, codes, key_of_code, view, win12_start, t, max(sy_start, first_day + 1), n_ids))
-    applicable = (pop["final_year"].astype(bool) & pop["expects_mbo"].astype(bool)).to_numpy()
+    applicable = pop("final_year").astype(bool) & pop("expects_mbo").astype(bool)
     cols.update(_application_features(ev.applications, codes, applicable, t, sy_start, _day(pd.Timestamp(y0 + 1, 4, 1)), n_ids))
     en = ev.enrolments
     done = (en["end"] <= t) & en["switch"]
     cols["switches"] = np.bincount(en["code"][done], minlength=n_ids)[codes].astype(float)
     cols["retentions"] = retentions[codes].astype(float)
     age_oct1 = (_day(pd.Timestamp(y0, 10, 1)) - birth) / 365.25
-    typical = np.where(pop["school_type"].to_numpy() == "mbo", 16.0, 12.0) + pop["grade"].to_numpy(dtype=float)
+    typical = np.where(pop("school_type") == "mbo", 16.0, 12.0) + pop("grade", float)
     cols["over_age"] = np.maximum(age_oct1 - typical, 0.0)
-    level_idx, levels = pd.factorize(pop["level"])
-    cols["level_code"] = np.array([LEVEL_CODE.get(v, np.nan) for v in levels], dtype=float)[level_idx] if len(pop) else np.zeros(0)
-    fired = rules.evaluate_events(ev, as_of, config=cfg, calendar=cal, codes=True)
+    level_idx, levels = pd.factorize(level)
+    cols["level_code"] = np.array([LEVEL_CODE.get(v, np.nan) for v in levels], dtype=float)[level_idx] if n else np.zeros(0)
+    fired = rules.evaluate_arrays(ev, as_of, config=cfg, calendar=cal)  # one column dict per rule
     row_of_code = np.full(n_ids, -1, dtype=np.int64)
-    row_of_code[codes] = np.arange(len(codes))
-    for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
-        flag = np.zeros(len(codes), dtype=bool)
-        rows = row_of_code[fired.loc[fired["rule_id"] == rule_id, "code"].to_numpy(dtype=np.int64)]
-        flag[rows[rows >= 0]] = True
-        cols[column] = flag
-    return pd.DataFrame({c: cols[c] for c in ("student_id", "as_of", *CONTEXT, *FEATURES, *RULE_COLUMNS)})
+    row_of_code[codes] = np.arange(n)
+    column_of = dict(zip(RULE_IDS, RULE_COLUMNS, strict=True))
+    for column in RULE_COLUMNS:
+        cols[column] = np.zeros(n, dtype=bool)
+    for part in fired:
+        if len(part["code"]):
+            hit = row_of_code[part["code"]]
+            cols[column_of[part["rule_id"][0]]][hit[hit >= 0]] = True
+    # every array above is new (computed or taken by index): the frame may keep them without a copy
+    return pd.DataFrame({c: cols[c] for c in ("student_id", "as_of", *CONTEXT, *FEATURES, *RULE_COLUMNS)}, copy=False), fired
 
 
 def _enrolled(en: dict[str, np.ndarray], codes: np.ndarray, t: int, n_ids: int) -> np.ndarray:

@@ -134,10 +134,13 @@ def context(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
     from riskscore.calendar import school_year_of
 
     students = tables["students"]
-    rows = students.loc[students["school_year"].astype(str) <= school_year_of(as_of)]
-    rows = rows.sort_values(["student_id", "school_year"]).drop_duplicates("student_id", keep="last")
-    ctx = rows.set_index(rows["student_id"].astype(str))[
-        ["school_id", "municipality", "rmc_region", "birth_date", "has_sk"]].copy()
+    known = (students["school_year"].astype(str) <= school_year_of(as_of)).to_numpy()
+    rows = students if known.all() else students[known]
+    if len(rows) > 1:  # one row (one pupil's request) is sorted and unique already
+        rows = rows.sort_values(["student_id", "school_year"]).drop_duplicates("student_id", keep="last")
+    # built column by column: set_index + selection + copy cost ~0.5 ms even for one row
+    ctx = pd.DataFrame({c: rows[c].array for c in ("school_id", "municipality", "rmc_region", "birth_date", "has_sk")},
+                       index=pd.Index(rows["student_id"].astype(str), name="student_id"))
     diplomas = tables.get("diplomas")
     if diplomas is not None and len(diplomas):
         sk = diplomas.loc[diplomas["is_sk"].astype(bool) & (pd.to_datetime(diplomas["date"]) <= pd.Timestamp(as_of)),
@@ -151,7 +154,10 @@ def _ages(birth_dates: Any, as_of: dt.date) -> np.ndarray:
     """Whole years on as_of (float, NaN when unknown)."""
     from riskscore.calendar import ages_on as age_on
 
-    birth = np.asarray(pd.to_datetime(np.asarray(birth_dates)), dtype="datetime64[ns]").reshape(-1)
+    birth = np.asarray(birth_dates)
+    if birth.dtype != np.dtype("datetime64[ns]"):
+        birth = np.asarray(pd.to_datetime(birth), dtype="datetime64[ns]")
+    birth = birth.reshape(-1)
     out = np.full(len(birth), np.nan)
     known = ~np.isnat(birth)
     if known.any():
@@ -164,6 +170,25 @@ def _column(table: pd.DataFrame, name: str) -> list[Any]:
     if name not in table.columns:
         return [None] * len(table)
     return [None if v is None or (isinstance(v, float) and v != v) else v for v in table[name].tolist()]
+
+
+def _dates(values: pd.Series) -> list[dt.date]:
+    """The as-of dates of a feature table as datetime.date (one numpy cast for the usual dtype)."""
+    arr = values.to_numpy()
+    if arr.dtype == np.dtype("datetime64[ns]") and not np.isnat(arr).any():
+        return arr.astype("datetime64[D]").tolist()  # type: ignore[no-any-return]
+    return [d.date() for d in pd.to_datetime(values)]
+
+
+def _context_of(ctx: pd.DataFrame, sids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Birth date and sk of each student id from ``context``'s frame: one index lookup for both
+    columns when every id is there (the usual case), else reindexed (missing: NaT, no sk)."""
+    if ctx.index.is_unique and ctx["has_sk"].dtype == bool:
+        pos = ctx.index.get_indexer(sids)
+        if (pos >= 0).all():
+            return ctx["birth_date"].to_numpy()[pos], ctx["has_sk"].to_numpy()[pos]
+    return (ctx["birth_date"].reindex(sids).to_numpy(),
+            ctx["has_sk"].reindex(sids).fillna(False).astype(bool).to_numpy())
 
 
 def _date(value: Any) -> dt.date | None:
@@ -235,14 +260,13 @@ def score_table(
     objecting, incomplete = frozenset(map(str, objecting)), frozenset(map(str, incomplete_schools))
     n = len(table)
     sids = table["student_id"].astype(str).to_numpy()
-    as_ofs = [d.date() for d in pd.to_datetime(table["as_of"])]
+    as_ofs = _dates(table["as_of"])
     schools = _column(table, "school_id")
     place = {u: _column(table, u) for u in ("municipality", "rmc_region")}
     if ctx is not None and n:
-        birth = ctx["birth_date"].reindex(sids).to_numpy()
+        birth, has_sk = _context_of(ctx, sids)
         ages = np.array([_ages([b], d)[0] for b, d in zip(birth, as_ofs, strict=True)]) \
             if len(set(as_ofs)) > 1 else _ages(birth, as_ofs[0])
-        has_sk = ctx["has_sk"].reindex(sids).fillna(False).astype(bool).to_numpy()
     else:
         ages = np.floor(pd.to_numeric(table["age"], errors="coerce").to_numpy(dtype=float)) \
             if "age" in table.columns else np.full(n, np.nan)
@@ -307,15 +331,11 @@ def score_events(
     tbl = routing or RoutingTable.default()
     tables = dict(tables)
     cfg = rule_config or rules.RuleConfig()
-    # the rules run once, here (their dates and deadlines are needed, not only features.build's
-    # booleans): the build gets the same thresholds with every rule switched off, and its rule_<id>
-    # columns are filled from this one evaluation — the same definition (fired and active on as_of)
-    quiet = cfg.model_copy(update={"enabled": dict.fromkeys(cfg.enabled, False)})
-    table = features.build(tables, day, calendar=cal, rule_config=quiet)
-    table = table.drop_duplicates("student_id", keep="last").reset_index(drop=True)
-    fired = rules.evaluate(features.point_in_time(tables, day), day, config=cfg, calendar=cal)
-    return from_features(table, fired, context(tables, day), bundle, day, routing=tbl, objecting=objecting,
-                         incomplete_schools=incomplete_schools, top_k=top_k, source=source)
+    # one preparation of the events for features and rules: the build's rule_<id> columns and the
+    # triggers (with their dates and deadlines) come from the same single evaluation
+    table, fired = features.build_with_triggers(tables, day, calendar=cal, rule_config=cfg)
+    return _finish(table, fired, context(tables, day), bundle, day, routing=tbl, objecting=objecting,
+                   incomplete_schools=incomplete_schools, top_k=top_k, source=source)
 
 
 def from_features(
@@ -334,12 +354,31 @@ def from_features(
     """The second half of score_events, for a feature table and rule triggers built elsewhere (the
     Spark engine): model, reasons and routing for the enrolled, triggers only for the leavers."""
     from riskscore.contracts import RULE_COLUMNS, RULE_IDS
-    from riskscore.routing import RoutingTable, route
 
-    tbl = routing or RoutingTable.default()
     table = table.copy()
     for rule_id, column in zip(RULE_IDS, RULE_COLUMNS, strict=True):
         table[column] = table["student_id"].isin(fired.loc[fired["rule_id"] == rule_id, "student_id"])
+    return _finish(table, fired, ctx, bundle, day, routing=routing, objecting=objecting,
+                   incomplete_schools=incomplete_schools, top_k=top_k, source=source)
+
+
+def _finish(
+    table: pd.DataFrame,
+    fired: pd.DataFrame,
+    ctx: pd.DataFrame,
+    bundle: ModelBundle,
+    day: dt.date,
+    *,
+    routing: RoutingTable | None = None,
+    objecting: Iterable[str] = frozenset(),
+    incomplete_schools: Iterable[str] = frozenset(),
+    top_k: int = TOP_K,
+    source: str = "the data",
+) -> Scoring:
+    """Model, reasons and routing for a feature table whose rule columns already match ``fired``."""
+    from riskscore.routing import RoutingTable, route
+
+    tbl = routing or RoutingTable.default()
     students = score_table(table, bundle, fired=fired, ctx=ctx, routing=tbl, objecting=objecting,
                            incomplete_schools=incomplete_schools, top_k=top_k)
 

@@ -21,21 +21,21 @@ if TYPE_CHECKING:
     from riskscore.api.schemas import StudentEvents
 
 
-def _dates(values: list[Any]) -> pd.Series:
-    # date objects (None = NaT) straight into numpy: pd.to_datetime on objects costs ms per column
-    return pd.Series(np.array(values, dtype="datetime64[D]").astype("datetime64[ns]"))
+def _array(values: list[Any], kind: str) -> np.ndarray:
+    """One column as a numpy array of the contract's dtype: the frames are built from plain arrays
+    (a pandas Series per column, aligned on its index, costs more than the whole column)."""
+    if kind == "date":  # date objects (None = NaT) straight into numpy: pd.to_datetime on objects costs ms per column
+        return np.array(values, dtype="datetime64[D]").astype("datetime64[ns]")
+    if kind == "object":
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    return np.array(values, dtype=kind)
 
 
 def _frame(columns: dict[str, tuple[list[Any], str]]) -> pd.DataFrame:
-    data: dict[str, pd.Series] = {}
-    for name, (values, kind) in columns.items():
-        if kind == "date":
-            data[name] = _dates(values)
-        elif kind == "object":
-            data[name] = pd.Series(values, dtype=object)
-        else:
-            data[name] = pd.Series(values, dtype=kind)
-    return pd.DataFrame(data)
+    # the arrays are new and owned by the frame: no copy needed
+    return pd.DataFrame({name: _array(values, kind) for name, (values, kind) in columns.items()}, copy=False)
 
 
 def to_tables(students: Sequence[StudentEvents]) -> dict[str, pd.DataFrame]:
@@ -97,9 +97,9 @@ def to_tables(students: Sequence[StudentEvents]) -> dict[str, pd.DataFrame]:
         "level": (st["level"], "object"), "pathway": (st["pathway"], "object"), "grade": (st["grade"], "float64"),
         "final_year": (st["final_year"], "bool"), "expects_mbo": (st["expects_mbo"], "bool"),
         "has_sk": (st["has_sk"], "bool"),
+        # never accepted from a caller: audit-only, and never a scoring input
+        **{col: ([None] * len(st["student_id"]), "object") for col in AUDIT_COLUMNS},
     })
-    for col in AUDIT_COLUMNS:  # never accepted from a caller: audit-only, and never a scoring input
-        students_df[col] = pd.Series([None] * len(students_df), dtype=object)
     return {
         "students": students_df,
         "absences": _frame({"student_id": (ab["student_id"], "object"), "date": (ab["date"], "date"),

@@ -37,7 +37,7 @@ from riskscore.rules.catalogue import (
     RuleConfig,
     rule_text,
 )
-from riskscore.rules.engine import evaluate, evaluate_events, window_reports
+from riskscore.rules.engine import evaluate, evaluate_arrays, evaluate_events, triggers_frame, window_reports
 from riskscore.rules.events import HISTORY_DAYS, STUDENT_COLUMNS, Events, codes_of, day_numbers
 
 #: the vectorised age lives in calendar.py (one place); this name stays for callers of rules.age_on
@@ -61,7 +61,9 @@ __all__ = [
     "codes_of",
     "day_numbers",
     "evaluate",
+    "evaluate_arrays",
     "evaluate_events",
     "rule_text",
+    "triggers_frame",
     "window_reports",
 ]

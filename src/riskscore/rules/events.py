@@ -49,6 +49,17 @@ def day_numbers(values: Any) -> np.ndarray:
     return out
 
 
+def flag_values(values: Any, *, fill: bool | None = None) -> np.ndarray:
+    """A yes/no column (Series or array) as a bool array: pandas' ``astype(bool)`` (after
+    ``fillna(fill)`` if given), without a pandas pass when it is bool already (the contract's dtype)."""
+    if values.dtype == bool:
+        return np.asarray(values)
+    series = values if isinstance(values, pd.Series) else pd.Series(values, copy=False)
+    if fill is not None:
+        series = series.fillna(fill)
+    return series.astype(bool).to_numpy()  # type: ignore[no-any-return]
+
+
 def codes_of(ids: pd.Index, values: Any) -> np.ndarray:
     """Integer code of each student id (-1 when unknown).
 
@@ -83,10 +94,15 @@ class Events:
 
     Built once per call of ``features.build`` or ``evaluate``; every as-of date then only masks and
     counts. Columns not needed by the rules stay in ``students`` for the features.
+
+    ``students`` holds the students rows as arrays by column name (numpy, or pandas' own array for an
+    extension dtype), sorted by code and year, with 'code' and 'year0': a frame would cost more to
+    build and read back than the rules take for one pupil. When the rows come sorted the arrays are
+    the caller's own columns (no copy): the rules and the features only read them.
     """
 
     ids: pd.Index
-    students: pd.DataFrame  # sorted by code, year0; with 'code' and 'year0'
+    students: dict[str, Any]  # column -> array; sorted by code, year0; with 'code' and 'year0'
     absences: dict[str, np.ndarray]  # code, day, hours, unauthorised (bool), late (bool)
     sick: dict[str, np.ndarray]  # code, start, end
     applications: dict[str, np.ndarray]  # code, submitted, one day array per status
@@ -110,12 +126,15 @@ class Events:
         year0_of = np.array([school_year_start(str(y)).year for y in years], dtype=np.int64)  # a malformed year fails here
         year0 = year0_of[year_idx]
         order = np.lexsort((year0, code))
-        st = st[[c for c in st.columns if c in STUDENT_COLUMNS or c in _CONTEXT_COLUMNS]]
-        if not (order[1:] > order[:-1]).all():
-            st = st.take(order)
-        st = st.reset_index(drop=True)
-        st["code"] = code[order].astype(np.int64)
-        st["year0"] = year0[order]
+        in_order = bool((order[1:] > order[:-1]).all())
+        columns: dict[str, Any] = {}
+        for c in st.columns:
+            if c in STUDENT_COLUMNS or c in _CONTEXT_COLUMNS:
+                values = _plain(st[c].array)
+                columns[c] = values if in_order else values.take(order)
+        columns["code"] = code[order].astype(np.int64)
+        columns["year0"] = year0[order]
+        st = columns
 
         absences = _need(tables, "absences", ("student_id", "date", "hours", "category"))
         sick = _need(tables, "sick_reports", ("student_id", "start_date", "end_date"))
@@ -125,6 +144,12 @@ class Events:
         window = None if as_of is None else (to_date(as_of[0]) - dt.timedelta(days=HISTORY_DAYS), to_date(as_of[1]))
         return cls(ids, st, _prep_absences(absences, ids, cfg, window), _prep_sick(sick, ids), _prep_apps(apps, ids, VVA_STATUSES),
                    _prep_enrolments(enrol, ids), _prep_diplomas(diplomas, ids))
+
+
+def _plain(values: Any) -> Any:
+    """A column's values: a numpy array for numpy dtypes, pandas' extension array otherwise (so
+    ``flag_values`` keeps pandas' semantics for nullable and categorical columns)."""
+    return values.to_numpy() if isinstance(values, pd.arrays.NumpyExtensionArray) else values
 
 
 def _known(code: np.ndarray, **arrays: np.ndarray) -> dict[str, np.ndarray]:
@@ -193,5 +218,5 @@ def _prep_enrolments(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.nda
 def _prep_diplomas(df: pd.DataFrame | None, ids: pd.Index) -> dict[str, np.ndarray]:
     if df is None or df.empty:
         return {"code": _EMPTY_I, "day": _EMPTY_I}
-    sk = df.loc[df["is_sk"].fillna(False).astype(bool)]
+    sk = df.loc[flag_values(df["is_sk"], fill=False)]
     return _known(codes_of(ids, sk["student_id"]), day=day_numbers(sk["date"]))
