@@ -254,6 +254,11 @@ def density_test(x_score: np.ndarray) -> float | None:
         return None
 
 
+def _cutoff_keys(frame: pd.DataFrame) -> list[str]:
+    """The columns that name one cut-off (a team in a run); none: the frame is one cut-off."""
+    return [k for k in ("run_id", "team") if k in frame]
+
+
 def comparison_rows(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConfig | None = None) -> pd.DataFrame:
     """The rows the estimate compares, with x set to the configured running variable.
 
@@ -272,7 +277,7 @@ def comparison_rows(frame: pd.DataFrame, *, role: str, outcome: str, config: Imp
         d = d.assign(x=d["x_score"].where(d["x_score"] != 0, np.sign(d["x"]) * 1e-9))
     if d.empty:
         return d
-    keys = [k for k in ("run_id", "team") if k in d]
+    keys = _cutoff_keys(d)
     if keys:
         by = [d[k] for k in keys]
         below = (-d["x"]).where(d["x"] < 0).groupby(by, sort=False).transform("max").fillna(0.0)
@@ -290,7 +295,7 @@ def estimate(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConf
     full = frame.loc[(frame["role"] == role) & frame[outcome].notna()]
     d = comparison_rows(frame, role=role, outcome=outcome, config=cfg)
     left, right = d.loc[d["x"] < 0], d.loc[d["x"] > 0]
-    keys = [k for k in ("run_id", "team") if k in d]
+    keys = _cutoff_keys(d)
     est = Estimate(role=role, outcome=outcome, status="too_small", n_left=len(left), n_right=len(right),
                    n_cutoffs=int(d.groupby(keys).ngroups) if keys else int(len(d) > 0),
                    n_outside_window=len(full) - len(d))
