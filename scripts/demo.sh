@@ -44,11 +44,18 @@ step "5/8 batch scoring of the current year ($LAST_YEAR, as of $AS_OF) and revie
 $BIN/riskscore score --data "$DATA" --as-of "$AS_OF"
 
 step "5b/8 did it help? a run as of $PAST (its cases kept apart from the live lists), then the regression-discontinuity estimate at each team's capacity cut-off"
-# a separate store, so last year's cases never appear on today's worklists; the same champion and MLflow
-IMPACT=(env RISKSCORE_HOME="$RISKSCORE_HOME/impact-demo" RISKSCORE_MLFLOW_TRACKING_URI="sqlite:///$RISKSCORE_HOME/mlflow.db"
-        RISKSCORE_MLFLOW_ARTIFACT_ROOT="$RISKSCORE_HOME/mlartifacts")
+# a scratch store, so last year's cases never appear on today's worklists; the same champion and MLflow,
+# and the report (counts and estimates, no pupil) goes where the /impact page reads it
+SCRATCH="$RISKSCORE_HOME/impact-demo"
+rm -rf "$SCRATCH"
+IMPACT=(env RISKSCORE_HOME="$SCRATCH" RISKSCORE_MLFLOW_TRACKING_URI="sqlite:///$RISKSCORE_HOME/mlflow.db"
+        RISKSCORE_MLFLOW_ARTIFACT_ROOT="$RISKSCORE_HOME/mlartifacts" RISKSCORE_REPORTS_DIR="$RISKSCORE_HOME/reports")
 "${IMPACT[@]}" $BIN/riskscore score --data "$DATA" --as-of "$PAST"
 "${IMPACT[@]}" $BIN/riskscore impact --data "$DATA" || echo "(impact: see the report's honest statement above)"
+# the scratch store held a second copy of pupils' scores that `riskscore privacy erase` (one store) would not
+# reach: it was only needed for the report, so it goes
+rm -rf "$SCRATCH"
+echo "scratch store of the past run removed (the report is in $RISKSCORE_HOME/reports/impact)"
 
 step "6/8 monitoring pass: the current scores against the champion's reference snapshot"
 $BIN/riskscore monitor --config monitoring/config.yaml || echo "(monitoring found breaches: see the list above)"
