@@ -193,5 +193,12 @@ def test_web_objection_dossier_erasure_and_impact(env: dict[str, Any]) -> None:
     assert "Vergeleken teams" in page.text and "<td>17</td>" in page.text and "aan beide kanten" in page.text
     assert "Na een signaal minder ongeoorloofd verzuim" in page.text  # the conclusion in the page's language only
     assert "excludes" not in page.text
+    # too few pupils to run the estimate: the count column and the conclusion give the same numbers
+    data = json.loads((folder / "impact.json").read_text())
+    data["estimates"].append({"role": "rmc", "outcome": "vsv_12m", "status": "too_small", "n_left": 11, "n_right": 12,
+                              "n_left_h": 0, "n_right_h": 0, "first_stage": {}, "density_p": None, "statement": ""})
+    (folder / "impact.json").write_text(json.dumps(data))
+    page = dt_browser.get("/impact")
+    assert "<td>11 | 12</td>" in page.text and "(11 links, 12 rechts)" in page.text
     english = dt_browser.get("/impact?lang=en").text
     assert "-1.5 hours" in english and "[-2.5, -0.5]" in english and "Less unauthorised absence after a flag" in english
