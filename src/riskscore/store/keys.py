@@ -53,7 +53,7 @@ def create_key(
 
 
 def _principal(row: ApiKey) -> Principal:
-    return Principal(key_id=row.id, label=row.label, role=row.role, scope_kind=row.scope_kind,
+    return Principal(actor_id=row.id, label=row.label, role=row.role, scope_kind=row.scope_kind,
                      scope_values=tuple(row.scope_values or ()))
 
 

@@ -137,7 +137,7 @@ def principal_for_key_id(session: Session, key_id: str) -> Principal | None:
         row = session.get(ApiKey, key_id)
     if row is None or row.revoked_at is not None:
         return None
-    return Principal(key_id=row.id, label=row.label, role=row.role, scope_kind=row.scope_kind,
+    return Principal(actor_id=row.id, label=row.label, role=row.role, scope_kind=row.scope_kind,
                      scope_values=tuple(row.scope_values or ()))
 
 

@@ -1,24 +1,15 @@
-"""Who is calling and what they may see: roles, scopes, and redaction by role (health detail is for the
-jeugdarts only). Kept free of SQLAlchemy so the API's auth path and the templates can import it cheaply."""
+"""Who is calling: a person signed in through their institution's identity provider, or a named machine
+key (a school system pushing events). Roles and scopes; kept free of SQLAlchemy so the API's auth path
+and the templates can import it cheaply."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from riskscore.errors import ConfigError
 
 ROLES: tuple[str, ...] = ("school", "jeugdarts", "leerplicht", "rmc", "data_team", "admin")
 SCOPE_KINDS: tuple[str, ...] = ("school", "municipality", "rmc_region", "all")
-
-#: trigger ids whose detail is health data (MAZL)
-HEALTH_RULES = frozenset({"mazl_frequent", "mazl_long"})
-HEALTH_CATEGORY = "sick"
-HEALTH_ROLE = "jeugdarts"
-#: what non-jeugdarts roles see instead of health detail (sick reasons, mazl_* trigger detail)
-HEALTH_REDACTED_NL = "gezondheidssignaal – zie jeugdarts"
-HEALTH_REDACTED_EN = "health-related signal – see the youth doctor (jeugdarts)"
 
 MSG_BAD_ROLE = "unknown role '{role}'; choose one of: " + ", ".join(ROLES)
 MSG_BAD_SCOPE = (
@@ -26,15 +17,29 @@ MSG_BAD_SCOPE = (
 )
 
 
+#: what kind of caller a principal is
+PERSON, MACHINE = "person", "machine"
+
+
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: the key's id and label (never the key), its role and scope."""
+    """An authenticated caller: a person (signed in over OpenID Connect, or a demo person) or a machine
+    (a named API key). ``actor_id`` is what the audit log and case history record: the key's id, or
+    ``user:<id>`` for a person — never a secret. ``groups`` optionally narrows a school scope to mentor
+    groups (empty: the whole scope)."""
 
-    key_id: str
+    actor_id: str
     label: str
     role: str
     scope_kind: str
     scope_values: tuple[str, ...]
+    kind: str = MACHINE
+    groups: tuple[str, ...] = ()
+
+    @property
+    def key_id(self) -> str:
+        """The actor id under its old name (callers written before people could sign in)."""
+        return self.actor_id
 
     def can_see(self, school_id: str | None, municipality: str | None, rmc_region: str | None) -> bool:
         """True when the student's school, municipality or region lies inside this caller's scope.
@@ -76,28 +81,3 @@ def parse_scope(text: str) -> tuple[str, tuple[str, ...]]:
     if not sep:
         raise ConfigError(MSG_BAD_SCOPE.format(scope=text))
     return validate_scope(kind.strip(), rest.split(","))
-
-
-def redact(result: Mapping[str, Any] | Any, role: str) -> dict[str, Any]:
-    """The result (a scoring.ScoredStudent or its ``to_dict()``/stored form) as this role may see it:
-    health detail only for the jeugdarts.
-
-    Other roles see *that* a health-related signal exists (a reason of category 'sick', a mazl_*
-    trigger routed to the jeugdarts) but not its code, feature, value, contribution or detail: the
-    jeugdarts shares content only with the pupil's or parents' consent."""
-    if not isinstance(result, Mapping) and hasattr(result, "to_dict"):
-        result = result.to_dict()
-    out = dict(result)
-    if role == HEALTH_ROLE:
-        return out
-    out["reasons"] = [
-        {"code": "HEALTH_SIGNAL", "category": HEALTH_CATEGORY, "feature": None, "value": None, "contribution": None,
-         "text_nl": HEALTH_REDACTED_NL, "text_en": HEALTH_REDACTED_EN, "withheld": True}
-        if r.get("category") == HEALTH_CATEGORY else r
-        for r in result.get("reasons") or []
-    ]
-    out["triggers"] = [
-        {**t, "detail": HEALTH_REDACTED_NL, "withheld": True} if t.get("id") in HEALTH_RULES else t
-        for t in result.get("triggers") or []
-    ]
-    return out
