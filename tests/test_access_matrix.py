@@ -34,6 +34,7 @@ from riskscore.store.cases import open_or_update_case
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 from riskscore.store.models import AuditEntry
+from riskscore.testing import register_pupils
 from test_api import build_bundle, student
 
 ROLES = ("school", "jeugdarts", "leerplicht", "rmc", "data_team", "admin")
@@ -90,7 +91,11 @@ def _case(suffix: str = "", body: dict[str, Any] | None = None) -> Callable[[dic
     return call
 
 
-CASE_READERS = STUDENT_ROLES | {"admin"}
+#: data_team and admin never see a single pupil (access.view): no worklist, no case
+CASE_READERS = STUDENT_ROLES
+#: each team's own kind of case (a MAZL case is the jeugdarts' only)
+CASE_REASONS = {"school": "capacity", "jeugdarts": "rule:mazl_long", "leerplicht": "rule:leerplicht_16h_4w",
+                "rmc": "rule:rmc_verzuim"}
 
 
 TABLE: dict[tuple[str, str], Row] = {
@@ -153,12 +158,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                               log_level="WARNING"))
     with TestClient(app, raise_server_exceptions=False) as client:
         subjects = {}
+        with sessions() as s:  # the import: IN and OUT are registered where they live; NEVER nowhere
+            register_pupils(s, [body_of(IN), body_of(OUT)])
         for who in (IN, OUT):
             r = client.post("/v1/scores", json={"students": [body_of(who)]}, headers={"X-API-Key": seeder})
             assert r.status_code == 200, r.text
             with sessions() as s:  # one review case per reviewing role
                 cases = {role: open_or_update_case(
-                    s, student_id=who["student_id"], role=role, reason="rule:mazl_long", as_of=dt.date(2025, 3, 1),
+                    s, student_id=who["student_id"], role=role, reason=CASE_REASONS[role], as_of=dt.date(2025, 3, 1),
                     school_id=who["school_id"], municipality=who["municipality"], rmc_region=who["rmc_region"],
                     probability=0.5, band="high")[0].id for role in sorted(STUDENT_ROLES)}
             subjects[who["student_id"]] = {**who, "cases": cases}
@@ -232,8 +239,10 @@ def test_cell(world: dict[str, Any], op: tuple[str, str], role: str | None, scop
     if expected == 200 and row.carries_data and (row.student or world["in"]["student_id"] in text):  # health: jeugdarts only
         shown = "SICK_LONG" in text or HEALTH_DETAIL in text
         assert shown == (role == "jeugdarts"), text[:500]
-        if role != "jeugdarts":
+        if role == "school":  # the school signals to the jeugdarts: it sees *that* there is a signal
             assert "HEALTH_SIGNAL" in text and '"withheld":true' in text
+        elif role != "jeugdarts":  # leerplicht and RMC do not learn of a sick-reporting signal at all
+            assert "HEALTH_SIGNAL" not in text and "mazl" not in text and "sick" not in text, text[:500]
     if (role is not None and role in (row.allowed or ()) and row.out_of_scope == "not_found") or expected == 200:
         # every access to a student's data is audited, refusals included, under the request's id
         entries = _audited(world, r.request.headers["x-request-id"])

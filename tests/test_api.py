@@ -79,7 +79,14 @@ def auth(env: dict[str, Any], name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {env['keys'][name]}"}
 
 
-def score(env: dict[str, Any], name: str, *students: dict[str, Any], extra_headers: dict[str, str] | None = None) -> Any:
+def score(env: dict[str, Any], name: str, *students: dict[str, Any], extra_headers: dict[str, str] | None = None,
+          registered: bool = True) -> Any:
+    """POST the pupils' events; ``registered``: first import their registrations where the bodies say
+    (as the schools' exports would), else leave the registrations as they are."""
+    from riskscore.testing import register_pupils
+
+    if registered and students:
+        register_pupils(env["session"], list(students))
     headers = {**auth(env, name), **(extra_headers or {})}
     return env["client"].post("/v1/scores", json={"students": list(students)}, headers=headers)
 
@@ -179,16 +186,26 @@ def test_score_returns_reasons_triggers_roles_and_notice(env: dict[str, Any]) ->
     assert res["model_version"] == "test-1"
 
 
-def test_other_roles_see_that_a_health_signal_exists_but_not_its_content(env: dict[str, Any]) -> None:
-    body = student("H-1")
-    for role in ("school_a", "leerplicht"):
-        res = score(env, role, body).json()["results"][0]
-        sick = [x for x in res["reasons"] if x["category"] == "sick"]
-        assert sick and all(x["withheld"] and x["value"] is None and x["code"] == "HEALTH_SIGNAL"
-                            and x["text_nl"] == HEALTH_REDACTED_NL for x in sick)
-        assert "SICK" not in json.dumps(res) and "schooldagen" not in json.dumps(res)
-        assert "jeugdarts" in res["reviewer_roles"]
-        assert next(t for t in res["triggers"] if t["id"] == "mazl_long")["withheld"] is True
+def test_the_school_sees_that_a_health_signal_exists_but_not_its_content(env: dict[str, Any]) -> None:
+    res = score(env, "school_a", student("H-1")).json()["results"][0]
+    sick = [x for x in res["reasons"] if x["category"] == "sick"]
+    assert sick and all(x["withheld"] and x["value"] is None and x["code"] == "HEALTH_SIGNAL"
+                        and x["text_nl"] == HEALTH_REDACTED_NL for x in sick)
+    assert "SICK" not in json.dumps(res) and "schooldagen" not in json.dumps(res)
+    assert "jeugdarts" in res["reviewer_roles"]
+    mazl = next(t for t in res["triggers"] if t["id"] == "mazl_long")
+    assert mazl["withheld"] is True and mazl["fired_on"] is None and mazl["due_date"] is None
+
+
+def test_leerplicht_does_not_see_health_signals_at_all(env: dict[str, Any]) -> None:
+    """Break 8 of the boundary issue: leerplicht and RMC saw the reason "gezondheidssignaal – zie
+    jeugdarts"; they may not know of a sick-reporting signal at all (not even that one exists)."""
+    res = score(env, "leerplicht", student("H-2")).json()["results"][0]
+    text = json.dumps(res)
+    assert [x for x in res["reasons"] if x["category"] == "sick"] == []
+    assert HEALTH_REDACTED_NL not in text and "HEALTH_SIGNAL" not in text and "mazl" not in text
+    assert "jeugdarts" not in res["reviewer_roles"]
+    assert res["probability"] is not None  # the score itself stays: it is the model's, not health detail
 
 
 def test_low_risk_student(env: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from conftest import running_server
 from riskscore.store.audit import list_audit, verify_chain
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
+from riskscore.testing import register_pupils
 from test_api import build_bundle, student
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +43,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                               ("jeugdarts", "jeugdarts", ("municipality", ["GM0363", "GM0599"])),
                               ("leerplicht", "leerplicht", ("municipality", ["GM0363"]))]:
         keys[name] = create_key(session, role, scope[0], scope[1], name)[1]
+    # the import's registrations: where each pupil the tests score belongs
+    register_pupils(session, [student("E2E-A1"), student("E2E-B1", school="02CD", student__municipality="GM0599"),
+                              student("E2E-P1")])
     try:
         with running_server(["--bundle", str(bundle), "--database-url", url], env=env, log_path=home / "server.log") as base, \
                 httpx.Client(base_url=base, timeout=30) as client:
@@ -82,7 +86,8 @@ def test_roles_and_scopes_end_to_end(server: dict[str, Any]) -> None:
     for who in ("school_a", "leerplicht"):
         seen = read(who, "E2E-A1").json()
         assert "SICK_LONG" not in json.dumps(seen) and "schooldagen" not in json.dumps(seen)
-        assert any(x["withheld"] for x in seen["reasons"]) and "jeugdarts" in seen["reviewer_roles"]
+        # the school sees that there is a signal for the jeugdarts; leerplicht does not learn of it at all
+        assert any(x["withheld"] for x in seen["reasons"]) == ("jeugdarts" in seen["reviewer_roles"]) == (who == "school_a")
     assert read("jeugdarts", "E2E-B1").status_code == 200  # the jeugdarts covers both municipalities
 
     # every access is audited, denied ones included, and the chain verifies

@@ -18,7 +18,7 @@ from riskscore.settings import Settings
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 from riskscore.store.models import AuditEntry, Score
-from riskscore.testing import student_events, tiny_bundle
+from riskscore.testing import register_pupils, student_events, tiny_bundle
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     engine.dispose()
 
 
-def post(env: dict[str, Any], who: str, *bodies: dict[str, Any]) -> Any:
+def register(env: dict[str, Any], *bodies: dict[str, Any]) -> None:
+    """What an import of the schools' students rows does: place each pupil where its body says."""
+    with env["sessions"]() as s:
+        register_pupils(s, list(bodies))
+
+
+def post(env: dict[str, Any], who: str, *bodies: dict[str, Any], registered: bool = True) -> Any:
+    """POST the bodies; ``registered``: import their registrations first (the usual case: a school scores
+    its own pupils); False: the pupils' registrations stay as they are (an attacker's body)."""
+    if registered:
+        register(env, *bodies)
     return env["client"].post("/v1/scores", json={"students": list(bodies)},
                               headers={"Authorization": f"Bearer {env['keys'][who]}"})
 
@@ -56,8 +66,8 @@ def test_cross_tenant_overwrite_is_refused_and_the_other_list_is_unchanged(env: 
     assert a.status_code == 200, a.text
     before = stored(env, "XT-1")
     read_a = c.get("/v1/students/XT-1/score", headers={"Authorization": f"Bearer {env['keys']['school_a']}"}).json()
-    # school B writes its own school id into the body of school A's pupil: the store decides, not the body
-    b = post(env, "school_b", student_events("XT-1", school="02CD", absence_hours=0, sick_days=0))
+    # school B writes its own school id into the body of school A's pupil: the registrations decide, not the body
+    b = post(env, "school_b", student_events("XT-1", school="02CD", absence_hours=0, sick_days=0), registered=False)
     assert b.status_code == 403 and "[0]" in b.json()["error"]
     assert stored(env, "XT-1") == before  # nothing overwritten
     again = c.get("/v1/students/XT-1/score", headers={"Authorization": f"Bearer {env['keys']['school_a']}"}).json()
@@ -69,18 +79,56 @@ def test_cross_tenant_overwrite_is_refused_and_the_other_list_is_unchanged(env: 
     assert [(e.action, e.role) for e in denied] == [("score.write", "school"), ("score.read", "school")]
 
 
-def test_known_pupil_keeps_its_stored_scope_whatever_the_body_says(env: dict[str, Any]) -> None:
-    assert post(env, "school_a", student_events("XT-2", school="01AB")).status_code == 200
-    # the leerplicht office of GM0363 rescores the pupil with a body naming another school of its town:
-    # allowed (the stored pupil is in its scope), and the score stays filed under the stored school
-    r = post(env, "leerplicht", student_events("XT-2", school="03EF"))
-    assert r.status_code == 200
+def test_a_pupil_with_a_case_and_no_score_cannot_be_taken_over(env: dict[str, Any]) -> None:
+    """Break 2 of the boundary issue: a pupil of school A with a (jeugdarts) case but no score. School B
+    scored it with its own school in the body and from then on read A's dossier and cases. Scope comes
+    from the registrations now: B's write is a 403, A keeps its pupil, B sees nothing."""
+    from riskscore.store.cases import open_or_update_case
+
+    body = student_events("TAKE-1", school="01AB", absence_hours=0, sick_days=0)
+    register(env, body)
+    with env["sessions"]() as s:
+        open_or_update_case(s, student_id="TAKE-1", role="jeugdarts", reason="rule:mazl_long",
+                            as_of=dt.date(2025, 3, 1), school_id="01AB", municipality="GM0363", rmc_region="RMC27")
+    attack = post(env, "school_b", student_events("TAKE-1", school="02CD", absence_hours=0, sick_days=0),
+                  registered=False)
+    assert attack.status_code == 403
+    assert stored(env, "TAKE-1") == []
+    b = {"Authorization": f"Bearer {env['keys']['school_b']}"}
+    for path in ("/v1/students/TAKE-1/score", "/v1/students/TAKE-1/dossier", "/v1/students/TAKE-1/score?rescore=true"):
+        assert c_get(env, path, b).status_code == 404, path
+    assert env["client"].post("/v1/students/TAKE-1/objection", json={"reason": "x"}, headers=b).status_code == 404
+    a = {"Authorization": f"Bearer {env['keys']['school_a']}"}
+    assert c_get(env, "/v1/students/TAKE-1/dossier", a).status_code == 200  # A keeps its pupil
+    assert post(env, "school_a", body, registered=False).status_code == 200
+    assert [school for school, _ in stored(env, "TAKE-1")] == ["01AB"]
+
+
+def c_get(env: dict[str, Any], path: str, headers: dict[str, str]) -> Any:
+    return env["client"].get(path, headers=headers)
+
+
+def test_the_score_is_stamped_with_the_registration_and_another_school_in_the_body_is_named(env: dict[str, Any]) -> None:
+    body = student_events("XT-2", school="01AB")
+    assert post(env, "school_a", body).status_code == 200
+    # the leerplicht office of GM0363 rescores the pupil: allowed (registered in its town), stamped 01AB
+    assert post(env, "leerplicht", body, registered=False).status_code == 200
+    assert [school for school, _ in stored(env, "XT-2")] == ["01AB"]
+    # a body naming another school of the same town would be read with that school's calendar: 422 naming it
+    r = post(env, "leerplicht", student_events("XT-2", school="03EF"), registered=False)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "students", 0, "student", "school_id"]
+    assert "01AB" in r.json()["detail"][0]["msg"]
     assert [school for school, _ in stored(env, "XT-2")] == ["01AB"]
 
 
-def test_unknown_pupil_needs_a_body_inside_the_scope(env: dict[str, Any]) -> None:
-    r = post(env, "school_a", student_events("XT-3", school="02CD"))
+def test_an_unregistered_pupil_is_refused_whatever_the_body_says(env: dict[str, Any]) -> None:
+    r = post(env, "school_a", student_events("XT-3", school="01AB"), registered=False)
     assert r.status_code == 403 and stored(env, "XT-3") == []
+    # a registration outside the as-of date's school year does not count either
+    register(env, student_events("XT-4", school="01AB", as_of="2023-03-01"))
+    r = post(env, "school_a", student_events("XT-4", school="01AB"), registered=False)
+    assert r.status_code == 403 and stored(env, "XT-4") == []
 
 
 def test_triggers_cannot_be_asserted(env: dict[str, Any]) -> None:

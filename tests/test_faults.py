@@ -29,6 +29,7 @@ from riskscore.model.bundle import ModelBundle
 from riskscore.settings import Settings
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
+from riskscore.testing import register_pupils
 from test_api import build_bundle, student
 
 
@@ -136,6 +137,10 @@ def _assert_503(r: Any) -> None:
     assert r.json()["error"].startswith("the database is unavailable") and r.json()["request_id"]
 
 
+#: every pupil these tests score, registered at 01AB as an import would
+PUPILS = ["S-1", "F-1", "RO-1", "RO-2", "RO-3", *(f"T{i}-{k}" for i in range(4) for k in range(5))]
+
+
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_bundle(tmp_path_factory.mktemp("faults") / "b1")
@@ -152,6 +157,7 @@ def pg(postgres_url: str) -> Iterator[dict[str, Any]]:
         engine = make_engine(direct)
         with session_factory(engine)() as s:
             key = create_key(s, "school", "school", ["01AB"], "faults")[1]
+            register_pupils(s, [student(sid) for sid in PUPILS])  # the import's registrations
         try:
             yield {"direct": direct, "via": via, "proxy": proxy, "key": key}
         finally:
@@ -228,6 +234,7 @@ def test_sqlite_read_only_then_writable(bundle_dir: Path, tmp_path: Path) -> Non
     engine = make_engine(url)
     with session_factory(engine)() as s:
         key = create_key(s, "school", "school", ["01AB"], "ro")[1]
+        register_pupils(s, [student(sid) for sid in PUPILS])  # the import's registrations
     engine.dispose()
     app = create_app(Settings(home=tmp_path, database_url=url, bundle_path=bundle_dir, log_level="ERROR"))
     headers = {"X-API-Key": key}
@@ -261,6 +268,7 @@ def test_sqlite_chmod_read_only_file(bundle_dir: Path, tmp_path: Path) -> None:
     engine = make_engine(url)
     with session_factory(engine)() as s:
         key = create_key(s, "school", "school", ["01AB"], "ro")[1]
+        register_pupils(s, [student(sid) for sid in PUPILS])  # the import's registrations
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
@@ -299,6 +307,7 @@ def test_bad_model_at_start_then_reload_serves(fault: str, bundle_dir: Path, tmp
         with session_factory(engine)() as s:
             admin = create_key(s, "admin", "all", [], "ops")[1]
             school = create_key(s, "school", "school", ["01AB"], "s")[1]
+            register_pupils(s, [student(sid) for sid in PUPILS])  # the import's registrations
         engine.dispose()
         r = c.get("/readyz")
         assert r.status_code == 503 and r.headers["retry-after"]
@@ -336,6 +345,7 @@ def test_corrupt_reload_under_traffic_never_fails_a_request(bundle_dir: Path, tm
         with session_factory(engine)() as s:
             admin = create_key(s, "admin", "all", [], "ops")[1]
             school = create_key(s, "school", "school", ["01AB"], "s")[1]
+            register_pupils(s, [student(sid) for sid in PUPILS])  # the import's registrations
         engine.dispose()
 
         def hammer(i: int) -> None:

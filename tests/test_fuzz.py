@@ -39,6 +39,7 @@ from riskscore.settings import Settings
 from riskscore.store.cases import open_or_update_case
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
+from riskscore.testing import register_pupils
 from test_api import build_bundle, student
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow]
@@ -73,7 +74,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     # (tests/test_access_matrix.py tests the throttle itself)
     app.state.auth_throttle = AuthThrottle(limit=10**9, slow_after=10**9)
     with TestClient(app, raise_server_exceptions=False) as client:
-        # some stored scores so that reads can find something
+        # some stored scores so that reads can find something (registered first, as an import would)
+        with session_factory(engine)() as session:
+            register_pupils(session, [student(sid) for sid in ("S-1", "A-1", "PUPIL_1")])
         for sid in ("S-1", "A-1", "PUPIL_1"):
             r = client.post("/v1/scores", json={"students": [student(sid)]},
                             headers={"X-API-Key": keys["school"]})

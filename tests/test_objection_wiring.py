@@ -20,6 +20,7 @@ from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 from riskscore.store.models import Score
 from riskscore.store.privacy import set_objection
+from riskscore.testing import register_pupils
 
 
 @pytest.fixture()
@@ -42,10 +43,11 @@ def env(tmp_path: Any) -> Iterator[dict[str, Any]]:
 def test_api_scoring_honours_a_stored_objection(env: dict[str, Any]) -> None:
     from riskscore.testing import student_events
 
+    bodies = [student_events("OBJ-W1", absence_hours=35), student_events("FREE-W1", absence_hours=35)]
     with env["sessions"]() as s:
+        register_pupils(s, bodies)
         set_objection(s, "OBJ-W1", reason="ouders", actor="key:fg")
-    r = env["client"].post("/v1/scores", headers={"X-API-Key": env["key"]}, json={"students": [
-        student_events("OBJ-W1", absence_hours=35), student_events("FREE-W1", absence_hours=35)]})
+    r = env["client"].post("/v1/scores", headers={"X-API-Key": env["key"]}, json={"students": bodies})
     assert r.status_code == 200, r.text
     obj, free = r.json()["results"]
     assert obj["objected"] and obj["probability"] is None and obj["reasons"] == []

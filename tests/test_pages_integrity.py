@@ -31,6 +31,7 @@ from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 from riskscore.store.runs import write_scoring_run
 from riskscore.store.scores import store_scores
+from riskscore.testing import register_places
 from test_api import build_bundle
 
 AS_OF = dt.date(2025, 3, 3)
@@ -65,6 +66,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     seed = [{"student_id": "P-1", "school_id": "01AB", "municipality": "GM0363", "rmc_region": "RMC27", "age": 15.0,
              "probability": 0.31, "band": "high", "reasons": [_reason("18 uur verzuim (eigen score)", 0.8)],
              "triggers": triggers, "roles": ["school", "leerplicht", "jeugdarts"]}]
+    register_places(session, [("P-1", "01AB", "GM0363", "RMC27")], school_year="2024-25")
     run = write_scoring_run(session, as_of=AS_OF, model_version="test-1", scores=seed)
     cases = {}
     for role, reason, due in (("school", "capacity", None), ("leerplicht", "rule:leerplicht_16h_4w", dt.date(2025, 3, 7)),

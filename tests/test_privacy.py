@@ -157,6 +157,9 @@ def run(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             ("school", "school", "school", ["01AB"]), ("jeugdarts", "jeugdarts", "all", []),
             ("leerplicht", "leerplicht", "all", []), ("admin", "admin", "all", []),
             ("data_team", "data_team", "all", [])]}
+        from riskscore.testing import register_pupils  # the import's registrations of the pupils posted below
+
+        register_pupils(session, [_student(p, b) for p, b in zip(pseudonyms, API_BIRTHS, strict=False)])
         case_id = session.execute(__import__("sqlalchemy").text(  # a case the all-scope keys may touch
             "SELECT id, role FROM review_cases WHERE role IN ('jeugdarts', 'leerplicht') ORDER BY id LIMIT 1")).first()
     engine.dispose()

@@ -34,6 +34,7 @@ from riskscore.store.privacy import (
 )
 from riskscore.store.retention import Period, RetentionConfig, retain
 from riskscore.store.runs import write_scoring_run
+from riskscore.testing import register_places
 
 PUPIL, OTHER = "ER-7", "ER-70"  # OTHER's id contains PUPIL's: erasure must not touch it
 
@@ -50,6 +51,7 @@ def score(sid: str) -> dict[str, Any]:
 def seed(db: Db, home: Path) -> dict[str, Any]:
     """Two pupils, a run, cases with notes and outcomes, audit entries about both, files on disk."""
     with db.sessions() as s:
+        register_places(s, [(sid, "01AB", "GM0363", "RMC27") for sid in (PUPIL, OTHER)], school_year="2024-25")
         run = write_scoring_run(s, as_of=dt.date(2025, 3, 1), model_version="m1", scores=[score(PUPIL), score(OTHER)])
         cases = {}
         for sid in (PUPIL, OTHER):

@@ -22,6 +22,7 @@ from riskscore.store.cases import case_history, case_outcomes, list_worklist, op
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key, recent_auth_failures, revoke_key
 from riskscore.store.runs import write_scoring_run
+from riskscore.testing import register_places
 from riskscore.web import i18n
 from riskscore.web.auth import SESSION_COOKIE
 from test_api import build_bundle
@@ -54,6 +55,7 @@ STUDENTS = [  # id, school, municipality, probability, band, reasons, triggers
 
 
 def _seed(session: Any) -> dict[str, int]:
+    register_places(session, [(sid, school, gm, "RMC27") for sid, school, gm, *_ in STUDENTS], school_year="2024-25")
     run = write_scoring_run(session, as_of=AS_OF, model_version="test-1", scores=[
         {"student_id": sid, "school_id": school, "municipality": gm, "rmc_region": "RMC27", "age": 15.0,
          "probability": p, "band": band, "reasons": reasons, "triggers": triggers,
@@ -314,13 +316,14 @@ def test_worklist_is_scoped_ordered_and_filtered(web: dict[str, Any]) -> None:
     assert rows_of(sign_in(web, "school_b").get("/worklist").text) == ["W-B1"]
 
 
-def test_admin_filters_by_role_without_opening_students(web: dict[str, Any]) -> None:
+def test_admin_sees_no_pupil(web: dict[str, Any]) -> None:
+    """Break 4 of the boundary issue (admin read jeugdarts notes): the administrator manages people, keys
+    and the model, and sees no single pupil — no worklist, no pupil page (least privilege)."""
     c = sign_in(web, "admin")
-    html = c.get("/worklist").text
-    assert set(rows_of(html)) == {"W-A1", "W-A2", "W-A3", "W-B1"}
-    assert 'id="f-role"' in html and 'href="/students/' not in html
-    assert rows_of(c.get("/worklist?role=leerplicht").text) == ["W-A1"]
-    assert c.get("/students/W-A1").status_code == 403
+    for path in ("/worklist", "/worklist?role=leerplicht", "/students/W-A1", "/students/W-A1/dossier"):
+        r = c.get(path)
+        assert r.status_code == 403, path
+        assert not any(sid in main_text(r.text).replace(path, "") for sid in ("W-A1", "W-A2", "W-B1")), path
 
 
 def test_data_team_sees_aggregates_only(web: dict[str, Any]) -> None:

@@ -38,6 +38,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from riskscore.errors import MSG_CONFIG_INVALID, ConfigError, DataError
+from riskscore.store.registrations import sync_registrations
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -385,6 +386,8 @@ def run(
                        objecting=objecting, incomplete_schools=incomplete_schools, progress=progress,
                        source=source)
     t1 = time.perf_counter()
+    # where each pupil belongs (scope) comes from the same tables the run scored
+    sync_registrations(session, tables["students"], tables.get("enrolments"))
     run_id, cases, path = write(session, prepared, home=home, progress=progress,
                                 pause_before_commit=pause_before_commit)
     t2 = time.perf_counter()

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
                                                     "from (GET /v1/students/{id}/score?rescore=true); default <home>/data.")
     rules_path: Path | None = Field(None, description="Rule thresholds (YAML) for the service; default the "
                                                       "packaged rules.yaml, as `riskscore score --rules`.")
+    auth_failure_limit: int = Field(10, ge=1, le=1_000_000,
+                                    description="Failed API keys per client address (or key id) within 15 minutes "
+                                                "before further failures are refused with 429.")
     max_batch: int = Field(1000, ge=1, le=100_000, description="Most pupils per POST /v1/scores request.")
     max_body_bytes: int = Field(2_000_000, ge=1024)
     reload_poll_seconds: float = Field(0.0, ge=0, description="0 disables polling the registry.")

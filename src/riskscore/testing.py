@@ -168,3 +168,43 @@ def body_from_tables(tables: dict[str, object], student_id: str, as_of: object) 
                        for _, r in en.iterrows()],
         "diplomas": [{"date": iso(r["date"]), "level": str(r["level"]), "is_sk": bool(r["is_sk"])} for _, r in di.iterrows()],
     }
+
+
+def register_pupils(session: object, bodies: list[dict[str, object]]) -> int:
+    """Record the registrations these POST /v1/scores bodies describe, as an import of the schools'
+    students rows would (store.registrations.sync_registrations): each pupil registered at the body's
+    school, municipality and region for the school year of its as-of date, plus its enrolments. For
+    tests, the soak driver and the benchmarks; the service itself never takes a place from a body."""
+    import pandas as pd
+
+    from riskscore.calendar import school_year_of, to_date
+    from riskscore.store.registrations import sync_registrations
+
+    rows, enrolments = [], []
+    for body in bodies:
+        if not isinstance(body.get("student"), dict) or "as_of" not in body:
+            continue  # a malformed body (for a 422 test) registers nothing
+        student = dict(body["student"])  # type: ignore[call-overload]
+        as_of = to_date(body["as_of"])
+        rows.append({"student_id": body["student_id"], "school_year": school_year_of(as_of),
+                     "school_id": student.get("school_id"), "municipality": student.get("municipality"),
+                     "rmc_region": student.get("rmc_region"), "mentor_group": student.get("mentor_group")})
+        for e in body.get("enrolments") or []:  # type: ignore[attr-defined]
+            enrolments.append({"student_id": body["student_id"], **e})
+    if not rows:
+        return 0
+    students = pd.DataFrame(rows)
+    en = pd.DataFrame(enrolments) if enrolments else None
+    return sync_registrations(session, students, en)  # type: ignore[arg-type]
+
+
+def register_places(session: object, places: list[tuple[str, str, str, str]], *, school_year: str) -> int:
+    """Register pupils directly: (student_id, school_id, municipality, rmc_region) for one school year,
+    as an import of students rows would. For tests that seed scores and cases by hand."""
+    import pandas as pd
+
+    from riskscore.store.registrations import sync_registrations
+
+    rows = [{"student_id": sid, "school_year": school_year, "school_id": school, "municipality": gm,
+             "rmc_region": rmc} for sid, school, gm, rmc in places]
+    return sync_registrations(session, pd.DataFrame(rows))  # type: ignore[arg-type]

@@ -42,15 +42,13 @@ class Principal:
         return self.actor_id
 
     def can_see(self, school_id: str | None, municipality: str | None, rmc_region: str | None) -> bool:
-        """True when the student's school, municipality or region lies inside this caller's scope.
+        """True when a record stamped with this place lies inside this caller's scope (access.scope.in_scope).
 
-        Unknown (None) attributes never match, so missing data fails closed."""
-        if self.scope_kind == "all":
-            return True
-        value = {"school": school_id, "municipality": municipality, "rmc_region": rmc_region}.get(
-            self.scope_kind
-        )
-        return value is not None and value in self.scope_values
+        Unknown (None) attributes never match, so missing data fails closed. Mentor groups are not part
+        of a stamp: pupil-level checks go through access.scope with the pupil's registrations."""
+        from riskscore.access.scope import Place, in_scope  # the scope module imports this one
+
+        return in_scope(self, Place(school_id, municipality, rmc_region), check_groups=False)
 
 
 def validate_role(role: str) -> str:

@@ -34,6 +34,7 @@ from riskscore.contracts import (
     validate,
 )
 from riskscore.errors import MSG_MISSING_TABLE, ConfigError, DataError, RiskscoreError
+from riskscore.store.registrations import sync_registrations
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -529,7 +530,7 @@ def run_batch(
     progress("score")
     fired = to_pandas(spark.read.parquet(f"{stage}/triggers")).drop(columns=["as_of"])
     fired = fired.sort_values(["student_id", "rule_id", "fired_on"], kind="stable").reset_index(drop=True)
-    context = {name: to_pandas(df) for name in ("students", "diplomas")
+    context = {name: to_pandas(df) for name in ("students", "diplomas", "enrolments")
                if (df := read_table(spark, data, name, keep_audit=True)) is not None}
     for name, df in context.items():
         context[name] = validate(name, df)
@@ -543,6 +544,7 @@ def run_batch(
                               objecting=objecting, incomplete_schools=incomplete_schools, progress=progress,
                               source=data)
     t1 = time.perf_counter()
+    sync_registrations(session_db, context["students"], context.get("enrolments"))
     run_id, cases, path = batch.write(session_db, prepared, home=home, progress=progress,
                                       pause_before_commit=pause_before_commit)
     t2 = time.perf_counter()

@@ -27,19 +27,19 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from riskscore.access import Principal
+from riskscore.access import HEALTH_ROLE, PUPIL_ROLES, Place, Principal
 from riskscore.errors import MSG_BAD_KEY, MSG_NOT_FOUND, AuthError, NotFoundError, RiskscoreError, StoreError
 from riskscore.service.logs import get_logger
 from riskscore.service.state import Loaded, ServiceState
 
-#: roles that review single students; data_team and admin see aggregates only
-STUDENT_ROLES = frozenset({"school", "jeugdarts", "leerplicht", "rmc"})
+#: roles that review single students; data_team and admin see aggregates only (access.scope)
+STUDENT_ROLES = PUPIL_ROLES
 ADMIN_ROLES = frozenset({"admin", "data_team"})
 ADMIN_ONLY = frozenset({"admin"})
 MSG_FORBIDDEN_ROLE = "role '{role}' may not {what}"
@@ -148,7 +148,8 @@ def throttle_of(request: Request) -> AuthThrottle:
         with _throttle_lock:
             throttle = getattr(request.app.state, "auth_throttle", None)
             if throttle is None:
-                throttle = request.app.state.auth_throttle = AuthThrottle()
+                limit = int(getattr(request.app.state.riskscore.settings, "auth_failure_limit", 10))
+                throttle = request.app.state.auth_throttle = AuthThrottle(limit=limit, slow_after=max(1, limit // 2))
     return throttle  # type: ignore[no-any-return]
 
 
@@ -271,13 +272,29 @@ def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+def access_entry(request: Request, principal: Principal | None, *, action: str, resource: str, outcome: str,
+                 purpose: str, actor: str | None = None) -> dict[str, Any]:
+    """One audit entry about an access: who (the person's or machine's actor id, never a secret), in
+    which role, what, through which page or operation (``via``: method and route template), why and
+    with what outcome. Reads of a pupil by the role that sees health detail are marked ``health``
+    (NEN 7513 asks care systems to log every access to health data; the pupil's dossier lists them)."""
+    route = request.scope.get("route")
+    via = f"{request.method} {getattr(route, 'path', None) or request.url.path}"[:120]
+    detail: dict[str, Any] = {"via": via}
+    if principal is not None and principal.role == HEALTH_ROLE and resource.startswith(("student:", "case:")):
+        detail["health"] = True
+    return {"actor": actor or (principal.actor_id if principal is not None else "anonymous"),
+            "role": principal.role if principal is not None else None, "action": action, "resource": resource,
+            "outcome": outcome, "purpose": purpose, "request_id": request_id_of(request), "detail": detail}
+
+
 def audit(session: Session, request: Request, principal: Principal, *, action: str, resource: str, outcome: str,
           purpose: str) -> None:
-    """Append one audit entry; the actor is the key id (never the key)."""
-    from riskscore.store.audit import append_audit
+    """Append one audit entry (access_entry); the actor is the principal's actor id (never a key)."""
+    from riskscore.store.audit import append_audit_many
 
-    append_audit(session, actor=principal.key_id, role=principal.role, action=action, resource=resource,
-                 outcome=outcome, purpose=purpose, request_id=request_id_of(request))
+    append_audit_many(session, [access_entry(request, principal, action=action, resource=resource, outcome=outcome,
+                                             purpose=purpose)])
 
 
 def audit_many(session: Session, request: Request, principal: Principal, *, action: str, resources: list[str],
@@ -285,19 +302,28 @@ def audit_many(session: Session, request: Request, principal: Principal, *, acti
     """Append one audit entry per resource, all in one transaction (e.g. every pupil on a worklist)."""
     from riskscore.store.audit import append_audit_many
 
-    rid = request_id_of(request)
-    append_audit_many(session, [{"actor": principal.key_id, "role": principal.role, "action": action, "resource": r,
-                                 "outcome": outcome, "purpose": purpose, "request_id": rid} for r in resources])
+    append_audit_many(session, [access_entry(request, principal, action=action, resource=r, outcome=outcome,
+                                             purpose=purpose) for r in resources])
 
 
 def require_student_in_scope(session: Session, request: Request, principal: Principal, student_id: str, *,
                              action: str, purpose: str) -> None:
-    """404 (audited as not_found or denied) unless stored data places the pupil inside the caller's scope:
-    outside it the answer is the same as for a pupil nothing is stored about."""
-    from riskscore.store.privacy import student_place
+    """404 (audited as not_found or denied) unless the pupil's registrations place them inside the
+    caller's scope: outside it the answer is the same as for a pupil nobody registered."""
+    from riskscore.access import pupil_in_scope
+    from riskscore.store.registrations import spans_of
 
-    place = student_place(session, student_id)
-    if place is None or not principal.can_see(place["school_id"], place["municipality"], place["rmc_region"]):
+    spans = spans_of(session, [student_id]).get(student_id, [])
+    if not spans or not pupil_in_scope(principal, spans):
         audit(session, request, principal, action=action, resource=f"student:{student_id}",
-              outcome="not_found" if place is None else "denied", purpose=purpose)
+              outcome="not_found" if not spans else "denied", purpose=purpose)
         raise NotFoundError(MSG_NOT_FOUND)
+
+
+def place_to_act(session: Session, principal: Principal, student_id: str, day: Any) -> Place | None:
+    """Where the caller may act for the pupil on ``day`` (access.scope.place_for over the pupil's
+    registrations), or None: then the write is refused."""
+    from riskscore.access import place_for
+    from riskscore.store.registrations import spans_of
+
+    return place_for(principal, spans_of(session, [student_id]).get(student_id, []), day)

@@ -197,6 +197,30 @@ class AuditHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
+class Registration(Base):
+    """Where a pupil belongs, and when: one row per students row (a school year at a school, with the
+    municipality and RMC region the pupil lived in) or per enrolment (a school between two dates), as
+    imported from DUO's files and the schools' exports. Scope comes from here and nowhere else: never
+    from a request body, never from whoever wrote a score first."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (Index("ix_registrations_student", "student_id", "starts_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(64))
+    school_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    municipality: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    rmc_region: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    #: None: still registered
+    ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: optional class or mentor group from the school's export ("mijn leerlingen" for a mentor)
+    mentor_group: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: 'students' (a school year's row) or 'enrolments'
+    source: Mapped[str] = mapped_column(String(16))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Objection(Base):
     """A pupil's objection to being scored by the model (AVG art. 21): who recorded it, why, when.
     While it exists the model part is skipped; the legal rules still run (statutory duties)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -149,16 +150,26 @@ def _iso(value: Any) -> Any:
 
 
 def student_place(session: Session, student_id: str) -> dict[str, str | None] | None:
-    """The pupil's newest known school, municipality and region (scores, then cases, then the objection
-    mark), for scope checks; None when nothing is stored about the pupil."""
-    with translate_errors():
-        for model, order in ((Score, Score.created_at), (ReviewCase, ReviewCase.updated_at),
-                             (Objection, Objection.recorded_at)):
-            row = session.execute(sa.select(model.school_id, model.municipality, model.rmc_region)
-                                  .where(model.student_id == student_id).order_by(order.desc()).limit(1)).first()
-            if row is not None:
-                return {"school_id": row[0], "municipality": row[1], "rmc_region": row[2]}
-    return None
+    """The pupil's newest registered school, municipality and region (store.registrations), for the
+    objection mark's stamp; None when no registration names the pupil."""
+    from riskscore.store.registrations import spans_of
+
+    spans = spans_of(session, [student_id]).get(student_id)
+    if not spans:
+        return None
+    place = max(spans, key=lambda s: (s.ends_on or dt.date.max, s.starts_on)).place
+    return {"school_id": place.school_id, "municipality": place.municipality, "rmc_region": place.rmc_region}
+
+
+def _access_detail(detail: str | None) -> dict[str, Any]:
+    """Through which page or operation (``via``) and whether health data was shown (``health``)."""
+    try:
+        parsed = json.loads(detail) if detail else {}
+    except ValueError:
+        return {"via": None, "health": False}
+    if not isinstance(parsed, dict):
+        return {"via": None, "health": False}
+    return {"via": parsed.get("via"), "health": bool(parsed.get("health"))}
 
 
 def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str] | None = None,
@@ -184,7 +195,7 @@ def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str
     looked: list[dict[str, Any]] = []
     for resource in resources:
         looked += [{"at": _iso(e.at), "who": e.actor, "role": e.role, "action": e.action, "purpose": e.purpose,
-                    "outcome": e.outcome, "entry": e.id}
+                    "outcome": e.outcome, "entry": e.id, **_access_detail(e.detail)}
                    for e in list_audit(session, resource=resource, limit=audit_limit)]
     looked.sort(key=lambda e: e["entry"], reverse=True)
     if looked:  # the key's label ('mentor team 01AB') says more to a parent than its id
@@ -212,6 +223,7 @@ def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str
                     "school_id": s.school_id, "municipality": s.municipality, "rmc_region": s.rmc_region}
                    for s in scores],
         "cases": [{"id": c.id, "role": c.role, "reason": c.reason, "as_of": _iso(c.as_of), "status": c.status,
+                   "school_id": c.school_id, "municipality": c.municipality, "rmc_region": c.rmc_region,
                    "opened_at": _iso(c.opened_at), "updated_at": _iso(c.updated_at), "due_date": _iso(c.due_date),
                    "owner": c.owner,
                    "history": [{"at": _iso(e.at), "by": e.actor, "action": e.action, "from": e.from_status,

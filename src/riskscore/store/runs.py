@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from riskscore.access import Principal, sees_record
 from riskscore.errors import DataError
 from riskscore.store.db import run_write, translate_errors
 from riskscore.store.models import Score, ScoringRun, utcnow
@@ -156,6 +157,20 @@ def latest_score(session: Session, student_id: str) -> Score | None:
     )
     with translate_errors():
         return session.scalars(stmt).first()
+
+
+def latest_visible_score(session: Session, student_id: str, principal: Principal) -> Score | None:
+    """The student's newest score from a complete run that the principal may see: stamped with a
+    place inside its scope (access.view.sees_record). A score stored by another school for the same
+    pupil id never shows."""
+    stmt = (
+        select(Score)
+        .join(ScoringRun, ScoringRun.id == Score.run_id)
+        .where(Score.student_id == student_id, ScoringRun.status == "complete")
+        .order_by(Score.as_of.desc(), Score.created_at.desc(), Score.id.desc())
+    )
+    with translate_errors():
+        return next((s for s in session.scalars(stmt) if sees_record(principal, s)), None)
 
 
 def latest_scores(session: Session, student_ids: Iterable[str]) -> dict[str, Score]:

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from riskscore.access import Principal
+from riskscore.access import Principal, sees_case, sees_health, view_result, view_triggers
+from riskscore.access.view import is_health_trigger
 from riskscore.store.db import translate_errors
 from riskscore.store.models import ApiKey, CaseEvent, ReviewCase, ReviewOutcome, Score, ScoringRun
 from riskscore.web import i18n
@@ -24,11 +25,10 @@ WORKLIST_LIMIT = 5000
 
 
 def redacted(score: Score, role: str) -> dict[str, Any]:
-    """The stored score as this role may see it (health detail only for the jeugdarts)."""
-    from riskscore.access import redact
+    """The stored score as this role may see it (the role view, access.view)."""
     from riskscore.store.scores import stored_to_result
 
-    return redact(stored_to_result(score), role)
+    return view_result(stored_to_result(score), role)
 
 
 def latest_scores(session: Session, student_ids: Iterable[str]) -> dict[str, Score]:
@@ -49,15 +49,12 @@ def latest_scores(session: Session, student_ids: Iterable[str]) -> dict[str, Sco
     return out
 
 
-HEALTH_RULE_PREFIX = "mazl_"
-
-
 def rule_text(rule_id: str, lang: str, *, viewer: str = "jeugdarts", short: bool = False, config: Any = None) -> str:
     """A rule's title in words with the configured thresholds (short: a few words for the worklist); a
     sick-report (MAZL) rule's title is health information, so other roles get a neutral line instead."""
     from riskscore import rules
 
-    if rule_id.startswith(HEALTH_RULE_PREFIX) and viewer != "jeugdarts":
+    if is_health_trigger(rule_id) and not sees_health(viewer):
         return i18n.translate("health_signal", lang)
     if short and f"rule_short_{rule_id}" in i18n.TEXTS:
         return i18n.translate(f"rule_short_{rule_id}", lang)
@@ -80,15 +77,12 @@ def reason_text(reason: dict[str, Any], lang: str) -> str:
 
 
 def visible_triggers(triggers: Iterable[dict[str, Any]], viewer: str, lang: str) -> list[dict[str, Any]]:
-    """A score's triggers as the viewer may see them: the jeugdarts sees all; the school sees *that* a
-    signal for the jeugdarts exists (no title, no dates, no detail); leerplicht and RMC do not see
-    sick-report signals at all."""
+    """A score's triggers as the viewer may see them (access.view.view_triggers), in words: a withheld
+    sick-report signal (the school's view) reads as a signal for the jeugdarts, without date or detail."""
     out = []
-    for t in triggers:
+    for t in view_triggers(list(triggers), viewer):
         rid = str(t.get("id"))
-        if rid.startswith(HEALTH_RULE_PREFIX) and viewer != "jeugdarts":
-            if viewer != "school":
-                continue
+        if t.get("withheld"):
             out.append({"id": rid, "text": i18n.translate("health_signal", lang), "fired_on": None,
                         "due_date": None, "detail": None, "source": None, "role": "jeugdarts", "withheld": True})
             continue
@@ -344,7 +338,7 @@ def own_cases(session: Session, student_id: str, principal: Principal) -> list[R
     stmt = (select(ReviewCase).where(ReviewCase.student_id == student_id, ReviewCase.role == principal.role)
             .order_by(ReviewCase.opened_at.desc(), ReviewCase.id.desc()))
     with translate_errors():
-        return [c for c in session.scalars(stmt) if principal.can_see(c.school_id, c.municipality, c.rmc_region)]
+        return [c for c in session.scalars(stmt) if sees_case(principal, c)]
 
 
 def _source_only(rule_id: str, viewer: str) -> dict[str, Any] | None:
@@ -353,7 +347,7 @@ def _source_only(rule_id: str, viewer: str) -> dict[str, Any] | None:
     the page still says on what ground the case was opened. Health rules stay the jeugdarts' own."""
     from riskscore import rules
 
-    if rule_id not in rules.RULES or (rule_id.startswith(HEALTH_RULE_PREFIX) and viewer != "jeugdarts"):
+    if rule_id not in rules.RULES or (is_health_trigger(rule_id) and not sees_health(viewer)):
         return None
     return {"id": rule_id, "source": rules.RULES[rule_id].source}
 

@@ -16,8 +16,6 @@ from typing import Any
 
 import jinja2
 
-from riskscore.access import redact
-
 LANGS = ("nl", "en")
 #: the privacy config the service and CLI read for the contact texts (relative to the working directory)
 PRIVACY_CONFIG = Path("serving/privacy.yaml")
@@ -76,6 +74,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "log_h": "Wie heeft je gegevens bekeken",
         "log_none": "Niemand heeft je gegevens bekeken.",
         "when": "Wanneer", "role": "Functie", "action": "Wat", "purpose": "Doel", "result": "Gelukt?",
+        "via": "Via (pagina of koppeling)", "health_access": "met gezondheidsgegevens",
         "contact_h": "Vragen of bezwaar?",
         "rights": "Je kunt ook vragen om je gegevens te laten verwijderen (AVG artikel 17). Gegevens worden "
                   "automatisch verwijderd na twee schooljaren.",
@@ -123,6 +122,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "log_h": "Who looked at your data",
         "log_none": "Nobody looked at your data.",
         "when": "When", "role": "Role", "action": "What", "purpose": "Purpose", "result": "Allowed?",
+        "via": "Via (page or interface)", "health_access": "including health data",
         "contact_h": "Questions or objection?",
         "rights": "You can also ask for your data to be erased (GDPR article 17). Data is erased automatically after "
                   "two school years.",
@@ -146,6 +146,24 @@ STATUS_WORDS = {
            "no_action_needed": "no action needed", "false_alarm": "false alarm", "closed": "closed",
            "note": "note", "outcome": "outcome", "transition": "step", "assign": "assigned"},
 }
+#: what an access-log entry's action means, in plain words
+ACTION_WORDS = {
+    "nl": {"score.read": "kans bekeken", "score.write": "kans berekend", "worklist.read": "op de werklijst gezien",
+           "student.view": "leerlingpagina bekeken", "dossier.read": "dit overzicht bekeken",
+           "case.read": "casus bekeken", "case.review": "casus bijgewerkt", "case.note": "notitie gemaakt",
+           "case.transition": "stap in de casus", "case.assign": "casus toegewezen", "case.outcome": "uitkomst vastgelegd",
+           "privacy.view": "privacypagina bekeken", "privacy.objection.set": "bezwaar vastgelegd",
+           "privacy.objection.withdraw": "bezwaar ingetrokken", "privacy.export": "overzicht gemaakt"},
+    "en": {"score.read": "looked at the chance", "score.write": "calculated the chance",
+           "worklist.read": "seen on the worklist", "student.view": "looked at the pupil page",
+           "dossier.read": "looked at this overview", "case.read": "looked at the case", "case.review": "updated the case",
+           "case.note": "wrote a note", "case.transition": "a step in the case", "case.assign": "assigned the case",
+           "case.outcome": "recorded an outcome", "privacy.view": "looked at the privacy page",
+           "privacy.objection.set": "recorded an objection", "privacy.objection.withdraw": "withdrew the objection",
+           "privacy.export": "made the overview"},
+}
+OUTCOME_WORDS = {"nl": {"allowed": "ja", "denied": "geweigerd", "not_found": "niet gevonden"},
+                 "en": {"allowed": "yes", "denied": "refused", "not_found": "not found"}}
 REASON_WORDS = {"nl": {"capacity": "signaal van het rekenmodel", "rule": "regel uit de wet"},
                 "en": {"capacity": "signal from the model", "rule": "rule from the law"}}
 BAND_WORDS = {"nl": {"low": "laag", "medium": "midden", "high": "hoog"},
@@ -183,17 +201,6 @@ def _env() -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True)
 
 
-def for_role(data: Mapping[str, Any], role: str | None) -> dict[str, Any]:
-    """The dossier as a viewer with this role may see it: health detail only for the jeugdarts and for
-    the pupil's own export (role None)."""
-    if role is None:
-        return dict(data)
-    out = dict(data)
-    out["scores"] = [{**s, **{k: v for k, v in redact(s, role).items() if k in ("reasons", "triggers")}}
-                     for s in data.get("scores", [])]
-    return out
-
-
 def render(data: Mapping[str, Any], *, lang: str = "nl", contact: Mapping[str, str] | None = None) -> str:
     """The printable page; lang 'nl' or 'en' (the other language's essentials follow in a short box)."""
     lang = lang if lang in LANGS else "nl"
@@ -202,4 +209,4 @@ def render(data: Mapping[str, Any], *, lang: str = "nl", contact: Mapping[str, s
     return _env().get_template("dossier.html").render(
         d=data, lang=lang, t=TEXTS[lang], o=TEXTS[other], other=other, style=STYLE, contact=contact[lang],
         other_contact=contact[other], roles=ROLE_WORDS[lang], bands=BAND_WORDS[lang], words=STATUS_WORDS[lang],
-        why=REASON_WORDS[lang])
+        why=REASON_WORDS[lang], actions=ACTION_WORDS[lang], outcomes=OUTCOME_WORDS[lang])

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from riskscore.access import Principal
+from riskscore.access import Principal, view_dossier
 from riskscore.errors import MSG_NOT_FOUND, DataError, NotFoundError
 from riskscore.service.deps import (
     ADMIN_ONLY,
@@ -146,7 +146,7 @@ def dossier_page(request: Request, session: SessionDep, student_id: str) -> Resp
     """The printable page, in the page language; health detail as the viewer's role may see it."""
     from riskscore.rules import RULES
     from riskscore.store.privacy import dossier
-    from riskscore.web.dossier import PRIVACY_CONFIG, content_security_policy, for_role, load_contact
+    from riskscore.web.dossier import PRIVACY_CONFIG, content_security_policy, load_contact
     from riskscore.web.dossier import render as render_dossier
 
     principal = require_principal(request, session)
@@ -157,7 +157,7 @@ def dossier_page(request: Request, session: SessionDep, student_id: str) -> Resp
     data = dossier(session, student_id, rule_sources={k: r.source for k, r in RULES.items()})
     if data is None:
         raise NotFoundError("student not found")
-    page = render_dossier(for_role(data, principal.role), lang=lang_of(request), contact=load_contact(PRIVACY_CONFIG))
+    page = render_dossier(view_dossier(data, principal), lang=lang_of(request), contact=load_contact(PRIVACY_CONFIG))
     response = HTMLResponse(page)
     response.headers["Content-Security-Policy"] = content_security_policy()
     return response

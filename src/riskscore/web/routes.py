@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from riskscore.access import Principal
 from riskscore.errors import DataError, NotFoundError
-from riskscore.service.deps import ADMIN_ROLES, STUDENT_ROLES, SessionDep
+from riskscore.service.deps import (
+    ADMIN_ROLES,
+    STUDENT_ROLES,
+    SessionDep,
+    access_entry,
+    require_student_in_scope,
+)
 from riskscore.web import i18n
 from riskscore.web.auth import (
     MAX_LOGIN_FAILURES,
@@ -44,7 +50,7 @@ from riskscore.web.pages import WebRoute, lang_of, redirect, render
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-WORKLIST_ROLES = STUDENT_ROLES | {"admin"}
+WORKLIST_ROLES = STUDENT_ROLES
 MAX_NOTE = 2000
 PURPOSE_WORKLIST = "werklijst"
 PURPOSE_STUDENT = "signalering"
@@ -53,11 +59,10 @@ PURPOSE_REVIEW = "beoordeling"
 
 def _audit(session: Session, request: Request, principal: Principal | None, *, action: str, resource: str,
            outcome: str, purpose: str, actor: str | None = None) -> None:
-    from riskscore.store.audit import append_audit
+    from riskscore.store.audit import append_audit_many
 
-    append_audit(session, actor=actor or (principal.key_id if principal else "anonymous"),
-                 role=principal.role if principal else None, action=action, resource=resource, outcome=outcome,
-                 purpose=purpose, request_id=getattr(request.state, "request_id", None))
+    append_audit_many(session, [access_entry(request, principal, action=action, resource=resource, outcome=outcome,
+                                             purpose=purpose, actor=actor)])
 
 
 def _home_for(principal: Principal) -> str:
@@ -180,9 +185,8 @@ def worklist(
 
     # the list and every pupil shown on it, in one transaction, before the page leaves the service
     resources = [f"worklist:{role_filter or 'all'}", *dict.fromkeys(f"student:{r.case.student_id}" for r in wl.rows)]
-    append_audit_many(session, [{"actor": principal.key_id, "role": principal.role, "action": "worklist.read",
-                                 "resource": res, "outcome": "allowed", "purpose": PURPOSE_WORKLIST,
-                                 "request_id": getattr(request.state, "request_id", None)} for res in resources])
+    append_audit_many(session, [access_entry(request, principal, action="worklist.read", resource=res,
+                                             outcome="allowed", purpose=PURPOSE_WORKLIST) for res in resources])
     selected = {"role": role_filter if principal.role == "admin" and role_filter else "",
                 "school": school_filter or "", "band": band_filter or "", "status": status_value,
                 "q": search or "", "sort": sort_key, "dir": "desc" if descending else "asc"}
@@ -215,25 +219,25 @@ def worklist(
 def _visible_student(request: Request, session: Session, principal: Principal, student_id: str,
                      *, lang: str) -> tuple[dict[str, Any] | None, list[CaseView]]:
     """The score this principal may see beside the student's cases (as the worklist: the case's own
-    score, never one stored from outside its scope), cut to the role, with its date and source, and
-    the cases; NotFoundError otherwise (after auditing whether it was unknown or out of scope — the
-    page never says which)."""
-    from riskscore.store.runs import case_scores, latest_score
+    score, else the newest score stamped inside its scope), cut by the role view, with its date and
+    source, and the viewer's own team's cases; NotFoundError unless the pupil's registrations place
+    them in the scope (audited as unknown or out of scope — the page never says which)."""
+    from riskscore.store.runs import case_scores, latest_visible_score
 
     resource = f"student:{student_id}"
     if not _STUDENT_ID.match(student_id):
         raise NotFoundError("student not found")
+    require_student_in_scope(session, request, principal, student_id, action="student.view", purpose=PURPOSE_STUDENT)
     cases = own_cases(session, student_id, principal)
     chosen = case_scores(session, cases)
     picked = next((chosen[c.id] for c in cases if c.id in chosen), None)
-    latest = None
     if picked is None:
-        latest = latest_score(session, student_id)
-        if latest is not None and principal.can_see(latest.school_id, latest.municipality, latest.rmc_region):
+        latest = latest_visible_score(session, student_id, principal)
+        if latest is not None:
             picked = (latest, "batch")
     if picked is None and not cases:
-        _audit(session, request, principal, action="student.view", resource=resource,
-               outcome="not_found" if latest is None else "denied", purpose=PURPOSE_STUDENT)
+        _audit(session, request, principal, action="student.view", resource=resource, outcome="not_found",
+               purpose=PURPOSE_STUDENT)
         raise NotFoundError("student not found")
     view = None
     if picked is not None:

@@ -1,8 +1,8 @@
 """The review workflow: read a case with its history, change its status, owner, notes and outcome.
 
 Every change is an event with who (the key's label and id) and when; outcomes are stored for
-monitoring. A case outside the caller's scope, or of another role, is answered exactly like a
-missing one (404). Reading is for the reviewing roles and admin; changing is for reviewing roles."""
+monitoring. A case is its own team's (access.view.sees_case: its role, inside the scope); any other is
+answered exactly like a missing one (404). data_team and admin never read a case (403)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from sqlalchemy.orm import Session
 
-from riskscore.access import Principal
+from riskscore.access import Principal, sees_case
 from riskscore.api.routes.worklists import CASE_READ_ROLES, actor_of, rows_for
 from riskscore.api.schemas import AssignIn, CaseDetail, ErrorBody, NoteIn, OutcomeIn, TransitionIn
 from riskscore.errors import NotFoundError
@@ -35,8 +35,7 @@ def _visible(session: Session, request: Request, principal: Principal, case_id: 
         case = get_case(session, case_id)
     except NotFoundError:
         case = None
-    visible = case is not None and principal.can_see(case.school_id, case.municipality, case.rmc_region) and (
-        principal.role == "admin" or case.role == principal.role)
+    visible = case is not None and sees_case(principal, case)
     if not visible:
         audit(session, request, principal, action=action, resource=f"case:{case_id}",
               outcome="not_found" if case is None else "denied", purpose=purpose_of(request, "signalering"))

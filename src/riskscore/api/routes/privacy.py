@@ -1,9 +1,10 @@
 """The pupil's rights over HTTP: the dossier (inzage, AVG art. 15), the objection mark (art. 21) and
 erasure (art. 17).
 
-Dossier and objection: the reviewing roles, for pupils inside their scope only; the scope comes from
-what is stored about the pupil (never from the request), and outside it the answer is the same 404 as
-for a pupil nothing is stored about. Erasure: admin only, with a reason. Everything is audited."""
+Dossier and objection: the reviewing roles, for pupils their registrations place inside their scope
+(never from the request); outside it the answer is the same 404 as for a pupil nobody registered. The
+dossier is cut by the role view (access.view.view_dossier): the viewer's own team's cases and notes,
+scores stamped in its scope, health detail for the jeugdarts only. Erasure: admin only, with a reason. Everything is audited."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
+from riskscore.access import view_dossier
 from riskscore.api.schemas import MSG_LOOKS_LIKE_BSN, ErrorBody, is_bsn_like
 from riskscore.errors import MSG_NOT_FOUND, NotFoundError
 from riskscore.service.deps import (
@@ -83,7 +85,6 @@ def student_dossier(student_id: StudentId, request: Request, principal: Principa
     parent is the web page /students/{id}/dossier (or `riskscore privacy export`)."""
     from riskscore.rules import RULES
     from riskscore.store.privacy import dossier
-    from riskscore.web.dossier import for_role
 
     require_role(principal, STUDENT_ROLES, "read a pupil's dossier")
     _refuse_bsn(student_id)
@@ -95,7 +96,7 @@ def student_dossier(student_id: StudentId, request: Request, principal: Principa
     data = dossier(session, student_id, rule_sources={k: r.source for k, r in RULES.items()})
     if data is None:  # erased between the two reads
         raise NotFoundError(MSG_NOT_FOUND)
-    return Dossier.model_validate(for_role(data, principal.role))
+    return Dossier.model_validate(view_dossier(data, principal))
 
 
 def _objection_out(student_id: str, row: Any) -> ObjectionOut:

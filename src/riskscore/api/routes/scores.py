@@ -2,9 +2,9 @@
 
 The service computes features and legal triggers itself through the one scoring core
 (riskscore.scoring, the same code as `riskscore score`); a caller can no longer assert a trigger.
-A pupil's scope (school, municipality, RMC region) comes from the store where the pupil is known
-(batch runs, earlier scores), never from the body: a key cannot store a score for another school's
-pupil by writing its own school id into the request.
+A pupil's place (school, municipality, RMC region) comes from the imported registrations on the
+as-of date (access.scope), never from the body and never from whoever scored the pupil first: a caller
+can only score pupils registered inside its scope, and the score is stamped with that registration.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections import defaultdict
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 
-from riskscore.access import redact
+from riskscore.access import Place, place_for, view_result
 from riskscore.api.schemas import (
     FUTURE_SLACK,
     ErrorBody,
@@ -32,32 +32,27 @@ from riskscore.service.deps import (
     PrincipalDep,
     SessionDep,
     StateDep,
+    access_entry,
     audit_many,
     purpose_of,
     require_role,
 )
 from riskscore.service.writer import writer_for
+from riskscore.store.registrations import spans_of
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
-MSG_OUT_OF_SCOPE = "students at positions {positions} lie outside your scope; nothing was scored"
+MSG_OUT_OF_SCOPE = ("no registration places the students at positions {positions} inside your scope on their "
+                    "as-of date; nothing was scored")
+MSG_OTHER_SCHOOL = "does not match the school of this pupil's registration on {as_of} ({school})"
 MSG_BATCH = "at most {limit} students per request"
 MSG_NOT_ENROLLED = "not enrolled on {as_of} according to these enrolments: nothing to score"
 MSG_DUPLICATE = "student_id appears more than once in this request (first at position {first})"
 
-Scope = tuple[str | None, str | None, str | None]
-
-
-def _stored_scopes(session: SessionDep, ids: list[str]) -> dict[str, Scope]:
-    """school, municipality, region of each pupil the store knows (its latest complete score)."""
-    from riskscore.store.runs import latest_scores
-
-    return {sid: (row.school_id, row.municipality, row.rmc_region) for sid, row in latest_scores(session, ids).items()}
-
-
-def score_students(state: StateDep, loaded: BundleDep, students: list[StudentEvents], scopes: dict[str, Scope], *,
+def score_students(state: StateDep, loaded: BundleDep, students: list[StudentEvents], places: dict[str, Place], *,
                    objecting: frozenset[str], incomplete_schools: frozenset[str]) -> list[dict[str, object]]:
-    """The scoring core per as-of date; results in request order, scope set from the store where known."""
+    """The scoring core per as-of date; results in request order, each stamped with the place of the
+    pupil's registration (``places``, from place_for)."""
     from riskscore import scoring
     from riskscore.api.events import to_tables
 
@@ -81,9 +76,9 @@ def score_students(state: StateDep, loaded: BundleDep, students: list[StudentEve
             raise RequestValidationError([{"type": "value_error", "input": None,
                                            "loc": ("body", "students", i, "enrolments"),
                                            "msg": MSG_NOT_ENROLLED.format(as_of=s.reference_date())}])
-        stored = scopes.get(s.student_id)
-        if stored is not None:  # the store decides where a known pupil belongs, not the body
-            scored = dataclasses.replace(scored, school_id=stored[0], municipality=stored[1], rmc_region=stored[2])
+        place = places[s.student_id]  # the registrations decide where the pupil belongs, not the body
+        scored = dataclasses.replace(scored, school_id=place.school_id, municipality=place.municipality,
+                                     rmc_region=place.rmc_region)
         out.append(scored.to_dict())
     return out
 
@@ -110,30 +105,36 @@ def score(body: ScoreRequest, request: Request, state: StateDep, principal: Prin
                                            "msg": MSG_DUPLICATE.format(first=first[s.student_id]), "input": None}])
         first[s.student_id] = i
     ids = [s.student_id for s in body.students]
-    scopes = _stored_scopes(session, ids)
+    spans = spans_of(session, ids)
+    places: dict[str, Place] = {}
     outside = []
     for i, s in enumerate(body.students):
-        school, municipality, region = scopes.get(s.student_id) or (
-            s.student.school_id, s.student.municipality, s.student.rmc_region)
-        if not principal.can_see(school, municipality, region):
+        place = place_for(principal, spans.get(s.student_id, ()), s.reference_date())
+        if place is None:
             outside.append(i)
+        else:
+            places[s.student_id] = place
     if outside:  # the attempt is audited too: scoring pupils outside one's scope is worth seeing
         audit_many(session, request, principal, action="score.write", outcome="denied",
                    purpose=purpose_of(request, "signalering"),
                    resources=[f"student:{body.students[i].student_id}" for i in outside])
         raise ForbiddenError(MSG_OUT_OF_SCOPE.format(positions=outside[:20]))
+    wrong = [{"type": "value_error", "loc": ("body", "students", i, "student", "school_id"), "input": None,
+              "msg": MSG_OTHER_SCHOOL.format(as_of=s.reference_date(), school=places[s.student_id].school_id)}
+             for i, s in enumerate(body.students) if s.student.school_id != places[s.student_id].school_id]
+    if wrong:  # the events would be read with another school's calendar: say so, score nothing
+        raise RequestValidationError(wrong[:20])
     objecting = state.objecting(session, ids)
     incomplete = state.incomplete_schools(session)
-    results = score_students(state, loaded, body.students, scopes, objecting=objecting, incomplete_schools=incomplete)
+    results = score_students(state, loaded, body.students, places, objecting=objecting, incomplete_schools=incomplete)
     purpose = purpose_of(request, "signalering")
     session.close()  # end the key lookup's read transaction before the writer takes the write lock
-    rid = getattr(request.state, "request_id", None)
     # stored and audited by the group writer, in one transaction with whatever else is waiting;
     # returns only once committed, so no data leaves the service before its audit entry
     writer_for(state).submit(results, [
-        {"actor": principal.key_id, "role": principal.role, "action": "score.write", "resource": f"student:{r['student_id']}",
-         "outcome": "allowed", "purpose": purpose, "request_id": rid} for r in results])
+        access_entry(request, principal, action="score.write", resource=f"student:{r['student_id']}",
+                     outcome="allowed", purpose=purpose) for r in results])
     for r in results:
         state.metrics.scores.labels(band=str(r["band"])).inc()
-    out = [ScoreResult.from_result(redact(r, principal.role)) for r in results]
+    out = [ScoreResult.from_result(view_result(r, principal.role)) for r in results]
     return ScoreResponse(results=out, model_version=loaded.bundle.version)

@@ -1,6 +1,7 @@
-"""GET /v1/students/{student_id}/score: the latest stored score, within the caller's scope only; with
-``rescore=true`` the pupil is scored again as of today from the stored raw events (the service's data
-folder), through the same scoring core as POST /v1/scores and the batch job."""
+"""GET /v1/students/{student_id}/score: the latest stored score the caller may see (stamped with a place
+inside its scope, cut by the role view); with ``rescore=true`` the pupil is scored again as of today from
+the stored raw events (the service's data folder), through the same scoring core as POST /v1/scores and
+the batch job — only when today's registration places the pupil in the caller's scope."""
 
 from __future__ import annotations
 
@@ -11,28 +12,34 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from riskscore.access import redact
+from riskscore.access import Place, view_result
 from riskscore.api.schemas import MSG_LOOKS_LIKE_BSN, ErrorBody, StoredScore, is_bsn_like
 from riskscore.errors import MSG_NOT_FOUND, DataError, NotFoundError
 from riskscore.service.deps import (
     STUDENT_ROLES,
+    ForbiddenError,
     PrincipalDep,
     SessionDep,
     StateDep,
+    access_entry,
     audit,
+    place_to_act,
     purpose_of,
-    request_id_of,
     require_role,
+    require_student_in_scope,
 )
+from riskscore.service.writer import writer_for
+from riskscore.store.runs import latest_visible_score
 from riskscore.store.scores import stored_to_result
 
 router = APIRouter(prefix="/v1/students", tags=["students"])
 
+MSG_NOT_REGISTERED_TODAY = "no registration places this pupil inside your scope today: nothing to rescore"
 MSG_NO_EVENTS = "no stored events enrol this pupil on {day}: nothing to rescore (the latest stored score stands)"
 
 
-def _rescore(state: StateDep, session: SessionDep, row: Any, student_id: str) -> dict[str, Any]:
-    """The pupil scored as of today from the data folder; scope stays the stored one."""
+def _rescore(state: StateDep, session: SessionDep, place: Place, student_id: str) -> dict[str, Any]:
+    """The pupil scored as of today from the data folder, stamped with today's registration."""
     from riskscore import datasets, scoring
 
     loaded = state.require_loaded()
@@ -50,8 +57,8 @@ def _rescore(state: StateDep, session: SessionDep, row: Any, student_id: str) ->
     fresh = result.by_id().get(student_id)
     if fresh is None:
         raise DataError(MSG_NO_EVENTS.format(day=today))
-    fresh = dataclasses.replace(fresh, school_id=row.school_id, municipality=row.municipality,
-                                rmc_region=row.rmc_region)
+    fresh = dataclasses.replace(fresh, school_id=place.school_id, municipality=place.municipality,
+                                rmc_region=place.rmc_region)
     return fresh.to_dict()
 
 
@@ -71,23 +78,24 @@ def student_score(
     if is_bsn_like(student_id):  # refused before anything is stored, the audit log included
         raise RequestValidationError([{"type": "value_error", "loc": ("path", "student_id"), "msg": MSG_LOOKS_LIKE_BSN,
                                        "input": None}])
-    from riskscore.store.runs import latest_score
-
-    row = latest_score(session, student_id)
     resource, purpose = f"student:{student_id}", purpose_of(request, "signalering")
-    if row is None or not principal.can_see(row.school_id, row.municipality, row.rmc_region):
-        audit(session, request, principal, action="score.read", resource=resource,
-              outcome="not_found" if row is None else "denied", purpose=purpose)
-        raise NotFoundError(MSG_NOT_FOUND)
+    require_student_in_scope(session, request, principal, student_id, action="score.read", purpose=purpose)
     if not rescore:
+        row = latest_visible_score(session, student_id, principal)
+        if row is None:
+            audit(session, request, principal, action="score.read", resource=resource, outcome="not_found",
+                  purpose=purpose)
+            raise NotFoundError(MSG_NOT_FOUND)
         audit(session, request, principal, action="score.read", resource=resource, outcome="allowed", purpose=purpose)
-        return StoredScore.from_result(redact(stored_to_result(row), principal.role))
-    from riskscore.service.writer import writer_for
-
-    result = _rescore(state, session, row, student_id)
+        return StoredScore.from_result(view_result(stored_to_result(row), principal.role))
+    place = place_to_act(session, principal, student_id, dt.date.today())
+    if place is None:  # registered in scope once, not today: a past school does not rescore a pupil who left
+        audit(session, request, principal, action="score.write", resource=resource, outcome="denied", purpose=purpose)
+        raise ForbiddenError(MSG_NOT_REGISTERED_TODAY)
+    result = _rescore(state, session, place, student_id)
     session.close()  # end the read transaction before the writer takes the write lock
-    entry = {"actor": principal.key_id, "role": principal.role, "resource": resource, "outcome": "allowed",
-             "purpose": purpose, "request_id": request_id_of(request)}
-    writer_for(state).submit([result], [{**entry, "action": "score.write"}, {**entry, "action": "score.read"}])
+    writer_for(state).submit([result], [access_entry(request, principal, action=action, resource=resource,
+                                                     outcome="allowed", purpose=purpose)
+                                        for action in ("score.write", "score.read")])
     state.metrics.scores.labels(band=str(result["band"])).inc()
-    return StoredScore.from_result({**redact(result, principal.role), "scored_at": dt.datetime.now(dt.UTC)})
+    return StoredScore.from_result({**view_result(result, principal.role), "scored_at": dt.datetime.now(dt.UTC)})

@@ -1,8 +1,8 @@
 """GET /v1/worklists: a reviewing team's prioritised review cases, within the caller's scope and role.
 
 Order: legal deadlines first (earliest due date), then calibrated probability (highest first). Rows
-carry the latest score's reasons and triggers, cut to the caller's role (health detail only for the
-jeugdarts). data_team never sees single pupils (403); admin may read every role's worklist."""
+carry the latest score's reasons and triggers, cut by the role view (access.view). data_team and admin
+never see single pupils (403)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
-from riskscore.access import Principal, redact
+from riskscore.access import Principal, view_reasons, view_triggers
 from riskscore.api.schemas import (
     Band,
     CaseRow,
@@ -33,8 +33,8 @@ from riskscore.service.deps import (
 
 router = APIRouter(prefix="/v1/worklists", tags=["review"])
 
-#: roles that may read review cases (admin reads all; data_team works with aggregates only)
-CASE_READ_ROLES = STUDENT_ROLES | {"admin"}
+#: roles that may read review cases (data_team and admin work with aggregates only)
+CASE_READ_ROLES = STUDENT_ROLES
 MSG_OTHER_ROLE = "role '{role}' may not read the '{other}' worklist"
 MAX_LIMIT = 500
 
@@ -44,14 +44,9 @@ def actor_of(principal: Principal) -> str:
     return f"{principal.label[:90]} ({principal.key_id})"
 
 
-#: sick-report (MAZL) rules: their titles and dates are health information for the jeugdarts
-HEALTH_RULE_PREFIX = "mazl_"
-
-
 def case_row(case: Any, score: Any, role: str, source: str | None = None) -> dict[str, Any]:
     """A case with the score that belongs to it (store.runs.case_scores: the case's own scope only),
-    its date and source, redacted for the viewing role: health detail only for the jeugdarts, and
-    leerplicht and RMC do not see sick-report signals at all."""
+    its date and source, cut by the role view (access.view)."""
     from riskscore.rules import RULES
 
     triggers = list(score.triggers or []) if score is not None else []
@@ -60,19 +55,15 @@ def case_row(case: Any, score: Any, role: str, source: str | None = None) -> dic
         rule = RULES[rule_id]  # the score lacks it (e.g. no longer enrolled): show the case's own trigger
         triggers.append({"id": rule_id, "source": rule.source, "role": rule.role, "fired_on": None,
                          "due_date": case.due_date.isoformat() if case.due_date else None, "detail": None})
-    if role != "jeugdarts":
-        triggers = [t if not str(t.get("id", "")).startswith(HEALTH_RULE_PREFIX) else
-                    {**t, "fired_on": None, "due_date": None} for t in triggers
-                    if role in ("school", "admin") or not str(t.get("id", "")).startswith(HEALTH_RULE_PREFIX)]
-    result = redact({"reasons": list(score.reasons or []) if score is not None else [], "triggers": triggers}, role)
+    reasons = view_reasons(list(score.reasons or []) if score is not None else [], role)
     return {
         "case_id": case.id, "student_id": case.student_id, "school_id": case.school_id,
         "municipality": case.municipality, "rmc_region": case.rmc_region, "role": case.role,
         "case_reason": case.reason, "as_of": case.as_of, "age": score.age if score is not None else None,
         "probability": score.probability if score is not None else case.probability,
-        "band": score.band if score is not None else case.band, "reasons": result["reasons"],
-        "triggers": result["triggers"], "due_date": case.due_date, "status": case.status, "owner": case.owner,
-        "priority": case.priority, "opened_at": case.opened_at, "updated_at": case.updated_at,
+        "band": score.band if score is not None else case.band, "reasons": reasons,
+        "triggers": view_triggers(triggers, role), "due_date": case.due_date, "status": case.status,
+        "owner": case.owner, "priority": case.priority, "opened_at": case.opened_at, "updated_at": case.updated_at,
         "score_as_of": score.as_of if score is not None else None, "score_source": source,
     }
 
@@ -107,10 +98,9 @@ def worklist(
     from riskscore.store.cases import ACTIVE_STATUSES, list_worklist
 
     require_role(principal, CASE_READ_ROLES, "read worklists")
-    if principal.role != "admin":
-        if role is not None and role != principal.role:
-            raise ForbiddenError(MSG_OTHER_ROLE.format(role=principal.role, other=role))
-        role = principal.role  # type: ignore[assignment]
+    if role is not None and role != principal.role:
+        raise ForbiddenError(MSG_OTHER_ROLE.format(role=principal.role, other=role))
+    role = principal.role  # type: ignore[assignment]
     cases = list_worklist(session, principal=principal, role=role, bands=[band] if band else None,
                           statuses=[status] if status else ACTIVE_STATUSES, limit=limit, offset=offset,
                           school_id=school, team=team)
