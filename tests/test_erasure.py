@@ -28,6 +28,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import Db, SmallWorld
 from riskscore import batch
@@ -39,7 +41,7 @@ from riskscore.model.bundle import ModelBundle
 from riskscore.settings import Settings, get_settings
 from riskscore.store.audit import append_audit, verify_chain
 from riskscore.store.db import make_engine, migrate, session_factory
-from riskscore.store.erasure import StoreRegistry, holds_rows, registry
+from riskscore.store.erasure import RECORDS, TABLES, FileStore, StoreRegistry, holds_rows, registry
 from riskscore.store.models import ReviewCase
 from riskscore.store.privacy import erase_student
 from riskscore.store.runs import write_scoring_run
@@ -384,3 +386,84 @@ def test_an_id_whose_text_is_inside_bundle_json_leaves_the_bundle_and_the_servic
         assert restarted.get("/readyz").status_code == 200
         r = restarted.post("/v1/scores", json={"students": [student_events("S0400125")]}, headers={"X-API-Key": school})
         assert r.status_code == 200, r.text
+
+
+# --- each kind deletes by key and leaves the rest byte for byte -------------------------------------------
+IDS = ("S000007", "S0000070", "S000008")  # the second starts with the first: no prefix or text match may hit it
+# fields with delimiters, quotes and line breaks (quoted by the writer); no bare \r: csv.writer leaves it unquoted
+# under a \n terminator, and every reader (pandas too) then sees two records
+FIELD = st.text(alphabet=st.sampled_from(list("ab ,;\"'\n\t0S7é")), max_size=8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(IDS), FIELD, FIELD), max_size=12),
+       delimiter=st.sampled_from([",", ";", "\t"]), terminator=st.sampled_from(["\n", "\r\n"]), bom=st.booleans())
+def test_a_csv_table_loses_exactly_the_pupils_records(tmp_path_factory: pytest.TempPathFactory,
+                                                      rows: list[tuple[str, str, str]], delimiter: str,
+                                                      terminator: str, bom: bool) -> None:
+    import csv
+    import io
+
+    def text(records: list[tuple[str, str, str]]) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=delimiter, lineterminator=terminator)
+        writer.writerow(["note", "student_id", "extra"])
+        for sid, a, b in records:
+            writer.writerow([a, sid, b])
+        return ("\ufeff" if bom else "") + out.getvalue()
+
+    root = tmp_path_factory.mktemp("csv")
+    path = root / "t.csv"
+    path.write_bytes(text(rows).encode())
+    path.chmod(0o640)
+    stores = StoreRegistry((FileStore("t", root, frozenset({"csv"}), "test"),))
+    result = stores.erase(IDS[0])
+    assert path.read_bytes() == text([r for r in rows if r[0] != IDS[0]]).encode()  # every other record byte for byte
+    assert result.files == ({"t": [str(path)]} if any(r[0] == IDS[0] for r in rows) else {})
+    assert stores.holders(IDS[0]).files == {} and path.stat().st_mode & 0o777 == 0o640
+
+
+def test_json_records_jsonl_lines_and_what_no_store_may_touch(tmp_path: Path) -> None:
+    pupil, other = IDS[0], IDS[1]
+    root = tmp_path / "reports"
+    root.mkdir()
+    (root / "rows.json").write_text(json.dumps({"n": 3, "rows": [{"student_id": pupil, "p": 0.1},
+                                                                 {"student_id": other, "p": 0.2},
+                                                                 {"nested": [{"student_id": pupil}]}]}))
+    (root / "dossier.json").write_text(json.dumps({"student_id": pupil, "scores": []}))  # a document about the pupil
+    lines = [json.dumps({"student_id": other, "x": "\u2028"}, ensure_ascii=False), json.dumps({"student_id": pupil}),
+             json.dumps({"file": f"{pupil}.csv", "sha256": "0" * 64})]
+    (root / "log.jsonl").write_text("\n".join(lines) + "\n")
+    untouched = {"names.json": json.dumps({"examples": [pupil, other], "note": f"about {pupil}"}),  # text, not records
+                 "report.html": f"<p>{pupil}</p>", "card.md": f"{pupil}", ".hidden.csv": f"student_id\n{pupil}\n",
+                 "bad.parquet": "not parquet", "broken.jsonl": '{"student_id": "S000007"}\n{oops\n'}
+    for name, body in untouched.items():
+        (root / name).write_text(body)
+    (root / "link.csv").symlink_to(root / ".hidden.csv")
+    stores = StoreRegistry((FileStore("reports", root, TABLES | RECORDS, "test"),))
+    result = stores.erase(pupil)
+    assert sorted(result.files["reports"]) == [str(root / n) for n in ("dossier.json", "log.jsonl", "rows.json")]
+    assert sorted(result.unreadable) == [str(root / "bad.parquet"), str(root / "broken.jsonl")]
+    assert json.loads((root / "rows.json").read_text()) == {"n": 3, "rows": [{"student_id": other, "p": 0.2},
+                                                                            {"nested": []}]}
+    assert not (root / "dossier.json").exists()
+    assert (root / "log.jsonl").read_text() == "\n".join([lines[0], lines[2]]) + "\n"
+    for name, body in untouched.items():  # not a store's kind, not a record, hidden or unreadable: as it was
+        assert (root / name).read_text() == body, name
+    assert stores.holders(pupil).files == {}
+
+
+def test_a_parquet_table_keeps_its_schema_metadata_and_other_rows(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"student_id": pd.Categorical([IDS[0], IDS[1], IDS[2], None]),
+                          "date": pd.to_datetime(["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-09"]),
+                          "hours": [1.0, 2.0, None, 4.0]})
+    frame.attrs["riskscore_run"] = {"run_id": 7}
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    ints = pd.DataFrame({"student_id": [7, 70], "x": [1, 2]})  # a key column that is not text is compared as text
+    ints.to_parquet(tmp_path / "n.parquet", index=False)
+    stores = StoreRegistry((FileStore("t", tmp_path, TABLES, "test"),))
+    assert stores.erase(IDS[0]).files == {"t": [str(tmp_path / "t.parquet")]}
+    after = pd.read_parquet(tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(after, frame.iloc[1:].reset_index(drop=True))
+    assert after.attrs == {"riskscore_run": {"run_id": 7}} and isinstance(after["student_id"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "n.parquet"), ints)
