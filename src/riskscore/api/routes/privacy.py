@@ -143,7 +143,7 @@ def withdraw_objection(student_id: StudentId, request: Request, principal: Princ
 
 
 @router.post("/admin/students/{student_id}/erasure", response_model=ErasureOut,
-             responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+             responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
              summary="Erase everything about a pupil (AVG art. 17). Admin only.")
 def erase_student(student_id: StudentId, body: ErasureIn, request: Request, principal: PrincipalDep,
                   session: SessionDep, state: StateDep) -> ErasureOut:
