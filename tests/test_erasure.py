@@ -257,7 +257,7 @@ def erase_and_check(db: Db, home: dict[str, Any], pupil: str) -> dict[str, Any]:
     changed = {p for p in files_before if files_before[p] != files_after.get(p)}
     scratch_db = str(home["scratch"] / "riskscore.db")  # a store's database file, not a table file
     assert changed - {scratch_db} == expected, changed ^ expected  # exactly the table files with the pupil's rows ...
-    assert set(report.files) == expected and report.unreadable == []
+    assert set(report.files) == expected and report.failed == []
     for path, old in frames_before.items():  # ... and in them every other row is as it was
         new = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, dtype=str, sep=None,
                                                                                    engine="python")
@@ -265,7 +265,7 @@ def erase_and_check(db: Db, home: dict[str, Any], pupil: str) -> dict[str, Any]:
         pd.testing.assert_frame_equal(new.reset_index(drop=True), want)
         assert new.attrs == old.attrs
     # no registered store holds the pupil, and not even the bytes do (database files included)
-    assert stores.holders(pupil).files == {} and stores.holders(pupil).unreadable == []
+    assert stores.holders(pupil).files == {} and stores.holders(pupil).failed == []
     assert bytes_holding(root, pupil) == []
     if home["db_file"].exists():
         assert bytes_holding(home["db_file"].parent, pupil) == []
@@ -443,7 +443,7 @@ def test_json_records_jsonl_lines_and_what_no_store_may_touch(tmp_path: Path) ->
     stores = StoreRegistry((FileStore("reports", root, TABLES | RECORDS, "test"),))
     result = stores.erase(pupil)
     assert sorted(result.files["reports"]) == [str(root / n) for n in ("dossier.json", "log.jsonl", "rows.json")]
-    assert sorted(result.unreadable) == [str(root / "bad.parquet"), str(root / "broken.jsonl")]
+    assert sorted(result.failed) == [str(root / "bad.parquet"), str(root / "broken.jsonl")]
     assert json.loads((root / "rows.json").read_text()) == {"n": 3, "rows": [{"student_id": other, "p": 0.2},
                                                                             {"nested": []}]}
     assert not (root / "dossier.json").exists()
@@ -467,3 +467,31 @@ def test_a_parquet_table_keeps_its_schema_metadata_and_other_rows(tmp_path: Path
     pd.testing.assert_frame_equal(after, frame.iloc[1:].reset_index(drop=True))
     assert after.attrs == {"riskscore_run": {"run_id": 7}} and isinstance(after["student_id"].dtype, pd.CategoricalDtype)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "n.parquet"), ints)
+
+
+def test_a_file_that_cannot_be_written_is_reported_and_left_as_it_was(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from riskscore.errors import StorageFullError
+    from riskscore.store import erasure
+
+    pd.DataFrame({"student_id": [IDS[0], IDS[1]]}).to_parquet(tmp_path / "a.parquet", index=False)
+    (tmp_path / "b.csv").write_text(f"student_id\n{IDS[0]}\n{IDS[1]}\n")
+    before = digests(tmp_path)
+
+    def full(path: Any, *_: Any, **__: Any) -> None:
+        raise StorageFullError(f"could not write {path}: No space left on device")
+
+    monkeypatch.setattr(erasure, "write_atomic", full)
+    result = StoreRegistry((FileStore("t", tmp_path, TABLES, "test"),)).erase(IDS[0])
+    assert result.files == {} and sorted(result.failed) == [str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")]
+    assert digests(tmp_path) == before
+
+
+def test_the_artifact_root_is_reached_when_local_and_named_when_not(tmp_path: Path) -> None:
+    assert Settings(home=tmp_path).erasure_roots().artifacts == tmp_path / "mlartifacts"
+    assert Settings(home=tmp_path, mlflow_artifact_root=f"file://{tmp_path}/a").erasure_roots().artifacts == tmp_path / "a"
+    assert Settings(home=tmp_path, mlflow_artifact_root="s3://bucket/x").erasure_roots().artifacts is None
+    names = [row["store"] for row in registry(Settings(home=tmp_path, mlflow_artifact_root="s3://b").erasure_roots())
+             .describe()]
+    assert names == ["database", "raw-tables", "data-cycle", "runs", "reports", "cache", "models",
+                     "scratch:impact-demo", "home-tables"]

@@ -73,8 +73,9 @@ class Settings(BaseSettings):
         in them. A remote MLflow artifact store cannot be reached from here (bundles hold no pupil now)."""
         data = tuple(dict.fromkeys([self.home / "data", self.resolved_data_dir()]))
         artifacts = self.resolved_artifact_root()
+        local = artifacts.removeprefix("file://") if artifacts.startswith("file:///") else artifacts
         return ErasureRoots(home=self.home, data=data, reports=self.resolved_reports_dir(),
-                            artifacts=None if "://" in artifacts else Path(artifacts))
+                            artifacts=None if "://" in local else Path(local))
 
 
 @lru_cache

@@ -162,8 +162,9 @@ def erase(
         session.close()
         engine.dispose()
     typer.echo(json.dumps(report.to_dict(), indent=2))
-    for path in report.unreadable:
-        typer.echo(f"warning: could not read {path}; it was left as it is: check it by hand", err=True)
+    for path in report.failed:
+        typer.echo(f"warning: could not erase in {path} (unreadable or not writable); it was left as it was: "
+                   "check it by hand, then erase again", err=True)
     typer.echo(f"erased; receipt {report.receipt}. If the school's source systems still deliver this pupil, the next "
                "run scores them again: erase at the source too.", err=True)
 

@@ -34,8 +34,8 @@ Kinds and what "delete by key" means for each:
 - ``json``     objects with ``"student_id"`` equal to the id are removed from their lists; a document
                that is itself about the pupil (top-level ``student_id``) is removed whole.
 
-A file of a store's kind that cannot be read is never rewritten; it is reported (``unreadable``) so a
-person can look. Ids that are not pseudonyms are refused before any store is touched.
+A file of a store's kind that cannot be read (or written back) is left as it was and reported
+(``failed``) so a person can look. Ids that are not pseudonyms are refused before any store is touched.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from riskscore.datasets import write_atomic
+from riskscore.errors import RiskscoreError
 from riskscore.ingest.pseudonym import check_pseudonym
 from riskscore.settings import ErasureRoots
 
@@ -277,10 +278,10 @@ class ScratchDatabase:
 @dataclass
 class FileErasure:
     """What the file stores did: the files changed (or, when only looking, holding the pupil) per store,
-    and the files of a store's kind that could not be read (left untouched)."""
+    and the files of a store's kind that could not be read or written back (left as they were)."""
 
     files: dict[str, list[str]] = field(default_factory=dict)
-    unreadable: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     @property
     def all_files(self) -> list[str]:
@@ -313,8 +314,8 @@ class StoreRegistry:
                 try:
                     if _HANDLERS[kind](path, sid, erase):
                         hits.append(str(path))
-                except Unreadable:
-                    out.unreadable.append(str(path))
+                except (Unreadable, RiskscoreError, OSError):  # unreadable, or a full / read-only disk
+                    out.failed.append(str(path))
             if hits:
                 out.files[store.name] = hits
         return out

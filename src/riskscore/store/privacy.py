@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from riskscore.errors import DataError
+from riskscore.errors import DataError, RiskscoreError
 from riskscore.ingest.pseudonym import check_pseudonym
 from riskscore.store.audit import append_rows, check_entries, erase_in
 from riskscore.store.db import make_engine, run_write, session_factory, translate_errors
@@ -225,14 +225,15 @@ def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str
 @dataclass
 class ErasureReport:
     """What an erasure removed. receipt: the number to give the pupil/parent (also in the audit log).
-    files: the files changed, per store of the registry (store/erasure.py); unreadable: files of a
-    store's kind that could not be read and were left as they are (a person must look)."""
+    files: the files changed, per store of the registry (store/erasure.py); failed: files of a store's
+    kind (or scratch databases) that could not be read or changed and were left as they were (a person
+    must look; erasing again finishes the job once they are fixed)."""
 
     receipt: str
     rows: dict[str, int] = field(default_factory=dict)
     audit_entries: int = 0
     stores: dict[str, list[str]] = field(default_factory=dict)
-    unreadable: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     @property
     def files(self) -> list[str]:
@@ -241,7 +242,7 @@ class ErasureReport:
     def to_dict(self) -> dict[str, Any]:
         return {"receipt": self.receipt, "rows": self.rows, "audit_entries_erased": self.audit_entries,
                 "files_cleaned": self.files, "files_per_store": {k: len(v) for k, v in self.stores.items()},
-                "files_unreadable": self.unreadable}
+                "files_failed": self.failed}
 
 
 def _rowcount(result: Any) -> int:
@@ -296,9 +297,12 @@ def erase_student(session: Session, student_id: str, *, reason: str, actor: str,
         try:
             with session_factory(engine)() as other:
                 rows, _ = in_database(other)
+            report.rows.update({f"{scratch.name}.{table}": n for table, n in rows.items()})
+        except (RiskscoreError, sa.exc.SQLAlchemyError):  # not a store we can write: say so, go on with the rest
+            report.failed.append(str(scratch.path))
         finally:
             engine.dispose()
-        report.rows.update({f"{scratch.name}.{table}": n for table, n in rows.items()})
     files = stores.erase(sid)
-    report.stores, report.unreadable = files.files, files.unreadable
+    report.stores = files.files
+    report.failed += files.failed
     return report

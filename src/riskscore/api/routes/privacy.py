@@ -57,8 +57,8 @@ class ErasureOut(BaseModel):
     rows: dict[str, int] = Field(description="Rows deleted per table.")
     audit_entries_erased: int
     files_cleaned: int = Field(description="Files the pupil's rows were deleted from (by key).")
-    files_unreadable: int = Field(0, description="Files of a store's kind that could not be read and were left as "
-                                  "they are: run `riskscore privacy erase` for the same pupil to see which.")
+    files_failed: int = Field(0, description="Files of a store's kind that could not be read or changed and were "
+                              "left as they were: run `riskscore privacy erase` for the same pupil to see which.")
 
 
 class Dossier(BaseModel):
@@ -163,4 +163,4 @@ def erase_student(student_id: StudentId, body: ErasureIn, request: Request, prin
     report = store_erase(session, student_id, reason=body.reason, actor=principal.key_id, role=principal.role,
                          stores=registry(state.settings.erasure_roots()), request_id=request_id_of(request))
     return ErasureOut(receipt=report.receipt, rows=report.rows, audit_entries_erased=report.audit_entries,
-                      files_cleaned=len(report.files), files_unreadable=len(report.unreadable))
+                      files_cleaned=len(report.files), files_failed=len(report.failed))
