@@ -52,8 +52,9 @@ IMPACT=(env RISKSCORE_HOME="$SCRATCH" RISKSCORE_MLFLOW_TRACKING_URI="sqlite:///$
         RISKSCORE_MLFLOW_ARTIFACT_ROOT="$RISKSCORE_HOME/mlartifacts" RISKSCORE_REPORTS_DIR="$RISKSCORE_HOME/reports")
 "${IMPACT[@]}" $BIN/riskscore score --data "$DATA" --as-of "$PAST"
 "${IMPACT[@]}" $BIN/riskscore impact --data "$DATA" || echo "(impact: see the report's honest statement above)"
-# the scratch store held a second copy of pupils' scores that `riskscore privacy erase` (one store) would not
-# reach: it was only needed for the report, so it goes
+# the scratch store holds a second copy of pupils' scores; it was only needed for the report, so it goes (if an
+# interrupted demo leaves it, `riskscore privacy erase` reaches it too: "impact-demo" is a registered scratch
+# home in src/riskscore/store/erasure.py, SCRATCH_HOMES)
 rm -rf "$SCRATCH"
 echo "scratch store of the past run removed (the report is in $RISKSCORE_HOME/reports/impact)"
 

@@ -128,9 +128,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("DELETE", "/v1/students/{student_id}/objection"): Row(
         STUDENT_ROLES, lambda who, _r: (f"/v1/students/{who['student_id']}/objection", {}), student=True,
         carries_data=False),
-    # a pupil nothing is stored about: erasing IN/OUT here would empty the fixture for the other rows
+    # a pupil nothing is stored about (a pseudonym's shape: 64 hex): erasing IN/OUT would empty the fixture
     ("POST", "/v1/admin/students/{student_id}/erasure"): Row(
-        frozenset({"admin"}), lambda _who, _r: (f"/v1/admin/students/ERASE-{uuid.uuid4().hex[:8]}/erasure",
+        frozenset({"admin"}), lambda _who, _r: (f"/v1/admin/students/{uuid.uuid4().hex * 2}/erasure",
                                                 {"json": {"reason": "verzoek ouders"}})),
 }
 

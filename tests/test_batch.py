@@ -119,7 +119,7 @@ def test_monitoring_frame_has_the_reference_columns_and_a_crashed_attempt_is_ign
     reference = pd.read_parquet(small_world.bundle_dir / "reference.parquet")
     frame = batch.latest_scored_frame(settings)
     assert frame is not None and set(reference.columns) <= set(frame.columns)
-    # the run's frame (local, scrubbed on erasure) keeps what the bundle's reference leaves out
+    # the run's frame (local, erased by key on erasure) keeps what the bundle's reference leaves out
     assert set(frame.columns) - set(reference.columns) == {"student_id", "municipality", "gender",
                                                            "migration_background", "ses_band"}
     assert len(frame) == result.n_scored and frame.attrs["riskscore_run"]["run_id"] == result.run_id

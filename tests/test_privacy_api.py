@@ -18,9 +18,9 @@ from riskscore.cli import app as cli_app
 from riskscore.settings import Settings
 from riskscore.store.audit import list_audit, verify_chain
 from riskscore.store.db import make_engine, migrate, session_factory
+from riskscore.store.erasure import registry
 from riskscore.store.keys import create_key
 from riskscore.store.models import Base
-from riskscore.store.privacy import mentions
 from riskscore.testing import register_pupils
 from test_api import build_bundle, student
 
@@ -52,9 +52,9 @@ def call(env: dict[str, Any], who: str, method: str, url: str, **kw: Any) -> Any
 
 
 def test_dossier_objection_and_erasure(env: dict[str, Any]) -> None:
-    sid = "RIGHTS-1"
+    sid = "S8000001"
     r = call(env, "school", "POST", "/v1/scores", json={"students": [
-        student(sid), student("RIGHTS-2")]})  # 35 unauthorised hours: the service finds leerplicht_16h_4w
+        student(sid), student("S8000002")]})  # 35 unauthorised hours: the service finds leerplicht_16h_4w
     assert r.status_code == 200, r.text
     call(env, "school", "GET", f"/v1/students/{sid}/score")
     d = call(env, "school", "GET", f"/v1/students/{sid}/dossier")
@@ -63,7 +63,7 @@ def test_dossier_objection_and_erasure(env: dict[str, Any]) -> None:
     assert body["scores"] and body["objection"] is None and "geen besluit" in body["notice_nl"]
     assert {e["action"] for e in body["access_log"]} >= {"score.read"}
     assert {e["who_label"] for e in body["access_log"]} == {"mentor"}  # the key's label, never the key
-    assert "RIGHTS-2" not in d.text
+    assert "S8000002" not in d.text
     # another school: exactly like a pupil nothing is stored about
     assert call(env, "other", "GET", f"/v1/students/{sid}/dossier").status_code == 404
     # objection: reason required; then stored, shown in the dossier, audited
@@ -93,8 +93,8 @@ def test_dossier_objection_and_erasure(env: dict[str, Any]) -> None:
             if "student_id" in t.c:
                 assert conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.student_id == sid)).scalar_one() == 0
         dump = " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM audit_log")) for v in row)
-    assert sid not in dump and "RIGHTS-2" in dump
-    assert mentions(env["home"], sid) == []  # scored frames, reports
+    assert sid not in dump and "S8000002" in dump
+    assert registry(Settings(home=env["home"]).erasure_roots()).holders(sid).files == {}  # frames, reports
     for path in env["home"].glob("rs.db*"):  # the database files themselves: secure_delete + WAL checkpoint
         assert sid.encode() not in path.read_bytes(), path
     assert call(env, "school", "GET", f"/v1/students/{sid}/dossier").status_code == 404
@@ -120,6 +120,38 @@ def test_api_never_stores_a_model_score_of_an_objecting_pupil(env: dict[str, Any
             Score.student_id.in_(["OBJ-A1", "FREE-A1"])))}
     assert set(rows) == {"OBJ-A1", "FREE-A1"}
     assert rows["OBJ-A1"] is None and rows["FREE-A1"] is not None  # no model score is kept for the objector
+
+
+def test_erasure_refuses_ids_that_are_not_pseudonyms(env: dict[str, Any]) -> None:
+    """Break 6 of issue 21 at the API door: `0`, `1`, `S0` (and a BSN, a name-like id) are refused with a 422
+    naming the field, before anything is touched — no audit entry, no receipt, the store unchanged."""
+    assert call(env, "school", "POST", "/v1/scores", json={"students": [student("S8000100")]}).status_code == 200
+    with env["sessions"]() as s:
+        before = [(e.id, e.action) for e in list_audit(s, limit=10_000)]
+    for bad in ("0", "1", "S0", "S12345", "s8000100", "RIGHTS-1", "A" * 64):
+        r = call(env, "admin", "POST", f"/v1/admin/students/{bad}/erasure", json={"reason": "verzoek"})
+        assert r.status_code == 422, (bad, r.text)
+        detail = r.json()["detail"][0]
+        assert detail["loc"] == ["path", "student_id"] and "pseudonym" in detail["msg"], detail
+    r = call(env, "admin", "POST", "/v1/admin/students/123456782/erasure", json={"reason": "verzoek"})
+    assert r.status_code == 422 and "BSN" in r.json()["detail"][0]["msg"]
+    with env["sessions"]() as s:
+        after = [(e.id, e.action) for e in list_audit(s, limit=10_000)]
+    assert [a for a in after if a not in before and a[1] == "privacy.erase"] == []
+    with env["engine"].connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM scores WHERE student_id = 'S8000100'")).scalar_one() == 1
+    # the web form: the same check, a plain message, nothing erased
+    admin = _browser(env, "admin")
+    form = admin.get("/admin/erasure")
+    for bad in ("0", "S0"):
+        r = admin.post("/admin/erasure", data={"csrf_token": _csrf(form.text), "student_id": bad, "reason": "verzoek",
+                                               "confirm": "yes"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/admin/erasure?error=id"
+    page = admin.get("/admin/erasure?error=id&lang=en")
+    assert "This is not a pupil&#39;s pseudonym" in page.text
+    assert "geen schuilnaam" in admin.get("/admin/erasure?error=id&lang=nl").text
+    with env["sessions"]() as s:
+        assert not [e for e in list_audit(s, limit=10_000) if (e.id, e.action) not in before and e.action == "privacy.erase"]
 
 
 def test_bsn_like_ids_are_refused(env: dict[str, Any]) -> None:
@@ -148,7 +180,7 @@ def _csrf(html: str) -> str:
 
 
 def test_web_objection_dossier_erasure_and_impact(env: dict[str, Any]) -> None:
-    sid = "WEB-R1"
+    sid = "S8000011"
     assert call(env, "school", "POST", "/v1/scores", json={"students": [student(sid)]}).status_code == 200
     mentor = _browser(env, "school")
     page = mentor.get(f"/students/{sid}/privacy")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,15 @@ from typer.testing import CliRunner
 from conftest import Db
 from riskscore.cli import app as cli_app
 from riskscore.errors import DataError
+from riskscore.settings import Settings
 from riskscore.store.audit import append_audit, list_audit, verify_chain
 from riskscore.store.cases import add_note, open_or_update_case, record_outcome
+from riskscore.store.erasure import StoreRegistry, registry
 from riskscore.store.models import Base, Score
 from riskscore.store.privacy import (
     dossier,
     erase_student,
     get_objection,
-    mentions,
     objecting_ids,
     set_objection,
     withdraw_objection,
@@ -36,7 +38,8 @@ from riskscore.store.retention import Period, RetentionConfig, retain
 from riskscore.store.runs import write_scoring_run
 from riskscore.testing import register_places
 
-PUPIL, OTHER = "ER-7", "ER-70"  # OTHER's id contains PUPIL's: erasure must not touch it
+# pseudonyms of synthetic pupils (S + at least 6 digits); OTHER's id contains PUPIL's: erasure must not touch it
+PUPIL, OTHER = "S0000007", "S00000070"
 
 
 def score(sid: str) -> dict[str, Any]:
@@ -73,10 +76,21 @@ def seed(db: Db, home: Path) -> dict[str, Any]:
     frame.to_parquet(runs / f"run-{run.id}.parquet", index=False)
     reports = home / "reports" / "monitoring" / "r1"
     reports.mkdir(parents=True)
-    (reports / "report.html").write_text(f"<p>worst case: {PUPIL}; also {OTHER}</p>")
+    (reports / "report.html").write_text("<p>flag rate 12 % (n = 2)</p>")  # reports hold counts, no pupil
     (reports / "rows.csv").write_text(f"student_id,p\n{PUPIL},0.4\n{OTHER},0.4\n")
-    (reports / "summary.json").write_text(json.dumps({"examples": [PUPIL, OTHER]}))
+    (reports / "summary.json").write_text(json.dumps({"n": 2, "examples": [{"student_id": PUPIL, "p": 0.4},
+                                                                            {"student_id": OTHER, "p": 0.4}]}))
     return {"run": run.id, "cases": cases, "runs": runs, "reports": home / "reports"}
+
+
+def stores_of(home: Path) -> StoreRegistry:
+    return registry(Settings(home=home).erasure_roots())
+
+
+def bytes_holding(root: Path, sid: str) -> list[Path]:
+    """Files whose raw bytes hold the id as a whole token (OTHER's id starts with PUPIL's)."""
+    token = re.compile(rb"(?<![0-9A-Za-z])" + re.escape(sid.encode()) + rb"(?![0-9A-Za-z])")
+    return [p for p in sorted(root.rglob("*")) if p.is_file() and token.search(p.read_bytes())]
 
 
 def rows_about(db: Db, sid: str) -> dict[str, int]:
@@ -128,7 +142,7 @@ def test_erasure_leaves_nothing_and_the_chain_verifies(db: Db, tmp_path: Path) -
     with db.sessions() as s:
         before = verify_chain(s)
         report = erase_student(s, PUPIL, reason="verzoek ouders", actor="cli:fg", role="admin",
-                               file_roots=[world["runs"], world["reports"]])
+                               stores=stores_of(tmp_path))
     assert before.ok
     assert report.rows["scores"] == 1 and report.rows["review_cases"] == 1 and report.rows["objections"] == 1
     assert report.rows["case_events"] >= 2 and report.rows["review_outcomes"] == 1
@@ -142,11 +156,16 @@ def test_erasure_leaves_nothing_and_the_chain_verifies(db: Db, tmp_path: Path) -
     assert f"case:{world['cases'][PUPIL]}" not in dump
     assert f"student:{OTHER}" in dump and rows_about(db, OTHER)["scores"] == 1  # the other pupil untouched
     # files: the pupil is gone from the frame and the reports, the other pupil stays, run metadata kept
-    assert mentions(world["runs"], PUPIL) == [] and mentions(world["reports"], PUPIL) == []
+    assert stores_of(tmp_path).holders(PUPIL).files == {}
+    assert stores_of(tmp_path).holders(OTHER).files == {"runs": [str(world["runs"] / f"run-{world['run']}.parquet")],
+                                                        "reports": [str(world["reports"] / "monitoring" / "r1" / n)
+                                                                    for n in ("rows.csv", "summary.json")]}
     frame = pd.read_parquet(world["runs"] / f"run-{world['run']}.parquet")
     assert list(frame["student_id"]) == [OTHER] and frame.attrs["riskscore_run"]["run_id"] == world["run"]
-    assert OTHER in (world["reports"] / "monitoring" / "r1" / "report.html").read_text()
+    assert (world["reports"] / "monitoring" / "r1" / "report.html").read_text() == "<p>flag rate 12 % (n = 2)</p>"
     assert (world["reports"] / "monitoring" / "r1" / "rows.csv").read_text() == f"student_id,p\n{OTHER},0.4\n"
+    assert json.loads((world["reports"] / "monitoring" / "r1" / "summary.json").read_text()) == {
+        "n": 2, "examples": [{"student_id": OTHER, "p": 0.4}]}
     with db.sessions() as s:
         result = verify_chain(s)
         assert result.ok and result.erased == 3, result
@@ -154,7 +173,7 @@ def test_erasure_leaves_nothing_and_the_chain_verifies(db: Db, tmp_path: Path) -
         assert record.action == "privacy.erase" and PUPIL not in (record.detail or "")
         assert report.receipt in (record.detail or "")
         # a second erasure finds nothing, and says so
-        again = erase_student(s, PUPIL, reason="herhaald", actor="cli:fg", file_roots=[world["runs"]])
+        again = erase_student(s, PUPIL, reason="herhaald", actor="cli:fg", stores=stores_of(tmp_path))
         assert sum(again.rows.values()) == 0 and again.audit_entries == 0 and again.files == []
     # the CLI verifies after erasure, and still finds an edited or deleted entry
     ok = CliRunner().invoke(cli_app, ["audit", "verify", "--database-url", db.url])
@@ -267,8 +286,8 @@ def test_cli_export_object_erase(db: Db, tmp_path: Path, monkeypatch: pytest.Mon
     assert list(kept["student_id"]) == [OTHER] and str(kept["date"].dtype) == "datetime64[ns]"
     assert json.loads(r.stdout)["receipt"].startswith("ERA-")
     assert set(rows_about(db, PUPIL).values()) == {0}
-    assert mentions(tmp_path / "runs", PUPIL) == [] and mentions(tmp_path / "reports", PUPIL) == []
-    assert mentions(tmp_path, PUPIL) == []  # nothing anywhere under the home folder
+    assert stores_of(tmp_path).holders(PUPIL).files == {}  # no registered store holds the pupil
+    assert bytes_holding(tmp_path, PUPIL) == []  # belt and braces: not even the bytes, database files included
     assert runner.invoke(cli_app, ["audit", "verify", *base]).exit_code == 0
     r = runner.invoke(cli_app, ["privacy", "retain", "--dry-run", "--config", str(tmp_path / "none.yaml"), *base])
     assert r.exit_code == 0 and json.loads(r.stdout)["dry_run"] is True

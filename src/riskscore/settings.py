@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@dataclass(frozen=True)
+class ErasureRoots:
+    """Where the stores that may hold a pupil live. store/erasure.py turns this into THE registry of
+    stores (which folder holds what, and how each deletes one pupil by key)."""
+
+    home: Path
+    data: tuple[Path, ...]  # imported raw tables: <home>/data, and data_dir when it lies elsewhere
+    reports: Path
+    artifacts: Path | None  # the local MLflow artifact root; None when it is remote (not reachable from here)
 
 
 class Settings(BaseSettings):
@@ -59,16 +71,14 @@ class Settings(BaseSettings):
     def resolved_reports_dir(self) -> Path:
         return self.reports_dir or (self.home / "reports")
 
-    def erasure_roots(self) -> list[Path]:
-        """Folders whose files may name a pupil and are scrubbed on erasure: the imported raw tables
-        (<home>/data, the default input of `riskscore score`), scored frames, reports, the local MLflow
-        artifacts and downloaded bundles (a bundle trained before its reference lost student_id and the
-        audit columns still names pupils; a remote artifact store cannot be scrubbed from here)."""
-        roots = [self.home / "data", self.home / "runs", self.resolved_reports_dir(), self.home / "cache"]
+    def erasure_roots(self) -> ErasureRoots:
+        """The places erasure must reach (AVG art. 17); riskscore.store.erasure.registry() lists the stores
+        in them. A remote MLflow artifact store cannot be reached from here (bundles hold no pupil now)."""
+        data = tuple(dict.fromkeys([self.home / "data", self.resolved_data_dir()]))
         artifacts = self.resolved_artifact_root()
-        if "://" not in artifacts:
-            roots.append(Path(artifacts))
-        return roots
+        local = artifacts.removeprefix("file://") if artifacts.startswith("file:///") else artifacts
+        return ErasureRoots(home=self.home, data=data, reports=self.resolved_reports_dir(),
+                            artifacts=None if "://" in local else Path(local))
 
 
 @lru_cache

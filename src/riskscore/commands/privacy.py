@@ -140,27 +140,43 @@ def erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     database_url: DbOption = None,
 ) -> None:
-    """Erase everything about a pupil (AVG art. 17): scores, cases, notes, outcomes, the objection mark,
-    the content of audit entries about them, and their rows in scored frames and reports. The audit
-    chain stays verifiable. Prints a receipt number to give to the pupil or parent."""
+    """Erase everything about a pupil (AVG art. 17), by key, in every store of the registry (`riskscore
+    privacy stores`): scores, cases, notes, outcomes, the objection mark, the content of audit entries
+    about them, and their rows in raw tables, scored frames, reports, caches and scratch stores. The
+    audit chain stays verifiable. An id that is not a pseudonym is refused (exit 3) before anything is
+    touched. Prints a receipt number to give to the pupil or parent."""
+    from riskscore.ingest.pseudonym import check_pseudonym
     from riskscore.settings import get_settings
+    from riskscore.store.erasure import registry
     from riskscore.store.privacy import _reason, erase_student
 
-    sid = _check_id(student)
+    sid = check_pseudonym(student.strip(), field="--student")
     _reason(reason, "erasure")  # before asking anything
     if not yes:
         typer.confirm(f"erase everything about {sid}? this cannot be undone", abort=True)
-    settings = get_settings()
-    roots = settings.erasure_roots()
+    stores = registry(get_settings().erasure_roots())
     engine, session = _open(database_url)
     try:
-        report = erase_student(session, sid, reason=reason, actor=_actor(), role="admin", file_roots=roots)
+        report = erase_student(session, sid, reason=reason, actor=_actor(), role="admin", stores=stores)
     finally:
         session.close()
         engine.dispose()
     typer.echo(json.dumps(report.to_dict(), indent=2))
+    for path in report.failed:
+        typer.echo(f"warning: could not erase in {path} (unreadable or not writable); it was left as it was: "
+                   "check it by hand, then erase again", err=True)
     typer.echo(f"erased; receipt {report.receipt}. If the school's source systems still deliver this pupil, the next "
                "run scores them again: erase at the source too.", err=True)
+
+
+@privacy_app.command("stores")
+def stores_() -> None:
+    """The registry of stores erasure reaches (AVG art. 17): where each is and what it holds."""
+    from riskscore.settings import get_settings
+    from riskscore.store.erasure import registry
+
+    for row in registry(get_settings().erasure_roots()).describe():
+        typer.echo(f"{row['store']}\t{row['where']}\t{row['kinds']}\t{row['holds']}")
 
 
 @privacy_app.command("retain")

@@ -5,6 +5,11 @@ There is no built-in key. The CLI reads ``RISKSCORE_PSEUDONYM_KEY``; without it 
 ``scripts/demo.sh``) is on, in which case the public :data:`DEMO_KEY` is used and every summary says so.
 Anyone holding the repository knows the demo key, so demo-mode pseudonyms protect nobody.
 
+What a pseudonym looks like (:func:`is_pseudonym`): the importer's keyed HMAC-SHA256 in hex (64
+characters 0-9a-f, whatever the key or namespace), or the synthetic generator's ``S`` followed by at
+least six digits (``riskscore synth``, the demo and the tests). Erasure refuses anything else before it
+touches a store: ``0``, ``1`` or ``S0`` is a typing slip, a leerlingnummer or a BSN, never a pupil's id.
+
 Identifiers are recognised by column name in Dutch and English (:data:`IDENTIFIER_WORDS`) and by
 value: a column where any value is nine digits passing the eleven-test (a BSN) is dropped too,
 unless it is the key column, which is always pseudonymised.
@@ -34,6 +39,16 @@ MSG_NO_KEY = (
 MSG_SHORT_KEY = KEY_ENV + " is shorter than 16 characters: use a long random secret"
 MSG_EMPTY_KEY = "the pseudonym key is empty"
 DEMO_WARNING = "DEMO MODE: pseudonyms use the public demo key; never import real pupils this way"
+#: the shapes of a pupil's id in the stores: an import's pseudonym (HMAC-SHA256 hex, see pseudonymise) and a
+#: synthetic pupil's id (riskscore.synthetic: "S" + the pupil's number zero-padded to at least six digits)
+PSEUDONYM_SHAPES: dict[str, re.Pattern[str]] = {
+    "import": re.compile(r"[0-9a-f]{64}"),
+    "synthetic": re.compile(r"S[0-9]{6,63}"),
+}
+MSG_NOT_A_PSEUDONYM = (
+    "{field}: this does not look like a pupil's pseudonym (64 characters 0-9/a-f from an import, or S followed by "
+    "at least 6 digits for a synthetic pupil); nothing was changed"
+)
 
 #: words that make a column an identifier (matched on the normalised column name)
 IDENTIFIER_WORDS = (
@@ -62,6 +77,20 @@ def resolve_key(secret: str | None, *, demo_mode: bool) -> tuple[bytes, bool]:
     if demo_mode:
         return DEMO_KEY, True
     raise ConfigError(MSG_NO_KEY)
+
+
+def is_pseudonym(value: object) -> bool:
+    """True for an id of one of the :data:`PSEUDONYM_SHAPES` (exact match, case-sensitive: the stores hold
+    lower-case hex, so an upper-case copy would find nothing)."""
+    return isinstance(value, str) and any(p.fullmatch(value) for p in PSEUDONYM_SHAPES.values())
+
+
+def check_pseudonym(value: object, *, field: str = "student_id") -> str:
+    """The id itself, or DataError (exit 3 / HTTP 422) naming the field — the value is not echoed, as a
+    mistyped id may be a BSN or a name."""
+    if not is_pseudonym(value):
+        raise DataError(MSG_NOT_A_PSEUDONYM.format(field=field))
+    return str(value)
 
 
 def normalise_numbers(series: pd.Series) -> pd.Series:

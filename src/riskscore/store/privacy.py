@@ -4,11 +4,12 @@
 - An objection mark says: do not score this pupil with the model. The legal rules still run (they are
   statutory duties of the school and municipality). Who set it, why and when is kept; setting and
   withdrawing are audited.
-- Erasure deletes every row about the pupil from every table with a `student_id` column (and the case
-  history hanging off their cases), erases the content of the audit entries about the pupil and their
-  cases (the entries keep their place in the hash chain), and removes the pupil from the scored frames
-  and reports on disk. The erasure itself is an audit entry with a receipt number, a reason and
-  counts — never the pupil's id.
+- Erasure works by key, never by text search: every store in the registry (store/erasure.py: the
+  database's tables with a `student_id` column and what hangs off them, the raw tables, data-cycle,
+  scored frames, reports, cache, model folders, local MLflow artifacts, scratch homes) deletes the
+  pupil's rows; the content of the audit entries about the pupil and their cases is erased (the entries
+  keep their place in the hash chain). An id that is not a pseudonym is refused first. The erasure
+  itself is an audit entry with a receipt number, a reason and counts — never the pupil's id.
 - Retention (store/retention.py) deletes what is older than the configured period per table, in one
   transaction per table, idempotently.
 """
@@ -18,19 +19,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from riskscore.errors import DataError
+from riskscore.errors import DataError, RiskscoreError
+from riskscore.ingest.pseudonym import check_pseudonym
 from riskscore.store.audit import append_rows, check_entries, erase_in
-from riskscore.store.db import run_write, translate_errors
+from riskscore.store.db import make_engine, run_write, session_factory, translate_errors
+from riskscore.store.erasure import StoreRegistry, erase_rows
 from riskscore.store.models import (
     Base,
     CaseEvent,
@@ -45,10 +46,6 @@ MSG_REASON_REQUIRED = "a reason is required ({what}): say in a few words why"
 MSG_REASON_TOO_LONG = "the reason is too long (at most {n} characters)"
 MSG_NO_OBJECTION = "no objection is recorded for this student"
 MAX_REASON = 2000
-ERASED_TOKEN = "[verwijderd/erased]"
-#: file kinds scrubbed on erasure: tables lose the pupil's rows, text loses the pupil's id
-TABLE_SUFFIXES = (".parquet", ".csv")
-TEXT_SUFFIXES = (".json", ".html", ".md", ".txt", ".jsonl")
 
 
 def _reason(reason: str | None, what: str) -> str:
@@ -239,134 +236,85 @@ def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str
 # --- erasure ---------------------------------------------------------------------------------------------
 @dataclass
 class ErasureReport:
-    """What an erasure removed. receipt: the number to give the pupil/parent (also in the audit log)."""
+    """What an erasure removed. receipt: the number to give the pupil/parent (also in the audit log).
+    files: the files changed, per store of the registry (store/erasure.py); failed: files of a store's
+    kind (or scratch databases) that could not be read or changed and were left as they were (a person
+    must look; erasing again finishes the job once they are fixed)."""
 
     receipt: str
     rows: dict[str, int] = field(default_factory=dict)
     audit_entries: int = 0
-    files: list[str] = field(default_factory=list)
+    stores: dict[str, list[str]] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[str]:
+        return [f for files in self.stores.values() for f in files]
 
     def to_dict(self) -> dict[str, Any]:
         return {"receipt": self.receipt, "rows": self.rows, "audit_entries_erased": self.audit_entries,
-                "files_cleaned": self.files}
+                "files_cleaned": self.files, "files_per_store": {k: len(v) for k, v in self.stores.items()},
+                "files_failed": self.failed}
 
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _student_tables() -> list[sa.Table]:
-    """Every table with a student_id column — a table added later is covered without a code change."""
-    return [t for t in reversed(Base.metadata.sorted_tables) if "student_id" in t.c]
-
-
 def case_tables() -> list[sa.Table]:
     return [t for t in reversed(Base.metadata.sorted_tables) if "case_id" in t.c]
 
 
-def erase_student(session: Session, student_id: str, *, reason: str, actor: str, role: str | None = None,
-                  file_roots: Iterable[Path] = (), request_id: str | None = None) -> ErasureReport:
-    """Delete everything about the pupil in one transaction (rows, audit content), then clean the files
-    under file_roots (scored frames, reports). Idempotent: a second call finds nothing and records that."""
-    text = _reason(reason, "erasure")
-    report = ErasureReport(receipt=f"ERA-{uuid.uuid4().hex[:12].upper()}")
+def _erase_in_database(session: Session, student_id: str, *, receipt: str, reason: str, actor: str,
+                       role: str | None, request_id: str | None) -> tuple[dict[str, int], int]:
+    """One transaction: the pupil's rows by key in every table with student_id (and what hangs off them),
+    then the content of the audit entries about the pupil and their cases, with the erasing entry."""
 
-    def work(s: Session) -> None:
-        case_ids = list(s.scalars(sa.select(ReviewCase.id).where(ReviewCase.student_id == student_id)))
-        rows: dict[str, int] = {}
-        for t in case_tables():  # explicit, not only ON DELETE CASCADE (SQLite may run without it)
-            n = 0
-            for i in range(0, len(case_ids), 500):
-                n += _rowcount(s.execute(t.delete().where(t.c.case_id.in_(case_ids[i:i + 500]))))
-            rows[t.name] = n
-        for t in _student_tables():
-            rows[t.name] = _rowcount(s.execute(t.delete().where(t.c.student_id == student_id)))
-        report.rows = {k: v for k, v in rows.items()}
-        report.audit_entries = erase_in(
-            s, actor=actor, role=role, action="privacy.erase", purpose="avg-17",
-            resources=[f"student:{student_id}", *(f"case:{i}" for i in case_ids)],
-            detail={"receipt": report.receipt, "reason": text, "rows": report.rows}, request_id=request_id)
+    def work(s: Session) -> tuple[dict[str, int], int]:
+        rows, case_ids = erase_rows(s.connection(), student_id)
+        if "audit_log" not in sa.inspect(s.connection()).get_table_names():
+            return rows, 0
+        erased = erase_in(s, actor=actor, role=role, action="privacy.erase", purpose="avg-17",
+                          resources=[f"student:{student_id}", *(f"case:{i}" for i in case_ids)],
+                          detail={"receipt": receipt, "reason": reason, "rows": rows}, request_id=request_id)
+        return rows, erased
 
-    run_write(session, work)
+    result = run_write(session, work)
     if session.get_bind().dialect.name == "sqlite":  # old page images in the WAL file go too
         with contextlib.suppress(sa.exc.SQLAlchemyError):
             session.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
             session.commit()
-    for root in file_roots:
-        report.files += scrub_files(Path(root), student_id)
+    return result
+
+
+def erase_student(session: Session, student_id: str, *, reason: str, actor: str, role: str | None = None,
+                  stores: StoreRegistry | None = None, request_id: str | None = None) -> ErasureReport:
+    """Delete everything about the pupil by key: the database (one transaction: rows, audit content), the
+    scratch databases and every file store of the registry (store/erasure.py). An id that is not a
+    pseudonym is refused (DataError) before anything is touched. Idempotent: a second call finds
+    nothing and records that."""
+    sid = check_pseudonym(student_id)
+    text = _reason(reason, "erasure")
+    report = ErasureReport(receipt=f"ERA-{uuid.uuid4().hex[:12].upper()}")
+
+    def in_database(s: Session) -> tuple[dict[str, int], int]:
+        return _erase_in_database(s, sid, receipt=report.receipt, reason=text, actor=actor, role=role,
+                                  request_id=request_id)
+
+    report.rows, report.audit_entries = in_database(session)
+    if stores is None:
+        return report
+    for scratch in stores.databases:
+        engine = make_engine(f"sqlite:///{scratch.path}")
+        try:
+            with session_factory(engine)() as other:
+                rows, _ = in_database(other)
+            report.rows.update({f"{scratch.name}.{table}": n for table, n in rows.items()})
+        except (RiskscoreError, sa.exc.SQLAlchemyError):  # not a store we can write: say so, go on with the rest
+            report.failed.append(str(scratch.path))
+        finally:
+            engine.dispose()
+    files = stores.erase(sid)
+    report.stores = files.files
+    report.failed += files.failed
     return report
-
-
-def _id_pattern(student_id: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![A-Za-z0-9_.:-]){re.escape(student_id)}(?![A-Za-z0-9_.:-])")
-
-
-def scrub_files(root: Path, student_id: str) -> list[str]:
-    """Remove the pupil from every table file (rows with that student_id) and text file (the id,
-    replaced by ERASED_TOKEN) under root; atomic per file. Returns the files changed."""
-    import pandas as pd
-
-    from riskscore.datasets import write_atomic
-
-    if not root.is_dir():
-        return []
-    pattern = _id_pattern(student_id)
-    changed: list[str] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        suffix = path.suffix.lower()
-        if suffix == ".parquet":
-            try:
-                frame = pd.read_parquet(path)
-            except Exception:  # not ours or unreadable: leave it, but never half-rewrite it
-                continue
-            if "student_id" not in frame or not (frame["student_id"].astype(str) == student_id).any():
-                continue
-            kept = frame.loc[frame["student_id"].astype(str) != student_id].reset_index(drop=True)
-            kept.attrs = dict(frame.attrs)
-            def write_frame(tmp: str, df: pd.DataFrame = kept) -> None:
-                df.to_parquet(tmp, index=False)
-
-            write_atomic(path, write_frame, suffix=".parquet")
-            changed.append(str(path))
-        elif suffix in TEXT_SUFFIXES or suffix == ".csv":
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue
-            if not pattern.search(text):
-                continue
-            if suffix == ".csv":  # drop the pupil's lines (header kept)
-                lines = text.splitlines(keepends=True)
-                new = "".join([lines[0], *[ln for ln in lines[1:] if not pattern.search(ln)]]) if lines else text
-                new = pattern.sub(ERASED_TOKEN, new)
-            else:
-                new = pattern.sub(ERASED_TOKEN, text)
-            def write_text(tmp: str, body: str = new) -> None:
-                Path(tmp).write_text(body, encoding="utf-8")
-
-            write_atomic(path, write_text, suffix=suffix)
-            changed.append(str(path))
-    return changed
-
-
-def mentions(root: Path, student_id: str) -> list[str]:
-    """Files under root that still hold the pupil (for tests and the erasure's own check)."""
-    import pandas as pd
-
-    pattern = _id_pattern(student_id)
-    found = []
-    for path in (p for p in root.rglob("*") if p.is_file()) if root.is_dir() else ():
-        if path.suffix.lower() == ".parquet":
-            try:
-                frame = pd.read_parquet(path)
-            except Exception:
-                continue
-            hit = "student_id" in frame and bool((frame["student_id"].astype(str) == student_id).any())
-        else:
-            try:
-                hit = bool(pattern.search(path.read_text(encoding="utf-8")))
-            except (UnicodeDecodeError, OSError):
-                hit = False
-        if hit:
-            found.append(str(path))
-    return found

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from riskscore.access import Principal, view_dossier
 from riskscore.errors import MSG_NOT_FOUND, DataError, NotFoundError
+from riskscore.ingest.pseudonym import is_pseudonym
 from riskscore.service.deps import (
     ADMIN_ONLY,
     ADMIN_ROLES,
@@ -49,6 +50,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "uitkomsten en het bezwaar van deze leerling, en haalt de leerling uit de bestanden en rapporten. De "
         "auditlog blijft controleerbaar. Dit kan niet ongedaan worden gemaakt.", "student": "Leerlingnummer "
         "(schuilnaam)", "confirm": "Ik weet dat dit niet ongedaan kan worden", "erase": "Verwijderen",
+        "not_pseudonym": "Dit is geen schuilnaam van een leerling: vul de schuilnaam in zoals die is opgeslagen (64 "
+        "tekens 0-9 en a-f, of S met minstens 6 cijfers). Er is niets verwijderd.",
         "erased": "Verwijderd. Bewijsnummer: {receipt}. Geef dit nummer aan de leerling of ouders.",
         "impact_title": "Helpt een signaal?", "impact_none": "Er is nog geen impactrapport. Maak er een met "
         "`riskscore impact --data <map>`.", "role": "Rol", "outcome": "Uitkomst", "jump": "Sprong (95%-interval)",
@@ -74,6 +77,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "erase_title": "Erase a pupil's data", "erase_intro": "Deletes this pupil's scores, cases, notes, outcomes and "
         "objection, and removes the pupil from files and reports. The audit log stays verifiable. This cannot be "
         "undone.", "student": "Student id (pseudonym)", "confirm": "I know this cannot be undone", "erase": "Erase",
+        "not_pseudonym": "This is not a pupil's pseudonym: enter the pseudonym as it is stored (64 characters 0-9 "
+        "and a-f, or S followed by at least 6 digits). Nothing was erased.",
         "erased": "Erased. Receipt number: {receipt}. Give this number to the pupil or parents.",
         "impact_title": "Does a flag help?", "impact_none": "There is no impact report yet. Make one with "
         "`riskscore impact --data <folder>`.", "role": "Role", "outcome": "Outcome", "jump": "Jump (95% interval)",
@@ -170,7 +175,8 @@ def erasure_form(request: Request, session: SessionDep, receipt: str | None = No
     require_roles(principal, ADMIN_ONLY)
     lang = lang_of(request)
     return render(request, "erasure.html", r=TEXTS[lang], receipt=receipt if receipt and
-                  re.fullmatch(r"ERA-[0-9A-F]{12}", receipt) else None, error=bool(error))
+                  re.fullmatch(r"ERA-[0-9A-F]{12}", receipt) else None, error=bool(error),
+                  error_id=error == "id")
 
 
 @router.post("/admin/erasure")
@@ -182,19 +188,21 @@ def erasure(
     reason: Annotated[str, Form(max_length=2000)] = "",
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
+    from riskscore.store.erasure import registry
     from riskscore.store.privacy import erase_student
 
     principal = require_principal(request, session)
     check_csrf(request, csrf_token)
     require_roles(principal, ADMIN_ONLY)
     sid = student_id.strip()
-    if not _STUDENT_ID.match(sid) or not reason.strip() or confirm != "yes":
+    if not is_pseudonym(sid):  # refused before anything is touched
+        return redirect("/admin/erasure?error=id")
+    if not reason.strip() or confirm != "yes":
         return redirect("/admin/erasure?error=1")
     settings = request.app.state.riskscore.settings
     try:
         report = erase_student(session, sid, reason=reason, actor=principal.key_id, role=principal.role,
-                               file_roots=settings.erasure_roots(),
-                               request_id=request_id_of(request))
+                               stores=registry(settings.erasure_roots()), request_id=request_id_of(request))
     except DataError:
         return redirect("/admin/erasure?error=1")
     return redirect(f"/admin/erasure?receipt={report.receipt}")

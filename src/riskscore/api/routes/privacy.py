@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from riskscore.access import view_dossier
 from riskscore.api.schemas import MSG_LOOKS_LIKE_BSN, ErrorBody, is_bsn_like
 from riskscore.errors import MSG_NOT_FOUND, NotFoundError
+from riskscore.ingest.pseudonym import MSG_NOT_A_PSEUDONYM, is_pseudonym
 from riskscore.service.deps import (
     ADMIN_ONLY,
     STUDENT_ROLES,
@@ -57,7 +58,9 @@ class ErasureOut(BaseModel):
     receipt: str = Field(description="Give this number to the pupil or parent; it is in the audit log too.")
     rows: dict[str, int] = Field(description="Rows deleted per table.")
     audit_entries_erased: int
-    files_cleaned: int
+    files_cleaned: int = Field(description="Files the pupil's rows were deleted from (by key).")
+    files_failed: int = Field(0, description="Files of a store's kind that could not be read or changed and were "
+                              "left as they were: run `riskscore privacy erase` for the same pupil to see which.")
 
 
 class Dossier(BaseModel):
@@ -145,16 +148,20 @@ def withdraw_objection(student_id: StudentId, request: Request, principal: Princ
              summary="Erase everything about a pupil (AVG art. 17). Admin only.")
 def erase_student(student_id: StudentId, body: ErasureIn, request: Request, principal: PrincipalDep,
                   session: SessionDep, state: StateDep) -> ErasureOut:
-    """Deletes scores, cases, notes, outcomes and the objection mark, erases the content of the audit
-    entries about the pupil (the chain stays verifiable) and removes the pupil from scored frames and
-    reports. Idempotent: a pupil with nothing stored gives zero counts (and is still recorded)."""
+    """Deletes the pupil by key in every store of the registry (store/erasure.py): scores, cases, notes,
+    outcomes and the objection mark, the content of the audit entries about the pupil (the chain stays
+    verifiable), and their rows in raw tables, scored frames, reports, caches and scratch stores. An id
+    that is not a pseudonym (64 hex characters, or S + at least 6 digits) is refused with 422 before
+    anything is touched. Idempotent: a pupil with nothing stored gives zero counts (and is still recorded)."""
+    from riskscore.store.erasure import registry
     from riskscore.store.privacy import erase_student as store_erase
 
     require_role(principal, ADMIN_ONLY, "erase a pupil's data")
     _refuse_bsn(student_id)
-    settings = state.settings
+    if not is_pseudonym(student_id):
+        raise RequestValidationError([{"type": "value_error", "loc": ("path", "student_id"),
+                                       "msg": MSG_NOT_A_PSEUDONYM.format(field="student_id"), "input": None}])
     report = store_erase(session, student_id, reason=body.reason, actor=principal.key_id, role=principal.role,
-                         file_roots=settings.erasure_roots(),
-                         request_id=request_id_of(request))
+                         stores=registry(state.settings.erasure_roots()), request_id=request_id_of(request))
     return ErasureOut(receipt=report.receipt, rows=report.rows, audit_entries_erased=report.audit_entries,
-                      files_cleaned=len(report.files))
+                      files_cleaned=len(report.files), files_failed=len(report.failed))
