@@ -86,13 +86,13 @@ def dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def later_tables(engine: sa.Engine) -> tuple[sa.Table, sa.Table]:
-    """Tables another engineer adds after this code: registrations (by student_id) and case plans
-    (by a foreign key to a case). Created outside the models, so only the live schema knows them."""
+    """Tables added after the erasure code, outside the models (only the live schema knows them): one by
+    student_id and one by a foreign key to a case."""
     meta = sa.MetaData()
     meta.reflect(bind=engine, only=["review_cases"])
-    registrations = sa.Table("registrations", meta, sa.Column("id", sa.Integer, primary_key=True),
+    registrations = sa.Table("later_pupil_notes", meta, sa.Column("id", sa.Integer, primary_key=True),
                              sa.Column("student_id", sa.String(64), nullable=False), sa.Column("school_id", sa.String(16)))
-    plans = sa.Table("case_plans", meta, sa.Column("id", sa.Integer, primary_key=True),
+    plans = sa.Table("later_case_plans", meta, sa.Column("id", sa.Integer, primary_key=True),
                      sa.Column("case_id", sa.Integer, sa.ForeignKey("review_cases.id"), nullable=False),
                      sa.Column("plan", sa.Text))
     meta.create_all(engine, tables=[registrations, plans])
@@ -280,7 +280,7 @@ def erase_and_check(db: Db, home: dict[str, Any], pupil: str) -> dict[str, Any]:
         theirs = [r for r in rows if not ("student_id" in names and r[names.index("student_id")] == pupil)
                   and not ("case_id" in names and r[names.index("case_id")] in cases)]
         assert rows_after[table] == theirs, table
-    assert report.rows["case_plans"] == sum(1 for r in rows_before["case_plans"] if r[1] in cases)
+    assert report.rows["later_case_plans"] == sum(1 for r in rows_before["later_case_plans"] if r[1] in cases)
     with db.sessions() as s:
         assert verify_chain(s).ok
     return {"report": report, "changed": changed}
@@ -290,7 +290,7 @@ def test_a_pupil_is_erased_by_key_from_every_store_and_nothing_else_changes(db: 
     root, pupil, other = home["root"], home["pupil"], home["other"]
     result = erase_and_check(db, home, pupil)
     report = result["report"]
-    assert report.rows["registrations"] == 1 and report.rows["case_plans"] >= 1  # tables added after this code
+    assert report.rows["later_pupil_notes"] == 1 and report.rows["later_case_plans"] >= 1  # tables added after this code
     must = {root / "data" / "students.parquet", root / "data-cycle" / "students.parquet",
             root / "data-cycle" / "audit.parquet", root / "runs" / "run-1.parquet",
             root / "cache" / "features-train.parquet", root / "impact-demo" / "runs" / "run-1.parquet",
@@ -342,7 +342,7 @@ def test_an_id_whose_text_is_inside_bundle_json_leaves_the_bundle_and_the_servic
     pupil whose id happens to occur inside bundle.json (and inside the ledger) leaves both byte-identical."""
     from riskscore.api import create_app
     from riskscore.store.keys import create_key
-    from riskscore.testing import student_events, tiny_bundle
+    from riskscore.testing import register_pupils, student_events, tiny_bundle
 
     home = tmp_path / "home"
     bundle = tiny_bundle(home / "mlartifacts" / "1" / "models" / "m-1" / "artifacts" / "bundle")
@@ -362,14 +362,15 @@ def test_an_id_whose_text_is_inside_bundle_json_leaves_the_bundle_and_the_servic
     url = f"sqlite:///{tmp_path / 'rs.db'}"
     migrate(url)
     engine = make_engine(url)
+    body = {"students": [student_events(s, absence_hours=30.0) for s in (sid, ledger_hash)]}
     with session_factory(engine)() as s:
         admin = create_key(s, "admin", "all", [], "fg")[1]
         school = create_key(s, "school", "school", ["01AB"], "mentor")[1]
+        register_pupils(s, [*body["students"], student_events("S0400125")])  # the import's registrations
     engine.dispose()
     settings = Settings(home=home, database_url=url, bundle_path=bundle, log_level="WARNING")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         as_admin = {"X-API-Key": admin}
-        body = {"students": [student_events(s, absence_hours=30.0) for s in (sid, ledger_hash)]}
         assert client.post("/v1/scores", json=body, headers={"X-API-Key": school}).status_code == 200
         for bad in NOT_PSEUDONYMS:
             r = client.post(f"/v1/admin/students/{bad}/erasure", json={"reason": "verzoek"}, headers=as_admin)
