@@ -6,10 +6,9 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from riskscore.ingest.profiles import SchoolFile, default_calendar, expand_days, split_days
 from riskscore.ingest.store import merge

@@ -221,7 +221,7 @@ def incomplete_reasons(out: str | Path, *, today: dt.date | None = None,
         if e.get("incomplete"):
             why = "; ".join(e.get("volume", {}).get("reasons", [])) or "flagged"
             found.setdefault(school, {})["volume"] = f"{profile} import of {str(e.get('at', ''))[:10]}: {why}"
-    join = next((e["join"] for e in reversed(entries) if isinstance(e.get("join"), dict)), {})
+    join: dict[str, Any] = next((e["join"] for e in reversed(entries) if isinstance(e.get("join"), dict)), {})
     for school, j in sorted(join.items()):
         if j.get("low"):
             found.setdefault(school, {})["join"] = (

@@ -22,7 +22,13 @@ from riskscore.errors import ConfigError, ContractError, DataError
 from riskscore.ingest import ledger, profiles
 from riskscore.ingest.duo import read_duo_file
 from riskscore.ingest.formats import parse_bool, parse_dates, parse_decimal, read_text_table
-from riskscore.ingest.pseudonym import identifier_columns, name_words, pseudonymise, pseudonymise_record_ids, shown
+from riskscore.ingest.pseudonym import (
+    identifier_columns,
+    name_words,
+    pseudonymise,
+    pseudonymise_record_ids,
+    shown,
+)
 from riskscore.ingest.store import MergeStats, derive, merge, read_staging, tables_absence_keys, write_store
 
 KINDS = ("duo", "absences", "tables")
