@@ -65,9 +65,20 @@ def _key_hash(df: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:
     return pd.util.hash_pandas_object(df[list(key)].astype(str), index=False).to_numpy()
 
 
+def _canonical(df: pd.DataFrame) -> pd.DataFrame:
+    """Each column as text with one spelling of "missing": the same rows hash the same whether they were
+    just read (object column of True/None) or came back from Parquet (bool column) — else an unchanged
+    pupil of DUO's cumulative monthly files counted as "replaced"."""
+    out = {}
+    for c in df.columns:
+        col = df[c].astype(object)
+        out[c] = col.where(col.notna(), None).astype(str)
+    return pd.DataFrame(out, index=df.index)
+
+
 def _group_content(df: pd.DataFrame, keys: np.ndarray, ignore: tuple[str, ...]) -> pd.Series:
     cols = sorted(c for c in df.columns if c not in ignore)
-    rows = pd.util.hash_pandas_object(df[cols], index=False, categorize=True).to_numpy()
+    rows = pd.util.hash_pandas_object(_canonical(df[cols]), index=False, categorize=True).to_numpy()
     # order-independent hash of a group's rows (sum mod 2**64) and its size
     s = pd.Series(rows, dtype=np.uint64).groupby(keys).sum()
     n = pd.Series(1, index=range(len(keys))).groupby(keys).sum()
