@@ -20,7 +20,7 @@ from riskscore.errors import ConfigError, ContractError, DataError
 from riskscore.ingest.ledger import incomplete_reasons, incomplete_schools, ledger_path, read_ledger
 from riskscore.ingest.profiles import load_school
 from riskscore.ingest.pseudonym import pseudonymise
-from riskscore.ingest.run import FileResult, run_import
+from riskscore.ingest.run import run_import
 
 KEY = b"test-key-0123456789"
 FIX = Path(__file__).parent / "fixtures"
