@@ -109,7 +109,7 @@ def _print_summary(summary: Any, as_json: bool) -> None:
             typer.echo(f"  DATA INCOMPLETE for school {f.volume.get('school_id', '')}: {'; '.join(f.volume['reasons'])} "
                        "— `riskscore score` will mark its pupils 'data incomplete' / 'gegevens onvolledig'")
     for school, j in sorted(summary.join.items()):
-        line = (f"join check {school}: {j['joined']:,} of {j['records']:,} absence/sick records belong to a pupil of "
+        line = (f"join check {school}: {j['joined']:,} of {j['records']:,} absence days and sick reports belong to a pupil of "
                 f"the students table ({100 * j['share']:.0f} %)")
         if j["low"]:
             line = (f"DATA INCOMPLETE for school {school}: " + line + f", below {100 * j['min_share']:.0f} % — pupil "

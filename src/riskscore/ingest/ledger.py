@@ -225,7 +225,7 @@ def incomplete_reasons(out: str | Path, *, today: dt.date | None = None,
     for school, j in sorted(join.items()):
         if j.get("low"):
             found.setdefault(school, {})["join"] = (
-                f"{j['joined']} of {j['records']} absence/sick records belong to a pupil of the students table "
+                f"{j['joined']} of {j['records']} absence days and sick reports belong to a pupil of the students table "
                 f"({100 * j['share']:.0f} %, at least {100 * j['min_share']:.0f} % needed): check that the pupil "
                 "numbers are of one kind (national or the school's local numbers) in every import")
     if today is not None:
