@@ -6,10 +6,11 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskscore.ingest.profiles import SchoolFile, expand_days
+from riskscore.ingest.profiles import SchoolFile, default_calendar, expand_days, split_days
 from riskscore.ingest.store import merge
 
 SCHOOL = SchoolFile(school_id="01AB", hours="lessons", codes={"O": "unauthorised"},
@@ -46,19 +47,37 @@ def test_merge_is_idempotent_and_counts_every_key_once(first: list, second: list
 
 @settings(max_examples=80, deadline=None)
 @given(st.dates(dt.date(2023, 9, 4), dt.date(2024, 6, 28)), st.integers(0, 20), st.integers(0, 4), st.integers(1, 4))
-def test_a_record_counts_lessons_on_weekdays_only(day: dt.date, span: int, first: int, last: int) -> None:
+def test_a_record_counts_lessons_on_lesson_days_only(day: dt.date, span: int, first: int, last: int) -> None:
     start = pd.Timestamp(day) + pd.Timedelta(minutes=8 * 60 + 30 + 60 * first)  # from lesson first+1
     end = pd.Timestamp(day + dt.timedelta(days=span)) + pd.Timedelta(minutes=8 * 60 + 20 + 60 * last)
     if end <= start:
         return
     rec = pd.DataFrame({"student_id": ["a"], "school_id": ["01AB"], "record_key": ["k"], "start": [start],
                         "end": [end], "hours": [np.nan], "category": ["unauthorised"], "code": ["O"], "profile": ["p"]})
-    days = expand_days(rec, SCHOOL)
+    split = split_days(rec, SCHOOL)
+    days = split.days
     assert days["hours"].between(0, 4).all()
-    assert (pd.to_datetime(days["date"]).dt.weekday < 5).all()
-    weekdays = [d for d in pd.date_range(day, day + dt.timedelta(days=span)) if d.weekday() < 5]
-    assert len(days) == len(weekdays)
-    if len(weekdays) > 2:  # whole days in between count every lesson
-        assert (days["hours"].iloc[1:-1] == 4).all()
+    cal = default_calendar()
+    lesson = [d for d in pd.date_range(day, day + dt.timedelta(days=span)) if cal.is_lesson_day(d, "midden")]
+    assert pd.to_datetime(days["date"]).tolist() == lesson  # weekends, holidays and public holidays hold none
+    assert len(split.outside) == (0 if lesson else 1)  # a record without a lesson day is counted apart
+    inner = [i for i, d in enumerate(lesson) if d.date() not in (day, day + dt.timedelta(days=span))]
+    if inner:  # whole days in between count every lesson
+        assert (days["hours"].iloc[inner] == 4).all()
     clock = expand_days(rec, SCHOOL.model_copy(update={"hours": "clock"}))
     assert (clock["hours"] <= days["hours"] * 50 / 60 + 1e-9).all()  # a lesson is 50 clock minutes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dates(dt.date(2023, 9, 4), dt.date(2024, 6, 28)), st.integers(0, 20), st.floats(0.5, 80))
+def test_exported_hours_are_spread_over_the_lesson_days_and_add_up(day: dt.date, span: int, hours: float) -> None:
+    start = pd.Timestamp(day) + pd.Timedelta(minutes=8 * 60 + 30)
+    end = pd.Timestamp(day + dt.timedelta(days=span)) + pd.Timedelta(minutes=12 * 60 + 20)
+    rec = pd.DataFrame({"student_id": ["a"], "school_id": ["01AB"], "record_key": ["k"], "start": [start],
+                        "end": [end], "hours": [hours], "category": ["unauthorised"], "code": ["O"], "profile": ["p"]})
+    days = expand_days(rec, SCHOOL)
+    if len(days) and hours <= 24:  # spread, never lost, never counted on each day again
+        assert days["hours"].sum() == pytest.approx(hours)
+    assert (days["hours"] <= 24).all()
+    if len(days) > 1:  # whole lesson days (lessons 1-4 each) get equal shares
+        assert days["hours"].max() == pytest.approx(days["hours"].min())

@@ -80,6 +80,7 @@ def test_worklist_api_names_the_incomplete_school_in_scope_only(world: dict[str,
     (entry,) = r.json()["data_incomplete"]
     assert entry["school_id"] == "27GZ" and entry["pupils"] == 40 and entry["as_of"] == AS_OF.isoformat()
     assert "onvolledig" in entry["text_nl"] and "incomplete" in entry["text_en"]
+    assert entry["reasons"] == ["volume"] and "veel minder meldingen dan gewoonlijk" in entry["text_nl"]
     r = c.get("/v1/worklists", headers={"Authorization": f"Bearer {world['keys']['zz']}"})
     assert r.status_code == 200 and r.json()["data_incomplete"] == []
 

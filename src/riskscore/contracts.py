@@ -8,6 +8,7 @@ modules import them from here rather than spelling them again.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -439,6 +440,66 @@ def _is_int(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+@dataclass(frozen=True)
+class Breach:
+    """The first value of a table that breaks its contract, in words a data team can act on."""
+
+    position: int  # row position in the frame
+    column: str
+    allowed: str  # what is allowed, in plain words
+
+
+def _allowed(check: pa.Check) -> str:
+    k = check._check_kwargs
+    name = check.name
+    if name == "in_range":
+        return f"a number from {k['min_value']:g} to {k['max_value']:g}"
+    if name == "greater_than_or_equal_to":
+        return f"a number of at least {k['min_value']:g}"
+    if name == "isin":
+        return "one of " + ", ".join(sorted(map(str, k["allowed_values"])))
+    if name == "str_matches":
+        return f"text in the form {k['pattern'].strip('^$')!r}"
+    if name == "str_length":
+        return f"text of {k['min_value']} to {k['max_value']} characters"
+    return str(check.error or name)
+
+
+def first_breach(table: str, df: pd.DataFrame) -> Breach | None:
+    """Where ``df`` first breaks the contract of ``table`` (a required value missing, a value outside
+    a column's checks, a repeated key, an end before its start), or None. Why: pandera's own report
+    ("failed in_range(0, 24)") names neither the value nor what is allowed; importers say both."""
+    schema = SCHEMAS[table]
+    for name, column in schema.columns.items():
+        if name not in df.columns:
+            continue
+        values = df[name]
+        missing = values.isna().to_numpy()
+        if not column.nullable and missing.any():
+            return Breach(int(np.flatnonzero(missing)[0]), name, "a value (it may not be empty)")
+        present = values[~missing]
+        for check in column.checks:
+            if check.element_wise or check.groupby is not None:
+                continue
+            try:
+                ok = np.asarray(check(present).check_output, dtype=bool)
+            except Exception:  # a check that cannot run on these values: say what it wants
+                ok = np.zeros(len(present), dtype=bool)
+            if ok.shape == (len(present),) and not ok.all():
+                return Breach(int(np.flatnonzero(~missing)[np.flatnonzero(~ok)[0]]), name, _allowed(check))
+    if table == "sick_reports" and {"start_date", "end_date"} <= set(df.columns):
+        bad = (df["end_date"].notna() & (df["end_date"] < df["start_date"])).to_numpy()
+        if bad.any():
+            return Breach(int(np.flatnonzero(bad)[0]), "end_date", "a date on or after start_date")
+    if schema.unique is not None and len(df) > 1:
+        key = [schema.unique] if isinstance(schema.unique, str) else list(schema.unique)
+        if all(k in df.columns for k in key):
+            dup = df.duplicated(subset=key).to_numpy()
+            if dup.any():
+                return Breach(int(np.flatnonzero(dup)[0]), key[-1], f"one row per {' + '.join(key)}")
+    return None
 
 
 def empty(table: str) -> pd.DataFrame:

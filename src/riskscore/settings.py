@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     max_batch: int = Field(1000, ge=1, le=100_000, description="Most pupils per POST /v1/scores request.")
     max_body_bytes: int = Field(2_000_000, ge=1024)
     reload_poll_seconds: float = Field(0.0, ge=0, description="0 disables polling the registry.")
+    import_max_age_days: dict[str, int] = Field(
+        default_factory=lambda: {"absences": 8},
+        description="Freshness check: per import kind (absences, duo, tables), the days after a school's last import "
+                    "of that kind before its pupils are marked 'data incomplete' (JSON, e.g. "
+                    "'{\"absences\": 8, \"duo\": 40}'); a school file's max_age_days overrides the absence default.")
     reports_dir: Path | None = None
     log_level: str = "INFO"
 

@@ -399,6 +399,10 @@ class DataIncompleteSchool(BaseModel):
     school_id: str = Field(description="School (BRIN) id.")
     pupils: int = Field(ge=0, description="Pupils marked 'data incomplete' (band unknown, no probability).")
     as_of: dt.date = Field(description="As-of date of the scoring run.")
+    reasons: list[Literal["volume", "join", "stale"]] = Field(
+        default_factory=list, description="Why, by the import ledger now: volume (the latest absence import was far "
+        "smaller than usual), join (too few absence records belong to a known pupil), stale (no import in time); "
+        "empty when the ledger no longer flags the school.")
     text_nl: str = Field(description="Explanation in Dutch.")
     text_en: str = Field(description="Explanation in English.")
 

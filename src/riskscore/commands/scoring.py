@@ -118,7 +118,8 @@ def score(
                 tables = {**tables, "audit": audit}
         from riskscore.ingest.ledger import incomplete_schools
 
-        incomplete = incomplete_schools(data_dir)  # the import ledger's volume checks
+        # the import ledger's volume, join and freshness checks; "today" of the freshness check: the as-of date
+        incomplete = incomplete_schools(data_dir, today=day, max_age_days=settings.import_max_age_days)
         progress("data")
         model = load_bundle(settings, bundle)
         progress("model")

@@ -40,12 +40,18 @@ import pandas as pd
 from riskscore.calendar import school_year_name
 from riskscore.errors import DataError
 from riskscore.ingest.formats import TextTable, blank_to_na, parse_bool, parse_dates, read_text_table
-from riskscore.ingest.pseudonym import pseudonymise
+from riskscore.ingest.pseudonym import name_words, pseudonymise, scan_kept_columns
 
 MSG_UNKNOWN_FILE = ("{file}: not a DUO RMC/VSV file this importer knows (A04, A14, A05, NRSP, NenR); "
                     "expected a person-number column such as PERSOONSGEBONDENNUMMER or ONDERWIJSNUMMER")
 MSG_UNKNOWN_LEVEL = "{file}: unknown DUO level text(s) in NIVEAU/ONDERWIJSSOORT: {values}; nothing imported"
 MSG_NO_YEAR = "{file}: the school year is not in the file name (NRSP2023…); pass --school-year 2023-24"
+MSG_NO_PERSON_COLUMN = ("{file}: column {columns} missing: a DUO {kind} file names each pupil by it; without it no row "
+                        "can be imported (the file has: {present}); nothing imported")
+MSG_IDENTIFIER_KEPT = ("{file}, line {line}, column '{column}': holds what looks like a {kind}; "
+                       "{action}")
+#: staging columns an import cannot do without: an identifier found in them stops the file
+_REQUIRED = frozenset({"school_id", "school_year", "file_type"})
 
 _NAME = re.compile(r"^(?P<month>\d{6})(?P<type>A04|A14|A05)I(?P<brin>\w{2,4})", re.IGNORECASE)
 _ANNUAL = re.compile(r"^(?P<type>NRSP|NenR)(?P<year>\d{4})(?P<dv>[DV])?I?(?P<brin>\w{2,4})?", re.IGNORECASE)
@@ -65,6 +71,7 @@ class DuoFile:
     encoding: str
     notes: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
+    duplicate_in_file: int = 0  # rows repeated exactly (after mapping): stored once, counted as duplicate
 
 
 #: the DUO columns the mapping reads (an allow-list: every other column, names and addresses
@@ -101,6 +108,11 @@ def read_duo_file(path: str | Path, *, key: bytes, school_year: str | None = Non
     table = read_text_table(path, encoding=encoding, delimiter=";")
     df = table.frame
     kind = detect_kind(path, list(df.columns))
+    need = {"A04": ("PERSOONSGEBONDENNUMMER",), "A14": ("PERSOONSGEBONDENNUMMER",), "A05": ("BSN_ONDERWIJSNR",)}.get(
+        kind, ("BURGERSERVICENUMMER", "ONDERWIJSNUMMER"))
+    if len(df) and not any(c in df.columns for c in need):
+        raise DataError(MSG_NO_PERSON_COLUMN.format(file=path.name, columns=" or ".join(repr(c) for c in need), kind=kind,
+                                                    present=", ".join(map(str, df.columns[:12])) + (" …" if len(df.columns) > 12 else "")))
     if kind in ("A04", "A14"):
         person = _col(df, "PERSOONSGEBONDENNUMMER")
     elif kind == "A05":
@@ -120,9 +132,31 @@ def read_duo_file(path: str | Path, *, key: bytes, school_year: str | None = Non
         rows, name = _vsv(table, sid, path, school_year), "duo_vsv"
     else:
         rows, name = _population(table, sid, path, kind, school_year), "duo_population"
-    rows = rows[ok].reset_index(drop=True)
+    rows = rows.assign(_line=table.lines)[ok]
+    dup = rows.drop(columns="_line").duplicated().to_numpy()
+    rows = rows[~dup].reset_index(drop=True)
+    if dup.any():
+        notes.append(f"{int(dup.sum())} row(s) repeated exactly in the file: stored once, counted as duplicate")
     dropped = [c for c in df.columns if c not in USED_COLUMNS]
-    return DuoFile(kind, name, rows, len(df), rejected, table.blank_rows, table.encoding, notes, dropped)
+    _scan(table, rows, notes, dropped)
+    return DuoFile(kind, name, rows, len(df), rejected, table.blank_rows, table.encoding, notes, dropped, int(dup.sum()))
+
+
+def _scan(table: TextTable, rows: pd.DataFrame, notes: list[str], dropped: list[str]) -> None:
+    """The identifier scan over every text column the mapping keeps (branch, programme, reason, …): a
+    column holding a BSN, e-mail address, phone number, postcode + house number or a name of the
+    file's own name columns is emptied for this file (named in the summary), or stops the file when
+    the import needs it."""
+    found = scan_kept_columns(rows, skip=("student_id", "_line"), names=name_words(table.frame))
+    for column, (what, pos) in found.items():
+        line = int(rows["_line"].iloc[pos])
+        if column in _REQUIRED:
+            raise DataError(MSG_IDENTIFIER_KEPT.format(file=table.path.name, line=line, column=column, kind=what,
+                                                       action="the import needs this column; nothing imported"))
+        rows[column] = None
+        notes.append(MSG_IDENTIFIER_KEPT.format(file=table.path.name, line=line, column=column, kind=what,
+                                                action="the column was emptied for this file"))
+        dropped.append(f"{column} (values)")
 
 
 # --- mapping helpers -----------------------------------------------------------------------------

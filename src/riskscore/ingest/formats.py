@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from riskscore.errors import DataError
+from riskscore.ingest.pseudonym import shown
 
 MSG_ENCODING = "{file}: the file is not {tried}; give its encoding with --encoding (e.g. --encoding cp1252)"
-MSG_VALUE = "{file}, line {line}, column '{column}': {problem}: {value!r}"
+MSG_VALUE = "{file}, line {line}, column '{column}': {problem}: {value}"
 MSG_MISSING_COLUMNS = "{file}: column(s) {columns} missing (the file has: {present})"
 MSG_UNREADABLE = "{file}: cannot be read as a {delimiter!r}-separated file: {detail}"
 
@@ -62,7 +63,7 @@ class TextTable:
 
     def fail(self, position: int, column: str, problem: str, value: object) -> DataError:
         return DataError(MSG_VALUE.format(file=self.path.name, line=self.line_of(position), column=column,
-                                          problem=problem, value=value))
+                                          problem=problem, value=shown(value)))
 
 
 def decode(path: Path, encoding: str | None = None) -> tuple[str, str]:

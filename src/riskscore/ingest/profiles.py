@@ -2,14 +2,22 @@
 
 A *profile* (``riskscore/data/profiles/<name>.yaml``, or any YAML file a user writes) says where
 the fields of one system's export are: format (csv | json), the columns (or JSON paths) of the
-pupil number, start/end date-times, lesson hours, absence code, hours and record id. A *school
-file* (YAML, one per school) says what the school's own codes mean (unauthorised | authorised |
-sick | late), its lesson timetable and whether hours count as lesson hours or clock hours. An
-unknown code stops the import with the list of unknown codes: never a guess.
+pupil number, start/end date-times, lesson hours, absence code, hours, record id and (board-wide
+exports) the BRIN of each row. A *school file* (YAML, one per school or board) says what the
+school's own codes mean (one of :data:`CATEGORIES`), its lesson timetable and whether hours count as
+lesson hours or clock hours. An unknown code stops the import with the list of unknown codes: never
+a guess.
+
+Natural key of a record: the system's record id (pseudonymised: a profile may map it to any
+column) when the profile has one; otherwise pupil + date (+ lesson hour): the export is the truth for
+that pupil-day, so a corrected category replaces the stored one. Records are spread over the lesson
+days they cover (the school calendar of the school's region: weekends, holidays and public holidays
+are no lesson days); a record with no lesson day is counted apart, never silently dropped.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,7 +30,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from riskscore.contracts import CALENDAR_REGIONS
+from riskscore.calendar import SchoolCalendar
+from riskscore.contracts import ABSENCE_CATEGORIES_KNOWN, CALENDAR_REGIONS
 from riskscore.errors import ConfigError, DataError
 from riskscore.ingest.formats import (
     TextTable,
@@ -32,11 +41,18 @@ from riskscore.ingest.formats import (
     parse_decimal,
     read_text_table,
 )
-from riskscore.ingest.pseudonym import pseudonymise
+from riskscore.ingest.pseudonym import pseudonymise, pseudonymise_record_ids, shown
 
-CATEGORIES = ("unauthorised", "authorised", "sick", "late")
+#: what a school's code may mean: the absence vocabulary plus sick (which becomes a sick report)
+CATEGORIES: tuple[str, ...] = ("unauthorised", "authorised", "sick", "late",
+                               *(c for c in ABSENCE_CATEGORIES_KNOWN if c not in ("unauthorised", "authorised", "late")))
 MSG_UNKNOWN_CODES = ("{file}: absence code(s) not in the code table of school {school}: {codes}; add them to "
-                     "the school file ({school_file}) as unauthorised, authorised, sick or late; nothing imported")
+                     "the school file ({school_file}) as one of " + ", ".join(CATEGORIES) + "; nothing imported")
+MSG_UNKNOWN_SCHOOLS = ("{file}: BRIN(s) in column '{column}' not covered by the school file ({school_file}): {brins}; "
+                       "add them under 'schools:' (a board-wide export) or import each school's own export; "
+                       "nothing imported")
+MSG_YAML_BOOL = ("code {value!r}: YAML reads an unquoted yes/no word as true/false; write the code in quotes "
+                 "(\"{hint}\": ...)")
 MSG_NO_PROFILE = "unknown profile {name!r}: use one of {known}, or the path of your own profile YAML"
 MSG_BAD_YAML = "{path}: {details}"
 
@@ -53,6 +69,7 @@ class ProfileColumns(BaseModel):
     begin_lesson: str | None = None
     end_lesson: str | None = None
     code: str = Field(description="The school's absence code.")
+    school: str | None = Field(None, description="BRIN of each row (board-wide exports); else the school file's school_id.")
     authorised: str | None = Field(None, description="The system's yes/no authorised flag (kept for checks).")
     hours: str | None = Field(None, description="Hours, when the system exports them.")
     record_id: str | None = Field(None, description="The system's id of the absence record (corrections).")
@@ -67,7 +84,8 @@ class Profile(BaseModel):
     format: str = Field("csv", pattern="^(csv|json)$")
     records: str | None = Field(None, description="JSON: the key holding the list of records (items, Items).")
     student_number: str = Field("national", pattern="^(national|local)$",
-                                description="national (BSN/onderwijsnummer: joins DUO) or local (school's own number)")
+                                description="national (BSN/onderwijsnummer: joins DUO) or local (the school's own "
+                                            "number: joins the school's other local-number imports, see README)")
     columns: ProfileColumns
     sources: list[str] = Field(default_factory=list, description="Where each field is documented.")
 
@@ -81,17 +99,42 @@ class SchoolFile(BaseModel):
     hours: str = Field("lessons", pattern="^(lessons|clock)$",
                        description="lessons: one lesson counts as one hour; clock: clock hours of the timetable")
     timetable: dict[int, str] = Field(description="lesson number -> 'hh:mm-hh:mm'")
-    codes: dict[str, str] = Field(description="absence code -> unauthorised | authorised | sick | late")
+    codes: dict[str, str] = Field(description="absence code -> one of CATEGORIES (unauthorised, authorised, sick, late, …)")
+    schools: list[str] = Field(default_factory=list, description="Further BRINs this file covers (a board-wide export "
+                                                                  "whose profile maps a school column).")
     volume_min_ratio: float = Field(0.5, gt=0, le=1, description="flag an import below this share of the school's usual records per pupil")
+    join_min_share: float = Field(0.9, ge=0, le=1, description="flag the school when fewer of its absence/sick records "
+                                                               "belong to a pupil of the students table")
+    max_age_days: int = Field(8, ge=1, le=366, description="flag the school when its last absence import is older")
     source: str = Field("", exclude=True, description="The file it was read from (set by load_school).")
 
-    @field_validator("codes")
+    @field_validator("codes", mode="before")
     @classmethod
-    def _known(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = {k: v for k, v in value.items() if v not in CATEGORIES}
-        if bad:
-            raise ValueError(f"codes must map to one of {', '.join(CATEGORIES)}: {bad}")
-        return {str(k).strip().upper(): v for k, v in value.items()}
+    def _known(cls, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict):
+            raise ValueError("codes must be a table: code -> category")
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            if isinstance(k, bool):  # a YAML yes/no word read as true/false (1.1 booleans)
+                raise ValueError(MSG_YAML_BOOL.format(value=k, hint="ON" if k else "NO"))
+            if v not in CATEGORIES:
+                raise ValueError(f"code {k!r} maps to {v!r}; allowed: {', '.join(CATEGORIES)}")
+            out[str(k).strip().upper()] = str(v)
+        return out
+
+    @field_validator("school_id")
+    @classmethod
+    def _brin(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("schools")
+    @classmethod
+    def _brins(cls, value: list[str]) -> list[str]:
+        return [str(v).strip().upper() for v in value]
+
+    def brins(self) -> list[str]:
+        """Every BRIN this school file covers, its own first."""
+        return [self.school_id, *(b for b in self.schools if b != self.school_id)]
 
     @field_validator("calendar_region")
     @classmethod
@@ -126,9 +169,22 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with only true/false as booleans (YAML 1.2): absence codes such as ON (ongeoorloofd), NO, Y
+    and N stay text, where YAML 1.1 would read ON and NO as true and false."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(MSG_BAD_YAML.format(path=path, details=str(exc).splitlines()[0])) from None
 
@@ -175,6 +231,7 @@ class AbsenceFile:
     encoding: str
     dropped_columns: list[str]
     notes: list[str] = field(default_factory=list)
+    duplicate_by_school: dict[str, int] = field(default_factory=dict)
 
 
 def _get(item: Any, path: str) -> Any:
@@ -215,7 +272,10 @@ def _str(v: Any) -> str:
 
 def read_absences(path: str | Path, *, profile: Profile, school: SchoolFile, key: bytes,
                   encoding: str | None = None) -> AbsenceFile:
-    """One export → staging rows (student_id, school_id, record_key, start, end, hours, category, code)."""
+    """One export → staging rows (student_id, school_id, record_key, start, end, hours, category, code, _line).
+
+    ``_line`` is the file line of each row (its position in a JSON list): the import counts every row
+    read into one bucket, and a record spread over days is still one row read."""
     path = Path(path)
     if profile.format == "json":
         table = _read_json(path, profile, encoding)
@@ -237,7 +297,9 @@ def read_absences(path: str | Path, *, profile: Profile, school: SchoolFile, key
         raise table.fail(pos, cols.code, "no absence code", df[cols.code].iloc[pos])
     if unknown:
         raise DataError(MSG_UNKNOWN_CODES.format(file=path.name, school=school.school_id,
-                                                 codes=", ".join(unknown[:30]), school_file=school.source or "--school"))
+                                                 codes=", ".join(shown(u, quote=False) for u in unknown[:30]),
+                                                 school_file=school.source or "--school"))
+    brin = _schools(table, profile, school)
     category = codes.map(school.codes)
     start, end = _times(table, profile, school)
     hours = _hours(table, profile, school, start, end)
@@ -245,16 +307,20 @@ def read_absences(path: str | Path, *, profile: Profile, school: SchoolFile, key
     if person.isna().any():
         pos = int(np.flatnonzero(person.isna().to_numpy())[0])
         raise table.fail(pos, cols.student, "no pupil number", "")
-    sid = pseudonymise(person, key, namespace="" if profile.student_number == "national" else f"local:{school.school_id}")
+    sid = pupil_ids(person, brin, key, local=profile.student_number == "local")
     if cols.record_id:
-        record = blank_to_na(df[cols.record_id]).fillna("").astype(str)
-        record_key = profile.name + ":" + record
-    else:
-        lesson = blank_to_na(df[cols.lesson]).fillna("") if cols.lesson else pd.Series("", index=df.index)
-        record_key = sid.astype(str) + "|" + start.dt.strftime("%Y-%m-%dT%H:%M") + "|" + lesson.astype(str)
+        record = blank_to_na(df[cols.record_id])
+        if record.isna().any():
+            pos = int(np.flatnonzero(record.isna().to_numpy())[0])
+            raise table.fail(pos, cols.record_id, "no record id", "")
+        record_key = profile.name + ":" + pseudonymise_record_ids(record, key, namespace=profile.name)
+    else:  # pupil + date (+ lesson hour): the export is the truth for that pupil-day
+        lesson_col = cols.lesson or cols.begin_lesson
+        lesson = blank_to_na(df[lesson_col]).fillna("") if lesson_col else pd.Series("", index=df.index)
+        record_key = sid.astype(str) + "|" + start.dt.strftime("%Y-%m-%d") + "|" + lesson.astype(str)
     rows = pd.DataFrame({
         "student_id": sid,
-        "school_id": school.school_id.upper(),
+        "school_id": brin.to_numpy(),
         "record_key": record_key.to_numpy(),
         "start": start.to_numpy(),
         "end": end.to_numpy(),
@@ -272,15 +338,48 @@ def read_absences(path: str | Path, *, profile: Profile, school: SchoolFile, key
             notes.append(f"{disagree} record(s) where {profile.system}'s '{cols.authorised}' flag disagrees with the "
                          "school's code table; the code table was followed")
     n = len(rows)
-    rows = rows.drop_duplicates(ignore_index=True)
-    dup = n - len(rows)
-    return AbsenceFile(rows, n, dup, table.blank_rows, table.encoding, dropped, notes)
+    dup = rows.duplicated().to_numpy()
+    by_school = {str(k): int(v) for k, v in rows.loc[dup, "school_id"].value_counts().items()}
+    rows = rows[~dup].assign(_line=table.lines[~dup]).reset_index(drop=True)
+    return AbsenceFile(rows, n, int(dup.sum()), table.blank_rows, table.encoding, dropped, notes, by_school)
+
+
+def pupil_ids(numbers: pd.Series, brins: pd.Series, key: bytes, *, local: bool) -> pd.Series:
+    """Pseudonyms of pupil numbers: national numbers (BSN, onderwijsnummer) with no namespace, so they
+    join DUO's files; a school's own (local) numbers within the namespace of the row's BRIN, the same
+    in every kind of import (absence exports, ``--kind tables --student-number local``), so that a
+    school's local-number exports join each other and never another school's pupil."""
+    if not local:
+        return pseudonymise(numbers, key)
+    out = pd.Series([None] * len(numbers), index=numbers.index, dtype=object, name="student_id")
+    upper = brins.astype(str).str.strip().str.upper()
+    for brin in pd.unique(upper):
+        mine = (upper == brin).to_numpy()
+        out[mine] = pseudonymise(numbers[mine], key, namespace=f"local:{brin}").to_numpy()
+    return out
+
+
+def _schools(table: TextTable, profile: Profile, school: SchoolFile) -> pd.Series:
+    """The BRIN of each row: the profile's school column (board-wide exports), else the school file's."""
+    column = profile.columns.school
+    if column is None:
+        return pd.Series(school.school_id, index=table.frame.index, dtype=object)
+    brin = blank_to_na(table.frame[column]).str.upper()
+    if brin.isna().any():
+        pos = int(np.flatnonzero(brin.isna().to_numpy())[0])
+        raise table.fail(pos, column, "no BRIN", "")
+    unknown = sorted(set(brin.unique()) - set(school.brins()))
+    if unknown:
+        raise DataError(MSG_UNKNOWN_SCHOOLS.format(file=table.path.name, column=column, school_file=school.source or "--school",
+                                                   brins=", ".join(shown(b, quote=False) for b in unknown[:30])))
+    return brin.astype(object)
 
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
         ("student_id", object), ("school_id", object), ("record_key", object), ("start", "datetime64[ns]"),
-        ("end", "datetime64[ns]"), ("hours", float), ("category", object), ("code", object), ("profile", object))})
+        ("end", "datetime64[ns]"), ("hours", float), ("category", object), ("code", object), ("profile", object),
+        ("_line", np.int64))})
 
 
 def _times(table: TextTable, profile: Profile, school: SchoolFile) -> tuple[pd.Series, pd.Series]:
@@ -362,28 +461,62 @@ def _hours(table: TextTable, profile: Profile, school: SchoolFile, start: pd.Ser
     return pd.Series(np.nan, index=table.frame.index)  # computed per day in expand_days
 
 
-def expand_days(records: pd.DataFrame, school: SchoolFile) -> pd.DataFrame:
-    """Records → one row per school day (weekdays) with that day's hours, by the timetable.
+@functools.lru_cache(maxsize=1)
+def default_calendar() -> SchoolCalendar:
+    """The packaged ministry calendar, built once per process (lazily: nothing happens at import)."""
+    return SchoolCalendar.default()
 
-    lessons: each timetable lesson overlapping the absence counts 1; clock: the overlapping minutes
-    of timetable lessons / 60. Exported hours (EduArte) are kept as given, on the start day.
+
+#: why a row read ends in no stored day
+OUTSIDE_LESSON_DAYS = "outside lesson days"
+MSG_OUT_OF_CALENDAR = "date outside the school calendar ({first} .. {last})"
+
+
+@dataclass
+class DaySplit:
+    """Records spread over their lesson days, and the file lines of the records that cover none."""
+
+    days: pd.DataFrame
+    outside: np.ndarray  # file lines of records with no lesson day (weekend, holiday, public holiday)
+    out_of_calendar: np.ndarray  # file lines of records dated outside the calendar's school years
+
+
+def expand_days(records: pd.DataFrame, school: SchoolFile, *, region: str | None = None,
+                calendar: SchoolCalendar | None = None) -> pd.DataFrame:
+    """Records → one row per lesson day they cover (see :func:`split_days`)."""
+    return split_days(records, school, region=region, calendar=calendar).days
+
+
+def split_days(records: pd.DataFrame, school: SchoolFile, *, region: str | None = None,
+               calendar: SchoolCalendar | None = None) -> DaySplit:
+    """Records → one row per **lesson day** they cover, with that day's hours.
+
+    Lesson days are those of the school calendar (the school file's region, else ``region``):
+    weekends, school holidays and public holidays hold no lessons, so no absence. Hours of a day by
+    the timetable: ``lessons`` counts each timetable lesson overlapping the absence as 1, ``clock``
+    the overlapping minutes / 60. Exported hours (EduArte's ``Uren``) are spread over the lesson days
+    in proportion to each day's timetable hours within the record (evenly when the record's times
+    fall outside the timetable), so 30 hours from Monday to Friday are 6 a day, not 30 on Monday.
     """
+    cal = calendar or default_calendar()
+    region_key = school.calendar_region or region or "midden"
+    line_col = records["_line"].to_numpy(dtype=np.int64) if "_line" in records.columns else np.arange(len(records), dtype=np.int64)
     if records.empty:
-        return pd.DataFrame({"student_id": [], "school_id": [], "record_key": [], "date": pd.Series(dtype="datetime64[ns]"),
-                             "hours": [], "category": [], "end": pd.Series(dtype="datetime64[ns]"), "start": pd.Series(dtype="datetime64[ns]")})
-    _, s_min, e_min = school.slots()
+        return DaySplit(_empty_days(), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    nums, s_min, e_min = school.slots()
     start = records["start"].to_numpy(dtype="datetime64[m]")
     end = records["end"].to_numpy(dtype="datetime64[m]")
     end = np.where(np.isnat(end), start.astype("datetime64[D]") + np.timedelta64(int(e_min.max()), "m"), end)
     d0 = start.astype("datetime64[D]")
     d1 = (end - np.timedelta64(1, "m")).astype("datetime64[D]")
     d1 = np.maximum(d1, d0)
-    span = (d1 - d0).astype(np.int64) + 1
+    first, last = np.datetime64(cal.first, "D"), np.datetime64(cal.last, "D")
+    in_calendar = (d0 >= first) & (d1 <= last)
+    span = np.where(in_calendar, (d1 - d0).astype(np.int64) + 1, 0)
     idx = np.repeat(np.arange(len(records)), span)
     offset = np.arange(len(idx)) - np.repeat(np.cumsum(span) - span, span)
     day = d0[idx] + offset.astype("timedelta64[D]")
-    weekday = ((day.astype(np.int64) + 3) % 7)  # 1970-01-01 was a Thursday: Monday = 0
-    keep = weekday < 5
+    keep = cal.lesson_day_mask(day, region_key) if len(day) else np.zeros(0, dtype=bool)
     idx, day = idx[keep], day[keep]
     day_m = day.astype("datetime64[m]")
     a = np.maximum(start[idx], day_m)
@@ -395,9 +528,14 @@ def expand_days(records: pd.DataFrame, school: SchoolFile) -> pd.DataFrame:
         overlap = np.clip(np.minimum(b_min, e) - np.maximum(a_min, s), 0, None)
         counted += (overlap > 0) if school.hours == "lessons" else overlap / 60.0
     given = records["hours"].to_numpy(dtype=float)[idx]
-    first = day == d0[idx]
-    hours = np.where(np.isnan(given), counted, np.where(first, given, 0.0))
-    capacity = float(len(s_min)) if school.hours == "lessons" else float((e_min - s_min).sum()) / 60.0
+    # exported hours spread over the record's lesson days: by timetable weight, else evenly
+    weight_sum = np.bincount(idx, weights=counted, minlength=len(records))[idx]
+    n_days = np.bincount(idx, minlength=len(records))[idx].astype(float)
+    share = np.where(weight_sum > 0, counted / np.where(weight_sum > 0, weight_sum, 1.0), 1.0 / np.maximum(n_days, 1.0))
+    hours = np.where(np.isnan(given), counted, given * share)
+    capacity = float(len(nums)) if school.hours == "lessons" else float((e_min - s_min).sum()) / 60.0
+    has_day = np.zeros(len(records), dtype=bool)
+    has_day[idx] = True
     out = pd.DataFrame({
         "day_capacity": capacity,  # a school day holds no more hours than this (overlapping records)
         "student_id": records["student_id"].to_numpy()[idx],
@@ -408,6 +546,14 @@ def expand_days(records: pd.DataFrame, school: SchoolFile) -> pd.DataFrame:
         "category": records["category"].to_numpy()[idx],
         "start": records["start"].to_numpy()[idx],
         "end": records["end"].to_numpy()[idx],
+        "_line": line_col[idx],
     })
-    return out
+    return DaySplit(out, np.unique(line_col[in_calendar & ~has_day]), np.unique(line_col[~in_calendar]))
 
+
+def _empty_days() -> pd.DataFrame:
+    return pd.DataFrame({"day_capacity": pd.Series(dtype=float), "student_id": pd.Series(dtype=object),
+                         "school_id": pd.Series(dtype=object), "record_key": pd.Series(dtype=object),
+                         "date": pd.Series(dtype="datetime64[ns]"), "hours": pd.Series(dtype=float),
+                         "category": pd.Series(dtype=object), "start": pd.Series(dtype="datetime64[ns]"),
+                         "end": pd.Series(dtype="datetime64[ns]"), "_line": pd.Series(dtype=np.int64)})

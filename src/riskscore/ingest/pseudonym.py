@@ -11,8 +11,10 @@ least six digits (``riskscore synth``, the demo and the tests). Erasure refuses 
 touches a store: ``0``, ``1`` or ``S0`` is a typing slip, a leerlingnummer or a BSN, never a pupil's id.
 
 Identifiers are recognised by column name in Dutch and English (:data:`IDENTIFIER_WORDS`) and by
-value: a column where any value is nine digits passing the eleven-test (a BSN) is dropped too,
-unless it is the key column, which is always pseudonymised.
+value (:func:`identifier_kind`): a BSN (nine digits passing the eleven-test), an e-mail address, a
+phone number, a postcode with a house number, or a word of the file's own name columns. Every column
+an import keeps is scanned; the pupil-number column is always pseudonymised, and a system's record id
+(:func:`pseudonymise_record_ids`) too, whatever column a profile maps it to.
 """
 
 from __future__ import annotations
@@ -164,9 +166,12 @@ def is_identifier_name(name: str) -> bool:
     return any(p in n for p in _PARTS)
 
 
-def identifier_columns(df: pd.DataFrame, *, keep: Iterable[str] = (), sample: int = 5000) -> list[str]:
-    """Columns to drop: identifiers by name, and any text column holding a BSN-like value."""
+def identifier_columns(df: pd.DataFrame, *, keep: Iterable[str] = (), by_value: Iterable[str] | None = None,
+                       names: frozenset[str] = frozenset()) -> list[str]:
+    """Columns to drop: identifiers by name, and any text column (of ``by_value``: default all) holding a
+    BSN, an e-mail address, a phone number, a postcode + house number or a name of the file's name columns."""
     keep_set = set(keep)
+    scan = None if by_value is None else set(by_value)
     out = []
     for column in df.columns:
         if column in keep_set:
@@ -175,6 +180,99 @@ def identifier_columns(df: pd.DataFrame, *, keep: Iterable[str] = (), sample: in
             out.append(column)
             continue
         values = df[column]
-        if (values.dtype == object or str(values.dtype) == "string") and bsn_mask(values).any():
+        if (scan is None or column in scan) and (values.dtype == object or str(values.dtype) == "string") \
+                and identifier_kind(values, names=names) is not None:
             out.append(column)
     return out
+
+
+# --- identifiers by value, in the columns an import keeps ---------------------------------------------
+#: what an identifier found by value is called in messages (never the value itself)
+IDENTIFIER_KINDS = ("BSN", "e-mail address", "phone number", "postcode + house number", "name")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\d+])(?:\+31|0031|0)[1-9]\d{8}(?!\d)")
+_POSTCODE_NUMBER = re.compile(r"(?<![\w])[1-9]\d{3}\s?[A-Za-z]{2}[\s,]+\d{1,5}(?!\d)")
+_WORD = re.compile(r"[^\W\d_]{3,}")
+#: name particles and short words that are no evidence of a name on their own
+_NOT_NAMES = frozenset({"van", "der", "den", "ter", "ten", "het", "des", "del", "von", "dos", "las", "les", "the",
+                        "and", "mevr", "dhr", "heer"})
+_NAME_COLUMN_PARTS = ("naam", "name", "voornam", "roepnaam", "voorletter")
+
+
+def name_words(df: pd.DataFrame) -> frozenset[str]:
+    """The words in a file's own name columns (Achternaam, Roepnaam, Naam leerling, …), lower case:
+    a kept column that repeats one of them holds a name. Exports rarely mark names any other way."""
+    words: set[str] = set()
+    for column in df.columns:
+        n = _norm(str(column))
+        if not any(p in n for p in _NAME_COLUMN_PARTS) or any(p in n for p in _NOT_PERSON):
+            continue
+        for value in pd.unique(df[column].astype("string").dropna()):
+            words.update(w.lower() for w in _WORD.findall(str(value)))
+    return frozenset(words - _NOT_NAMES)
+
+
+def identifier_kind(values: pd.Series, *, names: frozenset[str] = frozenset()) -> tuple[str, int] | None:
+    """The first kind of identifier a column holds by value (BSN by the eleven-test, e-mail address,
+    phone number, postcode + house number, a name from the file's own name columns) and the position
+    of the first such value; None when it holds none. The value itself is never returned."""
+    text = values.astype("string")
+    uniq = pd.Series(pd.unique(text.dropna()), dtype="string")
+    if uniq.empty:
+        return None
+    compact = uniq.str.replace(r"[\s\-().]", "", regex=True)
+    found: list[tuple[str, pd.Series]] = [
+        ("BSN", pd.Series(bsn_mask(uniq), index=uniq.index)),
+        ("e-mail address", uniq.str.contains(_EMAIL, regex=True)),
+        ("phone number", compact.str.contains(_PHONE, regex=True)),
+        ("postcode + house number", uniq.str.contains(_POSTCODE_NUMBER, regex=True)),
+    ]
+    if names:
+        found.append(("name", uniq.map(lambda v: any(w.lower() in names for w in _WORD.findall(str(v)))).astype(bool)))
+    for kind, mask in found:
+        hit = mask.fillna(False).to_numpy(dtype=bool)
+        if hit.any():
+            bad = set(uniq[hit].tolist())
+            pos = int(np.flatnonzero(text.isin(bad).fillna(False).to_numpy(dtype=bool))[0])
+            return kind, pos
+    return None
+
+
+def scan_kept_columns(df: pd.DataFrame, *, skip: Iterable[str] = (), names: frozenset[str] = frozenset()
+                      ) -> dict[str, tuple[str, int]]:
+    """Every text column an import keeps (but those in ``skip``: pseudonyms, hashed keys) → the
+    identifier it holds by value, with the row position of the first one."""
+    skip_set = set(skip)
+    out: dict[str, tuple[str, int]] = {}
+    for column in df.columns:
+        if column in skip_set:
+            continue
+        values = df[column]
+        if not (values.dtype == object or str(values.dtype) == "string"):
+            continue
+        kind = identifier_kind(values, names=names)
+        if kind is not None:
+            out[str(column)] = kind
+    return out
+
+
+def pseudonymise_record_ids(values: pd.Series, key: bytes, *, namespace: str) -> pd.Series:
+    """A system's record id as a keyed pseudonym: a profile may map ``record_id`` to any column (a BSN,
+    a composite with a name), so the id is never stored in clear; a correction still finds its record."""
+    text = values.astype("string").str.strip()
+    codes, raw = pd.factorize(text, use_na_sentinel=True)
+    hashed = np.array([hmac.new(key, f"record:{namespace}:{v}".encode(), hashlib.sha256).hexdigest()[:32]
+                       for v in raw], dtype=object)
+    out = np.full(len(text), "", dtype=object)
+    known = codes >= 0
+    out[known] = hashed[codes[known]] if len(hashed) else ""
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def shown(value: object, *, quote: bool = True) -> str:
+    """A value as an error message may show it: quoted, unless it looks like an identifier (then only
+    what kind it is), so that an error line in a log never carries a BSN or an e-mail address."""
+    found = identifier_kind(pd.Series([value], dtype=object).astype("string"))
+    if found:
+        return f"<a {found[0]}>"
+    return repr(value) if quote else str(value)

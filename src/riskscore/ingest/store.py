@@ -34,7 +34,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "duo_monthly": ("student_id", "school_id", "report_month", "enrolment_seq"),
     "school_absences": ("school_id", "record_key"),
     "tables_students": ("student_id", "school_year"),
-    "tables_absences": ("student_id", "date", "category"),
+    # the record id when the file has one, else pupil + date (+ lesson): a corrected category replaces
+    "tables_absences": ("record_key",),
     "tables_sick_reports": ("student_id", "start_date"),
     "tables_applications": ("application_id",),
     "tables_enrolments": ("student_id", "school_id", "start_date"),
@@ -64,27 +65,51 @@ def _key_hash(df: pd.DataFrame, key: tuple[str, ...]) -> np.ndarray:
     return pd.util.hash_pandas_object(df[list(key)].astype(str), index=False).to_numpy()
 
 
+def _canonical(df: pd.DataFrame) -> pd.DataFrame:
+    """Each column as text with one spelling of "missing": the same rows hash the same whether they were
+    just read (object column of True/None) or came back from Parquet (bool column) — else an unchanged
+    pupil of DUO's cumulative monthly files counted as "replaced"."""
+    out = {}
+    for c in df.columns:
+        col = df[c].astype(object)
+        out[c] = col.where(col.notna(), None).astype(str)
+    return pd.DataFrame(out, index=df.index)
+
+
 def _group_content(df: pd.DataFrame, keys: np.ndarray, ignore: tuple[str, ...]) -> pd.Series:
     cols = sorted(c for c in df.columns if c not in ignore)
-    rows = pd.util.hash_pandas_object(df[cols], index=False, categorize=True).to_numpy()
+    rows = pd.util.hash_pandas_object(_canonical(df[cols]), index=False, categorize=True).to_numpy()
     # order-independent hash of a group's rows (sum mod 2**64) and its size
     s = pd.Series(rows, dtype=np.uint64).groupby(keys).sum()
     n = pd.Series(1, index=range(len(keys))).groupby(keys).sum()
     return s.astype(np.uint64) ^ (n.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
 
 
+#: a transient column of staging rows: the file line each came from (rows read are counted by it)
+LINE = "_line"
+
+
 def merge(existing: pd.DataFrame | None, new: pd.DataFrame, table: str) -> tuple[pd.DataFrame, MergeStats]:
-    """Merge new staging rows into the stored ones by natural key (groups of rows per key)."""
+    """Merge new staging rows into the stored ones by natural key (groups of rows per key).
+
+    The statistics count **rows read**: the distinct file lines (``_line``) of a key's group when the
+    rows carry them (a record spread over days is one row read), else the rows themselves."""
     key = KEYS[table]
-    ignore = IGNORE.get(table, ())
+    ignore = (*IGNORE.get(table, ()), LINE)
     stats = MergeStats()
     if new.empty:
-        return (existing if existing is not None else new), stats
+        return (existing if existing is not None else new.drop(columns=LINE, errors="ignore")), stats
     nk = _key_hash(new, key)
     new_content = _group_content(new, nk, ignore)
+    if LINE in new.columns:
+        reads = pd.Series(new[LINE].to_numpy()).groupby(nk).nunique()
+    else:
+        reads = pd.Series(1, index=range(len(new))).groupby(nk).sum()
+    stored_new = new.drop(columns=LINE, errors="ignore")
     if existing is None or existing.empty:
-        stats.added = len(new_content)
-        return new.reset_index(drop=True), stats
+        stats.added = int(reads.sum())
+        return stored_new.reset_index(drop=True), stats
+    existing = existing.drop(columns=LINE, errors="ignore")
     ek = _key_hash(existing, key)
     touched = np.isin(ek, new_content.index.to_numpy())  # only stored groups the new rows speak about
     old_content = _group_content(existing[touched], ek[touched], ignore) if touched.any() else new_content.iloc[:0]
@@ -96,16 +121,16 @@ def merge(existing: pd.DataFrame | None, new: pd.DataFrame, table: str) -> tuple
         oldp = pd.Series(existing["precedence"].to_numpy()[touched]).groupby(ek[touched]).max()
         lower = differ[newp[differ].to_numpy() < oldp[differ].to_numpy()]
         differ = differ.difference(lower)
-        stats.kept_better = len(lower)
+        stats.kept_better = int(reads[lower].sum())
         skip = same.union(lower)
     else:
         skip = same
-    stats.duplicate = len(same)
-    stats.replaced = len(differ)
-    stats.added = len(new_content.index.difference(old_content.index))  # old_content: touched groups only
+    stats.duplicate = int(reads[same].sum())
+    stats.replaced = int(reads[differ].sum())
+    stats.added = int(reads[new_content.index.difference(old_content.index)].sum())  # old_content: touched groups only
     keep_old = ~np.isin(ek, differ.to_numpy())
     take_new = ~np.isin(nk, skip.to_numpy())
-    merged = pd.concat([existing[keep_old], new[take_new]], ignore_index=True)
+    merged = pd.concat([existing[keep_old], stored_new[take_new]], ignore_index=True)
     return merged, stats
 
 
@@ -124,7 +149,20 @@ def read_staging(out: Path) -> dict[str, pd.DataFrame]:
                     tables[table] = pd.read_parquet(path)
                 except Exception as exc:  # pyarrow raises many kinds
                     raise DataError(f"staging table {path} cannot be read: {exc}") from None
+    own = tables.get("tables_absences")
+    if own is not None and "record_key" not in own.columns:  # a store written before record keys
+        tables["tables_absences"] = own.assign(record_key=tables_absence_keys(own))
     return tables
+
+
+def tables_absence_keys(df: pd.DataFrame, record_ids: pd.Series | None = None) -> pd.Series:
+    """Natural key of the project's own absence rows: the (pseudonymised) record id when the file has
+    one, else pupil + date (+ lesson hour)."""
+    if record_ids is not None:
+        return ("id:" + record_ids.astype(str)).astype(object)
+    lesson = df["lesson"].astype("string").fillna("") if "lesson" in df.columns else pd.Series("", index=df.index)
+    day = pd.to_datetime(df["date"]).dt.strftime("%Y-%m-%d")
+    return (df["student_id"].astype(str) + "|" + day + "|" + lesson.astype(str)).astype(object)
 
 
 # --- deriving the contract tables from the union of all imports ----------------------------------
@@ -142,7 +180,7 @@ def derive(staging: dict[str, pd.DataFrame], *, notes: list[str] | None = None) 
     out["enrolments"] = _union(staging.get("tables_enrolments"), duo_enrol, KEYS["tables_enrolments"])
     out["outcomes"] = _union(staging.get("tables_outcomes"), _duo_outcomes(staging), ("student_id",))
     absences, sick = _school_absences(staging.get("school_absences"))
-    out["absences"] = _union(staging.get("tables_absences"), absences, KEYS["tables_absences"])
+    out["absences"] = _union(staging.get("tables_absences"), absences, ("student_id", "date", "category"))
     out["sick_reports"] = _union(staging.get("tables_sick_reports"), sick, KEYS["tables_sick_reports"])
     for name in ("applications", "diplomas"):
         t = staging.get(f"tables_{name}")

@@ -6,6 +6,7 @@ one reference assignment under a lock, so a request sees either the old or the n
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import tempfile
 import threading
@@ -114,23 +115,30 @@ class ServiceState:
     #: schools whose imported data is known to be incomplete: pupils flagged, not scored as low risk.
     #: Default: the import ledger of the data folder (`riskscore import`), the same source as `riskscore score`.
     incomplete_hook: Callable[[Session], frozenset[str]] | None = None
-    _ledger_cache: tuple[float, frozenset[str]] | None = None
+    _ledger_cache: tuple[float, dt.date, dict[str, dict[str, str]]] | None = None
 
     def incomplete_schools(self, session: Session) -> frozenset[str]:
-        """Schools the import ledger flags (volume checks), re-read only when the ledger file changes."""
+        """Schools the import ledger flags (volume, join and freshness checks)."""
         if self.incomplete_hook is not None:
             return self.incomplete_hook(session)
-        from riskscore.ingest.ledger import incomplete_schools, ledger_path
+        return frozenset(self.incomplete_reasons())
+
+    def incomplete_reasons(self) -> dict[str, dict[str, str]]:
+        """Per flagged school, why (reason code → line): re-read only when the ledger file or the day
+        changes. Today's date is the freshness check's "today" here: the service scores as of now."""
+        from riskscore.ingest.ledger import incomplete_reasons, ledger_path
 
         folder = self.settings.resolved_data_dir()
         path = ledger_path(Path(folder))
         try:
             mtime = path.stat().st_mtime
         except OSError:
-            return frozenset()
-        if self._ledger_cache is None or self._ledger_cache[0] != mtime:
-            self._ledger_cache = (mtime, incomplete_schools(folder))
-        return self._ledger_cache[1]
+            return {}
+        today = dt.date.today()
+        if self._ledger_cache is None or self._ledger_cache[:2] != (mtime, today):
+            reasons = incomplete_reasons(folder, today=today, max_age_days=self.settings.import_max_age_days)
+            self._ledger_cache = (mtime, today, reasons)
+        return self._ledger_cache[2]
 
     @property
     def loaded(self) -> Loaded | None:

@@ -26,6 +26,7 @@ from riskscore.service.deps import (
     ForbiddenError,
     PrincipalDep,
     SessionDep,
+    StateDep,
     audit_many,
     purpose_of,
     require_role,
@@ -82,7 +83,7 @@ def rows_for(session: Session, cases: list[Any], role: str) -> list[dict[str, An
 @router.get("", response_model=WorklistResponse, summary="A team's prioritised review cases.",
             responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"description": "Invalid filter."}})
 def worklist(
-    request: Request, principal: PrincipalDep, session: SessionDep,
+    request: Request, principal: PrincipalDep, session: SessionDep, state: StateDep,
     role: Annotated[ReviewerRole | None, Query(description="Reviewing role; default the caller's own (admin: all).")] = None,
     team: Annotated[str | None, Query(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
                                       description="Team unit: school id (school), GM code (leerplicht), RMC region (rmc, jeugdarts).")] = None,
@@ -113,7 +114,8 @@ def worklist(
     expected = float(sum(r["probability"] for r in rows if r["probability"] is not None))
     from riskscore.store.incomplete import data_incomplete_schools
 
-    incomplete = [s for s in data_incomplete_schools(session, principal) if school is None or s["school_id"] == school]
+    incomplete = [s for s in data_incomplete_schools(session, principal, reasons=state.incomplete_reasons())
+                  if school is None or s["school_id"] == school]
     return WorklistResponse(role=role, team=team, count=len(rows), expected_true_cases=round(expected, 4),
                             rows=[CaseRow.model_validate(r) for r in rows],
                             data_incomplete=[DataIncompleteSchool.model_validate(s) for s in incomplete])
