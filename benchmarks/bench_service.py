@@ -238,13 +238,15 @@ def build_servers(work: Path, bundle_dir: Path, models: dict[str, Path], feature
     db_url = f"sqlite:///{home / 'riskscore.db'}"
     migrate(db_url)
     engine = make_engine(db_url)
+    from riskscore.testing import register_pupils, year_of_events
+
     with session_factory(engine)() as session:
         key = create_key(session, "school", "school", [SCHOOL], "bench")[1]
+        register_pupils(session, [year_of_events("BENCH-1", school=SCHOOL)])  # the import's registration
     engine.dispose()
     from riskscore import features as feature_code
     from riskscore.api.events import to_tables
     from riskscore.api.schemas import StudentEvents
-    from riskscore.testing import year_of_events
 
     rs_body = {"students": [year_of_events("BENCH-1", school=SCHOOL)]}
     # MLflow gets the feature row the service computes from those events, so both must agree on p
@@ -294,7 +296,7 @@ def stage_breakdown(bundle_dir: Path, work: Path, *, n: int) -> list[tuple[str, 
     process (no HTTP, no threadpool), median ms over n calls, on its own SQLite file. The pupil has a
     school year of raw events (riskscore.testing.year_of_events)."""
     from riskscore import scoring
-    from riskscore.access import redact
+    from riskscore.access import place_for, redact
     from riskscore.api.events import to_tables
     from riskscore.api.schemas import ScoreRequest, ScoreResponse, ScoreResult
     from riskscore.service.state import ServiceState, default_loader
@@ -302,8 +304,8 @@ def stage_breakdown(bundle_dir: Path, work: Path, *, n: int) -> list[tuple[str, 
     from riskscore.settings import Settings
     from riskscore.store.db import make_engine, migrate, session_factory
     from riskscore.store.keys import authenticate, create_key
-    from riskscore.store.runs import latest_scores
-    from riskscore.testing import year_of_events
+    from riskscore.store.registrations import spans_of
+    from riskscore.testing import register_pupils, year_of_events
 
     home = work / "stages"
     home.mkdir()
@@ -313,6 +315,7 @@ def stage_breakdown(bundle_dir: Path, work: Path, *, n: int) -> list[tuple[str, 
     sessions = session_factory(engine)
     with sessions() as session:
         key = create_key(session, "school", "school", [SCHOOL], "stages")[1]
+        register_pupils(session, [year_of_events("BENCH-1", school=SCHOOL)])
     settings = Settings(home=home, database_url=url, bundle_path=bundle_dir, log_level="WARNING")
     state = ServiceState(settings=settings, loader=default_loader(settings))
     state.open_database(engine)
@@ -337,7 +340,8 @@ def stage_breakdown(bundle_dir: Path, work: Path, *, n: int) -> list[tuple[str, 
     steps = [
         ("parse + validate the JSON body (ScoreRequest, 1 pupil, a year of events)", lambda: ScoreRequest.model_validate_json(raw)),
         ("authenticate the API key (one SELECT)", lambda: (authenticate(session, key), session.rollback())),
-        ("look up the pupil's stored scope (one SELECT)", lambda: (latest_scores(session, ["BENCH-1"]), session.rollback())),
+        ("place the pupil from its registrations (one SELECT)", lambda: (
+            place_for(principal, spans_of(session, ["BENCH-1"]).get("BENCH-1", ()), as_of), session.rollback())),
         ("events -> raw tables (api.events.to_tables)", lambda: to_tables(req.students)),
         ("scoring core: features + rules + model + reasons + routing (scoring.score_events)", core),
         ("objection and incomplete-export lookups (two SELECTs)", lambda: (

@@ -135,6 +135,7 @@ def start(home: Path, *, workers: int = 2, n_students: int = 60, bundle: Path | 
     from riskscore.store.cases import open_or_update_case
     from riskscore.store.db import make_engine, migrate, session_factory
     from riskscore.store.keys import create_key
+    from riskscore.testing import register_pupils
 
     home.mkdir(parents=True, exist_ok=True)
     bundle = bundle or tiny_bundle(home / "bundle")
@@ -144,6 +145,8 @@ def start(home: Path, *, workers: int = 2, n_students: int = 60, bundle: Path | 
     rng = random.Random(5)
     students = [f"LOAD-{i:04d}" for i in range(n_students)]
     with session_factory(engine)() as s:
+        # the import's registrations: every load pupil at 01AB (scope comes from these, never from a body)
+        register_pupils(s, [student_body(sid, random.Random(0)) for sid in students])
         keys = {role: create_key(s, role, *({"school": ("school", ["01AB"]), "jeugdarts": ("municipality", ["GM0363"]),
                                               "leerplicht": ("municipality", ["GM0363"]),
                                               "rmc": ("rmc_region", ["RMC27"])}[role]), f"load {role}")[1]

@@ -230,15 +230,11 @@ def test_upgrade_from_0001_reseals_the_chain_and_records_it(db: Db) -> None:
             cfg.attributes["connection"] = conn
             getattr(command, fn)(cfg, rev)
 
-    with db.engine.begin() as conn:  # start again from 0001 (drop everything the fixture created)
-        conn.execute(sa.text("DROP TABLE objections"))
-        conn.execute(sa.text("DROP TABLE run_signals"))
-        conn.execute(sa.text("DELETE FROM alembic_version"))
-    with db.engine.begin() as conn:
-        for t in ("audit_head", "audit_log", "auth_failures", "api_keys", "review_outcomes", "case_events",
-                  "review_cases", "scores", "scoring_runs", "alembic_version"):
-            conn.execute(sa.text(f"DROP TABLE {t} CASCADE" if db.engine.dialect.name == "postgresql"
-                                 else f"DROP TABLE {t}"))
+    # start again from 0001: drop every table the fixture's migrations created (read from the database,
+    # so a table a later migration adds is dropped too)
+    meta = sa.MetaData()
+    meta.reflect(bind=db.engine)
+    meta.drop_all(bind=db.engine)
     alembic("upgrade", "0001_initial")
     import hashlib
     import json
