@@ -30,7 +30,7 @@ from riskscore.cli import app as cli_app
 from riskscore.service.deps import AuthThrottle
 from riskscore.settings import Settings
 from riskscore.store.audit import verify_chain
-from riskscore.store.cases import open_or_update_case
+from riskscore.store.cases import add_action, complete_action, open_or_update_case
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 from riskscore.store.models import AuditEntry
@@ -51,7 +51,8 @@ IN = {"student_id": "IN-1", "school_id": "01AB", "municipality": "GM0363", "rmc_
 OUT = {"student_id": "OUT-1", "school_id": "02CD", "municipality": "GM0599", "rmc_region": "RMC05"}
 RUN = "20260101T000000000000Z"  # a monitoring report the fixture publishes
 NEVER: dict[str, Any] = {"student_id": "NEVER-1", "school_id": "01AB", "municipality": "GM0363",
-                         "rmc_region": "RMC27", "cases": dict.fromkeys(STUDENT_ROLES, 2**31 - 1)}
+                         "rmc_region": "RMC27", "cases": dict.fromkeys(STUDENT_ROLES, 2**31 - 1),
+                         "actions": dict.fromkeys(STUDENT_ROLES, 2**31 - 1)}
 
 
 def body_of(who: dict[str, Any]) -> dict[str, Any]:
@@ -80,22 +81,30 @@ def _plain(url: str) -> Callable[[dict[str, Any], str | None], tuple[str, dict[s
     return lambda _who, _role: (url, {})
 
 
-def _case(suffix: str = "", body: dict[str, Any] | None = None) -> Callable[[dict[str, Any], str | None],
-                                                                             tuple[str, dict[str, Any]]]:
-    """A call on the student's review case of the caller's own role (admin, data_team: the school's)."""
+def _case(suffix: str = "", body: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None,
+          ) -> Callable[[dict[str, Any], str | None], tuple[str, dict[str, Any]]]:
+    """A call on the student's review case of the caller's own role (admin, data_team: the school's).
+    ``suffix`` may name the case's plan step as {action}; ``body`` may depend on the role."""
 
     def call(who: dict[str, Any], role: str | None) -> tuple[str, dict[str, Any]]:
-        case_id = who["cases"][role if role in STUDENT_ROLES else "school"]
-        return f"/v1/cases/{case_id}{suffix}", ({"json": body} if body is not None else {})
+        mine = role if role in STUDENT_ROLES else "school"
+        case_id = who["cases"][mine]
+        path = f"/v1/cases/{case_id}{suffix.format(action=who['actions'].get(mine, 2**31 - 1))}"
+        payload = body(mine) if callable(body) else body
+        return path, ({"json": payload} if payload is not None else {})
 
     return call
+
+
+#: one plan step each role may plan (review.plans.ACTION_KINDS)
+STEP = {"school": "talk_parents", "jeugdarts": "invite", "leerplicht": "conversation", "rmc": "contact"}
 
 
 #: data_team and admin never see a single pupil (access.view): no worklist, no case
 CASE_READERS = STUDENT_ROLES
 #: each team's own kind of case (a MAZL case is the jeugdarts' only)
-CASE_REASONS = {"school": "capacity", "jeugdarts": "rule:mazl_long", "leerplicht": "rule:leerplicht_16h_4w",
-                "rmc": "rule:rmc_verzuim"}
+CASE_REASONS = {"school": "rule:leerplicht_16h_4w", "jeugdarts": "rule:mazl_long",
+                "leerplicht": "rule:leerplicht_16h_4w", "rmc": "rule:rmc_verzuim"}
 
 
 TABLE: dict[tuple[str, str], Row] = {
@@ -116,7 +125,20 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/v1/cases/{case_id}/notes"): Row(STUDENT_ROLES, _case("/notes", {"note": "gesprek gepland"}), student=True),
     ("POST", "/v1/cases/{case_id}/assign"): Row(STUDENT_ROLES, _case("/assign", {"owner": "mentor 2b"}), student=True),
     ("POST", "/v1/cases/{case_id}/outcome"): Row(
-        STUDENT_ROLES, _case("/outcome", {"outcome": "conversation_held", "worth_conversation": True}), student=True),
+        STUDENT_ROLES, _case("/outcome", {"outcome": "no_concern", "worth_conversation": True}), student=True),
+    ("POST", "/v1/cases/{case_id}/take"): Row(STUDENT_ROLES, _case("/take"), student=True),
+    ("POST", "/v1/cases/{case_id}/plan"): Row(
+        STUDENT_ROLES, _case("/plan", lambda role: {"kind": STEP[role], "due_on": "2025-03-10"}), student=True),
+    ("POST", "/v1/cases/{case_id}/plan/{action_id}/done"): Row(
+        STUDENT_ROLES, _case("/plan/{action}/done", {"done_on": "2025-03-05"}), student=True),
+    ("POST", "/v1/cases/{case_id}/plan/{action_id}/follow-up"): Row(
+        STUDENT_ROLES, _case("/plan/{action}/follow-up", {"result": "improved"}), student=True),
+    # the school reports the 16-hour signal to DUO and writes to the parents: its duty, no one else's
+    ("POST", "/v1/cases/{case_id}/duo-report"): Row(
+        frozenset({"school"}), _case("/duo-report", {"reported_on": "2025-03-04", "reference": "DUO-1"}), student=True),
+    ("POST", "/v1/cases/{case_id}/letter"): Row(
+        frozenset({"school"}), _case("/letter", {"meeting_on": "2025-03-12", "meeting_at": "15:30"}), student=True,
+        carries_data=False),
     ("POST", "/v1/cases/{case_id}/transition"): Row(
         STUDENT_ROLES, _case("/transition", {"to_status": "in_review"}), student=True),
     # the pupil's rights (issue 16): scope from stored data; erasure by admin only
@@ -167,8 +189,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 cases = {role: open_or_update_case(
                     s, student_id=who["student_id"], role=role, reason=CASE_REASONS[role], as_of=dt.date(2025, 3, 1),
                     school_id=who["school_id"], municipality=who["municipality"], rmc_region=who["rmc_region"],
-                    probability=0.5, band="high")[0].id for role in sorted(STUDENT_ROLES)}
-            subjects[who["student_id"]] = {**who, "cases": cases}
+                    probability=0.5, band="high", due_date=dt.date(2025, 3, 7),
+                    detail="18 uur ongeoorloofd verzuim binnen 4 lesweken")[0].id for role in sorted(STUDENT_ROLES)}
+                actions = {role: add_action(s, cases[role], kind=STEP[role], owner="mentor", due_on=dt.date(2025, 3, 9),
+                                            actor="seeder").id for role in sorted(STUDENT_ROLES)}
+                for role in sorted(STUDENT_ROLES):  # done, so its follow-up check can be recorded
+                    complete_action(s, cases[role], actions[role], done_on=dt.date(2025, 3, 4), actor="seeder")
+            subjects[who["student_id"]] = {**who, "cases": cases, "actions": actions}
         yield {"client": client, "keys": keys, "sessions": sessions, "app": app, "url": url, "home": home,
                "in": subjects["IN-1"], "out": subjects["OUT-1"]}
     engine.dispose()

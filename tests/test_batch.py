@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from conftest import Db
 from riskscore import batch, features, rules
 from riskscore.model.bundle import ModelBundle
 from riskscore.settings import Settings
-from riskscore.store.cases import TEAM_UNITS
+from riskscore.store.cases import ACTIVE_STATUSES, TEAM_UNITS, case_signals
 from riskscore.store.models import ReviewCase
 from riskscore.store.runs import latest_run, run_scores
 from test_store import count
@@ -56,44 +57,58 @@ def test_run_scores_everyone_enrolled_opens_cases_and_is_idempotent(db: Db, smal
         run = latest_run(s)
         assert run is not None and run.id == first.run_id and run.status == "complete"
         assert run.n_scored == enrolled and run.as_of == day and run.model_version == bundle.version
-        stored = {sc.student_id: sc for sc in run_scores(s, run.id)}
-    assert len(stored) == enrolled
+        assert len(run_scores(s, run.id)) == enrolled
+    stored = {r.student_id: r for r in batch.prepare(small_world.tables, day, bundle).students}
 
-    # every rule trigger (evaluated independently) has a case with reason rule:<id>, with the legal due date
+    # every rule trigger (evaluated independently) is a signal of a case of each team it is routed to
     fired = rules.evaluate(features.point_in_time(small_world.tables, day), day)
     assert len(fired) > 0
     cases = all_cases(db)
-    by_key = {(c.student_id, c.reason): c for c in cases}
+    with db.sessions() as s:
+        held = case_signals(s, [c.id for c in cases])
+    by_team = {(c.student_id, c.role): c for c in cases}
+    routes = {r.student_id: r.routes for r in stored.values()}
     newest = fired.sort_values("fired_on").groupby(["student_id", "rule_id"]).tail(1)  # a new period: newest report
+    n_16h = 0
     for trig in newest.itertuples():
-        case = by_key.get((trig.student_id, f"rule:{trig.rule_id}"))
-        assert case is not None, (trig.student_id, trig.rule_id)
-        if trig.rule_id == "leerplicht_16h_4w":
-            assert case.role == "leerplicht" and case.due_date == trig.due_date.date() and case.priority == 1
-    assert {c.reason for c in cases if c.reason.startswith("rule:")} == {f"rule:{r}" for r in fired["rule_id"]}
+        roles = {role for signal, role in routes.get(trig.student_id, ()) if signal == f"rule:{trig.rule_id}"}
+        for role in roles:
+            case = by_team.get((trig.student_id, role))
+            assert case is not None, (trig.student_id, trig.rule_id, role)
+            assert any(sig.rule_id == trig.rule_id and sig.fired_on == trig.fired_on.date() for sig in held[case.id])
+        if trig.rule_id == "leerplicht_16h_4w" and trig.student_id in routes:
+            # the school holds the legal duty to report to DUO within 5 school days; leerplicht acts on it
+            n_16h += 1
+            school, officer = by_team[(trig.student_id, "school")], by_team[(trig.student_id, "leerplicht")]
+            assert school.legal_deadline == officer.legal_deadline == trig.due_date.date()
+            assert school.legal_done_on is None and school.reason == "rule:leerplicht_16h_4w" and school.priority == 1
+    assert n_16h > 0
+    # at most one open case per pupil per team
+    teams = Counter((c.student_id, c.role, c.team) for c in cases if c.status in ACTIVE_STATUSES)
+    assert max(teams.values()) == 1
 
     # capacity: per team at most its capacity, and the chosen are the team's highest eligible risks
-    cap_cases = [c for c in cases if c.reason == "capacity"]
-    assert cap_cases, "the highest-risk students must open capacity cases"
-    rule_roles = {(c.student_id, c.role) for c in cases if c.reason.startswith("rule:")}
-    frame = pd.DataFrame([{"student_id": k, "p": v.probability, "roles": v.roles,
+    model_cases = [c for c in cases if any(sig.kind == "model" for sig in held[c.id])]
+    assert model_cases, "the highest-risk students must get capacity signals"
+    rule_roles = {(c.student_id, c.role) for c in cases if any(sig.kind == "rule" for sig in held[c.id])}
+    assert not any((c.student_id, c.role) in rule_roles for c in model_cases)  # a rule case takes no slot
+    frame = pd.DataFrame([{"student_id": k, "p": v.probability, "routes": v.routes,
                            "school_id": v.school_id, "municipality": v.municipality, "rmc_region": v.rmc_region}
                           for k, v in stored.items()])
     per_10k = batch.ScoringConfig().capacity_per_10k
     for role, unit in TEAM_UNITS.items():
-        mine = [c for c in cap_cases if c.role == role]
+        mine = [c for c in model_cases if c.role == role]
         sizes = frame.groupby(unit).size()
         for team, n_cases in pd.Series([getattr(c, unit) for c in mine]).value_counts().items():
             assert n_cases <= max(1, round(per_10k[role] * sizes[team] / 10_000))
         chosen = {c.student_id for c in mine}
         for team, group in frame.groupby(unit):
-            eligible = group[[role in r and (sid, role) not in rule_roles
-                              for sid, r in zip(group["student_id"], group["roles"], strict=True)]]
+            eligible = group[[("model", role) in r and (sid, role) not in rule_roles
+                              for sid, r in zip(group["student_id"], group["routes"], strict=True)]]
             picked, left = eligible[eligible["student_id"].isin(chosen)], eligible[~eligible["student_id"].isin(chosen)]
             if len(picked) and len(left):
                 assert picked["p"].min() >= left["p"].max(), (role, team)
-        assert not any((c.student_id, role) in rule_roles for c in mine)
-    assert all(c.probability == stored[c.student_id].probability for c in cap_cases)
+    assert all(c.probability == stored[c.student_id].probability for c in model_cases)
 
     # rerun: same run id, same counts, no new cases
     n_cases, n_events = len(cases), count(db, "case_events")

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import Db
-from riskscore.access import Principal, parse_scope
+from riskscore.access import Place, Principal, in_scope, parse_scope
 from riskscore.errors import ConfigError, NotFoundError
 from riskscore.store import keys
 
@@ -85,13 +85,15 @@ def test_auth_failures_are_counted_per_client(db: Db) -> None:
 
 def test_principal_scope() -> None:
     school = Principal("k", "l", "school", "school", ("BRIN1",))
-    assert school.can_see("BRIN1", "GM1", "RMC1") and not school.can_see("BRIN2", "GM1", "RMC1")
-    assert not school.can_see(None, None, None)
+    assert in_scope(school, Place("BRIN1", "GM1", "RMC1")) and not in_scope(school, Place("BRIN2", "GM1", "RMC1"))
+    assert not in_scope(school, Place(None, None, None))
     gm = Principal("k", "l", "leerplicht", "municipality", ("GM0363",))
-    assert gm.can_see("X", "GM0363", None) and not gm.can_see("X", "GM0599", None)
+    assert in_scope(gm, Place("X", "GM0363", None)) and not in_scope(gm, Place("X", "GM0599", None))
     rmc = Principal("k", "l", "rmc", "rmc_region", ("RMC27",))
-    assert rmc.can_see(None, None, "RMC27") and not rmc.can_see("BRIN1", "GM0363", "RMC28")
-    assert Principal("k", "l", "admin", "all", ()).can_see(None, None, None)
+    assert in_scope(rmc, Place(None, None, "RMC27")) and not in_scope(rmc, Place("BRIN1", "GM0363", "RMC28"))
+    # data team and admin see no single pupil, whatever their scope (access.scope.PUPIL_ROLES)
+    assert not in_scope(Principal("k", "l", "admin", "all", ()), Place("BRIN1", "GM1", "RMC1"))
+    assert in_scope(Principal("k", "l", "jeugdarts", "all", ()), Place(None, None, None))
 
 
 def test_parse_scope() -> None:

@@ -235,12 +235,12 @@ def test_contact_and_outcome_in_one_save_from_open(site: dict[str, Any]) -> None
     assert 'value="contacted"' in html  # offered straight from 'open'
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
     r = c.post(f"/cases/{case}/review", data={"csrf_token": token, "to_status": "contacted",
-                                              "outcome": "support_arranged", "worth_conversation": "yes",
+                                              "outcome": "consultation_held", "worth_conversation": "yes",
                                               "note": "ouders gebeld"}, follow_redirects=False)
     assert r.status_code == 303
     text = main_text(c.get("/students/P-1").text)
-    assert "status: contact gelegd" in text and "ondersteuning geregeld" in text
-    assert "capacity" not in text and "support_arranged" not in text and "rule:" not in text  # words, not codes
+    assert "status: contact gelegd" in text and "consult gehouden" in text
+    assert "capacity" not in text and "consultation_held" not in text and "rule:" not in text  # words, not codes
 
 
 # --- paths, docs, readiness ---------------------------------------------------------------------------

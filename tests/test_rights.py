@@ -309,8 +309,8 @@ def test_batch_stores_no_model_part_for_objecting_pupils(small_world: Any, tmp_p
     bundle = ModelBundle.load(small_world.bundle_dir)
     as_of = dt.date.fromisoformat(small_world.score_as_of)
     prepared = batch.prepare(small_world.tables, as_of, bundle)
-    ruled = {c["student_id"] for c in prepared.candidates if c["reason"].startswith("rule:")}
-    capacity = {c["student_id"] for c in prepared.candidates if c["reason"] == "capacity"}
+    ruled = {c.student_id for c in prepared.candidates if c.reason.startswith("rule:")}
+    capacity = {c.student_id for c in prepared.candidates if c.reason == "capacity"}
     objector = sorted(ruled)[0]  # a pupil with a legal trigger ...
     also = sorted(capacity - ruled)[0]  # ... and one the model put on a list
     with session_factory(engine)() as s:

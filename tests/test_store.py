@@ -146,11 +146,17 @@ def test_open_case_is_idempotent_per_signal(db: Db) -> None:
         assert created and not created_again and again.id == case.id and again.priority == 5
         later, created_later = open_case(s, as_of=AS_OF + timedelta(days=7))  # still active: refreshed
         assert not created_later and later.id == case.id
+        # one case per pupil per team: the model's signal joins the open case instead of opening another
         other, created_other = open_case(s, reason="capacity")
-        assert created_other and other.id != case.id
+        assert not created_other and other.id == case.id
+        # another team (the jeugdarts) has its own case
+        doctor, created_doctor = open_case(s, role="jeugdarts")
+        assert created_doctor and doctor.id != case.id
     assert count(db, "review_cases") == 2
     with db.sessions() as s:
         assert [e.action for e in cases.case_history(s, case.id)] == ["open"]
+        held = cases.case_signals(s, [case.id])[case.id]
+        assert {(g.kind, g.rule_id) for g in held} == {("model", None), ("rule", "mazl_long")}
 
 
 def test_closed_case_is_not_reopened_by_a_rerun_but_a_new_signal_opens_one(db: Db) -> None:
@@ -212,25 +218,36 @@ def test_unknown_case_and_out_of_scope_are_not_found(db: Db) -> None:
 
 
 def test_worklist_filters_by_scope_role_band_status_and_orders(db: Db) -> None:
-    d = AS_OF + timedelta(days=5)
+    """The review core's order: overdue legal duties first, then legal duties by deadline, then risk."""
+    today = AS_OF + timedelta(days=10)
+    lp = "rule:leerplicht_16h_4w"  # the school's duty to report to DUO: a legal deadline
     with db.sessions() as s:
-        a, _ = open_case(s, "a", due_date=d, probability=0.3, band="medium")
-        b, _ = open_case(s, "b", due_date=d, probability=0.8, band="high")
-        c, _ = open_case(s, "c", due_date=d - timedelta(days=2), probability=0.1, band="low")
-        e, _ = open_case(s, "e", due_date=None, probability=0.99, band="high")
+        a, _ = open_case(s, "a", reason=lp, due_date=today + timedelta(days=3), probability=0.3, band="medium")
+        b, _ = open_case(s, "b", reason=lp, due_date=today + timedelta(days=3), probability=0.8, band="high")
+        c, _ = open_case(s, "c", reason=lp, due_date=today + timedelta(days=1), probability=0.1, band="low")
+        late, _ = open_case(s, "late", reason=lp, due_date=today - timedelta(days=2), probability=0.05, band="low")
+        e, _ = open_case(s, "e", reason="capacity", due_date=None, probability=0.99, band="high")
         open_case(s, "f", school_id="BRIN2", municipality="GM0599", rmc_region="RMC30")
         open_case(s, "g", role="jeugdarts")
         cases.transition_case(s, c.id, "no_action_needed", actor="x")
         school = Principal("k", "l", "school", "school", ("BRIN1",))
-        ids = [x.id for x in cases.list_worklist(s, principal=school, role="school")]
-        assert ids == [b.id, a.id, e.id]  # c is done; f out of scope; g other role; due date first
+        flt = cases.WorklistFilter(principal=school, role="school")
+        listed = cases.list_worklist_rows(s, flt, today=today)
+        # c is done; f out of scope; g another team; the overdue report first, then by deadline, then risk
+        assert [w.case.id for w in listed] == [late.id, b.id, a.id, e.id]
+        assert [w.overdue for w in listed] == [True, False, False, False]
+        assert cases.count_worklist(s, flt, today=today)["overdue"] == 1
+        # the school records its report: the duty is met, no longer overdue, and no longer ahead of risk
+        cases.record_report(s, late.id, reported_on=today, reference="DUO-123", actor="mentor", today=today)
+        listed = cases.list_worklist_rows(s, flt, today=today)
+        assert [w.case.id for w in listed] == [b.id, a.id, e.id, late.id] and not any(w.overdue for w in listed)
+        done = s.get(type(late), late.id)
+        assert done.legal_done_on == today
         all_statuses = cases.list_worklist(s, principal=school, role="school", statuses=None)
-        assert [x.id for x in all_statuses] == [c.id, b.id, a.id, e.id]
+        assert c.id in [x.id for x in all_statuses]
         assert [x.id for x in cases.list_worklist(s, principal=school, role="school", bands=["high"], limit=1)] == [b.id]
         gm = Principal("k", "l", "leerplicht", "municipality", ("GM0599",))
         assert [x.student_id for x in cases.list_worklist(s, principal=gm)] == ["f"]
-        everyone = Principal("k", "l", "admin", "all", ())
-        assert len(cases.list_worklist(s, principal=everyone)) == 5
 
 
 def test_case_input_is_validated(db: Db) -> None:

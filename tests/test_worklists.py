@@ -66,7 +66,11 @@ def post(env: dict[str, Any], name: str, path: str, body: dict[str, Any]) -> Any
 
 
 def priority_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (row["due_date"] is None, row["due_date"] or "", -(row["probability"] if row["probability"] is not None else -1.0))
+    """The review core's order: overdue legal duties, then legal duties by deadline, then risk."""
+    duty = row["duty"]
+    open_duty = duty is not None and duty["done_on"] is None
+    return (not (open_duty and duty["overdue"]), not open_duty, duty["deadline"] if open_duty else "",
+            -(row["probability"] if row["probability"] is not None else -1.0), row["case_id"])
 
 
 def test_worklist_is_ordered_in_scope_and_sums_the_probabilities(env: dict[str, Any]) -> None:
@@ -84,7 +88,7 @@ def test_worklist_is_ordered_in_scope_and_sums_the_probabilities(env: dict[str, 
     assert "kalibreerde kansen" in body["expected_true_cases_nl"] and "calibrated" in body["expected_true_cases_en"]
     row = rows[0]
     assert {"case_id", "student_id", "school_id", "age", "probability", "band", "reasons", "triggers", "status",
-            "owner", "due_date"} <= set(row)
+            "owner", "duty", "next_step", "signals", "team"} <= set(row)
     assert all({"code", "text_nl", "text_en", "contribution"} <= set(reason) for x in rows for reason in x["reasons"])
     assert any(x["reasons"] for x in rows) and all(x["status"] in ACTIVE_STATUSES for x in rows)
 

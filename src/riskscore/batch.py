@@ -1,26 +1,16 @@
 """The batch job: score every enrolled student as of a date, open review cases, store one run.
 
-Everything is computed first (features, scores, reasons, rule triggers, routing, case candidates,
-the monitoring frame); then a single database transaction writes the run, its scores and the review
-cases, and writes the run's monitoring file just before the commit. A crash or ``kill -9`` at any
-point leaves no partial run visible: readers only ever see runs with status ``complete``, and a
-monitoring file is only trusted when the attempt stamp inside it matches the committed run.
-
-Review cases (see ``store.cases``):
-
-* every rule trigger opens a case (reason ``rule:<id>``) for each role that acts on it, resolved by
-  the routing table (age and startkwalificatie decide leerplicht vs RMC), with the legal due date;
-  also for young people who are no longer enrolled (deregistration, VVA), whose context comes from
-  their last students row;
-* on top of that, each *team* — a reviewing role plus its scope unit (``store.cases.TEAM_UNITS``:
-  school → school id, leerplicht → municipality, rmc and jeugdarts → RMC region) — gets cases
-  (reason ``capacity``) for its highest-risk students up to its capacity: ``capacity_per_10k`` of
-  the role × the team's scored students / 10,000 (at least 1 when the capacity is not 0). Only
-  students the routing sends to that role are eligible, and a student who already has a rule case
-  for the role does not take a capacity slot: legal triggers are never capped.
+A thin caller of the two cores: ``scoring.score_events`` makes the typed results, the review core
+(``riskscore.review``) makes the case candidates (routing once, one case per pupil per team, capacity per
+team) and the monitoring frame; this module validates the configuration and writes it all. Everything is
+computed first; then the run, its scores and the review cases are written so that readers see all of it
+or nothing (store.runs.write_scoring_run: chunked under an invisible staging run, then one flip that also
+opens the cases and writes the run's monitoring file). A crash or ``kill -9`` at any point leaves no
+partial run visible: readers only ever see runs with status ``complete``, and a monitoring file is only
+trusted when the attempt stamp inside it matches the committed run.
 
 Idempotent: a rerun for the same as-of date and model version replaces the run's scores under the
-same run id and refreshes, never duplicates, its cases (the store's unique keys enforce it).
+same run id and refreshes, never duplicates, its cases (the store's unique index enforces it).
 """
 
 from __future__ import annotations
@@ -33,17 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from riskscore import review
+from riskscore.audit_table import audit_frame
 from riskscore.errors import MSG_CONFIG_INVALID, ConfigError, DataError
+from riskscore.review.frame import monitoring_frame
 from riskscore.store.registrations import sync_registrations
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from riskscore.model.bundle import ModelBundle
+    from riskscore.review.candidates import CaseCandidate
     from riskscore.routing import RoutingTable
     from riskscore.rules import RuleConfig
     from riskscore.scoring import ScoredStudent
@@ -78,11 +71,9 @@ class ScoringConfig(BaseModel):
     @field_validator("capacity_per_10k")
     @classmethod
     def _known_roles(cls, value: dict[str, float]) -> dict[str, float]:
-        from riskscore.store.cases import CASE_ROLES
-
-        bad = sorted(set(value) - set(CASE_ROLES))
+        bad = sorted(set(value) - set(review.CASE_ROLES))
         if bad:
-            raise ValueError(f"unknown role(s) {bad}; choose from {list(CASE_ROLES)}")
+            raise ValueError(f"unknown role(s) {bad}; choose from {list(review.CASE_ROLES)}")
         if any(v < 0 for v in value.values()):
             raise ValueError("capacities must be >= 0")
         return value
@@ -115,13 +106,16 @@ class Prepared:
 
     as_of: dt.date
     model_version: str
-    scores: list[dict[str, Any]]
-    candidates: list[dict[str, Any]]
+    students: list[ScoredStudent]  # the scoring core's typed results (stored as the run's scores)
+    candidates: list[CaseCandidate]  # the review core's cases-to-be
     frame: pd.DataFrame
     n_triggers: int
     bands: dict[str, int]
     capacities: dict[str, int] = field(default_factory=dict)  # role -> summed capacity over its teams
-    students: list[ScoredStudent] = field(default_factory=list)  # the typed results behind ``scores``
+
+    @property
+    def scores(self) -> list[ScoredStudent]:
+        return self.students
 
 
 @dataclass
@@ -200,11 +194,8 @@ def assemble(
 
 def _finish(tables: Mapping[str, pd.DataFrame], bundle: ModelBundle, result: Any, cfg: ScoringConfig,
             tbl: RoutingTable, progress: Progress, source: str) -> Prepared:
-    """Case candidates (team capacities) and the monitoring frame from the scoring core's results."""
+    """Case candidates and the monitoring frame from the scoring core's results (the review core)."""
     from riskscore import scoring
-    from riskscore.rules import RULES
-    from riskscore.store.cases import TEAM_UNITS
-    from riskscore.training import pipeline as training
 
     as_of = result.as_of
     if not result.students:
@@ -214,74 +205,19 @@ def _finish(tables: Mapping[str, pd.DataFrame], bundle: ModelBundle, result: Any
     progress("rules")
     progress("routing")
     scored = result.students
-    candidates, capacities = _candidates(scored, result.leavers, cfg, tbl, RULES, TEAM_UNITS)
+    cands, capacities = review.candidates(scored, result.leavers, capacity_per_10k=cfg.capacity_per_10k,
+                                          rank=str(bundle.metadata.get("capacity_order", "probability")))
     progress("cases")
-
     table = result.table
     assert table is not None  # score_events always returns the feature table it scored
-    unscored = {s.student_id for s in scored if s.probability is None}  # objected or data incomplete
-    if unscored:  # monitoring sees what the model scored, never a stand-in for a pupil it did not score
-        table = table[~table["student_id"].astype(str).isin(unscored)].reset_index(drop=True)
-    audit = training.audit_frame(table, tables["students"], tables.get("audit"))  # monitoring frame only
-    frame = training.reference_snapshot(bundle, table, audit)
+    audit = audit_frame(table, tables["students"], tables.get("audit"))  # the monitoring frame only
+    frame = monitoring_frame(table, scored, bundle.features, audit)
     bands = [s.band for s in scored]
     band_counts = {b: bands.count(b) for b in ("low", "medium", "high")}
     if scoring.UNKNOWN_BAND in bands:
         band_counts[scoring.UNKNOWN_BAND] = bands.count(scoring.UNKNOWN_BAND)
-    return Prepared(as_of=as_of, model_version=bundle.version, scores=[s.to_dict() for s in scored],
-                    candidates=candidates, frame=frame, n_triggers=result.n_fired, bands=band_counts,
-                    capacities=capacities, students=scored)
-
-
-def _candidates(
-    scored: list[ScoredStudent],
-    leavers: list[ScoredStudent],
-    cfg: ScoringConfig,
-    tbl: RoutingTable,
-    rule_catalogue: Mapping[str, Any],
-    team_units: Mapping[str, str],
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    out: list[dict[str, Any]] = []
-    rule_roles: set[tuple[str, str]] = set()
-    for s in [*scored, *leavers]:  # every rule trigger opens a case, for the enrolled and for leavers
-        place = {"school_id": s.school_id, "municipality": s.municipality, "rmc_region": s.rmc_region}
-        for t in s.triggers:
-            roles = tbl.resolve(tbl.rules.get(t.id, ()), age=s.age if s.age is not None else 0.0, has_sk=s.has_sk)
-            if not roles and t.id in rule_catalogue:
-                roles = {rule_catalogue[t.id].role}
-            for role in sorted(roles):
-                rule_roles.add((s.student_id, role))
-                out.append({
-                    "student_id": s.student_id, "role": role, "reason": f"rule:{t.id}", **place, "priority": 1,
-                    "due_date": t.due_date, "probability": s.probability,
-                    "band": s.band if s.scored else None,
-                })
-    # capacity: per team, its highest-risk routed students without a rule case for that role
-    model_scored = [s for s in scored if s.scored]
-    by_sid = {s.student_id: s for s in model_scored}
-    df = pd.DataFrame({"student_id": [s.student_id for s in model_scored],
-                       "probability": [s.probability for s in model_scored],
-                       **{u: [getattr(s, u) for s in model_scored] for u in ("school_id", "municipality", "rmc_region")}})
-    capacities: dict[str, int] = {}
-    for role, per_10k in cfg.capacity_per_10k.items():
-        unit = team_units[role]
-        sizes = df.groupby(unit, dropna=True).size() if len(df) else pd.Series(dtype=int)
-        caps = (sizes * per_10k / 10_000).round().clip(lower=1 if per_10k > 0 else 0).astype(int)
-        capacities[role] = int(caps.sum())
-        if not len(df):
-            continue
-        eligible = np.array([role in s.roles and (s.student_id, role) not in rule_roles for s in model_scored],
-                            dtype=bool)
-        pool = df.loc[eligible & df[unit].notna().to_numpy()].sort_values(
-            ["probability", "student_id"], ascending=[False, True], kind="mergesort")
-        rank = pool.groupby(unit).cumcount()
-        chosen = pool.loc[rank.to_numpy() < pool[unit].map(caps).fillna(0).to_numpy()]
-        for sid in chosen["student_id"]:
-            s = by_sid[sid]
-            out.append({"student_id": sid, "role": role, "reason": "capacity", "school_id": s.school_id,
-                        "municipality": s.municipality, "rmc_region": s.rmc_region, "priority": 0,
-                        "due_date": None, "probability": s.probability, "band": s.band})
-    return out, capacities
+    return Prepared(as_of=as_of, model_version=bundle.version, students=[*scored], candidates=cands, frame=frame,
+                    n_triggers=result.n_fired, bands=band_counts, capacities=capacities)
 
 
 # --- writing -----------------------------------------------------------------------------------------
@@ -306,24 +242,31 @@ def scored_frame_path(settings: Settings, run_id: int) -> Path:
 
 
 def without_model_part(session: Session, prepared: Prepared) -> Prepared:
-    """Drop what the model said about pupils marked as objecting (store.privacy): their model score
-    rows, their capacity (model-ranked) case candidates and their rows in the monitoring frame. Rule
-    candidates stay: the legal rules are statutory duties. A score row without a model part
-    (probability None, from a scoring core that already skipped the model) is kept."""
+    """Drop what the model said about pupils marked as objecting (store.privacy): their model scores,
+    their model signals (capacity) and their rows in the monitoring frame. Rule signals stay: the legal
+    rules are statutory duties. A score without a model part (probability None, from a scoring core that
+    already skipped the model) is kept."""
     import dataclasses
 
+    from riskscore.review.candidates import MODEL
     from riskscore.store.privacy import objecting_ids
 
-    objecting = objecting_ids(session, [str(r["student_id"]) for r in prepared.scores])
+    objecting = objecting_ids(session, [s.student_id for s in prepared.students])
     if not objecting:
         return prepared
-    scores = [r for r in prepared.scores if not (str(r["student_id"]) in objecting and r.get("probability") is not None)]
-    candidates = [c if str(c["student_id"]) not in objecting else {**c, "probability": None, "band": None}
-                  for c in prepared.candidates if not (str(c["student_id"]) in objecting and c["reason"] == "capacity")]
+    students = [s for s in prepared.students if not (s.student_id in objecting and s.probability is not None)]
+    candidates = []
+    for c in prepared.candidates:
+        if c.student_id not in objecting:
+            candidates.append(c)
+            continue
+        rules = tuple(sig for sig in c.signals if sig.kind != MODEL)
+        if rules:
+            candidates.append(dataclasses.replace(c, signals=rules, probability=None, band=None))
     frame = prepared.frame
     if "student_id" in frame:
         frame = frame.loc[~frame["student_id"].astype(str).isin(objecting)].reset_index(drop=True)
-    return dataclasses.replace(prepared, scores=scores, candidates=candidates, frame=frame)
+    return dataclasses.replace(prepared, students=students, candidates=candidates, frame=frame)
 
 
 def write(
@@ -337,17 +280,17 @@ def write(
     """One transaction: the run, its scores, the review cases, and (just before the commit) the run's
     monitoring file. Returns (run id, case counts, file path)."""
     from riskscore import datasets
-    from riskscore.store.cases import upsert_cases
+    from riskscore.store.cases import upsert_candidates
     from riskscore.store.runs import write_scoring_run
+    from riskscore.store.signals import record_signals
 
     seen: dict[str, Any] = {}
     prepared = without_model_part(session, prepared)  # AVG art. 21: objecting pupils' model scores are never stored
 
     def within(s: Session, run: Any) -> None:
-        seen["cases"] = upsert_cases(s, prepared.candidates, as_of=prepared.as_of, run_id=run.id, actor=BATCH_ACTOR)
-        from riskscore.store.signals import record_signals  # who this run flagged (impact evaluation)
-
-        record_signals(s, run.id, prepared.candidates)
+        seen["cases"] = upsert_candidates(s, prepared.candidates, as_of=prepared.as_of, run_id=run.id,
+                                          actor=BATCH_ACTOR)
+        record_signals(s, run.id, review.signal_keys(prepared.candidates))  # who this run flagged (impact)
         frame = prepared.frame.copy()
         frame.attrs[RUN_META_KEY] = {"run_id": int(run.id), "as_of": prepared.as_of.isoformat(),
                                      "model_version": prepared.model_version,
@@ -358,7 +301,7 @@ def write(
             time.sleep(pause_before_commit)
 
     run = write_scoring_run(session, as_of=prepared.as_of, model_version=prepared.model_version,
-                            scores=prepared.scores, source="batch", within=within)
+                            scores=prepared.students, source="batch", within=within)
     progress("store")
     return int(run.id), dict(seen["cases"]), Path(seen["path"])
 
@@ -392,7 +335,7 @@ def run(
                                 pause_before_commit=pause_before_commit)
     t2 = time.perf_counter()
     return BatchResult(run_id=run_id, as_of=as_of, model_version=prepared.model_version,
-                       n_scored=len(prepared.scores), n_triggers=prepared.n_triggers, bands=prepared.bands,
+                       n_scored=len(prepared.students), n_triggers=prepared.n_triggers, bands=prepared.bands,
                        cases=cases, capacities=prepared.capacities, frame_path=path, seconds=t2 - t0,
                        timings={"prepare": t1 - t0, "store": t2 - t1})
 

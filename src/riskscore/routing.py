@@ -21,7 +21,9 @@ Defaults (DOMAIN.md):
   lateness is regional school policy, not a legal report);
 * ``sick`` → ``jeugdarts`` (MAZL); ``transition`` → ``school`` (decaan); ``school_career`` →
   ``school``; ``context`` (education level) routes nowhere by itself;
-* triggers ``leerplicht_16h_4w``/``lrv_4w`` → attendance_authority; ``rmc_verzuim``,
+* trigger ``leerplicht_16h_4w`` → ``school`` (it holds the legal duty to report to DUO's verzuimloket
+  within 5 school days, Leerplichtwet art. 21a) + attendance_authority (who acts on the report);
+  ``lrv_4w`` → attendance_authority; ``rmc_verzuim``,
   ``deregistered_no_sk`` → ``rmc``; ``mazl_*`` → ``jeugdarts``; ``vva_not_applied`` → ``school`` +
   transition_authority; ``vva_no_enrolment`` → ``school`` + ``rmc``; ``lateness`` → ``school``;
 * band ``high`` → ``school``: the student's own school always sees its students' high scores.
@@ -61,7 +63,7 @@ DEFAULT_TABLE: dict[str, Any] = {
     },
     "codes": {"LATE_12W": ["school"]},
     "rules": {
-        "leerplicht_16h_4w": [ATTENDANCE_AUTHORITY],
+        "leerplicht_16h_4w": ["school", ATTENDANCE_AUTHORITY],
         "lrv_4w": [ATTENDANCE_AUTHORITY],
         "rmc_verzuim": ["rmc"],
         "deregistered_no_sk": ["rmc"],
@@ -175,6 +177,42 @@ def _field(item: Any, *names: str) -> Any:
     return None
 
 
+#: the signal key of the model's own reasons (a rule trigger's key is ``rule:<id>``)
+MODEL_SIGNAL = "model"
+
+
+def route_signals(
+    reasons: Iterable[Any],
+    triggers: Iterable[Any],
+    *,
+    age: float,
+    has_sk: bool,
+    band: str,
+    table: RoutingTable | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """Who reviews what, once: (signal, role) pairs, sorted. A signal is ``model`` (the band and the
+    model's reasons) or ``rule:<id>`` (a legal or protocol trigger). The review core opens one case per
+    pupil per team from these pairs; ``route`` is their roles.
+
+    reasons: objects or mappings with ``category`` (and ``code``), e.g. explain.Reason;
+    triggers: rule ids, or objects/mappings with ``id`` or ``rule_id``."""
+    tbl = table or RoutingTable.default()
+    model_targets: list[str] = list(tbl.bands.get(band, ()))
+    if band in BANDS and BANDS.index(band) >= BANDS.index(tbl.min_band_for_reasons):
+        for reason in reasons:
+            code = _field(reason, "code")
+            if code is not None and code in tbl.codes:
+                model_targets.extend(tbl.codes[code])
+            else:
+                model_targets.extend(tbl.categories.get(_field(reason, "category") or "", ()))
+    pairs = {(MODEL_SIGNAL, role) for role in tbl.resolve(model_targets, age=age, has_sk=has_sk)}
+    for trig in triggers:
+        rule_id = trig if isinstance(trig, str) else _field(trig, "id", "rule_id")
+        for role in tbl.resolve(tbl.rules.get(rule_id, ()), age=age, has_sk=has_sk):
+            pairs.add((f"rule:{rule_id}", role))
+    return tuple(sorted(pairs))
+
+
 def route(
     reasons: Iterable[Any],
     triggers: Iterable[Any],
@@ -184,23 +222,9 @@ def route(
     band: str,
     table: RoutingTable | None = None,
 ) -> list[str]:
-    """Reviewer roles for one student, sorted and unique.
-
-    reasons: objects or mappings with ``category`` (and ``code``), e.g. explain.Reason;
-    triggers: rule ids, or objects/mappings with ``id`` or ``rule_id``."""
-    tbl = table or RoutingTable.default()
-    targets: list[str] = list(tbl.bands.get(band, ()))
-    if band in BANDS and BANDS.index(band) >= BANDS.index(tbl.min_band_for_reasons):
-        for reason in reasons:
-            code = _field(reason, "code")
-            if code is not None and code in tbl.codes:
-                targets.extend(tbl.codes[code])
-            else:
-                targets.extend(tbl.categories.get(_field(reason, "category") or "", ()))
-    for trig in triggers:
-        rule_id = trig if isinstance(trig, str) else _field(trig, "id", "rule_id")
-        targets.extend(tbl.rules.get(rule_id, ()))
-    return sorted(tbl.resolve(targets, age=age, has_sk=has_sk))
+    """Reviewer roles for one student, sorted and unique (the roles of route_signals)."""
+    return sorted({role for _, role in route_signals(reasons, triggers, age=age, has_sk=has_sk, band=band,
+                                                     table=table)})
 
 
-__all__ = ["DEFAULT_TABLE", "REVIEWER_ROLES", "RoutingTable", "route"]
+__all__ = ["DEFAULT_TABLE", "MODEL_SIGNAL", "REVIEWER_ROLES", "RoutingTable", "route", "route_signals"]

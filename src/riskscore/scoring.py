@@ -91,6 +91,9 @@ class ScoredStudent:
     has_sk: bool = False
     objected: bool = False
     data_incomplete: bool = False
+    #: who reviews which signal: (signal, role) pairs from routing.route_signals, ``model`` or ``rule:<id>``;
+    #: the review core opens its cases from these (routing once)
+    routes: tuple[tuple[str, str], ...] = ()
 
     @property
     def scored(self) -> bool:
@@ -251,7 +254,7 @@ def score_table(
     ``fired`` is rules.evaluate's output for the same date(s) (triggers with due dates); without it a
     pupil gets no triggers. ``ctx`` (from ``context``) gives birth date and startkwalificatie; without
     it the table's ``age`` is used and no sk is assumed."""
-    from riskscore.routing import RoutingTable, route
+    from riskscore.routing import RoutingTable, route_signals
 
     missing = [c for c in ("student_id", "as_of", *bundle.features) if c not in table.columns]
     if missing:
@@ -292,12 +295,14 @@ def score_table(
             probability, band, why = None, UNKNOWN_BAND, ()
         t = trig.get(sid, ())
         age = None if np.isnan(ages[i]) else float(ages[i])
-        roles = route(why, t, age=age if age is not None else 0.0, has_sk=bool(has_sk[i]), band=band, table=tbl)
+        routes = route_signals(why, t, age=age if age is not None else 0.0, has_sk=bool(has_sk[i]), band=band,
+                               table=tbl)
+        roles = sorted({role for _, role in routes})
         out.append(ScoredStudent(
             student_id=sid, school_id=schools[i], municipality=place["municipality"][i],
             rmc_region=place["rmc_region"][i], age=age, as_of=as_ofs[i], probability=probability, band=band,
             reasons=why, triggers=t, roles=tuple(roles), model_version=bundle.version, has_sk=bool(has_sk[i]),
-            objected=bool(objected[i]), data_incomplete=bool(gap[i]) and not bool(objected[i])))
+            objected=bool(objected[i]), data_incomplete=bool(gap[i]) and not bool(objected[i]), routes=routes))
     return out
 
 
@@ -376,7 +381,7 @@ def _finish(
     source: str = "the data",
 ) -> Scoring:
     """Model, reasons and routing for a feature table whose rule columns already match ``fired``."""
-    from riskscore.routing import RoutingTable, route
+    from riskscore.routing import RoutingTable, route_signals
 
     tbl = routing or RoutingTable.default()
     students = score_table(table, bundle, fired=fired, ctx=ctx, routing=tbl, objecting=objecting,
@@ -394,13 +399,14 @@ def _finish(
         age = _ages([c["birth_date"]], day)[0]
         has_sk = bool(c["has_sk"])
         age_f = None if np.isnan(age) else float(age)
-        roles = route((), trig[sid], age=age_f if age_f is not None else 0.0, has_sk=has_sk, band=UNKNOWN_BAND,
-                      table=tbl)
+        routes = route_signals((), trig[sid], age=age_f if age_f is not None else 0.0, has_sk=has_sk,
+                               band=UNKNOWN_BAND, table=tbl)
+        roles = sorted({role for _, role in routes})
         leavers.append(ScoredStudent(
             student_id=sid, school_id=_none(c["school_id"]), municipality=_none(c["municipality"]),
             rmc_region=_none(c["rmc_region"]), age=age_f, as_of=day, probability=None, band=UNKNOWN_BAND,
             reasons=(), triggers=trig[sid], roles=tuple(roles), model_version=bundle.version, has_sk=has_sk,
-            objected=sid in objecting))
+            objected=sid in objecting, routes=routes))
     if not students and not leavers:
         raise NothingToScoreError(MSG_NO_STUDENTS.format(as_of=day, source=source))
     return Scoring(as_of=day, model_version=bundle.version, students=students, leavers=leavers, table=table,

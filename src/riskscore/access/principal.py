@@ -41,15 +41,6 @@ class Principal:
         """The actor id under its old name (callers written before people could sign in)."""
         return self.actor_id
 
-    def can_see(self, school_id: str | None, municipality: str | None, rmc_region: str | None) -> bool:
-        """True when a record stamped with this place lies inside this caller's scope (access.scope.in_scope).
-
-        Unknown (None) attributes never match, so missing data fails closed. Mentor groups are not part
-        of a stamp: pupil-level checks go through access.scope with the pupil's registrations."""
-        from riskscore.access.scope import Place, in_scope  # the scope module imports this one
-
-        return in_scope(self, Place(school_id, municipality, rmc_region), check_groups=False)
-
 
 def validate_role(role: str) -> str:
     """Return the role or raise ConfigError: a typo must not silently create a powerless key."""

@@ -363,8 +363,42 @@ EXPECTED_TRUE_CASES_EN = (
     "longer enrolled) are not counted.")
 
 
+class SignalOut(BaseModel):
+    """A signal the case holds: a legal or protocol rule that fired, or the model's flag within capacity."""
+
+    kind: Literal["rule", "model"] = Field(description="rule: a legal/protocol trigger; model: among the team's "
+                                                       "highest calibrated risks (within capacity).")
+    rule_id: str | None = Field(None, description="The rule, for kind 'rule'.")
+    fired_on: dt.date | None = Field(None, description="When the rule fired (a new period is a new signal).")
+    deadline: dt.date | None = Field(None, description="The team's legal deadline for this signal, if it holds one.")
+    detail: str | None = Field(None, description="What caused it (hours, weeks); withheld health detail is null.")
+    withheld: bool = Field(False, description="Health detail withheld from this role.")
+
+
+class DutyOut(BaseModel):
+    """The team's legal duty on the case, apart from its next step."""
+
+    kind: Literal["report_duo", "expect_report"] = Field(
+        description="report_duo: the school reports the 16-hour signal to DUO's verzuimloket (Leerplichtwet art. "
+                    "21a); expect_report: the attendance officer awaits that report.")
+    deadline: dt.date = Field(description="The legal deadline (5 school days after the signal, by the configured rule).")
+    done_on: dt.date | None = Field(None, description="When the report was made (recorded by the school); null: not yet.")
+    overdue: bool = Field(description="The deadline has passed and the report is not recorded.")
+    days_left: int = Field(description="Days from today to the deadline (negative: past it).")
+
+
+class NextStepOut(BaseModel):
+    """What the team does next, by a target date (never a legal deadline)."""
+
+    action: str = Field(description="The step, as a text key (act_*: the role's first step; step_<kind>: a planned "
+                                    "step; act_follow_up: a follow-up check).")
+    due: dt.date = Field(description="Target date.")
+    from_plan: bool = Field(description="The date comes from the case's plan (else: the role's default target).")
+    days_left: int = Field(description="Days from today (negative: past the target date).")
+
+
 class CaseRow(BaseModel):
-    """One review case as a reviewer sees it. Health detail only for the jeugdarts."""
+    """One review case as its team sees it, cut by the role view (health detail only for the jeugdarts)."""
 
     case_id: int = Field(description="Review case id (use it with /v1/cases/{case_id}).")
     student_id: str = Field(description="Pseudonymous student id (never a BSN or name).")
@@ -372,8 +406,11 @@ class CaseRow(BaseModel):
     municipality: str | None = Field(None, description="Municipality (GM code).")
     rmc_region: str | None = Field(None, description="RMC region.")
     role: str = Field(description="Reviewing role the case belongs to.")
-    case_reason: str = Field(description="Why the case exists: 'rule:<rule id>' (legal/protocol trigger) or "
-                                         "'capacity' (among the team's highest calibrated risks).")
+    team: str = Field(description="The team's unit: school id (school), GM code (leerplicht), RMC region (rmc, "
+                                  "jeugdarts). One open case per pupil per team.")
+    case_reason: str = Field(description="The case's main signal: 'rule:<rule id>' (the most urgent legal/protocol "
+                                         "trigger) or 'capacity' (among the team's highest calibrated risks).")
+    signals: list[SignalOut] = Field(default_factory=list, description="Every signal the case holds, newest first.")
     as_of: dt.date = Field(description="Reference date of the scoring run that opened the case.")
     age: float | None = Field(None, description="Age in whole years at the latest score; null when unknown.")
     probability: float | None = Field(None, ge=0, le=1, description="Calibrated probability of VSV within 12 "
@@ -381,9 +418,10 @@ class CaseRow(BaseModel):
     band: str | None = Field(None, description="low | medium | high (laag | middel | hoog).")
     reasons: list[ReasonOut] = Field(default_factory=list, description="Top reasons of the latest score, largest first.")
     triggers: list[TriggerOut] = Field(default_factory=list, description="Active rule triggers with their due dates.")
-    due_date: dt.date | None = Field(None, description="Legal deadline of the case, if any (earliest first in lists).")
+    duty: DutyOut | None = Field(None, description="The team's legal duty, if any: overdue ones come first in lists.")
+    next_step: NextStepOut = Field(description="The next step and its target date, apart from the legal deadline.")
     status: CaseStatus = Field(description="Case status.")
-    owner: str | None = Field(None, description="Reviewer who owns the case.")
+    owner: str | None = Field(None, description="The person who owns the case (take it or hand it over).")
     priority: int = Field(description="1 for legal/protocol triggers, 0 for capacity cases.")
     opened_at: UtcDateTime
     updated_at: UtcDateTime
@@ -391,6 +429,20 @@ class CaseRow(BaseModel):
                                         "reasons): the case's own score, never one stored from outside its scope.")
     score_source: str | None = Field(None, description="Where that score came from: 'batch' (a scoring run) or "
                                      "'api'; null: no score, probability and band are the case's own.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        """From review.worklist.WorklistRow."""
+        return cls.model_validate({
+            "case_id": row.case_id, "student_id": row.student_id, "school_id": row.school_id,
+            "municipality": row.municipality, "rmc_region": row.rmc_region, "role": row.role, "team": row.team,
+            "case_reason": row.reason, "signals": [vars(s) for s in row.signals], "as_of": row.as_of, "age": row.age,
+            "probability": row.probability, "band": row.band, "reasons": row.reasons, "triggers": row.triggers,
+            "duty": vars(row.duty) if row.duty is not None else None,
+            "next_step": {"action": row.next_step.action_key, "due": row.next_step.due,
+                          "from_plan": row.next_step.from_plan, "days_left": row.next_step.days_left},
+            "status": row.status, "owner": row.owner, "priority": row.priority, "opened_at": row.opened_at,
+            "updated_at": row.updated_at, "score_as_of": row.score_as_of, "score_source": row.score_source})
 
 
 class DataIncompleteSchool(BaseModel):
@@ -408,11 +460,14 @@ class DataIncompleteSchool(BaseModel):
 
 
 class WorklistResponse(BaseModel):
-    """A prioritised worklist: legal deadlines first (earliest due date), then calibrated probability."""
+    """A team's prioritised worklist: overdue legal duties first, then legal duties by deadline, then
+    calibrated probability within the team's capacity."""
 
-    role: str | None = Field(description="Role whose cases are listed (null: all roles, admin only).")
+    role: str = Field(description="Role whose cases are listed (the caller's own).")
     team: str | None = Field(None, description="Team filter (school id, GM code or RMC region) if given.")
     count: int = Field(ge=0, description="Rows returned.")
+    total: int = Field(ge=0, description="Cases in the list (all pages).")
+    overdue: int = Field(ge=0, description="Cases in the list whose legal duty is overdue.")
     expected_true_cases: float = Field(ge=0, description="Sum of the calibrated probabilities over the rows.")
     expected_true_cases_nl: str = EXPECTED_TRUE_CASES_NL
     expected_true_cases_en: str = EXPECTED_TRUE_CASES_EN
@@ -428,8 +483,9 @@ class CaseEventOut(BaseModel):
 
     id: int
     at: UtcDateTime = Field(description="When (UTC).")
-    actor: str = Field(description="Who: the API key's label and id, or the batch job.")
-    action: str = Field(description="open | status | assign | note | outcome")
+    actor: str = Field(description="Who: the person's name or the machine key's label, with its id; or the batch job.")
+    action: str = Field(description="open | status | assign | note | outcome | plan | plan_done | follow_up | "
+                                    "duo_report | letter")
     from_status: str | None = None
     to_status: str | None = None
     note: str | None = None
@@ -447,9 +503,12 @@ class OutcomeOut(BaseModel):
 
 
 class CaseDetail(CaseRow):
-    """A case with its full history and recorded outcomes."""
+    """A case with its plan, its history and recorded outcomes."""
 
     allowed_transitions: list[str] = Field(description="Statuses the case may move to next.")
+    plan: list[ActionOut] = Field(default_factory=list, description="The plan's steps, oldest first.")
+    reports: list[ReportOut] = Field(default_factory=list, description="The school's reports to DUO of this pupil's "
+                                     "16-hour signals (school and leerplicht cases).")
     history: list[CaseEventOut] = Field(description="Every change, oldest first.")
     outcomes: list[OutcomeOut] = Field(description="Recorded review outcomes, oldest first.")
     notice_nl: str = NOTICE_NL
@@ -483,7 +542,98 @@ class NoteIn(BaseModel):
 
 
 OutcomeCode = Literal["conversation_held", "support_arranged", "referred_care", "reported_leerplicht", "no_concern",
-                      "unreachable", "other"]  # = store.cases.OUTCOMES (a test keeps them equal)
+                      "unreachable", "other", "warning_given", "halt_referral", "official_report",
+                      "consultation_held", "advice_to_school", "back_to_education", "back_to_work",
+                      "not_reached"]  # = review.plans.OUTCOMES (a test keeps them equal)
+ActionKind = Literal["talk_pupil", "talk_parents", "letter_parents", "report_duo", "care_team", "study_choice",
+                     "refer_jeugdarts", "conversation", "warning", "halt", "official_report", "care", "invite",
+                     "consult", "advice_school", "refer", "contact", "back_to_education", "work",
+                     "not_reached"]  # = every kind of review.plans.ACTION_KINDS (a test keeps them equal)
+
+
+class ActionIn(BaseModel):
+    """A step of the case's plan: who does what by when (the kinds differ per role: review.plans)."""
+
+    model_config = _strict
+
+    kind: ActionKind = Field(description="The step; one of the case role's kinds (else 422).")
+    owner: str | None = Field(None, min_length=1, max_length=200, description="Who does it (a person's name); "
+                              "default: the caller.")
+    due_on: dt.date = Field(description="By when.")
+    note: str | None = Field(None, min_length=1, max_length=2000, description="What exactly (optional).")
+
+
+class ActionDoneIn(BaseModel):
+    """A plan step done: when, what came of it, and when to check again (default six weeks later)."""
+
+    model_config = _strict
+
+    done_on: dt.date = Field(description="When it was done.")
+    result: str | None = Field(None, min_length=1, max_length=2000, description="What came of it (optional).")
+    follow_up_on: dt.date | None = Field(None, description="The follow-up check; default six weeks after done_on.")
+
+
+class FollowUpIn(BaseModel):
+    """The result of a step's follow-up check."""
+
+    model_config = _strict
+
+    result: Literal["improved", "unchanged", "worse"] = Field(description="How things went since the step.")
+    note: str | None = Field(None, min_length=1, max_length=2000, description="Optional note.")
+
+
+class ActionOut(BaseModel):
+    id: int
+    kind: str
+    owner: str | None = None
+    due_on: dt.date | None = None
+    done_on: dt.date | None = None
+    result: str | None = None
+    follow_up_on: dt.date | None = None
+    follow_up_result: str | None = None
+    created_by: str
+    created_at: UtcDateTime
+
+
+class ReportIn(BaseModel):
+    """The school reported the 16-hour signal to DUO's verzuimloket: when, and DUO's reference."""
+
+    model_config = _strict
+
+    reported_on: dt.date = Field(description="The date of the report (not in the future).")
+    reference: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\w./ -]+$",
+                                  description="DUO's reference (kenmerk) of the report.")
+
+
+class ReportOut(BaseModel):
+    """A report of a 16-hour signal to DUO, as recorded by the school."""
+
+    rule_id: str
+    fired_on: dt.date | None = None
+    reported_on: dt.date
+    reference: str | None = None
+    recorded_at: UtcDateTime
+
+
+class LetterIn(BaseModel):
+    """Make the letter to the parents (nothing is sent: the mentor prints or copies it)."""
+
+    model_config = _strict
+
+    meeting_on: dt.date = Field(description="The date offered for a conversation.")
+    meeting_at: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="The time, hh:mm.")
+    contact: str = Field("", max_length=120, description="How to reach the mentor (printed in the letter, not stored).")
+
+
+class LetterOut(BaseModel):
+    """The letter in Dutch and English (under 150 words each), filled from the case."""
+
+    subject_nl: str
+    body_nl: str
+    subject_en: str
+    body_en: str
+    words_nl: int
+    words_en: int
 
 
 class OutcomeIn(BaseModel):
@@ -491,7 +641,7 @@ class OutcomeIn(BaseModel):
 
     model_config = _strict
 
-    outcome: OutcomeCode = Field(description="What the review found. 'reported_leerplicht' is not available on "
-                                             "leerplicht and rmc cases (422).")
+    outcome: OutcomeCode = Field(description="What the review found; one of the case role's outcomes "
+                                             "(review.plans.OUTCOMES_BY_ROLE), else 422.")
     worth_conversation: StrictBool = Field(description="Was the signal worth a conversation? true or false only.")
     note: str | None = Field(None, min_length=1, max_length=4000, description="Optional note.")

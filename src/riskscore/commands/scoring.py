@@ -108,8 +108,8 @@ def score(
             spark = spark_engine.session(spark_master)
             tables: dict[str, Any] = {}
         else:
+            from riskscore.audit_table import read_audit
             from riskscore.engines import sizing
-            from riskscore.training.audit import read_audit
 
             sizing.check_pandas_fits(Path(data_dir), 1, max_memory_gib=max_memory)
             tables = datasets.read_tables(data_dir)

@@ -535,7 +535,7 @@ def run_batch(
     for name, df in context.items():
         context[name] = validate(name, df)
     if "://" not in data:  # the audit table (kept apart) joins the monitoring frame only, as on the pandas path
-        from riskscore.training.audit import read_audit
+        from riskscore.audit_table import read_audit
 
         audit = read_audit(data)
         if audit is not None:

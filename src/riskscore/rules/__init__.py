@@ -35,6 +35,7 @@ from riskscore.rules.catalogue import (
     RULES,
     Rule,
     RuleConfig,
+    parse_absence_detail,
     rule_text,
 )
 from riskscore.rules.engine import evaluate, evaluate_arrays, evaluate_events, triggers_frame, window_reports
@@ -63,6 +64,7 @@ __all__ = [
     "evaluate",
     "evaluate_arrays",
     "evaluate_events",
+    "parse_absence_detail",
     "rule_text",
     "triggers_frame",
     "window_reports",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +258,14 @@ RULES: dict[str, Rule] = {
         ),
     )
 }
+
+
+#: the detail the absence rules write (rules.engine: leerplicht_16h_4w, rmc_verzuim): "18 uur ongeoorloofd
+#: verzuim binnen 4 lesweken", hours with a decimal comma
+ABSENCE_DETAIL = re.compile(r"^(\d+(?:,\d+)?) uur ongeoorloofd verzuim binnen (\d+) lesweken$")
+
+
+def parse_absence_detail(detail: str | None) -> tuple[float, int] | None:
+    """(hours, lesson weeks) from an absence rule's detail, or None when it is not one."""
+    m = ABSENCE_DETAIL.match(detail or "")
+    return (float(m[1].replace(",", ".")), int(m[2])) if m else None

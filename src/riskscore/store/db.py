@@ -91,9 +91,26 @@ def migrate(engine_or_url: Engine | str) -> None:
     cfg = Config(str(_ALEMBIC_INI))
     cfg.set_main_option("script_location", str(_MIGRATIONS_DIR))
     try:
-        with translate_errors(), engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        with translate_errors(), engine.connect() as conn:
+            sqlite = engine.dialect.name == "sqlite"
+            if sqlite:
+                # a migration that rebuilds a table (SQLite's batch mode: copy, drop, rename) would, with
+                # foreign keys on, cascade the drop into the rows that reference it (case history,
+                # outcomes). The pragma works only outside a transaction; the keys are checked after.
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    if sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise StoreError(MSG_MIGRATE_FAILED.format(details=f"foreign keys broken: {broken[:5]}"))
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
     except StoreError:
         raise
     except sa.exc.SQLAlchemyError as exc:

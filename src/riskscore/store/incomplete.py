@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from riskscore.access import Place, in_scope
 from riskscore.store.db import translate_errors
 from riskscore.store.models import Score
 from riskscore.store.runs import latest_run
@@ -40,7 +41,7 @@ def data_incomplete_schools(session: Session, principal: Any,
     counts: dict[str, int] = {}
     with translate_errors():
         for school, municipality, region, n in session.execute(stmt):
-            if principal.can_see(school, municipality, region):
+            if in_scope(principal, Place(school, municipality, region), check_groups=False):
                 counts[str(school)] = counts.get(str(school), 0) + int(n)
     out = []
     for s, n in sorted(counts.items()):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -77,11 +78,19 @@ class Score(Base):
 
 
 class ReviewCase(Base):
+    """One case per pupil per team (a role and its unit: school, municipality or RMC region), holding
+    every signal that brought the pupil to that team (case_signals). At most one active case per pupil
+    per team (a partial unique index); a finished one stays as history. ``legal_deadline`` is the team's
+    legal duty (the school's report to DUO; leerplicht awaits it), ``legal_done_on`` when it was met;
+    the next step's date comes from the plan (case_actions), kept apart (review.duties)."""
+
     __tablename__ = "review_cases"
     __table_args__ = (
-        UniqueConstraint("student_id", "role", "reason", "as_of", name="uq_review_cases_key"),
-        Index("ix_review_cases_worklist", "role", "status", "due_date"),
+        Index("ix_review_cases_worklist", "role", "team", "status", "legal_deadline"),
         Index("ix_review_cases_student", "student_id"),
+        Index("uq_review_cases_active", "student_id", "role", "team", unique=True,
+              sqlite_where=text("status IN ('open', 'in_review', 'contacted', 'referred')"),
+              postgresql_where=text("status IN ('open', 'in_review', 'contacted', 'referred')")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -90,19 +99,81 @@ class ReviewCase(Base):
     municipality: Mapped[str | None] = mapped_column(String(16), nullable=True)
     rmc_region: Mapped[str | None] = mapped_column(String(16), nullable=True)
     role: Mapped[str] = mapped_column(String(16))
+    #: the value of the role's team unit (review.teams.TEAM_UNITS): a BRIN, a GM code, an RMC region
+    team: Mapped[str] = mapped_column(String(32))
     as_of: Mapped[date] = mapped_column(Date)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     opened_by_run: Mapped[int | None] = mapped_column(
         ForeignKey("scoring_runs.id", ondelete="SET NULL"), nullable=True
     )
+    #: the case's main signal: 'rule:<id>' (the most urgent rule) or 'capacity' (the model, within capacity)
     reason: Mapped[str] = mapped_column(String(64))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     probability: Mapped[float | None] = mapped_column(Float, nullable=True)
     band: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    legal_deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
+    legal_done_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     status: Mapped[str] = mapped_column(String(24), default="open")
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseSignal(Base):
+    """A signal a case holds: a legal or protocol rule that fired (with its date, deadline and detail)
+    or the model's flag within the team's capacity. A rule that fires again in a new period is a new row."""
+
+    __tablename__ = "case_signals"
+    __table_args__ = (Index("ix_case_signals_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("review_cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # 'rule' | 'model'
+    rule_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    fired_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_seen: Mapped[date] = mapped_column(Date)
+    last_seen: Mapped[date] = mapped_column(Date)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("scoring_runs.id", ondelete="SET NULL"), nullable=True)
+
+
+class CaseAction(Base):
+    """A step of the case's plan: who (a person) does what (review.plans.ACTION_KINDS) by when; when it
+    was done and what came of it; the follow-up check (default six weeks later) and its result."""
+
+    __tablename__ = "case_actions"
+    __table_args__ = (Index("ix_case_actions_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("review_cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    done_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    follow_up_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    follow_up_result: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DuoReport(Base):
+    """The school's report of a 16-hour signal to DUO's verzuimloket: when, DUO's reference, who
+    recorded it. The attendance officer's case shows whether it came (review.duties)."""
+
+    __tablename__ = "duo_reports"
+    __table_args__ = (Index("ix_duo_reports_student", "student_id", "rule_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("review_cases.id", ondelete="SET NULL"), nullable=True)
+    rule_id: Mapped[str] = mapped_column(String(32))
+    fired_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reported_on: Mapped[date] = mapped_column(Date)
+    reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class CaseEvent(Base):

@@ -221,7 +221,7 @@ def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str
                    for s in scores],
         "cases": [{"id": c.id, "role": c.role, "reason": c.reason, "as_of": _iso(c.as_of), "status": c.status,
                    "school_id": c.school_id, "municipality": c.municipality, "rmc_region": c.rmc_region,
-                   "opened_at": _iso(c.opened_at), "updated_at": _iso(c.updated_at), "due_date": _iso(c.due_date),
+                   "opened_at": _iso(c.opened_at), "updated_at": _iso(c.updated_at), "legal_deadline": _iso(c.legal_deadline), "legal_done_on": _iso(c.legal_done_on),
                    "owner": c.owner,
                    "history": [{"at": _iso(e.at), "by": e.actor, "action": e.action, "from": e.from_status,
                                 "to": e.to_status, "note": e.note} for e in events if e.case_id == c.id],

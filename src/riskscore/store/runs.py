@@ -16,48 +16,12 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from riskscore.access import Principal, sees_record
-from riskscore.errors import DataError
+from riskscore.scoring import ScoredStudent
 from riskscore.store.db import run_write, translate_errors
 from riskscore.store.models import Score, ScoringRun, utcnow
+from riskscore.store.scores import score_row
 
-BANDS = ("low", "medium", "high")
-#: band of a stored pupil without a model score (scoring.UNKNOWN_BAND: objected or data incomplete)
-UNSCORED_BAND = "unknown"
-REQUIRED_SCORE_FIELDS = ("student_id", "band")
-OPTIONAL_SCORE_FIELDS = ("school_id", "municipality", "rmc_region", "age", "reasons", "triggers", "roles")
-MSG_BAD_SCORE = "score row {index}: {details}"
 _CHUNK = 5000
-
-
-def _score_values(index: int, row: Mapping[str, Any]) -> dict[str, Any]:
-    missing = [f for f in REQUIRED_SCORE_FIELDS if row.get(f) is None]
-    if missing:
-        raise DataError(MSG_BAD_SCORE.format(index=index, details=f"missing {', '.join(missing)}"))
-    unscored = row["band"] == UNSCORED_BAND and row.get("probability") is None
-    probability: float | None = None
-    if not unscored:
-        if row.get("probability") is None:
-            raise DataError(MSG_BAD_SCORE.format(index=index, details="missing probability"))
-        probability = float(row["probability"])
-        if not 0.0 <= probability <= 1.0:
-            raise DataError(MSG_BAD_SCORE.format(index=index, details=f"probability {probability} not in [0, 1]"))
-        if row["band"] not in BANDS:
-            raise DataError(MSG_BAD_SCORE.format(index=index, details=f"band {row['band']!r} not in {BANDS}"))
-    age = row.get("age")
-    return {
-        "student_id": str(row["student_id"]),
-        "school_id": row.get("school_id"),
-        "municipality": row.get("municipality"),
-        "rmc_region": row.get("rmc_region"),
-        "age": None if age is None else float(age),
-        "probability": probability,
-        "band": str(row["band"]),
-        "objected": bool(row.get("objected", False)),
-        "data_incomplete": bool(row.get("data_incomplete", False)),
-        "reasons": list(row.get("reasons") or []),
-        "triggers": list(row.get("triggers") or []),
-        "roles": list(row.get("roles") or []),
-    }
 
 
 STAGING = "~staging~"
@@ -68,7 +32,7 @@ def write_scoring_run(
     *,
     as_of: date,
     model_version: str,
-    scores: Iterable[Mapping[str, Any]],
+    scores: Iterable[ScoredStudent | Mapping[str, Any]],
     source: str = "batch",
     within: Callable[[Session, ScoringRun], None] | None = None,
 ) -> ScoringRun:
@@ -90,7 +54,7 @@ def write_scoring_run(
     review cases and writes the run's monitoring file there), so the run, its scores and whatever
     ``within`` writes become visible together or not at all. It may run more than once when SQLite
     was locked (the transaction is retried)."""
-    values = [_score_values(i, row) for i, row in enumerate(scores)]
+    values = [score_row(i, row) for i, row in enumerate(scores)]
     now = utcnow()
     staging_version = f"{model_version}{STAGING}{uuid.uuid4().hex[:12]}"[:64]
 

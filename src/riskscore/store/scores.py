@@ -1,4 +1,6 @@
-"""Scores written by the API (appended to the run of their as-of date and model version) and read back."""
+"""Scores in the store: the one row a ScoredStudent becomes (``score_row``, validated), written by the batch
+job as a whole run (store.runs.write_scoring_run) or by the API appended to the run of its as-of date and
+model version (``store_scores``), and read back (``stored_to_result``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,50 @@ from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from sqlalchemy.orm import Session
+
+from riskscore.errors import DataError
+from riskscore.scoring import ScoredStudent
+
+BANDS = ("low", "medium", "high")
+#: band of a stored pupil without a model score (scoring.UNKNOWN_BAND: objected or data incomplete)
+UNSCORED_BAND = "unknown"
+REQUIRED_SCORE_FIELDS = ("student_id", "band")
+OPTIONAL_SCORE_FIELDS = ("school_id", "municipality", "rmc_region", "age", "reasons", "triggers", "roles")
+MSG_BAD_SCORE = "score row {index}: {details}"
+
+
+def score_row(index: int, result: ScoredStudent | Mapping[str, Any]) -> dict[str, Any]:
+    """The stored row of one result (scoring.ScoredStudent or its to_dict()), validated: a DataError names
+    the row and what is wrong. Every score writer goes through here."""
+    row: Mapping[str, Any] = result.to_dict() if isinstance(result, ScoredStudent) else result
+    missing = [f for f in REQUIRED_SCORE_FIELDS if row.get(f) is None]
+    if missing:
+        raise DataError(MSG_BAD_SCORE.format(index=index, details=f"missing {', '.join(missing)}"))
+    unscored = row["band"] == UNSCORED_BAND and row.get("probability") is None
+    probability: float | None = None
+    if not unscored:
+        if row.get("probability") is None:
+            raise DataError(MSG_BAD_SCORE.format(index=index, details="missing probability"))
+        probability = float(row["probability"])
+        if not 0.0 <= probability <= 1.0:
+            raise DataError(MSG_BAD_SCORE.format(index=index, details=f"probability {probability} not in [0, 1]"))
+        if row["band"] not in BANDS:
+            raise DataError(MSG_BAD_SCORE.format(index=index, details=f"band {row['band']!r} not in {BANDS}"))
+    age = row.get("age")
+    return {
+        "student_id": str(row["student_id"]),
+        "school_id": row.get("school_id"),
+        "municipality": row.get("municipality"),
+        "rmc_region": row.get("rmc_region"),
+        "age": None if age is None else float(age),
+        "probability": probability,
+        "band": str(row["band"]),
+        "objected": bool(row.get("objected", False)),
+        "data_incomplete": bool(row.get("data_incomplete", False)),
+        "reasons": list(row.get("reasons") or []),
+        "triggers": list(row.get("triggers") or []),
+        "roles": list(row.get("roles") or []),
+    }
 
 
 def store_scores(session: Session, results: Iterable[Mapping[str, Any]]) -> None:
@@ -58,12 +104,8 @@ def store_scores_rows(s: Session, results: Iterable[Mapping[str, Any]]) -> None:
         deleted = cast("sa.CursorResult[Any]", s.execute(sa.delete(scores).where(
             scores.c.run_id == run_id, scores.c.student_id.in_(list(latest))))).rowcount
         s.execute(sa.insert(scores), [
-            {"run_id": run_id, "student_id": sid, "school_id": r["school_id"], "municipality": r["municipality"],
-             "rmc_region": r["rmc_region"], "as_of": as_of, "age": r["age"], "probability": r["probability"],
-             "band": r["band"], "reasons": r["reasons"], "triggers": r["triggers"], "roles": r["roles"],
-             "model_version": version, "created_at": now, "objected": bool(r.get("objected", False)),
-             "data_incomplete": bool(r.get("data_incomplete", False))}
-            for sid, r in latest.items()
+            {**score_row(i, r), "run_id": run_id, "as_of": as_of, "model_version": version, "created_at": now}
+            for i, r in enumerate(latest.values())
         ])
         # counted incrementally inside the write transaction: a count(*) would scan the whole run
         # (a batch run holds every enrolled student) on every request

@@ -4,8 +4,7 @@ as-of date, and human work changes its timestamps."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -13,10 +12,10 @@ from sqlalchemy.orm import Session
 from riskscore.store.models import RunSignal
 
 
-def record_signals(s: Session, run_id: int, candidates: Iterable[Mapping[str, Any]]) -> int:
-    """Inside the caller's (the run's) transaction: replace the run's signals with these candidates
-    (each: student_id, role, reason). Returns how many were written."""
-    rows = {(str(c["student_id"]), str(c["role"]), str(c["reason"])) for c in candidates}
+def record_signals(s: Session, run_id: int, signals: Iterable[tuple[str, str, str]]) -> int:
+    """Inside the caller's (the run's) transaction: replace the run's signals with these (pupil, role,
+    reason) triples (review.signal_keys). Returns how many were written."""
+    rows = {(str(sid), str(role), str(reason)) for sid, role, reason in signals}
     s.execute(sa.delete(RunSignal).where(RunSignal.run_id == run_id))
     if rows:
         s.execute(sa.insert(RunSignal), [{"run_id": run_id, "student_id": sid, "role": role, "reason": reason}

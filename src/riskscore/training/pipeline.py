@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskscore.audit_table import audit_frame
 from riskscore.contracts import FEATURES
 from riskscore.errors import ConfigError
+from riskscore.review.frame import snapshot
 from riskscore.training import splits, steps
-from riskscore.training.audit import audit_frame
 from riskscore.training.config import TrainingConfig
 from riskscore.training.steps import capacities_for
 
@@ -194,21 +195,15 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
 
 def reference_snapshot(bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
     """A scored frame: the last as-of date of `X_te`, one row per pupil, with student_id, the model's
-    features, probability and band, level, school, municipality and region, and the audit columns.
+    features, probability and band, level, school, municipality and region, and the audit columns — the
+    same columns as a scoring run's monitoring frame (review.frame).
 
-    A scoring run keeps it as its monitoring frame (its local runs folder); the bundle never gets it
-    whole: `write_reference` splits it into anonymous rows and suppressed group counts."""
+    The bundle never gets it whole: `write_reference` splits it into anonymous rows and suppressed group
+    counts."""
     last = X_te["as_of"].max()
     rows = X_te[X_te["as_of"] == last]
     scored = bundle.score(rows, top_k=1)
-    keep = [c for c in ("student_id", "as_of", "school_id", "rmc_region", "municipality", "level") if c in rows.columns]
-    frame = rows[keep + [f for f in bundle.features if f not in keep]].copy()
-    for col in audit.columns:
-        if col not in frame.columns:
-            frame[col] = audit.loc[rows.index, col].to_numpy()
-    frame["probability"] = scored.probability
-    frame["band"] = scored.band
-    return frame.reset_index(drop=True)
+    return snapshot(rows, scored.probability, scored.band, bundle.features, audit)
 
 
 def anonymous_rows(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:

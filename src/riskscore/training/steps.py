@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from riskscore import datasets, features
+from riskscore.audit_table import audit_frame, read_audit
 from riskscore.errors import ConfigError, DataError
 from riskscore.training import splits
-from riskscore.training.audit import audit_frame, read_audit
 from riskscore.training.config import TrainingConfig
 
 Progress = Callable[[str], None]

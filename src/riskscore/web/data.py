@@ -170,9 +170,8 @@ def step_for(case: ReviewCase, *, on: date | None = None) -> NextStep:
     """The viewer's (= the case role's) next step: the legal deadline where it is theirs, else a target
     date counted from the later of the stored deadline (or reference date) and the day the case opened."""
     opened = case.opened_at.date() if case.opened_at is not None else case.as_of
-    base = max(case.due_date or case.as_of, opened)
-    return next_step(case.role, case.reason, due_date=case.due_date if (case.role, case.reason) in LEGAL else None,
-                     fired_on=base, as_of=case.as_of, on=on)
+    legal = case.legal_deadline if case.legal_done_on is None and (case.role, case.reason) in LEGAL else None
+    return next_step(case.role, case.reason, due_date=legal, fired_on=opened, as_of=case.as_of, on=on)
 
 
 @dataclass

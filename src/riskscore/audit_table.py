@@ -1,4 +1,5 @@
-"""Audit attributes: kept apart from the school's records, opened only by training and monitoring.
+"""Audit attributes: kept apart from the school's records, opened only by training, monitoring and the batch
+job's monitoring frame (an import-linter contract keeps them out of scoring, the review core and the doors).
 
 Schools do not hold migration background or income; such attributes come from elsewhere under an
 agreement (EU AI Act art. 10(5): processed only to detect and correct bias). They live in their own
