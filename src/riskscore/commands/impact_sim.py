@@ -50,13 +50,15 @@ def one_seed(seed: int, bundle: Any, *, n_students: int = 10_000, planted: Inter
              config: ImpactConfig | None = None, capacity_per_10k: int = 300) -> list[dict[str, Any]]:
     """Rows (seed, condition, outcome, truth, estimate, ci, covers, excludes_zero, status)."""
     from riskscore.batch import ScoringConfig, prepare
+    from riskscore.review import signal_keys
 
     cfg = config or ImpactConfig()
     tables = generate(n_students, 2, seed, first_year=FIRST_YEAR)
     prepared = prepare(tables, AS_OF, bundle, config=ScoringConfig(
         capacity_per_10k={"school": capacity_per_10k, "leerplicht": 0, "jeugdarts": 0, "rmc": 0}))
-    scores = pd.DataFrame(prepared.scores).assign(run_id=1, as_of=pd.Timestamp(AS_OF))
-    cases = pd.DataFrame(prepared.candidates).assign(as_of=pd.Timestamp(AS_OF))
+    scores = pd.DataFrame([s.to_dict() for s in prepared.students]).assign(run_id=1, as_of=pd.Timestamp(AS_OF))
+    cases = pd.DataFrame(signal_keys(prepared.candidates), columns=["student_id", "role", "reason"]).assign(
+        as_of=pd.Timestamp(AS_OF))
     ids = sorted(scores["student_id"].astype(str))
     u = np.random.default_rng([seed, 7]).random(len(ids))
     draw = dict(zip(ids, u, strict=True))

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore.errors import DataError
+from riskscore.store.signals import impact_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -382,34 +383,12 @@ def evaluate(frame: pd.DataFrame, *, roles: Sequence[str] | None = None, config:
 
 # --- from the store ------------------------------------------------------------------------------------------
 def from_store(session: Session, *, run_ids: Iterable[int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores and signals of complete scoring runs, shaped for running_frame. The treatment is what
-    each run put on the lists (run_signals); 'reviewed' is whether the pupil's case for that role and
-    reason was worked on (moved on from 'open', or an outcome recorded)."""
-    import sqlalchemy as sa
-
-    from riskscore.store.db import translate_errors
-    from riskscore.store.models import ReviewCase, ReviewOutcome, RunSignal, Score, ScoringRun
-
-    with translate_errors():
-        q = sa.select(ScoringRun.id, ScoringRun.as_of).where(ScoringRun.status == "complete")
-        if run_ids is not None:
-            q = q.where(ScoringRun.id.in_(list(run_ids)))
-        runs = {int(i): a for i, a in session.execute(q)}
-        signals = session.execute(sa.select(RunSignal.run_id, RunSignal.student_id, RunSignal.role, RunSignal.reason)
-                                  .where(RunSignal.run_id.in_(list(runs)))).all() if runs else []
-        if not any(reason == "capacity" for *_, reason in signals):
-            raise DataError(MSG_NO_RUNS)
-        srows = session.execute(sa.select(Score.run_id, Score.as_of, Score.student_id, Score.probability, Score.roles,
-                                          Score.school_id, Score.municipality, Score.rmc_region)
-                                .where(Score.run_id.in_(list(runs)))).all()
-        crows = session.execute(sa.select(ReviewCase.id, ReviewCase.student_id, ReviewCase.role, ReviewCase.reason,
-                                          ReviewCase.status)).all()
-        with_outcome = set(session.scalars(sa.select(ReviewOutcome.case_id).distinct()))
-    reviewed = {(sid, role, why) for cid, sid, role, why, st in crows if st in REVIEWED_STATUSES or cid in with_outcome}
-    scores = pd.DataFrame(srows, columns=["run_id", "as_of", "student_id", "probability", "roles", "school_id",
-                                          "municipality", "rmc_region"])
-    cases = pd.DataFrame([(r, runs[r], sid, role, why, (sid, role, why) in reviewed) for r, sid, role, why in signals],
-                         columns=["run_id", "as_of", "student_id", "role", "reason", "reviewed"])
+    """Scores and signals of complete scoring runs, shaped for running_frame (store.signals.impact_rows
+    reads them). The treatment is what each run put on the lists (run_signals); 'reviewed' is whether the
+    pupil's case of that team was worked on (moved on from 'open', or an outcome recorded)."""
+    scores, cases = impact_rows(session, run_ids=run_ids, reviewed_statuses=REVIEWED_STATUSES)
+    if not (cases["reason"] == "capacity").any():
+        raise DataError(MSG_NO_RUNS)
     return scores, cases
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from riskscore.store.models import RunSignal
+from riskscore.store.db import translate_errors
+from riskscore.store.models import ReviewCase, ReviewOutcome, RunSignal, Score, ScoringRun
 
 
 def record_signals(s: Session, run_id: int, signals: Iterable[tuple[str, str, str]]) -> int:
@@ -21,3 +23,31 @@ def record_signals(s: Session, run_id: int, signals: Iterable[tuple[str, str, st
         s.execute(sa.insert(RunSignal), [{"run_id": run_id, "student_id": sid, "role": role, "reason": reason}
                                          for sid, role, reason in sorted(rows)])
     return len(rows)
+
+
+def impact_rows(session: Session, *, run_ids: Iterable[int] | None = None,
+                reviewed_statuses: Iterable[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For the impact evaluation (monitoring.impact): the scores of complete runs (run_id, as_of,
+    student_id, probability, roles, school, municipality, region) and what each run put on which list
+    (run_id, as_of, student_id, role, reason, reviewed). 'reviewed': the pupil's case of that role was
+    worked on — its status in ``reviewed_statuses`` or an outcome recorded."""
+    q = sa.select(ScoringRun.id, ScoringRun.as_of).where(ScoringRun.status == "complete")
+    if run_ids is not None:
+        q = q.where(ScoringRun.id.in_(list(run_ids)))
+    done = set(reviewed_statuses)
+    with translate_errors():
+        runs = {int(i): a for i, a in session.execute(q)}
+        signals = session.execute(sa.select(RunSignal.run_id, RunSignal.student_id, RunSignal.role, RunSignal.reason)
+                                  .where(RunSignal.run_id.in_(list(runs)))).all() if runs else []
+        srows = session.execute(sa.select(Score.run_id, Score.as_of, Score.student_id, Score.probability, Score.roles,
+                                          Score.school_id, Score.municipality, Score.rmc_region)
+                                .where(Score.run_id.in_(list(runs)))).all() if runs else []
+        crows = session.execute(sa.select(ReviewCase.id, ReviewCase.student_id, ReviewCase.role,
+                                          ReviewCase.status)).all()
+        with_outcome = set(session.scalars(sa.select(ReviewOutcome.case_id).distinct()))
+    reviewed = {(sid, role) for cid, sid, role, st in crows if st in done or cid in with_outcome}
+    scores = pd.DataFrame(srows, columns=["run_id", "as_of", "student_id", "probability", "roles", "school_id",
+                                          "municipality", "rmc_region"])
+    cases = pd.DataFrame([(r, runs[r], sid, role, why, (sid, role) in reviewed) for r, sid, role, why in signals],
+                         columns=["run_id", "as_of", "student_id", "role", "reason", "reviewed"])
+    return scores, cases
