@@ -41,6 +41,14 @@ MSG_NEEDS_IDENTITY = "a user needs an e-mail address or an issuer and subject to
 _ID = re.compile(r"^[0-9a-f]{12}$")
 
 
+class UserError(DataError):
+    """A user's data is not acceptable; ``code`` names which rule (pages translate it)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def actor_id(user_id: str) -> str:
     """What the audit log and case history record for this person."""
     return f"{ACTOR_PREFIX}{user_id}"
@@ -49,7 +57,7 @@ def actor_id(user_id: str) -> str:
 def _name(display_name: str) -> str:
     name = " ".join(display_name.split())
     if not name or len(name) > 200:
-        raise DataError(MSG_BAD_NAME)
+        raise UserError(MSG_BAD_NAME, "name")
     return name
 
 
@@ -58,7 +66,7 @@ def _email(email: str | None) -> str | None:
         return None
     value = normalise_email(email)
     if value is None:
-        raise DataError(MSG_BAD_EMAIL.format(email=email.strip()[:80]))
+        raise UserError(MSG_BAD_EMAIL.format(email=email.strip()[:80]), "email")
     return value
 
 
@@ -69,7 +77,7 @@ def _email_free(s: Session, email: str | None, *, except_id: str | None = None) 
     if except_id is not None:
         stmt = stmt.where(User.id != except_id)
     if s.scalar(stmt.limit(1)) is not None:
-        raise DataError(MSG_EMAIL_TAKEN.format(email=email))
+        raise UserError(MSG_EMAIL_TAKEN.format(email=email), "email_taken")
 
 
 def create_user(session: Session, *, display_name: str, role: str, scope_kind: str,
@@ -81,7 +89,7 @@ def create_user(session: Session, *, display_name: str, role: str, scope_kind: s
     validate_role(role)
     kind, values = validate_scope(scope_kind, tuple(scope_values))
     if mail is None and not (issuer and subject) and not demo:
-        raise DataError(MSG_NEEDS_IDENTITY)
+        raise UserError(MSG_NEEDS_IDENTITY, "needs_identity")
 
     def work(s: Session) -> User:
         _email_free(s, mail)
