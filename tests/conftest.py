@@ -256,10 +256,34 @@ def chromium(chromium_path: str) -> Iterator[Any]:
             browser.close()
 
 
-def browser_sign_in(page: Any, base: str, key: str) -> None:
-    """From the front page (which sends a visitor without a session to the login form) sign in with a key."""
+
+
+# --- people: a user row and a live web session, as if they had signed in ------------------------------
+def sign_in_person(session: Any, secret: str, *, role: str, scope_kind: str = "all",
+                   scope_values: list[str] | tuple[str, ...] = (), label: str = "Test person",
+                   groups: tuple[str, ...] = (), user_id: str | None = None) -> tuple[str, str]:
+    """A person (created unless user_id names one) with a fresh server-side session, as the sign-in
+    routes make it; returns (the person's actor id, the session cookie's token). Tests that are not about
+    signing in use this instead of walking through the identity provider."""
+    from datetime import timedelta
+
+    from riskscore.store.users import create_user
+    from riskscore.store.web_sessions import start_session
+
+    if user_id is None:
+        user_id = create_user(session, display_name=label, role=role, scope_kind=scope_kind, scope_values=scope_values,
+                              groups=groups, email=f"{secrets.token_hex(4)}@test.example").id
+    token, _active = start_session(session, user_id=user_id, secret=secret.encode("utf-8"),
+                                   lifetime=timedelta(hours=8))
+    return f"user:{user_id}", token
+
+
+def browser_sign_in(page: Any, base: str, token: str) -> None:
+    """Put a person's session cookie (sign_in_person) into the browser and open the front page, which
+    must then land signed in (not on the login form)."""
+    from riskscore.web.auth import SESSION_COOKIE
+
+    page.context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": base}])
     page.goto(f"{base}/")
-    assert page.url.startswith(f"{base}/login")
-    page.get_by_label("API-sleutel").fill(key)
-    page.get_by_role("button", name="Aanmelden").click()
+    assert "/login" not in page.url, page.url
     page.wait_for_load_state()

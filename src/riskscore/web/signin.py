@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from authlib.integrations.starlette_client import OAuth
 from fastapi import APIRouter, Form, Request
@@ -107,10 +106,10 @@ def _login_page(request: Request, session: Session, *, status_code: int = 200, n
     if state.oidc is not None and state.key is not None:
         provider = state.oidc.provider_name or i18n.translate("login_provider_default", lang)
     demo_people = list_users(session, include_inactive=False, demo_only=True) if state.demo_mode else []
-    start = "/login/start" + (f"?{urlencode({'next': next_path})}" if next_path else "")
+    demo_mode = state.demo_mode and state.key is not None
     return render(request, "login.html", status_code=status_code, next=next_path, info=info, error=error,
-                  provider=provider, start_url=start, demo_mode=state.demo_mode and state.key is not None,
-                  demo_people=demo_people)
+                  provider=provider, demo_mode=demo_mode, demo_people=demo_people,
+                  not_configured=provider is None and not demo_mode)
 
 
 @router.get("/")
@@ -126,8 +125,6 @@ def login_form(request: Request, session: SessionDep, next: str | None = None, e
     if principal is not None:
         return redirect(safe_next(next) or home_for(principal))
     message = "session_ended" if expired else ("logged_out" if logged_out else None)
-    if signin_state(request).key is None or (signin_state(request).oidc is None and not signin_state(request).demo_mode):
-        message = "login_not_configured"
     return _login_page(request, session, next_path=safe_next(next) or "", info=message)
 
 
