@@ -287,3 +287,17 @@ def browser_sign_in(page: Any, base: str, token: str) -> None:
     page.goto(f"{base}/")
     assert "/login" not in page.url, page.url
     page.wait_for_load_state()
+
+
+def make_people(session: Any, specs: Any, *, label: str = "{name} label") -> dict[str, str]:
+    """One person per (name, role, scope kind, scope values) row, as the key tables of the tests list them;
+    returns name → user id."""
+    from riskscore.store.users import create_user
+
+    return {name: create_user(session, display_name=label.format(name=name), role=role, scope_kind=kind,
+                              scope_values=values, email=f"{name}-{secrets.token_hex(3)}@test.example").id
+            for name, role, kind, values in specs}
+
+
+#: the web session secret of apps built in-process by tests (a served site makes its own)
+TEST_SESSION_SECRET = "tests-only-session-secret-0123456789abcdef"
