@@ -212,6 +212,9 @@ def match_person(session: Session, identity: Identity, *, roles_from_claims: boo
             if candidates:
                 user, how = candidates[0], "email"
                 user.issuer, user.subject = identity.issuer, identity.subject
+            elif s.scalar(select(User.id).where(User.email == identity.email, User.subject.is_(None),
+                                                User.demo.is_(False), User.deactivated_at.is_not(None)).limit(1)):
+                raise SignInRefused(REFUSED_INACTIVE)
         if user is not None and user.deactivated_at is not None:
             raise SignInRefused(REFUSED_INACTIVE)
         if user is not None and user.demo:
@@ -237,7 +240,7 @@ def match_person(session: Session, identity: Identity, *, roles_from_claims: boo
                 raise SignInRefused(REFUSED_CLAIMS)  # the provider no longer vouches for a role
         if user is None:
             raise SignInRefused(REFUSED_UNKNOWN)
-        if user.source == "claims" or how == "email":
+        if user.source == "claims":  # an admin-kept name stays as the admin wrote it
             user.display_name = identity.name
         user.last_sign_in_at = now
         s.flush()

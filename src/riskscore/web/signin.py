@@ -212,7 +212,15 @@ async def oidc_callback(request: Request, session: SessionDep) -> Response:
     request.scope["session"] = dict(flow) if isinstance(flow, dict) else {}
     client = oidc_client(state)
     try:
-        token = await client.authorize_access_token(request)
+        metadata = await client.load_server_metadata()
+        answered_by = request.query_params.get("iss")
+        if answered_by is not None and answered_by != metadata.get("issuer"):
+            raise ValueError("the answer names another issuer")  # RFC 9207: a mix-up attack
+        # authlib checks the audience only when told to (by default it checks iss, and azp when aud differs):
+        # OIDC Core 3.1.3.7 says the ID token's aud MUST contain our client id, so it is told
+        token = await client.authorize_access_token(request, claims_options={
+            "iss": {"essential": True, "values": [metadata.get("issuer")]},
+            "aud": {"essential": True, "values": [state.oidc.client_id]}})
         claims = await _claims(client, token, state)
         identity = identity_from_claims(claims, state.oidc)
     except Exception as exc:  # wrong state, nonce, audience, signature, issuer, expiry, a refused code...
@@ -220,9 +228,13 @@ async def oidc_callback(request: Request, session: SessionDep) -> Response:
         get_logger().warning("sign-in refused", extra={"event": "oidc_refused", "error_type": error_type})
         ws.data.pop(FLOW_KEY, None)
         ws.dirty = True
+        # the library's own words for what did not verify ("invalid claim 'aud'", "mismatching_state"): no
+        # personal data, and what a security officer needs to tell an attack from a misconfiguration
+        description = getattr(exc, "description", None) or getattr(exc, "error", None) or ""
         await run_in_threadpool(_audit, session, request, actor="anonymous", role=None, action="web.login",
-                                outcome="denied", purpose=PURPOSE_SIGN_IN, detail={"reason": "invalid_response",
-                                                                                    "error": error_type})
+                                outcome="denied", purpose=PURPOSE_SIGN_IN,
+                                detail={"reason": "invalid_response", "error": error_type,
+                                        "description": str(description)[:160]})
         return await run_in_threadpool(_login_page, request, session, status_code=400, next_path=next_path,
                                        error="login_failed")
     try:
