@@ -12,15 +12,18 @@ from riskscore.store.db import translate_errors
 from riskscore.store.models import ApiKey, AuditEntry, ReviewCase, User
 
 PAGE_SIZE = 50
-MAX_PAGE = 10_000
 
 
 @dataclass(frozen=True)
 class AuditPage:
     entries: list[AuditEntry]
-    page: int
-    has_next: bool
+    before: int | None  # the page holds entries older than this id (None: the newest page)
+    has_next: bool  # older entries exist beyond this page
     actors: tuple[str, ...]  # the actor ids the person/key filter resolved to (empty: no such filter)
+
+    @property
+    def next_before(self) -> int | None:
+        return self.entries[-1].id if self.entries and self.has_next else None
 
 
 def _actor_ids(session: Session, text: str) -> tuple[str, ...]:
@@ -35,11 +38,13 @@ def _actor_ids(session: Session, text: str) -> tuple[str, ...]:
 
 
 def search_audit(session: Session, *, student_id: str | None = None, actor: str | None = None,
-                 action: str | None = None, page: int = 1, page_size: int = PAGE_SIZE) -> AuditPage:
+                 action: str | None = None, before: int | None = None, page_size: int = PAGE_SIZE) -> AuditPage:
     """Entries about a pupil (the pupil and each of their cases), by a person or key, whose action starts
-    with `action`; newest first. Erased entries (content nulled) match no filter."""
-    page = max(1, min(int(page), MAX_PAGE))
+    with `action`; newest first, a page of entries older than `before` (keyset paging: entries appended
+    meanwhile never shift a page). Erased entries (content nulled) match no filter."""
     stmt = select(AuditEntry)
+    if before is not None:
+        stmt = stmt.where(AuditEntry.id < before)
     actors: tuple[str, ...] = ()
     with translate_errors():
         if student_id:
@@ -51,6 +56,5 @@ def search_audit(session: Session, *, student_id: str | None = None, actor: str 
             stmt = stmt.where(AuditEntry.actor.in_(actors))
         if action:
             stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))
-        rows = list(session.scalars(stmt.order_by(AuditEntry.id.desc()).offset((page - 1) * page_size)
-                                    .limit(page_size + 1)))
-    return AuditPage(entries=rows[:page_size], page=page, has_next=len(rows) > page_size, actors=actors)
+        rows = list(session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(page_size + 1)))
+    return AuditPage(entries=rows[:page_size], before=before, has_next=len(rows) > page_size, actors=actors)

@@ -66,7 +66,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "handeling.", "student": "Leerling (schuilnaam)", "actor": "Persoon of sleutel", "action": "Handeling "
         "(begin)", "filter": "Zoeken", "when": "Tijd", "resource": "Waarover", "purpose": "Doel",
         "outcome": "Uitkomst", "entry": "Nr.", "no_entries": "Geen regels gevonden.", "erased": "(inhoud gewist)",
-        "previous": "Nieuwere", "next": "Oudere", "page": "Pagina {n}",
+        "previous": "Nieuwste", "next": "Oudere",
         "model_intro": "Laad het model dat nu als 'champion' is aangewezen. Een model dat niet laadt of niet goed "
         "rekent, wordt geweigerd; het huidige blijft dan.", "serving": "Nu in gebruik", "none": "geen",
         "reload": "Model herladen", "reloaded": "Herladen: nu versie {version}.", "unchanged": "Geen nieuwe "
@@ -104,8 +104,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit_intro": "Every view and change, newest first. Search by pupil, person or key, and action.",
         "student": "Pupil (pseudonym)", "actor": "Person or key", "action": "Action (start)", "filter": "Search",
         "when": "Time", "resource": "About", "purpose": "Purpose", "outcome": "Outcome", "entry": "No.",
-        "no_entries": "No entries found.", "erased": "(content erased)", "previous": "Newer", "next": "Older",
-        "page": "Page {n}",
+        "no_entries": "No entries found.", "erased": "(content erased)", "previous": "Newest", "next": "Older",
         "model_intro": "Load the model now marked 'champion'. A model that does not load or does not score sanely "
         "is refused; the current one then stays.", "serving": "Serving now", "none": "none",
         "reload": "Reload model", "reloaded": "Reloaded: now version {version}.", "unchanged": "No new version; "
@@ -336,7 +335,7 @@ def revoke_web_session(request: Request, session: SessionDep, session_id: str,
 # --- audit log -------------------------------------------------------------------------------------
 @router.get("/audit")
 def audit_page(request: Request, session: SessionDep, student: str | None = None, actor: str | None = None,
-               action: str | None = None, page: str | None = None) -> HTMLResponse:
+               action: str | None = None, before: str | None = None) -> HTMLResponse:
     principal = _admin(request, session)
     student_id = (student or "").strip() or None
     if student_id is not None and not _STUDENT_ID.match(student_id):
@@ -347,17 +346,20 @@ def audit_page(request: Request, session: SessionDep, student: str | None = None
     action_text = (action or "").strip()[:64] or None
     if action_text is not None and not re.fullmatch(r"[a-z_.]{1,64}", action_text):
         action_text = None
-    page_no = int(page) if page and page.isdigit() and len(page) < 6 else 1
+    before_id = int(before) if before and before.isdigit() and len(before) < 12 else None
     # looking into the log is itself on the record (what was asked for, not what was shown)
     _audit(session, request, principal, action="audit.read",
            resource=f"student:{student_id}" if student_id else "audit",
-           detail={"actor": actor_text, "action": action_text, "page": page_no})
-    result = search_audit(session, student_id=student_id, actor=actor_text, action=action_text, page=page_no)
+           detail={"actor": actor_text, "action": action_text, "before": before_id})
+    result = search_audit(session, student_id=student_id, actor=actor_text, action=action_text, before=before_id)
     labels = actor_labels(session, [e.actor for e in result.entries if e.actor])
     selected = {"student": student_id or "", "actor": actor_text or "", "action": action_text or ""}
 
-    def link(n: int) -> str:
-        return "/admin/audit?" + urlencode({**{k: v for k, v in selected.items() if v}, "page": n})
+    def link(older_than: int | None) -> str:
+        params = {k: v for k, v in selected.items() if v}
+        if older_than is not None:
+            params["before"] = str(older_than)
+        return "/admin/audit" + (f"?{urlencode(params)}" if params else "")
 
     return _page(request, "admin_audit.html", result=result, labels=labels, selected=selected, link=link)
 
