@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from authlib.integrations.starlette_client import OAuth
 from fastapi import APIRouter, Form, Request
@@ -107,8 +108,9 @@ def _login_page(request: Request, session: Session, *, status_code: int = 200, n
         provider = state.oidc.provider_name or i18n.translate("login_provider_default", lang)
     demo_people = list_users(session, include_inactive=False, demo_only=True) if state.demo_mode else []
     demo_mode = state.demo_mode and state.key is not None
+    start_url = "/login/start" + (f"?{urlencode({'next': next_path})}" if next_path else "")
     return render(request, "login.html", status_code=status_code, next=next_path, info=info, error=error,
-                  provider=provider, demo_mode=demo_mode, demo_people=demo_people,
+                  provider=provider, start_url=start_url, demo_mode=demo_mode, demo_people=demo_people,
                   not_configured=provider is None and not demo_mode)
 
 
