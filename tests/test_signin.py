@@ -392,3 +392,28 @@ def test_serve_stops_without_a_session_secret(tmp_path: Path) -> None:
     plain = _serve({"RISKSCORE_SESSION_SECRET": SECRET, "RISKSCORE_OIDC_ISSUER": "http://idp.example",
                     "RISKSCORE_OIDC_CLIENT_ID": "riskscore", "RISKSCORE_OIDC_CLIENT_SECRET": "x" * 32}, tmp_path)
     assert plain.returncode == 2 and "https://" in plain.stderr
+
+
+def test_demo_mode_serves_without_a_secret_and_its_demo_people_sign_in(store: dict[str, Any],
+                                                                      tmp_path: Path) -> None:
+    """What `make demo` ends with: `riskscore serve` in demo mode, no secret configured (a random one for
+    the run, handed to the workers), demo people made with `riskscore users add --demo` sign in from /login."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKSCORE_")}
+    env.update(RISKSCORE_HOME=str(tmp_path), RISKSCORE_DEMO_MODE_NOT_FOR_REAL_PUPILS="1",
+               RISKSCORE_DATABASE_URL=store["url"])
+    added = subprocess.run([sys.executable, "-m", "riskscore.cli", "users", "add", "--demo", "--name",
+                            "Demo Mentor (school:01AB)", "--role", "school", "--scope", "school:01AB"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert added.returncode == 0, added.stderr
+    with running_server(["--bundle", str(store["bundle"]), "--workers", "2"], env=env,
+                        log_path=tmp_path / "server.log") as base:
+        assert "DEMO MODE: a random session secret" in (tmp_path / "server.log").read_text()
+        c = httpx.Client(base_url=base, follow_redirects=False, timeout=15)
+        page = c.get("/login")
+        assert "Demo Mentor (school:01AB)" in page.text
+        user_id = re.search(r'name="user_id" value="([0-9a-f]+)"', page.text)
+        assert user_id
+        r = c.post("/login/demo", data={"user_id": user_id.group(1), "csrf_token": csrf_of(page.text)})
+        assert r.status_code == 303 and r.headers["location"] == "/worklist"
+        for _ in range(6):  # two workers: the session is accepted whichever one answers
+            assert c.get("/worklist").status_code == 200
