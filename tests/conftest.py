@@ -4,6 +4,7 @@ RISKSCORE_REQUIRE_POSTGRES=1 turns a missing server into a failure instead of a 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 
 import pytest
@@ -113,6 +114,8 @@ def running_server(args: list[str], *, env: dict[str, str], log_path: Path, port
 
     port = port or free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if not env.get("RISKSCORE_SESSION_SECRET") and env.get("RISKSCORE_DEMO_MODE_NOT_FOR_REAL_PUPILS") != "1":
+        env = {**env, "RISKSCORE_SESSION_SECRET": secrets.token_urlsafe(32)}  # serve stops without one
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "riskscore.cli", "serve", "--port", str(port), *args],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -139,7 +142,6 @@ def running_server(args: list[str], *, env: dict[str, str], log_path: Path, port
 
 
 # --- a served site: a copy of a bundle, a fresh store, keys, a real uvicorn process -----------------------
-import secrets  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 

@@ -231,6 +231,8 @@ def test_upgrade_from_0001_reseals_the_chain_and_records_it(db: Db) -> None:
             getattr(command, fn)(cfg, rev)
 
     with db.engine.begin() as conn:  # start again from 0001 (drop everything the fixture created)
+        conn.execute(sa.text("DROP TABLE web_sessions"))  # oidc2_0001
+        conn.execute(sa.text("DROP TABLE users"))
         conn.execute(sa.text("DROP TABLE objections"))
         conn.execute(sa.text("DROP TABLE run_signals"))
         conn.execute(sa.text("DELETE FROM alembic_version"))
