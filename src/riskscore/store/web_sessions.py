@@ -99,8 +99,11 @@ def find_session(session: Session, *, token: str, secret: bytes, idle: timedelta
     now = now or utcnow()
     digest = token_digest(secret, token)
     with translate_errors():
+        # populate_existing: the rows are read afresh even if this session loaded them before (an UPDATE
+        # elsewhere, e.g. a logout, must never be hidden by the identity map)
         found = session.execute(select(UserSession, User).join(User, User.id == UserSession.user_id)
-                                .where(UserSession.token_digest == digest)).first()
+                                .where(UserSession.token_digest == digest)
+                                .execution_options(populate_existing=True)).first()
     if found is None:
         return None, "unknown"
     row, user = found
@@ -183,7 +186,7 @@ def list_live_sessions(session: Session, *, idle: timedelta, now: datetime | Non
     if user_id is not None:
         stmt = stmt.where(UserSession.user_id == user_id)
     with translate_errors():
-        rows = session.execute(stmt).all()
+        rows = session.execute(stmt.execution_options(populate_existing=True)).all()
     return [SessionRow(id=r.id, user_id=u.id, display_name=u.display_name, role=u.role, client=r.client,
                        created_at=_aware(r.created_at), last_seen_at=_aware(r.last_seen_at),
                        expires_at=_aware(r.expires_at))
