@@ -35,6 +35,7 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -254,7 +255,8 @@ def build_servers(work: Path, bundle_dir: Path, models: dict[str, Path], feature
     built = feature_code.build(to_tables([events]), events.reference_date())
     row = [None if math.isnan(float(built[f].iloc[0])) else float(built[f].iloc[0]) for f in features]
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RISKSCORE_", "MLFLOW_"))}
-    rs_env = {**base_env, "RISKSCORE_HOME": str(home), "RISKSCORE_DATABASE_URL": db_url}
+    rs_env = {**base_env, "RISKSCORE_HOME": str(home), "RISKSCORE_DATABASE_URL": db_url,
+              "RISKSCORE_SESSION_SECRET": secrets.token_urlsafe(32)}  # `serve` stops without one
     (work / "empty_app.py").write_text(EMPTY_APP)
     ports = {name: free_port() for name in SERVERS}
     json_h = lambda o: json.dumps(o).encode()  # noqa: E731

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: generate a synthetic Dutch cohort, build features, train and register a model, promote
 # it if it passes the gates, score the current year, open review cases, run monitoring, create one
-# demo key per role, and serve. Everything lands under $RISKSCORE_HOME (default .riskscore).
+# demo person (web sign-in in demo mode) and one demo API key (machines) per role, and serve. Everything lands under $RISKSCORE_HOME (default .riskscore).
 # The data and the scoring date follow today's date: the last synthetic school year is the current one
 # and the batch scores as of today (DEMO_AS_OF overrides), so a new user sees a live worklist with
 # real "days left" and "verlopen". The demo keys go to a file only its owner can read (never the log).
@@ -66,21 +66,29 @@ if [ "${DEMO_CYCLE:-1}" = "1" ] && [ -x scripts/cycle.sh ]; then
   scripts/cycle.sh
 fi
 
-step "7/8 demo API keys (written to a file only you can read; never printed)"
+step "7/8 demo people (web) and demo API keys (machines, for the curl example)"
+# people sign in on the web as themselves; in demo mode only, a "demo sign-in" on /login lets you pick one
+# of these demo people (no identity provider needed). API keys are for systems: they go to a file only
+# its owner can read (never the log).
 KEYS=$RISKSCORE_HOME/demo-keys.txt
 ( umask 077; : > "$KEYS" )
 chmod 600 "$KEYS"
 school=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.parquet'); print(s[s.school_year==s.school_year.max()].school_id.value_counts().index[0])")
 region=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.parquet'); print(s[s.school_id=='$school'].rmc_region.iloc[0])")
 gm=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.parquet'); print(s[s.school_id=='$school'].municipality.iloc[0])")
-for spec in "school school:$school" "jeugdarts rmc_region:$region" "leerplicht municipality:$gm" "rmc rmc_region:$region" "data_team all" "admin all"; do
+existing=$($BIN/riskscore users list 2>/dev/null || true)
+for spec in "school school:$school Mentor" "jeugdarts rmc_region:$region Jeugdarts" "leerplicht municipality:$gm Leerplichtambtenaar" "rmc rmc_region:$region RMC-trajectbegeleider" "data_team all Datateam" "admin all Beheerder"; do
   set -- $spec
+  name="Demo $3 ($2)"
+  if ! grep -qF "$name" <<<"$existing"; then
+    $BIN/riskscore users add --demo --name "$name" --role "$1" --scope "$2" >/dev/null
+  fi
   key=$($BIN/riskscore keys create --role "$1" --scope "$2" --label "demo-$1" 2>/dev/null)
   printf '%-11s %-28s %s\n' "$1" "$2" "$key" >> "$KEYS"
-  printf '%-11s %-28s (key in %s)\n' "$1" "$2" "$KEYS"
+  printf '%-11s %-28s demo person "%s"; API key in %s\n' "$1" "$2" "$name" "$KEYS"
 done
 
-step "8/8 serving on http://127.0.0.1:$PORT"
-echo "worklist: http://127.0.0.1:$PORT/  (sign in with a key from $KEYS, readable only by you)"
-echo "API docs: http://127.0.0.1:$PORT/docs"
+step "8/8 serving on http://127.0.0.1:$PORT (demo mode: a random session secret for this run)"
+echo "worklist: http://127.0.0.1:$PORT/  (sign in: choose a demo person under 'Demo: aanmelden zonder instelling')"
+echo "API docs: http://127.0.0.1:$PORT/docs  (API keys in $KEYS, readable only by you)"
 exec $BIN/riskscore serve --host 127.0.0.1 --port "$PORT"

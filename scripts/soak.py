@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import random
+import secrets
 import socket
 import subprocess
 import sys
@@ -159,6 +160,7 @@ def start(home: Path, *, workers: int = 2, n_students: int = 60, bundle: Path | 
     port = free_port()
     log = home / "server.log"
     env = {**os.environ, "RISKSCORE_HOME": str(home), **(extra_env or {})}
+    env.setdefault("RISKSCORE_SESSION_SECRET", secrets.token_urlsafe(32))  # `serve` stops without one
     env.pop("RISKSCORE_BUNDLE_PATH", None)
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "riskscore.cli", "serve", "--port", str(port), "--workers",

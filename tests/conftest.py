@@ -4,6 +4,7 @@ RISKSCORE_REQUIRE_POSTGRES=1 turns a missing server into a failure instead of a 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 
 import pytest
@@ -113,6 +114,8 @@ def running_server(args: list[str], *, env: dict[str, str], log_path: Path, port
 
     port = port or free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if not env.get("RISKSCORE_SESSION_SECRET") and env.get("RISKSCORE_DEMO_MODE_NOT_FOR_REAL_PUPILS") != "1":
+        env = {**env, "RISKSCORE_SESSION_SECRET": secrets.token_urlsafe(32)}  # serve stops without one
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "riskscore.cli", "serve", "--port", str(port), *args],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -139,7 +142,6 @@ def running_server(args: list[str], *, env: dict[str, str], log_path: Path, port
 
 
 # --- a served site: a copy of a bundle, a fresh store, keys, a real uvicorn process -----------------------
-import secrets  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 
@@ -256,10 +258,48 @@ def chromium(chromium_path: str) -> Iterator[Any]:
             browser.close()
 
 
-def browser_sign_in(page: Any, base: str, key: str) -> None:
-    """From the front page (which sends a visitor without a session to the login form) sign in with a key."""
+
+
+# --- people: a user row and a live web session, as if they had signed in ------------------------------
+def sign_in_person(session: Any, secret: str, *, role: str, scope_kind: str = "all",
+                   scope_values: list[str] | tuple[str, ...] = (), label: str = "Test person",
+                   groups: tuple[str, ...] = (), user_id: str | None = None) -> tuple[str, str]:
+    """A person (created unless user_id names one) with a fresh server-side session, as the sign-in
+    routes make it; returns (the person's actor id, the session cookie's token). Tests that are not about
+    signing in use this instead of walking through the identity provider."""
+    from datetime import timedelta
+
+    from riskscore.store.users import create_user
+    from riskscore.store.web_sessions import start_session
+
+    if user_id is None:
+        user_id = create_user(session, display_name=label, role=role, scope_kind=scope_kind, scope_values=scope_values,
+                              groups=groups, email=f"{secrets.token_hex(4)}@test.example").id
+    token, _active = start_session(session, user_id=user_id, secret=secret.encode("utf-8"),
+                                   lifetime=timedelta(hours=8))
+    return f"user:{user_id}", token
+
+
+def browser_sign_in(page: Any, base: str, token: str) -> None:
+    """Put a person's session cookie (sign_in_person) into the browser and open the front page, which
+    must then land signed in (not on the login form)."""
+    from riskscore.web.auth import SESSION_COOKIE
+
+    page.context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": base}])
     page.goto(f"{base}/")
-    assert page.url.startswith(f"{base}/login")
-    page.get_by_label("API-sleutel").fill(key)
-    page.get_by_role("button", name="Aanmelden").click()
+    assert "/login" not in page.url, page.url
     page.wait_for_load_state()
+
+
+def make_people(session: Any, specs: Any, *, label: str = "{name} label") -> dict[str, str]:
+    """One person per (name, role, scope kind, scope values) row, as the key tables of the tests list them;
+    returns name → user id."""
+    from riskscore.store.users import create_user
+
+    return {name: create_user(session, display_name=label.format(name=name), role=role, scope_kind=kind,
+                              scope_values=values, email=f"{name}-{secrets.token_hex(3)}@test.example").id
+            for name, role, kind, values in specs}
+
+
+#: the web session secret of apps built in-process by tests (a served site makes its own)
+TEST_SESSION_SECRET = "tests-only-session-secret-0123456789abcdef"

@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 
-from conftest import SiteHome, browser_sign_in, served_site
+from conftest import SiteHome, browser_sign_in, served_site, sign_in_person
 from riskscore.store.cases import list_worklist
-from riskscore.store.keys import create_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -81,12 +80,16 @@ def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert len(by_school) >= 2, f"seeded by {seeded_by}: too few schools with high-band cases: {by_school}"
         (school_a, _), (school_b, _) = by_school.most_common(2)
         municipality = next(c.municipality for c in school_cases if c.school_id == school_a)
-        keys = {
-            "school_a": create_key(session, "school", "school", [school_a], "Mentor school A")[1],
-            "school_b": create_key(session, "school", "school", [school_b], "Mentor school B")[1],
-            "jeugdarts": create_key(session, "jeugdarts", "municipality", [municipality], "Jeugdarts")[1],
+        secret = site.env["RISKSCORE_SESSION_SECRET"]
+        people = {  # each a person with a live web session (the sign-in itself: test_signin_browser.py)
+            "school_a": sign_in_person(session, secret, role="school", scope_kind="school", scope_values=[school_a],
+                                       label="Mentor school A")[1],
+            "school_b": sign_in_person(session, secret, role="school", scope_kind="school", scope_values=[school_b],
+                                       label="Mentor school B")[1],
+            "jeugdarts": sign_in_person(session, secret, role="jeugdarts", scope_kind="municipality",
+                                        scope_values=[municipality], label="Jeugdarts")[1],
         }
-        return {"keys": keys, "school_a": school_a, "school_b": school_b, "session": session,
+        return {"keys": {}, "people": people, "school_a": school_a, "school_b": school_b, "session": session,
                 "seeded_by": seeded_by}
 
     with served_site(small_world, tmp_path_factory.mktemp("browser-home"), prepare) as served:
@@ -108,18 +111,14 @@ def test_care_team_flow_in_a_real_browser(site: dict[str, Any], chromium: Any) -
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
 
-    # a wrong key: a clear message, no stack trace
-    page.get_by_label("API-sleutel").fill("rsk_nope_notakey")
-    page.get_by_role("button", name="Aanmelden").click()
-    expect(page.get_by_role("alert")).to_contain_text("Aanmelden mislukt")
+    # no identity provider on this site: the page says so plainly, and offers no key form
+    expect(page.locator("main")).to_contain_text("Aanmelden is op deze installatie nog niet ingesteld")
+    assert page.get_by_label("API-sleutel").count() == 0
 
-    browser_sign_in(page, base, site["keys"]["school_a"])
+    browser_sign_in(page, base, site["people"]["school_a"])
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     expect(page.locator("main")).to_contain_text("Dit is een signaal voor een gesprek, geen besluit.")
     expect(page.locator("main")).to_contain_text("Verwachte echte gevallen in deze lijst")
-    cookie = next(c for c in context.cookies() if c["name"] == "riskscore_session")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"  # Lax: links from elsewhere land signed in
-    assert site["keys"]["school_a"] not in cookie["value"]
     # one school in scope: no school column; every row's pupil belongs to it (checked again below)
     assert page.locator("table.worklist thead th", has_text="School").count() == 0
 
@@ -170,18 +169,21 @@ def test_care_team_flow_in_a_real_browser(site: dict[str, Any], chromium: Any) -
     expect(page.get_by_role("heading", level=1)).to_have_text("Worklist")
     expect(page.locator("main")).to_contain_text("This is a signal for a conversation, not a decision.")
 
-    # sign out through the header button
+    # sign out through the header button: the session ends, the browser's old cookie opens nothing
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_load_state()
     assert "/login" in page.url
     expect(page.get_by_role("status")).to_contain_text("You have signed out.")
+    context.add_cookies([{"name": "riskscore_session", "value": site["people"]["school_a"], "url": base}])
+    page.goto(f"{base}/worklist")
+    assert "/login" in page.url
     context.close()
 
-    # another school's key: school A's pupil does not exist for it
+    # another school's mentor: school A's pupil does not exist for them
     other = chromium.new_context()
     other.set_default_timeout(10_000)
     page = other.new_page()
-    browser_sign_in(page, base, site["keys"]["school_b"])
+    browser_sign_in(page, base, site["people"]["school_b"])
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     response = page.goto(f"{base}/students/{student_id}")
     assert response is not None and response.status == 404
@@ -192,7 +194,7 @@ def test_care_team_flow_in_a_real_browser(site: dict[str, Any], chromium: Any) -
     # the jeugdarts of school A's municipality gets a worklist of its own role
     doctor = chromium.new_context()
     page = doctor.new_page()
-    browser_sign_in(page, base, site["keys"]["jeugdarts"])
+    browser_sign_in(page, base, site["people"]["jeugdarts"])
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     expect(page.locator("header")).to_contain_text("rol: jeugdarts")
     doctor.close()

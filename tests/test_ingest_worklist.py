@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
+from conftest import sign_in_person
 from riskscore import batch, datasets
 from riskscore.api import create_app
 from riskscore.ingest.ledger import incomplete_schools
@@ -22,9 +24,10 @@ from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
 from riskscore.store.models import Score
 from riskscore.testing import tiny_bundle
-from test_web import csrf_of
+from riskscore.web.auth import SESSION_COOKIE
 
 KEY = b"test-key-0123456789"
+WEB_SECRET = "incomplete-test-session-secret-0123456789"
 FIX = Path(__file__).parent / "fixtures"
 AS_OF = dt.date(2023, 9, 15)
 
@@ -53,10 +56,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                            incomplete_schools=flagged)
         keys = {name: create_key(s, "school", "school", [school], name)[1]
                 for name, school in (("gz", "27GZ"), ("zz", "24ZZ"))}
+        people = {"gz": sign_in_person(s, WEB_SECRET, role="school", scope_kind="school", scope_values=["27GZ"])[1]}
         scores = list(s.scalars(sa.select(Score)))
-    app = create_app(Settings(home=home, database_url=url, bundle_path=bundle))
+    app = create_app(Settings(home=home, database_url=url, bundle_path=bundle, session_secret=SecretStr(WEB_SECRET)))
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield {"client": client, "keys": keys, "flagged": flagged, "result": result, "scores": scores}
+        yield {"client": client, "keys": keys, "people": people, "flagged": flagged, "result": result,
+               "scores": scores}
     engine.dispose()
 
 
@@ -87,9 +92,7 @@ def test_worklist_api_names_the_incomplete_school_in_scope_only(world: dict[str,
 
 def test_worklist_page_shows_the_label(world: dict[str, Any]) -> None:
     c = world["client"]
-    token = csrf_of(c.get("/login").text)
-    r = c.post("/login", data={"api_key": world["keys"]["gz"], "csrf_token": token}, follow_redirects=False)
-    assert r.status_code == 303, r.text
+    c.cookies.set(SESSION_COOKIE, world["people"]["gz"])  # a mentor of 27GZ, signed in
     page = c.get("/worklist").text
     assert 'id="data-incomplete"' in page and "School 27GZ: 40 leerlingen niet gescoord" in page
 
@@ -101,7 +104,6 @@ def test_a_flagged_pupils_score_reads_as_data_incomplete_in_api_and_page(world: 
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["band"] == "unknown" and body["probability"] is None and body["data_incomplete"] is True
-    token = csrf_of(c.get("/login").text)
-    c.post("/login", data={"api_key": world["keys"]["gz"], "csrf_token": token}, follow_redirects=False)
+    c.cookies.set(SESSION_COOKIE, world["people"]["gz"])
     page = c.get(f"/students/{sid}").text
     assert "Dit is geen laag risico" in page

@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
-from conftest import running_server
+from conftest import TEST_SESSION_SECRET, make_people, running_server, sign_in_person
 from riskscore.api import create_app
 from riskscore.settings import Settings
 from riskscore.store.cases import OUTCOMES, open_or_update_case
@@ -32,6 +33,7 @@ from riskscore.store.keys import create_key
 from riskscore.store.runs import write_scoring_run
 from riskscore.store.scores import store_scores
 from riskscore.testing import register_places
+from riskscore.web.auth import SESSION_COOKIE
 from test_api import build_bundle
 
 AS_OF = dt.date(2025, 3, 3)
@@ -52,13 +54,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     migrate(url)
     engine = make_engine(url)
     session = session_factory(engine)()
-    keys = {name: create_key(session, role, kind, values, f"{name} label")[1] for name, role, kind, values in [
+    specs = [
         ("school_a", "school", "school", ["01AB"]),
         ("school_b", "school", "school", ["02CD"]),
         ("leerplicht", "leerplicht", "municipality", ["GM0363"]),
         ("jeugdarts", "jeugdarts", "municipality", ["GM0363"]),
         ("admin", "admin", "all", []),
-    ]}
+    ]
+    keys = {name: create_key(session, role, kind, values, f"{name} label")[1] for name, role, kind, values in specs}
+    people = make_people(session, specs)
     triggers = [{"id": "leerplicht_16h_4w", "source": "Leerplichtwet 1969", "role": "leerplicht",
                  "fired_on": "2025-02-28", "due_date": "2025-03-07", "detail": "18.00 h ongeoorloofd verzuim"},
                 {"id": "mazl_long", "source": "MAZL (NCJ)", "role": "jeugdarts", "fired_on": "2025-02-20",
@@ -75,9 +79,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                       school_id="01AB", municipality="GM0363", rmc_region="RMC27", probability=0.31,
                                       band="high", due_date=due, opened_by_run=run.id)
         cases[role] = case.id
-    app = create_app(Settings(home=home, database_url=url, bundle_path=bundle, log_level="ERROR"))
+    app = create_app(Settings(home=home, database_url=url, bundle_path=bundle, log_level="ERROR",
+                              session_secret=SecretStr(TEST_SESSION_SECRET)))
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield {"app": app, "client": client, "keys": keys, "session": session, "cases": cases, "url": url,
+        yield {"app": app, "client": client, "keys": keys, "people": people, "session": session, "cases": cases,
+               "url": url,
                "home": home, "bundle": bundle, "engine": engine, "seed": seed}
     session.close()
     engine.dispose()
@@ -89,9 +95,8 @@ def api(site: dict[str, Any], who: str) -> dict[str, str]:
 
 def signed_in(site: dict[str, Any], who: str) -> TestClient:
     c = TestClient(site["app"], raise_server_exceptions=False)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
-    assert c.post("/login", data={"api_key": site["keys"][who], "csrf_token": token},
-                  follow_redirects=False).status_code == 303
+    c.cookies.set(SESSION_COOKIE, sign_in_person(site["session"], TEST_SESSION_SECRET, role="",
+                                                 user_id=site["people"][who])[1])
     return c
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
-from conftest import SmallWorld
+from conftest import TEST_SESSION_SECRET, SmallWorld, sign_in_person
 from riskscore.api import create_app
 from riskscore.settings import Settings
 from riskscore.store.db import make_engine, session_factory
@@ -23,6 +24,7 @@ from riskscore.store.keys import create_key
 from riskscore.store.models import Score
 from riskscore.store.scores import stored_to_result
 from riskscore.testing import body_from_tables
+from riskscore.web.auth import SESSION_COOKIE
 
 pytestmark = pytest.mark.slow
 COMPARED = ("student_id", "school_id", "municipality", "rmc_region", "age", "band", "reasons", "triggers", "roles",
@@ -44,9 +46,11 @@ def world(small_world: SmallWorld, tmp_path_factory: pytest.TempPathFactory) -> 
     with sessions() as s:
         batch = {r.student_id: stored_to_result(r) for r in s.query(Score)}
         key = create_key(s, "jeugdarts", "all", [], "parity")[1]  # sees everything, health detail included
-    app = create_app(Settings(home=home, database_url=url, bundle_path=small_world.bundle_dir, log_level="WARNING"))
+        person = sign_in_person(s, TEST_SESSION_SECRET, role="jeugdarts", scope_kind="all", label="parity")[1]
+    app = create_app(Settings(home=home, database_url=url, bundle_path=small_world.bundle_dir, log_level="WARNING",
+                              session_secret=SecretStr(TEST_SESSION_SECRET)))
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield {"client": client, "key": key, "batch": batch, "sessions": sessions}
+        yield {"client": client, "key": key, "person": person, "batch": batch, "sessions": sessions}
     engine.dispose()
 
 
@@ -81,11 +85,8 @@ def page_of(world: dict[str, Any], sid: str) -> tuple[list[str], str]:
 
 
 def sign_in(world: dict[str, Any]) -> None:
-    c = world["client"]
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
-    assert token
-    r = c.post("/login", data={"api_key": world["key"], "csrf_token": token.group(1)}, follow_redirects=False)
-    assert r.status_code == 303, r.text
+    """The same jeugdarts (scope all), as a person signed in on the web."""
+    world["client"].cookies.set(SESSION_COOKIE, world["person"])
 
 
 def test_batch_web_and_api_agree(world: dict[str, Any], small_world: SmallWorld) -> None:

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from conftest import TEST_SESSION_SECRET, sign_in_person
 from riskscore.api import create_app
 from riskscore.cli import app as cli_app
 from riskscore.settings import Settings
@@ -21,7 +23,9 @@ from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.erasure import registry
 from riskscore.store.keys import create_key
 from riskscore.store.models import Base
+from riskscore.store.users import create_user
 from riskscore.testing import register_pupils
+from riskscore.web.auth import SESSION_COOKIE
 from test_api import build_bundle, student
 
 
@@ -33,14 +37,16 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     engine = make_engine(url)
     sessions = session_factory(engine)
     with sessions() as s:
-        keys = {"school": create_key(s, "school", "school", ["01AB"], "mentor")[1],
-                "other": create_key(s, "school", "school", ["02CD"], "other school")[1],
-                "admin": create_key(s, "admin", "all", [], "fg")[1],
-                "data_team": create_key(s, "data_team", "all", [], "dt")[1]}
+        specs = [("school", "school", "school", ["01AB"], "mentor"), ("other", "school", "school", ["02CD"], "other school"),
+                 ("admin", "admin", "all", [], "fg"), ("data_team", "data_team", "all", [], "dt")]
+        keys = {name: create_key(s, role, kind, values, label)[1] for name, role, kind, values, label in specs}
+        people = {name: create_user(s, display_name=label, email=f"{name}@rights.example", role=role, scope_kind=kind,
+                                    scope_values=values).id for name, role, kind, values, label in specs}
     app = create_app(Settings(home=home, database_url=url, bundle_path=build_bundle(home / "bundle"),
-                              log_level="WARNING"))
+                              log_level="WARNING", session_secret=SecretStr(TEST_SESSION_SECRET)))
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield {"client": client, "keys": keys, "sessions": sessions, "url": url, "home": home, "engine": engine}
+        yield {"client": client, "keys": keys, "people": people, "sessions": sessions, "url": url, "home": home,
+               "engine": engine}
     engine.dispose()
 
 
@@ -161,13 +167,11 @@ def test_bsn_like_ids_are_refused(env: dict[str, Any]) -> None:
 
 # --- the web pages ----------------------------------------------------------------------------------
 def _browser(env: dict[str, Any], who: str) -> TestClient:
-    import re
-
+    """A browser with this person signed in (a fresh server-side session)."""
     client = TestClient(env["client"].app, raise_server_exceptions=False)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert token
-    r = client.post("/login", data={"api_key": env["keys"][who], "csrf_token": token.group(1)}, follow_redirects=False)
-    assert r.status_code == 303, r.text
+    with env["sessions"]() as s:
+        client.cookies.set(SESSION_COOKIE, sign_in_person(s, TEST_SESSION_SECRET, role="",
+                                                          user_id=env["people"][who])[1])
     return client
 
 

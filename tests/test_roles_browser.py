@@ -24,9 +24,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conftest import SiteHome, browser_sign_in, served_site
+from conftest import SiteHome, browser_sign_in, served_site, sign_in_person
 from riskscore.store.cases import list_worklist
-from riskscore.store.keys import create_key
 from riskscore.store.models import Score
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
@@ -110,17 +109,25 @@ def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                       and session.scalar(select(Score.id).where(Score.student_id == c.student_id).limit(1)) is None)
         assert left, f"no unscored young person deregistered without sk in {region}"
 
-        keys = {
-            "school": create_key(session, "school", "school", [busiest("school", "school_id")], "Mentor Anne de Vries")[1],
-            "leerplicht": create_key(session, "leerplicht", "municipality", [busiest("leerplicht", "municipality")],
-                                     "Leerplichtambtenaar Bram Jansen")[1],
-            "jeugdarts": create_key(session, "jeugdarts", "rmc_region", [busiest("jeugdarts", "rmc_region")],
-                                    "Jeugdarts Chris Bakker")[1],
-            "rmc": create_key(session, "rmc", "rmc_region", [region], "RMC-trajectbegeleider Dewi Visser")[1],
-            "data_team": create_key(session, "data_team", "all", [], "Datateam")[1],
+        secret = site.env["RISKSCORE_SESSION_SECRET"]
+
+        def person(role: str, kind: str, values: list[str], name: str) -> str:
+            """A person with a live web session (signing in itself: test_signin_browser.py)."""
+            return sign_in_person(session, secret, role=role, scope_kind=kind, scope_values=values, label=name)[1]
+
+        people = {
+            "school": person("school", "school", [busiest("school", "school_id")], "Mentor Anne de Vries"),
+            "leerplicht": person("leerplicht", "municipality", [busiest("leerplicht", "municipality")],
+                                 "Leerplichtambtenaar Bram Jansen"),
+            "jeugdarts": person("jeugdarts", "rmc_region", [busiest("jeugdarts", "rmc_region")],
+                                "Jeugdarts Chris Bakker"),
+            "rmc": person("rmc", "rmc_region", [region], "RMC-trajectbegeleider Dewi Visser"),
+            "data_team": person("data_team", "all", [], "Datateam"),
+            "admin": person("admin", "all", [], "Functioneel beheerder Eva Smit"),
         }
-        return {"keys": keys, "rmc": {"region": region, "in_region": in_region, "inside": rmc_inside[0],
-                                      "outside": rmc_outside[0], "left": left[0]}}
+        return {"keys": {}, "people": people, "rmc": {"region": region, "in_region": in_region,
+                                                      "inside": rmc_inside[0], "outside": rmc_outside[0],
+                                                      "left": left[0]}}
 
     with served_site(small_world, tmp_path_factory.mktemp("roles-home"), prepare) as served:
         yield served
@@ -150,7 +157,7 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
     context.set_default_timeout(15_000)
     page = context.new_page()
     base = site["base"]
-    browser_sign_in(page, base, site["keys"][role])
+    browser_sign_in(page, base, site["people"][role])
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     expect(page.locator("header")).to_contain_text(f"rol: {ROLE_WORDS[role]}")
     check_axe(page, axe_source, f"{role} worklist ({kind})")
@@ -331,7 +338,7 @@ def test_data_team_looks_at_monitoring(chromium: Any, site: dict[str, Any], axe_
     context = chromium.new_context(viewport=viewport, bypass_csp=True)
     context.set_default_timeout(15_000)
     page = context.new_page()
-    browser_sign_in(page, site["base"], site["keys"]["data_team"])
+    browser_sign_in(page, site["base"], site["people"]["data_team"])
     expect(page.get_by_role("heading", level=1)).to_have_text("Monitoring")
     expect(page.locator("main")).to_contain_text("Oordeel:")
     charts = page.locator("svg.chart")
@@ -352,6 +359,81 @@ def test_data_team_looks_at_monitoring(chromium: Any, site: dict[str, Any], axe_
     assert "/monitoring/reports/" in page.url and page.url.endswith("evidently_drift.html")
     context.close()
 
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_admin_pages_work_and_are_accessible(chromium: Any, site: dict[str, Any], axe_source: str,
+                                            viewport: dict[str, int]) -> None:
+    """The admin's pages (people, API keys, sessions, audit log, reload) in a real browser: each has 0 axe
+    violations; a person is added and edited, a key is created (shown once) and revoked, the audit log
+    finds the admin's own actions by person and action."""
+    from playwright.sync_api import expect
+
+    kind = "phone" if viewport["width"] < 500 else "desktop"
+    context = chromium.new_context(viewport=viewport, bypass_csp=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    base = site["base"]
+    browser_sign_in(page, base, site["people"]["admin"])
+    page.get_by_role("link", name="Beheer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Beheer")
+    check_axe(page, axe_source, f"admin index ({kind})")
+
+    page.get_by_role("link", name="Personen").click()
+    check_axe(page, axe_source, f"admin people ({kind})")
+    name = f"Mentor {kind} {secrets.token_hex(2)}"
+    page.get_by_label("Naam").fill(name)
+    page.get_by_label("E-mailadres").fill(f"{secrets.token_hex(4)}@school.example")
+    page.get_by_label("Rol").select_option("school")
+    page.get_by_label("Bereik").fill("school:01AB")
+    page.get_by_label("Mentorgroepen (optioneel)").fill("3A, 3B")
+    page.get_by_role("button", name="Persoon toevoegen").click()
+    expect(page.get_by_role("status")).to_contain_text("Opgeslagen.")
+    page.get_by_role("link", name=name).click()
+    check_axe(page, axe_source, f"admin person ({kind})")
+    page.get_by_label("Bereik").fill("nonsense")
+    page.get_by_role("button", name="Opslaan").click()
+    expect(page.get_by_role("alert")).to_contain_text("Schrijf het bereik als")
+    check_axe(page, axe_source, f"admin person with an error ({kind})")
+
+    page.goto(f"{base}/admin/keys")
+    check_axe(page, axe_source, f"admin keys ({kind})")
+    page.get_by_label("Omschrijving (welk systeem)").fill(f"Magister-koppeling {kind}")
+    page.get_by_label("Bereik").fill("school:01AB")
+    page.get_by_role("button", name="Sleutel maken").click()
+    key = page.locator("#new-key").inner_text()
+    assert key.startswith("rsk_")
+    check_axe(page, axe_source, f"admin key shown once ({kind})")
+    page.goto(f"{base}/admin/keys")
+    assert key not in page.content()  # shown once, never again
+    page.get_by_role("button", name=f"Intrekken: Magister-koppeling {kind}").click()
+    expect(page.get_by_role("status")).to_contain_text("Ingetrokken.")
+
+    page.goto(f"{base}/admin/sessions")
+    check_axe(page, axe_source, f"admin sessions ({kind})")
+    expect(page.locator("main")).to_contain_text("Functioneel beheerder Eva Smit")
+
+    page.goto(f"{base}/admin/audit")
+    page.get_by_label("Persoon of sleutel").fill("Eva Smit")
+    page.get_by_label("Handeling (begin)").fill("admin.key")
+    page.get_by_role("button", name="Zoeken").click()
+    expect(page.locator("main table")).to_contain_text("admin.key.revoke")
+    check_axe(page, axe_source, f"admin audit log ({kind})")
+
+    page.goto(f"{base}/admin/model")
+    check_axe(page, axe_source, f"admin model ({kind})")
+    page.get_by_role("button", name="Model herladen").click()
+    expect(page.get_by_role("status")).to_contain_text("versie")
+    if kind == "phone":
+        no_horizontal_scroll(page, "admin model")
+    context.close()
+
+    # the sign-in page as a stranger sees it
+    stranger = chromium.new_context(viewport=viewport, bypass_csp=True)
+    page = stranger.new_page()
+    page.goto(f"{base}/login")
+    check_axe(page, axe_source, f"sign-in page ({kind})")
+    stranger.close()
 
 
 def test_the_accessibility_check_can_fail(chromium: Any, axe_source: str) -> None:

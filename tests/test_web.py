@@ -7,21 +7,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
-from itsdangerous import URLSafeTimedSerializer
+from pydantic import SecretStr
+from sqlalchemy import select
 
+from conftest import sign_in_person
 from riskscore.api import create_app
 from riskscore.settings import Settings
 from riskscore.store.audit import list_audit, verify_chain
 from riskscore.store.cases import case_history, case_outcomes, list_worklist, open_or_update_case
 from riskscore.store.db import make_engine, migrate, session_factory
-from riskscore.store.keys import create_key, recent_auth_failures, revoke_key
+from riskscore.store.keys import create_key
+from riskscore.store.models import UserSession, utcnow
 from riskscore.store.runs import write_scoring_run
+from riskscore.store.users import create_user, set_active
+from riskscore.store.web_sessions import find_session, token_digest
 from riskscore.testing import register_places
 from riskscore.web import i18n
 from riskscore.web.auth import SESSION_COOKIE
@@ -90,6 +97,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     session = session_factory(engine)()
     keys: dict[str, str] = {}
     key_ids: dict[str, str] = {}
+    people: dict[str, str] = {}  # who -> user id
     for name, role, kind, values in [
         ("school_a", "school", "school", ["01AB", "01AC"]),
         ("school_b", "school", "school", ["02CD"]),
@@ -99,13 +107,16 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         ("admin", "admin", "all", []),
         ("revokable", "school", "school", ["01AB"]),
     ]:
-        key_ids[name], keys[name] = create_key(session, role, kind, values, f"{name} label")
+        key_ids[name], keys[name] = create_key(session, role, kind, values, f"{name} key")  # machines: the API
+        people[name] = create_user(session, display_name=f"{name} label", email=f"{name}@web.example", role=role,
+                                   scope_kind=kind, scope_values=values).id
     cases = _seed(session)
-    settings = Settings(home=home, database_url=url, bundle_path=bundle)
+    secret = secrets.token_urlsafe(32)
+    settings = Settings(home=home, database_url=url, bundle_path=bundle, session_secret=SecretStr(secret))
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield {"app": app, "client": client, "keys": keys, "key_ids": key_ids, "session": session, "cases": cases,
-               "home": home, "settings": settings}
+        yield {"app": app, "client": client, "keys": keys, "key_ids": key_ids, "people": people, "session": session,
+               "cases": cases, "home": home, "settings": settings, "secret": secret}
     session.close()
     engine.dispose()
 
@@ -122,11 +133,16 @@ def csrf_of(html: str) -> str:
 
 
 def sign_in(web: dict[str, Any], who: str, client: TestClient | None = None) -> TestClient:
+    """A client with a fresh session of this person (as a sign-in makes it: a new server-side session)."""
     client = client or browser(web)
-    token = csrf_of(client.get("/login").text)
-    r = client.post("/login", data={"api_key": web["keys"][who], "csrf_token": token}, follow_redirects=False)
-    assert r.status_code == 303, r.text
+    _actor, token = sign_in_person(web["session"], web["secret"], role="", user_id=web["people"][who])
+    client.cookies.set(SESSION_COOKIE, token)
     return client
+
+
+def actor(web: dict[str, Any], who: str) -> str:
+    """What the audit log and case history record for this person."""
+    return f"user:{web['people'][who]}"
 
 
 def main_text(html: str) -> str:
@@ -147,27 +163,20 @@ def test_root_redirects_to_login_then_worklist(web: dict[str, Any]) -> None:
     assert dt_client.get("/", follow_redirects=False).headers["location"] == "/monitoring"
 
 
-def test_session_cookie_is_signed_httponly_lax_and_holds_no_key(web: dict[str, Any]) -> None:
-    c = browser(web)
-    token = csrf_of(c.get("/login").text)
-    r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/worklist"
-    header = next(h for h in r.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE + "="))
-    flags = header.lower()
-    assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags  # lax: links from elsewhere land signed in
-    assert "secure" not in flags.replace("samesite", "")  # plain http in tests: Secure would drop the cookie
-    value = header.split(";", 1)[0].split("=", 1)[1].strip('"')
-    key = web["keys"]["school_a"]
-    assert key not in value and key.split("_", 2)[2] not in value
-    secret = web["settings"].session_secret.get_secret_value()
-    data = URLSafeTimedSerializer(secret, salt="riskscore.web.session.v1").loads(value)
-    assert set(data) == {"kid", "role", "csrf"} and data["kid"] == web["key_ids"]["school_a"]
-    assert data["csrf"] != token  # signing in rotates the CSRF token
-    # a forged cookie (role changed, signature kept) is not accepted
-    forged = value.replace(value.split(".")[0], value.split(".")[0][:-2] + "AA")
-    f = browser(web)
-    f.cookies.set(SESSION_COOKIE, forged)
-    assert f.get("/worklist", follow_redirects=False).status_code == 303
+def test_session_cookie_is_an_opaque_token_whose_keyed_digest_alone_is_stored(web: dict[str, Any]) -> None:
+    c = sign_in(web, "school_a")
+    token = c.cookies.get(SESSION_COOKIE)
+    assert token and c.get("/worklist").status_code == 200
+    session = web["session"]
+    rows = list(session.scalars(select(UserSession).where(UserSession.user_id == web["people"]["school_a"])))
+    assert rows and all(token not in (r.token_digest, r.id, r.csrf) for r in rows)
+    assert any(r.token_digest == token_digest(web["secret"].encode(), token) for r in rows)
+    # a token that is not in the store, or that differs by one character, opens nothing
+    for forged in (secrets.token_urlsafe(32), token[:-1] + ("A" if token[-1] != "A" else "B")):
+        f = browser(web)
+        f.cookies.set(SESSION_COOKIE, forged)
+        r = f.get("/worklist", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
 def test_secure_cookie_over_https(web: dict[str, Any]) -> None:
@@ -176,59 +185,55 @@ def test_secure_cookie_over_https(web: dict[str, Any]) -> None:
     assert "secure" in r.headers["set-cookie"].lower()
 
 
-def test_failed_sign_in_is_clear_counted_and_audited(web: dict[str, Any]) -> None:
-    session = web["session"]
-    before = recent_auth_failures(session, client="testclient")
+def test_web_sign_in_with_an_api_key_is_gone(web: dict[str, Any]) -> None:
+    """Web pages are for people: a machine key opens no web session (the form and route are gone)."""
     c = browser(web)
-    token = csrf_of(c.get("/login").text)
-    r = c.post("/login", data={"api_key": "rsk_nope_wrongsecret", "csrf_token": token})
-    assert r.status_code == 401
-    assert "Aanmelden mislukt" in r.text and "Traceback" not in r.text
-    assert 'aria-invalid="true"' in r.text
-    assert recent_auth_failures(session, client="testclient") == before + 1
-    assert list_audit(session, actor="key:nope")[0].outcome == "denied"
-    r = c.post("/login", data={"api_key": "   ", "csrf_token": token})
-    assert r.status_code == 400 and "Vul een API-sleutel in" in r.text
-    # a key too long for the form is a clear 400 page, not a stack trace
-    r = c.post("/login", data={"api_key": "x" * 5000, "csrf_token": token})
-    assert r.status_code == 400 and "Ongeldige invoer" in r.text and "Traceback" not in r.text
+    page = c.get("/login")
+    assert "API-sleutel" not in page.text and 'name="api_key"' not in page.text
+    assert "niet ingesteld" in page.text  # no identity provider configured in this app: it says so
+    r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": "x" * 43}, follow_redirects=False)
+    assert r.status_code == 404 and "Traceback" not in r.text
+    assert SESSION_COOKIE not in c.cookies
+    assert c.get("/worklist", follow_redirects=False).status_code == 303
+    # the same key still works on the API
+    assert web["client"].get("/v1/students/W-A1/score",
+                             headers={"Authorization": f"Bearer {web['keys']['school_a']}"}).status_code == 200
 
 
 def test_csrf_token_is_required_on_every_post(web: dict[str, Any]) -> None:
-    c = browser(web)
-    c.get("/login")
-    for data in ({"api_key": web["keys"]["school_a"]}, {"api_key": web["keys"]["school_a"], "csrf_token": "x" * 43}):
-        r = c.post("/login", data=data)
+    c = sign_in(web, "school_a")
+    case_id = web["cases"]["school:W-A3"]
+    for data in ({"to_status": "in_review"}, {"csrf_token": "x" * 43, "to_status": "in_review"}):
+        r = c.post(f"/cases/{case_id}/review", data=data)
         assert r.status_code == 403 and "Formulier verlopen" in r.text
-    assert c.get("/worklist", follow_redirects=False).status_code == 303  # not signed in
     # a token from another session does not work either
     other = sign_in(web, "school_a")
     other_token = csrf_of(other.get("/worklist").text)
     mine = sign_in(web, "school_a")
-    case_id = web["cases"]["school:W-A3"]
+    assert csrf_of(mine.get("/worklist").text) != other_token  # one token per session
     r = mine.post(f"/cases/{case_id}/review", data={"csrf_token": other_token, "to_status": "in_review"})
     assert r.status_code == 403
     r = mine.post("/logout", data={})
     assert r.status_code == 403
+    assert mine.get("/worklist").status_code == 200  # still signed in: a logout needs the token too
     assert list_worklist(web["session"], role="school", statuses=None)  # nothing changed
     assert [e.action for e in case_history(web["session"], case_id)] == ["open"]
 
 
 def test_next_parameter_is_never_an_open_redirect(web: dict[str, Any]) -> None:
-    c = browser(web)
-    token = csrf_of(c.get("/login?next=//evil.example/x").text)
-    r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token,
-                               "next": "//evil.example/x"}, follow_redirects=False)
-    assert r.headers["location"] == "/worklist"
-    c2 = browser(web)
-    token = csrf_of(c2.get("/login").text)
-    r = c2.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token,
-                                "next": "/students/W-A1"}, follow_redirects=False)
+    c = sign_in(web, "school_a")
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        r = c.get(f"/login?{urlencode({'next': target})}", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/worklist", target
+    r = c.get("/login?next=/students/W-A1", follow_redirects=False)
     assert r.headers["location"] == "/students/W-A1"
 
 
-def test_logout_ends_the_session(web: dict[str, Any]) -> None:
+def test_logout_ends_the_session_and_the_old_cookie_opens_nothing(web: dict[str, Any]) -> None:
+    """Break 5: logout used to clear the cookie in the browser only; a copy of it still read pupils'
+    pages and saved reviews. Now the session ends in the store."""
     c = sign_in(web, "school_a")
+    old = c.cookies.get(SESSION_COOKIE)
     token = csrf_of(c.get("/worklist").text)
     assert c.get("/logout").status_code == 200  # a confirmation form, never a state change on GET
     assert c.get("/worklist", follow_redirects=False).status_code == 200
@@ -237,15 +242,55 @@ def test_logout_ends_the_session(web: dict[str, Any]) -> None:
     assert 'max-age=0' in r.headers["set-cookie"].lower() or "expires" in r.headers["set-cookie"].lower()
     assert "U bent afgemeld" in c.get("/login?logged_out=1").text
     assert c.get("/worklist", follow_redirects=False).status_code == 303
+    # the copied cookie: pages, dossier and the review form all refuse it
+    thief = browser(web)
+    thief.cookies.set(SESSION_COOKIE, old)
+    for path in ("/worklist", "/students/W-A1", "/students/W-A1/dossier"):
+        r = thief.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login"), path
+    case_id = web["cases"]["school:W-A3"]
+    r = thief.post(f"/cases/{case_id}/review", data={"csrf_token": token, "note": "after logout"},
+                   follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    web["session"].expire_all()
+    assert all(e.note != "after logout" for e in case_history(web["session"], case_id))
+    assert list_audit(web["session"], actor=actor(web, "school_a"))[0].action == "web.logout"
 
 
-def test_revoking_the_key_ends_its_web_session(web: dict[str, Any]) -> None:
+def test_deactivating_the_person_ends_their_web_session(web: dict[str, Any]) -> None:
     c = sign_in(web, "revokable")
     assert c.get("/worklist").status_code == 200
-    revoke_key(web["session"], web["key_ids"]["revokable"])
-    r = c.get("/worklist", follow_redirects=False)
-    assert r.status_code == 303 and "expired=1" in r.headers["location"]
-    assert "sessie is verlopen" in c.get(r.headers["location"]).text
+    set_active(web["session"], web["people"]["revokable"], False)
+    try:
+        r = c.get("/worklist", follow_redirects=False)
+        assert r.status_code == 303 and "expired=1" in r.headers["location"]
+        assert "sessie is beëindigd" in c.get(r.headers["location"]).text
+    finally:
+        set_active(web["session"], web["people"]["revokable"], True)
+    assert c.get("/worklist", follow_redirects=False).status_code == 303  # ended stays ended
+
+
+def test_idle_and_absolute_lifetime_end_a_session(web: dict[str, Any]) -> None:
+    session = web["session"]
+    key = web["secret"].encode()
+    for shift, expected in ((dt.timedelta(minutes=29), None), (dt.timedelta(minutes=31), "idle")):
+        _actor, token = sign_in_person(session, web["secret"], role="", user_id=web["people"]["school_a"])
+        later = utcnow() + shift
+        found, why = find_session(session, token=token, secret=key, idle=dt.timedelta(minutes=30), now=later)
+        assert why == expected and (found is None) == (expected is not None)
+    _actor, token = sign_in_person(session, web["secret"], role="", user_id=web["people"]["school_a"])
+    t = utcnow()
+    for hour in range(1, 8):  # active every 20 minutes all day: never idle ...
+        for minute in (0, 20, 40):
+            found, why = find_session(session, token=token, secret=key, idle=dt.timedelta(minutes=30),
+                                      now=t + dt.timedelta(hours=hour - 1, minutes=minute))
+            assert found is not None, (hour, minute, why)
+    found, why = find_session(session, token=token, secret=key, idle=dt.timedelta(minutes=30),
+                              now=t + dt.timedelta(hours=8, minutes=1))
+    assert found is None and why == "expired"  # ... but never longer than the absolute lifetime
+    c = browser(web)
+    c.cookies.set(SESSION_COOKIE, token)
+    assert c.get("/worklist", follow_redirects=False).status_code == 303
 
 
 # --- language and layout -------------------------------------------------------------------------
@@ -391,7 +436,7 @@ def test_every_student_view_is_audited_with_a_purpose(web: dict[str, Any]) -> No
     assert len(entries) == before + 1
     e = entries[0]
     assert (e.action, e.outcome, e.role, e.purpose, e.actor) == ("student.view", "allowed", "school", "signalering",
-                                                                  web["key_ids"]["school_a"])
+                                                                  actor(web, "school_a"))
     assert e.request_id
     assert list_audit(session, resource="worklist:school")[0].action == "worklist.read"
     assert verify_chain(session).ok
@@ -417,7 +462,7 @@ def test_review_outcome_is_saved_redirected_and_shown_after_reload(web: dict[str
     events = case_history(session, case_id)
     assert [(e.action, e.to_status) for e in events] == [("open", "open"), ("status", "in_review"),
                                                          ("outcome", "in_review")]
-    assert events[-1].actor == web["key_ids"]["school_a"]
+    assert events[-1].actor == actor(web, "school_a")
     (outcome,) = case_outcomes(session, case_id)
     assert (outcome.outcome, outcome.worth_conversation, outcome.note) == (
         "conversation_held", True, "Gesprek met mentor gepland.")
@@ -483,22 +528,3 @@ def test_api_still_answers_json(web: dict[str, Any]) -> None:
     r = web["client"].get("/v1/students/W-A1/score", headers={"Authorization": f"Bearer {web['keys']['school_a']}"})
     assert r.status_code == 200 and r.json()["student_id"] == "W-A1"
     assert "set-cookie" not in r.headers
-
-
-def test_sign_in_is_refused_after_many_failures(web: dict[str, Any]) -> None:
-    """Last in this module: it uses up the test client's failure budget for 15 minutes."""
-    from riskscore.store.keys import record_auth_failure
-    from riskscore.web.auth import MAX_LOGIN_FAILURES
-
-    session = web["session"]
-    for _ in range(MAX_LOGIN_FAILURES):
-        record_auth_failure(session, client="testclient", key_id=None)
-    c = browser(web)
-    token = csrf_of(c.get("/login").text)
-    r = c.post("/login", data={"api_key": "rsk_wrong_notthesecret", "csrf_token": token}, follow_redirects=False)
-    assert r.status_code == 429 and "Te veel mislukte pogingen" in r.text
-    assert c.get("/worklist", follow_redirects=False).status_code == 303
-    # the NAT case: a colleague behind the same address with a valid key still signs in
-    r = c.post("/login", data={"api_key": web["keys"]["school_a"], "csrf_token": token}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/worklist"
-    assert c.get("/worklist").status_code == 200

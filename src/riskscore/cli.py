@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 #: command modules, in the order they appear in --help
-COMMAND_MODULES = ("synth", "ingest", "features", "training", "scoring", "service", "keys", "monitoring", "audit",
+COMMAND_MODULES = ("synth", "ingest", "features", "training", "scoring", "service", "keys", "users", "monitoring", "audit",
                    "impact", "privacy")
 
 

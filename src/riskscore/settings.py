@@ -39,7 +39,34 @@ class Settings(BaseSettings):
     demo_mode_not_for_real_pupils: bool = Field(
         False, description="Demo mode (scripts/demo.sh): imports may use the public demo pseudonym key."
     )
-    session_secret: SecretStr = Field(SecretStr("dev-only-session-secret-change-me"))
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Key (at least 32 characters) under which web session tokens are stored as HMAC digests and the "
+        "sign-in flow's state is signed. No default: `riskscore serve` stops (exit 2) without it, except in demo "
+        "mode, where a random one is made per start.",
+    )
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60, description="A web session ends after this long "
+                                                                        "without a request.")
+    session_max_hours: float = Field(8.0, gt=0, le=7 * 24, description="A web session ends this long after "
+                                                                        "sign-in, however active.")
+    oidc_issuer: str = Field("", description="OpenID Connect issuer URL of the institution's identity provider "
+                             "(discovery at <issuer>/.well-known/openid-configuration). Empty: no sign-in over OIDC.")
+    oidc_discovery_url: str = Field("", description="Discovery document URL if it is not under the issuer.")
+    oidc_client_id: str = Field("", description="riskscore's client id at the identity provider.")
+    oidc_client_secret: SecretStr | None = Field(None, description="riskscore's client secret (no default).")
+    oidc_scopes: str = Field("openid profile email", description="Scopes asked for at sign-in ('openid' is needed).")
+    oidc_redirect_uri: str = Field("", description="The callback URL registered at the provider, e.g. "
+                                   "https://riskscore.example.nl/login/callback; default: derived from the request.")
+    oidc_provider_name: str = Field("", description="What the sign-in button names, e.g. 'SURFconext' or "
+                                    "'Microsoft'; default: 'your institution'.")
+    oidc_claim_name: str = Field("name", description="Claim with the person's display name.")
+    oidc_claim_email: str = Field("email", description="Claim with the person's e-mail address (first sign-in "
+                                  "matches the user table on it, then binds the subject).")
+    oidc_roles_from_claims: bool = Field(False, description="Take role, scope and groups from the claims below for "
+                                         "people not in the user table (the provider must be trusted to set them).")
+    oidc_claim_role: str = Field("riskscore_role", description="Claim with the role (school, jeugdarts, ...).")
+    oidc_claim_scope: str = Field("riskscore_scope", description="Claim with the scope, e.g. 'school:01AB,02CD'.")
+    oidc_claim_groups: str = Field("riskscore_groups", description="Claim with mentor groups (list or comma text).")
     cookie_secure: bool | None = Field(None, description="Secure flag on web cookies; None = when the request came over https.")
     trusted_proxies: str = Field("", description="Comma-separated addresses of reverse proxies whose X-Forwarded-For "
                                  "and X-Forwarded-Proto are believed; empty (default): none, the peer is the client.")

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from riskscore.settings import Settings, get_settings
+
 FACTORY = "riskscore.api:create_app"
 
 
@@ -30,7 +32,6 @@ def serve(
     import uvicorn
 
     from riskscore.errors import ConfigError
-    from riskscore.settings import get_settings
 
     # Options travel to every worker process as RISKSCORE_* variables, read by create_app().
     if bundle is not None:
@@ -46,6 +47,7 @@ def serve(
     os.environ["RISKSCORE_LOG_LEVEL"] = log_level.upper()
     get_settings.cache_clear()
     settings = get_settings()
+    _check_sign_in(settings)
     if workers > 1 and settings.resolved_database_url().startswith("sqlite"):
         typer.echo("warning: several workers on SQLite serialise writes; use PostgreSQL for production", err=True)
     # access_log off: uvicorn's access log writes raw paths, which hold student ids.
@@ -54,3 +56,24 @@ def serve(
     uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
                 log_level=log_level.lower(), proxy_headers=bool(proxies),
                 forwarded_allow_ips=",".join(proxies) or None)
+
+
+def _check_sign_in(settings: Settings) -> None:
+    """Before anything serves: a session secret (exit 2 without one, outside demo mode) and a complete
+    identity-provider configuration. In demo mode without a secret one random secret is made here and
+    handed to every worker, so a session opened in one worker is accepted by the others."""
+    from riskscore.access.signin import SECRET_ENV, oidc_config, resolve_session_secret
+
+    secret = settings.session_secret.get_secret_value() if settings.session_secret is not None else None
+    key, throwaway = resolve_session_secret(secret, demo_mode=settings.demo_mode_not_for_real_pupils)
+    if throwaway:
+        os.environ[SECRET_ENV] = key.decode("ascii")
+        get_settings.cache_clear()
+        typer.echo("DEMO MODE: a random session secret for this run; sessions end when the service stops", err=True)
+    oidc = oidc_config(
+        issuer=settings.oidc_issuer, discovery_url=settings.oidc_discovery_url, client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None,
+        scopes=settings.oidc_scopes, redirect_uri=settings.oidc_redirect_uri)
+    if oidc is None and not settings.demo_mode_not_for_real_pupils:
+        typer.echo("warning: no identity provider (RISKSCORE_OIDC_ISSUER): nobody can sign in on the web pages; "
+                   "the API (keys) works", err=True)

@@ -322,3 +322,55 @@ class RunSignal(Base):
     student_id: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(64))
+
+
+class User(Base):
+    """A person who may sign in on the web: matched on (issuer, subject) from their institution's identity
+    provider, or on e-mail at the first sign-in (which then binds the subject). Role and scope are kept
+    here by an admin (`source` 'table'), or copied from the provider's claims at each sign-in when the
+    deployment opts in (`source` 'claims'). Demo people (`demo`) sign in without a provider, in demo mode only."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_users_issuer_subject"),
+        Index("ix_users_email", "email"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    issuer: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    role: Mapped[str] = mapped_column(String(16))
+    scope_kind: Mapped[str] = mapped_column(String(16))
+    scope_values: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    groups: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(16), default="table")
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class UserSession(Base):
+    """A signed-in web session. The browser holds an opaque random token; only its keyed digest
+    (HMAC-SHA256 under the session secret) is stored, so a copy of the database opens no session.
+    Ended (logout, revocation, idle, lifetime) by setting ended_at; the row stays a while for the admin page."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        Index("ix_web_sessions_user", "user_id", "ended_at"),
+        Index("ix_web_sessions_expires", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_reason: Mapped[str | None] = mapped_column(String(24), nullable=True)

@@ -195,12 +195,10 @@ def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str
                     "outcome": e.outcome, "entry": e.id, **_access_detail(e.detail)}
                    for e in list_audit(session, resource=resource, limit=audit_limit)]
     looked.sort(key=lambda e: e["entry"], reverse=True)
-    if looked:  # the key's label ('mentor team 01AB') says more to a parent than its id
-        from riskscore.store.models import ApiKey
+    if looked:  # the person's name or the key's label ('mentor team 01AB') says more to a parent than an id
+        from riskscore.store.actors import actor_labels
 
-        with translate_errors():
-            labels = dict(session.execute(sa.select(ApiKey.id, ApiKey.label).where(
-                ApiKey.id.in_(sorted({str(e["who"]) for e in looked if e["who"]})))).all())
+        labels = actor_labels(session, [str(e["who"]) for e in looked if e["who"]])
         for e in looked:
             e["who_label"] = labels.get(str(e["who"]))
     if not scores and not cases and objection is None and not looked:

@@ -11,12 +11,19 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def mount_web(app: FastAPI) -> None:
-    """Add the web pages' routes and static files to the app."""
+    """Add the web pages' routes and static files to the app, and how people sign in (from the settings:
+    a half-configured identity provider is a ConfigError here, before anything serves)."""
     from fastapi.staticfiles import StaticFiles
 
+    from riskscore.web.admin import router as admin_router
     from riskscore.web.rights import router as rights_router
     from riskscore.web.routes import router
+    from riskscore.web.signin import router as signin_router
+    from riskscore.web.signin import signin_state_from
 
+    app.state.signin = signin_state_from(app.state.riskscore.settings)
+    app.include_router(signin_router)  # sign in (OpenID Connect, demo people) and out
     app.include_router(router)
     app.include_router(rights_router)  # privacy (objection, dossier, erasure) and impact pages
+    app.include_router(admin_router)  # admin: people, API keys, sessions, audit log, model reload
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,15 +1,24 @@
-"""Web sessions: a signed cookie that holds a key *id*, a role and a CSRF token — never the key.
+"""Web sessions, kept server-side (store/web_sessions.py).
 
-Signed with itsdangerous under settings.session_secret, so a client can read but not forge it. Each
-request looks the key id up again and refuses a revoked key, so revoking a key ends its web sessions
-at once. Every POST form carries the session's CSRF token (synchroniser token); signing in rotates it.
-"""
+Two cookies, both HttpOnly, SameSite=Lax, Secure over https:
+- ``riskscore_session``: an opaque random token, only while signed in. The store keeps only its HMAC
+  digest under the session secret; each request looks it up, so logout, an admin's revocation, the
+  person's deactivation, the idle timeout and the absolute lifetime end it at once, in every worker.
+  It holds no role, no key and no CSRF token; the session's CSRF token lives in its row.
+- ``riskscore_login``: before sign-in only. Signed (itsdangerous, under the session secret) and short-
+  lived; holds the sign-in forms' CSRF token and the OpenID Connect flow's state, nonce and PKCE
+  verifier. Signing in deletes it and makes a brand-new session: nothing from before sign-in becomes
+  the signed-in session (no fixation).
+
+Without a session secret (an API-only deployment) nobody can sign in: forms are refused, no cookie is
+written. Every POST form carries the session's CSRF token (synchroniser token)."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Request, Response
@@ -17,13 +26,15 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from riskscore.access import Principal
+from riskscore.access.signin import OidcConfig
+from riskscore.store.web_sessions import ActiveSession, find_session
 
 SESSION_COOKIE = "riskscore_session"
+LOGIN_COOKIE = "riskscore_login"
 LANG_COOKIE = "lang"
-SESSION_MAX_AGE = 8 * 3600  # one working day; then sign in again
-_SALT = "riskscore.web.session.v1"
-#: failed sign-ins per client within 15 minutes before the login form refuses further tries
-MAX_LOGIN_FAILURES = 10
+#: the sign-in page's form and an OpenID Connect round trip must finish within this (seconds)
+LOGIN_MAX_AGE = 3600
+_SALT = "riskscore.web.login.v1"
 
 
 class LoginRequired(Exception):
@@ -43,15 +54,41 @@ class WebForbidden(Exception):
 
 
 @dataclass
+class SignInState:
+    """How people sign in to this app: the session key, the identity provider, demo mode, lifetimes.
+    Made once by mount_web from the settings; the OpenID Connect client is created on first use."""
+
+    key: bytes | None
+    throwaway_key: bool = False
+    oidc: OidcConfig | None = None
+    demo_mode: bool = False
+    idle: timedelta = timedelta(minutes=30)
+    lifetime: timedelta = timedelta(hours=8)
+    client: Any = None  # authlib's client for the provider (web/signin.py)
+
+
+def signin_state(request: Request) -> SignInState:
+    state = getattr(request.app.state, "signin", None)
+    return state if isinstance(state, SignInState) else SignInState(key=None)
+
+
+@dataclass
 class WebSession:
-    """The cookie's content for this request; dirty when it must be written back."""
+    """This request's session: the signed-in one (``active``) or the pre-login cookie's data."""
 
     data: dict[str, Any] = field(default_factory=dict)
-    dirty: bool = False
-    cleared: bool = False
+    dirty: bool = False  # the pre-login cookie must be written
+    cleared: bool = False  # the pre-login cookie must be deleted
+    persist: bool = True  # False without a session secret: nothing can be kept
+    active: ActiveSession | None = None
+    checked: bool = False  # the session cookie was looked up in the store
+    new_token: str | None = None  # a fresh session token to set
+    end_cookie: bool = False  # the session cookie must be deleted
 
     @property
     def csrf(self) -> str:
+        if self.active is not None:
+            return self.active.csrf
         token = self.data.get("csrf")
         if not isinstance(token, str) or len(token) < 20:
             token = secrets.token_urlsafe(32)
@@ -59,43 +96,42 @@ class WebSession:
             self.dirty = True
         return token
 
-    def sign_in(self, principal: Principal) -> None:
-        """A fresh session (new CSRF token) for this key: nothing from before sign-in survives."""
-        self.data = {"kid": principal.key_id, "role": principal.role, "csrf": secrets.token_urlsafe(32)}
-        self.dirty = True
+    def signed_in(self, token: str, active: ActiveSession) -> None:
+        """A fresh session replaces whatever came before: the pre-login cookie goes."""
+        self.active, self.new_token, self.checked = active, token, True
+        self.data, self.dirty, self.cleared, self.end_cookie = {}, False, True, False
 
     def sign_out(self) -> None:
-        self.data = {}
-        self.cleared = True
-        self.dirty = False
+        self.active, self.new_token, self.end_cookie = None, None, True
+        self.data, self.dirty, self.cleared = {}, False, True
 
 
-def _serializer(request: Request) -> URLSafeTimedSerializer:
-    secret = request.app.state.riskscore.settings.session_secret.get_secret_value()
-    return URLSafeTimedSerializer(secret, salt=_SALT)
+def _serializer(key: bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt=_SALT)
 
 
 def web_session(request: Request) -> WebSession:
-    """The request's session, read from the cookie once (a bad or expired cookie reads as empty)."""
+    """The request's session object (the pre-login cookie is read once; the store only by current_principal)."""
     existing = getattr(request.state, "web_session", None)
     if isinstance(existing, WebSession):
         return existing
+    key = signin_state(request).key
     data: dict[str, Any] = {}
-    raw = request.cookies.get(SESSION_COOKIE)
-    if raw:
+    raw = request.cookies.get(LOGIN_COOKIE)
+    if raw and key is not None:
         try:
-            loaded = _serializer(request).loads(raw, max_age=SESSION_MAX_AGE)
+            loaded = _serializer(key).loads(raw, max_age=LOGIN_MAX_AGE)
             data = loaded if isinstance(loaded, dict) else {}
-        except BadSignature:  # tampered, from another secret, or expired
+        except BadSignature:  # tampered, from another secret, or too old
             data = {}
-    session = WebSession(data=data, dirty=not raw)
+    session = WebSession(data=data, persist=key is not None)
     request.state.web_session = session
     return session
 
 
 def cookie_secure(request: Request) -> bool:
     """Secure cookies when settings say so; by default whenever the request came over https
-    (uvicorn runs with proxy_headers, so a TLS-terminating proxy counts)."""
+    (uvicorn runs with proxy_headers for the configured proxies, so a TLS-terminating proxy counts)."""
     configured = getattr(request.app.state.riskscore.settings, "cookie_secure", None)
     if configured is not None:
         return bool(configured)
@@ -103,58 +139,66 @@ def cookie_secure(request: Request) -> bool:
 
 
 def write_session(request: Request, response: Response) -> None:
-    """Write the session cookie back if it changed (or delete it after sign-out).
+    """Set or delete the two cookies as this request changed them.
 
     SameSite=Lax, not Strict: a link from another site (an e-mail, the school's intranet) must land
-    signed in, instead of on /login where a fresh cookie would replace the session. Cross-site POSTs
-    still carry no cookie, and every form checks the session's CSRF token besides."""
+    signed in, and the identity provider's redirect back to /login/callback (a top-level GET) must
+    carry the pre-login cookie. Cross-site POSTs carry neither, and every form checks the CSRF token."""
     session = getattr(request.state, "web_session", None)
     if not isinstance(session, WebSession):
         return
     secure = cookie_secure(request)
-    if session.cleared:
+    if session.new_token is not None:
+        # no Max-Age: the browser forgets it when it closes; the store ends it after idle/lifetime anyway
+        response.set_cookie(SESSION_COOKIE, session.new_token, path="/", secure=secure, httponly=True, samesite="lax")
+    elif session.end_cookie and SESSION_COOKIE in request.cookies:
         response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
-        return
-    if session.dirty:
-        session.csrf  # noqa: B018 - make sure every written session carries a token
-        response.set_cookie(SESSION_COOKIE, _serializer(request).dumps(session.data), max_age=SESSION_MAX_AGE,
-                            path="/", secure=secure, httponly=True, samesite="lax")
+    key = signin_state(request).key
+    if session.cleared:
+        if LOGIN_COOKIE in request.cookies:
+            response.delete_cookie(LOGIN_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
+    elif session.dirty and session.persist and key is not None:
+        response.set_cookie(LOGIN_COOKIE, _serializer(key).dumps(session.data), max_age=LOGIN_MAX_AGE, path="/",
+                            secure=secure, httponly=True, samesite="lax")
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
-    """Raise CsrfError unless the form's token equals the session's (constant-time compare)."""
-    expected = web_session(request).data.get("csrf")
+    """Raise CsrfError unless the form's token equals the session's (constant-time compare).
+
+    A signed-in request must have had its session looked up first (require_principal), so the token is
+    compared with the server-side session's own, never with a pre-login one."""
+    ws = web_session(request)
+    if request.cookies.get(SESSION_COOKIE) and not ws.checked:
+        raise CsrfError
+    if ws.active is None and not ws.persist:
+        raise CsrfError
+    expected = ws.active.csrf if ws.active is not None else ws.data.get("csrf")
     if not isinstance(expected, str) or not submitted or not hmac.compare_digest(expected, submitted):
         raise CsrfError
 
 
-def principal_for_key_id(session: Session, key_id: str) -> Principal | None:
-    """The principal of an unrevoked key, looked up by its id (the session holds no key)."""
-    from riskscore.store.db import translate_errors
-    from riskscore.store.models import ApiKey
-
-    with translate_errors():
-        row = session.get(ApiKey, key_id)
-    if row is None or row.revoked_at is not None:
-        return None
-    return Principal(actor_id=row.id, label=row.label, role=row.role, scope_kind=row.scope_kind,
-                     scope_values=tuple(row.scope_values or ()))
-
-
 def current_principal(request: Request, session: Session) -> Principal | None:
-    """The signed-in principal, or None; a session whose key was revoked (or changed role) is ended."""
+    """The signed-in person, or None. A session cookie the store no longer accepts (logged out, revoked,
+    idle, expired, person deactivated, unknown) is deleted and the login page says the session ended."""
     ws = web_session(request)
-    key_id, role = ws.data.get("kid"), ws.data.get("role")
-    if not isinstance(key_id, str) or not key_id:
+    if ws.checked:
+        return ws.active.principal if ws.active is not None else None
+    ws.checked = True
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
         return None
-    principal = principal_for_key_id(session, key_id)
-    if principal is None or principal.role != role:
-        ws.sign_out()
+    state = signin_state(request)
+    active = None
+    if state.key is not None:
+        active, _why = find_session(session, token=token, secret=state.key, idle=state.idle)
+    if active is None:
+        ws.end_cookie = True
         request.state.session_ended = True
         return None
-    request.state.web_principal = principal
-    request.state.role = principal.role  # for the request log, as the API does
-    return principal
+    ws.active = active
+    request.state.web_principal = active.principal
+    request.state.role = active.principal.role  # for the request log, as the API does
+    return active.principal
 
 
 def require_principal(request: Request, session: Session) -> Principal:
@@ -170,7 +214,5 @@ def require_roles(principal: Principal, allowed: frozenset[str], message_key: st
 
 
 def client_of(request: Request) -> str:
-    """The address failed sign-ins count against (as the API's throttle: the peer, or a trusted proxy's word)."""
-    from riskscore.service.deps import client_of as api_client_of
-
-    return api_client_of(request)
+    """The client address (as the API's throttle: the peer, or a trusted proxy's word)."""
+    return request.client.host if request.client is not None else "unknown"

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from riskscore.access import Principal, sees_case, sees_health, view_result, view_triggers
 from riskscore.access.view import is_health_trigger
+from riskscore.store.actors import actor_labels as store_actor_labels
 from riskscore.store.db import translate_errors
-from riskscore.store.models import ApiKey, CaseEvent, ReviewCase, ReviewOutcome, Score, ScoringRun
+from riskscore.store.models import CaseEvent, ReviewCase, ReviewOutcome, Score, ScoringRun
 from riskscore.web import i18n
 from riskscore.web.actions import LEGAL, NextStep, next_step, today
 
@@ -374,14 +375,12 @@ def student_cases(session: Session, cases: Sequence[ReviewCase], principal: Prin
 
 
 def actor_labels(session: Session, actors: Iterable[str], lang: str = "nl") -> dict[str, str]:
-    """Key id → the key's label, so a history says who rather than which key."""
+    """Actor id → the person's name or the key's label, so a history says who rather than which id."""
     ids = sorted({a for a in actors if a})
     labels = {a: i18n.translate("actor_system", lang) for a in ids if a.startswith("batch:") or a == "system"}
     if not ids:
         return {}
-    with translate_errors():
-        rows = session.execute(select(ApiKey.id, ApiKey.label).where(ApiKey.id.in_(ids))).all()
-    return {**labels, **{row.id: row.label for row in rows}}
+    return {**labels, **store_actor_labels(session, ids)}
 
 
 def contribution_bars(reasons: list[dict[str, Any]], lang: str, *, half_width: float = 110.0) -> list[dict[str, Any]]:

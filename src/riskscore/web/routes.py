@@ -1,4 +1,4 @@
-"""The care team's pages: sign in, worklist, student, review form, model and monitoring.
+"""The care team's pages: worklist, student, review form, model and monitoring (signing in and out: signin.py).
 
 Same access rules as the API (api/deps.py): single students only for the reviewing roles, outside the
 scope looks exactly like unknown (404), every view and write of a student's data is audited before it
@@ -24,15 +24,7 @@ from riskscore.service.deps import (
     require_student_in_scope,
 )
 from riskscore.web import i18n
-from riskscore.web.auth import (
-    MAX_LOGIN_FAILURES,
-    check_csrf,
-    client_of,
-    current_principal,
-    require_principal,
-    require_roles,
-    web_session,
-)
+from riskscore.web.auth import check_csrf, require_principal, require_roles
 from riskscore.web.data import (
     SORTS,
     WORKLIST_LIMIT,
@@ -63,89 +55,6 @@ def _audit(session: Session, request: Request, principal: Principal | None, *, a
 
     append_audit_many(session, [access_entry(request, principal, action=action, resource=resource, outcome=outcome,
                                              purpose=purpose, actor=actor)])
-
-
-def _home_for(principal: Principal) -> str:
-    return "/worklist" if principal.role in WORKLIST_ROLES else "/monitoring"
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only a local path: never an open redirect to another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target
-
-
-# --- sign in / out -------------------------------------------------------------------------------
-@router.get("/")
-def home(request: Request, session: SessionDep) -> Response:
-    principal = current_principal(request, session)
-    return redirect(_home_for(principal) if principal else "/login")
-
-
-@router.get("/login")
-def login_form(request: Request, session: SessionDep, next: str | None = None, expired: str | None = None,
-               logged_out: str | None = None) -> Response:
-    principal = current_principal(request, session)
-    if principal is not None:
-        return redirect(_safe_next(next) or _home_for(principal))
-    message = "session_ended" if expired else ("logged_out" if logged_out else None)
-    return render(request, "login.html", next=_safe_next(next) or "", info=message, error=None)
-
-
-@router.post("/login")
-def login(
-    request: Request,
-    session: SessionDep,
-    api_key: Annotated[str, Form(max_length=400)] = "",
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=500)] = "",
-) -> Response:
-    from riskscore.store.keys import authenticate, key_id_of, recent_auth_failures, record_auth_failure
-
-    check_csrf(request, csrf_token)
-    client = client_of(request)
-    key = api_key.strip()
-    if not key:
-        return render(request, "login.html", status_code=400, next=_safe_next(next) or "", info=None,
-                      error="login_empty")
-    principal = authenticate(session, key)  # a key that works always signs in (colleagues behind one NAT)
-    if principal is None:
-        key_id = key_id_of(key)
-        over = recent_auth_failures(session, client=client) >= MAX_LOGIN_FAILURES or (
-            key_id is not None and recent_auth_failures(session, key_prefix=key_id) >= MAX_LOGIN_FAILURES)
-        if over:
-            return render(request, "login.html", status_code=429, next=_safe_next(next) or "", info=None,
-                          error="login_throttled")
-        record_auth_failure(session, client=client, key_id=key_id)
-        _audit(session, request, None, actor=f"key:{key_id}" if key_id else "anonymous", action="web.login",
-               resource="web:login", outcome="denied", purpose="aanmelden")
-        return render(request, "login.html", status_code=401, next=_safe_next(next) or "", info=None,
-                      error="login_failed")
-    web_session(request).sign_in(principal)
-    request.state.web_principal = principal
-    _audit(session, request, principal, action="web.login", resource="web:login", outcome="allowed",
-           purpose="aanmelden")
-    return redirect(_safe_next(next) or _home_for(principal))
-
-
-@router.get("/logout")
-def logout_form(request: Request, session: SessionDep) -> Response:
-    if current_principal(request, session) is None:
-        return redirect("/login")
-    return render(request, "logout.html")
-
-
-@router.post("/logout")
-def logout(request: Request, session: SessionDep,
-           csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
-    check_csrf(request, csrf_token)
-    principal = current_principal(request, session)
-    if principal is not None:
-        _audit(session, request, principal, action="web.logout", resource="web:login", outcome="allowed",
-               purpose="afmelden")
-    web_session(request).sign_out()
-    return redirect("/login?logged_out=1")
 
 
 # --- worklist ------------------------------------------------------------------------------------
