@@ -361,18 +361,10 @@ def latest_scored_frame(settings: Settings, *, session: Session | None = None) -
     columns: the bundle reference's plus student_id, municipality and the audit columns, which stay in
     the local runs folder; ``frame.attrs['riskscore_run']`` says which run), or None when there is none."""
     from riskscore.store.db import make_engine, session_factory
-    from riskscore.store.runs import list_runs
+    from riskscore.store.runs import list_runs_if_any
 
     def newest(s: Session) -> pd.DataFrame | None:
-        import sqlalchemy as sa
-
-        from riskscore.errors import StoreError
-
-        try:
-            runs = list_runs(s, limit=20)
-        except (sa.exc.SQLAlchemyError, StoreError):  # no tables yet: nothing was ever scored
-            return None
-        for r in runs:
+        for r in list_runs_if_any(s, limit=20):
             frame = read_scored_frame(settings.home, r)
             if frame is not None:
                 return frame

@@ -176,6 +176,19 @@ def list_runs(session: Session, *, limit: int = 50) -> list[ScoringRun]:
         return list(session.scalars(stmt))
 
 
+def list_runs_if_any(session: Session, *, limit: int = 50) -> list[ScoringRun]:
+    """list_runs, or [] when the database has no tables yet (nothing was ever scored)."""
+    import sqlalchemy as sa
+
+    from riskscore.errors import StoreError
+
+    try:
+        return list_runs(session, limit=limit)
+    except (sa.exc.SQLAlchemyError, StoreError):
+        session.rollback()
+        return []
+
+
 def run_scores(session: Session, run_id: int) -> list[Score]:
     """All scores of one complete run (empty if the run is unknown or not complete)."""
     stmt = (

@@ -9,10 +9,9 @@ scope); any other is answered exactly like a missing one (404), and data_team an
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from sqlalchemy.orm import Session
 
 from riskscore.access import Principal, sees_case
 from riskscore.api.routes.worklists import CASE_READ_ROLES, actor_of
@@ -36,6 +35,9 @@ from riskscore.review import duties, letters
 from riskscore.review.worklist import row
 from riskscore.service.deps import STUDENT_ROLES, PrincipalDep, SessionDep, audit, purpose_of, require_role
 from riskscore.store import cases as store
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/cases", tags=["review"])
 
