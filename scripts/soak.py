@@ -31,6 +31,8 @@ import httpx
 STUDENT_ROLES = ("school", "jeugdarts", "leerplicht", "rmc")
 #: request mix (weights): reads of one student, worklists, scoring, and review writes
 MIX = {"read_score": 35, "worklist": 15, "score": 20, "note": 20, "outcome": 10}
+#: pupils first scored during the run (each score request takes the next): imported, never scored before
+FRESH = [f"LOADNEW-{i:05d}" for i in range(4000)]
 
 
 @dataclass
@@ -148,6 +150,8 @@ def start(home: Path, *, workers: int = 2, n_students: int = 60, bundle: Path | 
     with session_factory(engine)() as s:
         # the import's registrations: every load pupil at 01AB (scope comes from these, never from a body)
         register_pupils(s, [student_body(sid, random.Random(0)) for sid in students])
+        # pupils the school system pushes for the first time during the run: registered by the import too
+        register_pupils(s, [student_body(sid, random.Random(0)) for sid in FRESH])
         keys = {role: create_key(s, role, *({"school": ("school", ["01AB"]), "jeugdarts": ("municipality", ["GM0363"]),
                                               "leerplicht": ("municipality", ["GM0363"]),
                                               "rmc": ("rmc_region", ["RMC27"])}[role]), f"load {role}")[1]
@@ -191,6 +195,7 @@ def start(home: Path, *, workers: int = 2, n_students: int = 60, bundle: Path | 
 
 async def _drive(server: Server, result: Result, *, seed: int = 1, timeout: float = 10.0) -> None:
     rng = random.Random(seed)
+    fresh = list(FRESH)
     kinds = [k for k, w in MIX.items() for _ in range(w)]
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     lags: list[float] = []
@@ -201,12 +206,13 @@ async def _drive(server: Server, result: Result, *, seed: int = 1, timeout: floa
         sid = rng.choice(server.students)
         case_id = rng.choice(server.cases)
         tag = uuid.uuid4().hex
+        new: str | None = None
         if kind == "read_score":
             req = client.build_request("GET", f"/v1/students/{sid}/score", headers=headers)
         elif kind == "worklist":
             req = client.build_request("GET", "/v1/worklists", params={"limit": 50}, headers=headers)
         elif kind == "score":
-            new = f"LOADNEW-{tag[:12]}"
+            new = fresh.pop()
             req = client.build_request("POST", "/v1/scores", headers=headers, json={"students": [
                 student_body(new, rng), student_body(rng.choice(server.students), rng)]})
         elif kind == "note":
@@ -214,7 +220,7 @@ async def _drive(server: Server, result: Result, *, seed: int = 1, timeout: floa
                                        json={"note": f"load-note-{tag}"})
         else:
             req = client.build_request("POST", f"/v1/cases/{case_id}/outcome", headers=headers,
-                                       json={"outcome": "conversation_held", "worth_conversation": True,
+                                       json={"outcome": "no_concern", "worth_conversation": True,
                                              "note": f"load-outcome-{tag}"})
         started = time.perf_counter()
         try:
@@ -236,7 +242,7 @@ async def _drive(server: Server, result: Result, *, seed: int = 1, timeout: floa
         elif kind == "outcome":
             result.acked_outcomes.append(f"load-outcome-{tag}")
         elif kind == "score":
-            result.acked_scores.append(f"LOADNEW-{tag[:12]}")
+            result.acked_scores.append(str(new))
 
     async with httpx.AsyncClient(base_url=server.base, timeout=timeout, limits=limits) as client:
         tasks = []
