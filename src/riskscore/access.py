@@ -100,4 +100,8 @@ def redact(result: Mapping[str, Any] | Any, role: str) -> dict[str, Any]:
         {**t, "detail": HEALTH_REDACTED_NL, "withheld": True} if t.get("id") in HEALTH_RULES else t
         for t in result.get("triggers") or []
     ]
+    base = result.get("base")
+    if base and any(r.get("withheld") for r in out["reasons"]):
+        # the rest of the sum would give the withheld reason's contribution away by subtraction
+        out["base"] = {**base, "other": None}
     return out

@@ -213,7 +213,8 @@ def _finish(tables: Mapping[str, pd.DataFrame], bundle: ModelBundle, result: Any
     progress("rules")
     progress("routing")
     scored = result.students
-    candidates, capacities = _candidates(scored, result.leavers, cfg, tbl, RULES, TEAM_UNITS)
+    candidates, capacities = _candidates(scored, result.leavers, cfg, tbl, RULES, TEAM_UNITS,
+                                         ordering=scoring.capacity_ordering(bundle))
     progress("cases")
 
     table = result.table
@@ -239,7 +240,10 @@ def _candidates(
     tbl: RoutingTable,
     rule_catalogue: Mapping[str, Any],
     team_units: Mapping[str, str],
+    ordering: str = "probability",  # scoring.ORDERINGS: which value a capacity list sorts on
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    from riskscore.scoring import capacity_priority
+
     out: list[dict[str, Any]] = []
     rule_roles: set[tuple[str, str]] = set()
     for s in [*scored, *leavers]:  # every rule trigger opens a case, for the enrolled and for leavers
@@ -259,7 +263,7 @@ def _candidates(
     model_scored = [s for s in scored if s.scored]
     by_sid = {s.student_id: s for s in model_scored}
     df = pd.DataFrame({"student_id": [s.student_id for s in model_scored],
-                       "probability": [s.probability for s in model_scored],
+                       "probability": [capacity_priority(s, ordering) for s in model_scored],  # sort key
                        **{u: [getattr(s, u) for s in model_scored] for u in ("school_id", "municipality", "rmc_region")}})
     capacities: dict[str, int] = {}
     for role, per_10k in cfg.capacity_per_10k.items():

@@ -23,7 +23,7 @@ BANDS = ("low", "medium", "high")
 #: band of a stored pupil without a model score (scoring.UNKNOWN_BAND: objected or data incomplete)
 UNSCORED_BAND = "unknown"
 REQUIRED_SCORE_FIELDS = ("student_id", "band")
-OPTIONAL_SCORE_FIELDS = ("school_id", "municipality", "rmc_region", "age", "reasons", "triggers", "roles")
+OPTIONAL_SCORE_FIELDS = ("school_id", "municipality", "rmc_region", "age", "reasons", "triggers", "roles", "base")
 MSG_BAD_SCORE = "score row {index}: {details}"
 _CHUNK = 5000
 
@@ -56,6 +56,7 @@ def _score_values(index: int, row: Mapping[str, Any]) -> dict[str, Any]:
         "reasons": list(row.get("reasons") or []),
         "triggers": list(row.get("triggers") or []),
         "roles": list(row.get("roles") or []),
+        "base": dict(row["base"]) if row.get("base") else None,
     }
 
 

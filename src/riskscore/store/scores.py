@@ -62,7 +62,7 @@ def store_scores_rows(s: Session, results: Iterable[Mapping[str, Any]]) -> None:
              "rmc_region": r["rmc_region"], "as_of": as_of, "age": r["age"], "probability": r["probability"],
              "band": r["band"], "reasons": r["reasons"], "triggers": r["triggers"], "roles": r["roles"],
              "model_version": version, "created_at": now, "objected": bool(r.get("objected", False)),
-             "data_incomplete": bool(r.get("data_incomplete", False))}
+             "data_incomplete": bool(r.get("data_incomplete", False)), "base": r.get("base")}
             for sid, r in latest.items()
         ])
         # counted incrementally inside the write transaction: a count(*) would scan the whole run
@@ -78,5 +78,6 @@ def stored_to_result(row: Any) -> dict[str, Any]:
         "rmc_region": row.rmc_region, "age": row.age, "as_of": row.as_of, "probability": row.probability,
         "band": row.band, "reasons": list(row.reasons or []), "triggers": list(row.triggers or []),
         "roles": list(row.roles or []), "model_version": row.model_version, "scored_at": row.created_at,
+        "base": getattr(row, "base", None),
         "objected": bool(getattr(row, "objected", False)), "data_incomplete": bool(getattr(row, "data_incomplete", False)),
     }
