@@ -79,9 +79,18 @@ class ModelBundle:
     context_features: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
     _context_idx: np.ndarray = field(init=False, repr=False, compare=False, default_factory=lambda: np.zeros(0, np.int64))
     _explain: CompiledAdditive = field(init=False, repr=False, compare=False, default=None)  # type: ignore[assignment]
+    _derived_from: tuple[Any, Any, Any] = field(init=False, repr=False, compare=False, default=(None, None, None))
 
     def __post_init__(self) -> None:
         _check_bands(self.band_thresholds)
+        unknown = sorted(set(self.categories) - set(self.features))
+        if unknown:
+            raise ModelError(f"categories given for feature(s) {unknown} the model does not have")
+        self._derive()
+
+    def _derive(self) -> None:
+        """The explanation tables, kinds and scale, from feature_spec and calibrator: once per bundle (made
+        or loaded), and again only if either is replaced — never per request."""
         kinds = {f: str((self.feature_spec.get(f) or {}).get("kind", "signal")) for f in self.features}
         bad = {f: k for f, k in kinds.items() if k not in KINDS}
         if bad:
@@ -89,19 +98,25 @@ class ModelBundle:
         self.context_features = tuple(f for f in self.features if kinds[f] == "context")
         self._context_idx = np.array([j for j, f in enumerate(self.features) if kinds[f] == "context"], dtype=np.int64)
         mask = tuple(kinds[f] == "signal" for f in self.features)
-        # computed once per bundle (made or loaded), never per request
-        if self.calibrator.get("method") == "platt":
+        method = self.calibrator.get("method")
+        if method == "platt":
             self.scale = SCALE_LOG_ODDS
             self._explain = self.compiled.scaled(float(self.calibrator["a"]), float(self.calibrator["b"]), reason_mask=mask)
-        elif self.calibrator.get("method") == "sigmoid_identity":
+        elif method == "sigmoid_identity":
             self.scale = SCALE_LOG_ODDS
             self._explain = self.compiled.scaled(1.0, 0.0, reason_mask=mask)
-        else:
+        elif method == "isotonic":
             self.scale = SCALE_SCORE
             self._explain = self.compiled.scaled(1.0, 0.0, reason_mask=mask)
-        unknown = sorted(set(self.categories) - set(self.features))
-        if unknown:
-            raise ModelError(f"categories given for feature(s) {unknown} the model does not have")
+        else:
+            raise ModelError(f"unknown calibration method {method!r}")
+        self._derived_from = (self.calibrator, self.feature_spec, self.compiled)
+
+    def _tables(self) -> CompiledAdditive:
+        made = self._derived_from
+        if made[0] is not self.calibrator or made[1] is not self.feature_spec or made[2] is not self.compiled:
+            self._derive()  # a field was replaced after the bundle was made
+        return self._explain
 
     @classmethod
     def from_model(cls, additive: Any, calibrator: Any, *, version: str, band_thresholds: Mapping[str, float],
@@ -164,7 +179,7 @@ class ModelBundle:
     def score(self, X: Any, *, top_k: int = 3) -> Scored:
         """Calibrated probability, band, exact contributions (on ``scale``), the top positive signal
         reasons, and each row's base (intercept + context) and excess (Σ signals)."""
-        contrib, total, top = self._explain.evaluate(self.matrix(X), top_k=top_k)  # one blocked pass
+        contrib, total, top = self._tables().evaluate(self.matrix(X), top_k=top_k)  # one blocked pass
         if self.scale == SCALE_LOG_ODDS:  # total = logit(p)
             prob = 1.0 / (1.0 + np.exp(-total))
             a, b = (float(self.calibrator["a"]), float(self.calibrator["b"])) if "a" in self.calibrator else (1.0, 0.0)
@@ -178,7 +193,7 @@ class ModelBundle:
 
     def base_of(self, contributions: np.ndarray) -> np.ndarray:
         """Intercept + the context features' contributions, per row (on ``scale``)."""
-        bias = self._explain.bias
+        bias = self._tables().bias
         if not len(self._context_idx):
             return np.full(len(contributions), bias)
         return np.asarray(contributions, dtype=np.float64)[:, self._context_idx].sum(axis=1) + bias
@@ -193,7 +208,7 @@ class ModelBundle:
     @property
     def intercept(self) -> float:
         """The base of a pupil with no context features (on ``scale``)."""
-        return float(self._explain.bias)
+        return float(self._tables().bias)
 
     def reasons(self, values: Any, contributions: Any, *, top_k: int = 3) -> list[explain.Reason]:
         """The top_k positive signal reasons (context features never are: they make the base)."""
