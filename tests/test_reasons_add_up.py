@@ -253,3 +253,22 @@ def test_excess_ordering_fills_capacity_by_risk_above_the_context(small_world: A
     assert scoring.capacity_priority(students[school[0]["student_id"]], "excess") == students[school[0]["student_id"]].excess
     with pytest.raises(Exception, match="ordering"):
         scoring.capacity_priority(students[school[0]["student_id"]], "alphabetical")
+
+
+def test_the_usual_probability_is_what_pupils_of_that_context_get(data: Any) -> None:
+    """'bij mbo-1 is de gebruikelijke kans X %' must be about what pupils at mbo-1 get: the probability at
+    the average log-odds (every signal 0) understates it when signals are skewed (few pupils, many hours)."""
+    X, y = data
+    additive = model.AdditiveLGBM(n_estimators=60, learning_rate=0.15, min_child_samples=30).fit(X.iloc[:2000], y[:2000])
+    cal = model.Calibrator(method="platt").fit(additive.raw_score(X.iloc[2000:]), y[2000:])
+    b = ModelBundle.from_model(additive, cal, version="u", band_thresholds={"medium": 0.05, "high": 0.2},
+                               reference=X.iloc[2000:])
+    s = b.score(X)
+    usual, at_zero = b.usual_probability(s.base), b.probability_of(s.base)
+    gaps, shortfall = [], []
+    for level in range(11):  # signals were drawn independently of level: each level's mean probability is the target
+        m = (X["level_code"] == level).to_numpy()
+        gaps.append(usual[m].mean() - s.probability[m].mean())
+        shortfall.append(s.probability[m].mean() - at_zero[m].mean())
+    assert abs(np.mean(gaps)) < 0.02 and np.max(np.abs(gaps)) < 0.04  # within each level's sampling noise
+    assert np.min(shortfall) > 0.03  # the probability at the average signal understates every level

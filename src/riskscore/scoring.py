@@ -90,8 +90,9 @@ class Base:
 
     ``value`` is the model's intercept plus the context features' contributions, on ``scale``
     (``log_odds``: shares of the calibrated logit(p); ``score``: of the uncalibrated score, with
-    isotonic calibration). ``probability`` is the usual probability for this context (every signal
-    at its average). ``excess`` = Σ signal contributions; ``other`` = the signal contributions not
+    isotonic calibration). ``probability`` is the usual probability for this context: the model's
+    probability averaged over the usual spread of signals (``ModelBundle.usual_probability``). ``excess``
+    = Σ signal contributions; ``other`` = the signal contributions not
     listed among the reasons. value + Σ reasons + other = value + excess = logit(p) (log_odds)."""
 
     scale: str
@@ -287,7 +288,7 @@ def _bases(bundle: ModelBundle, X: np.ndarray, scored: Any, reasons: list[tuple[
     templates = [bundle.catalogue.get(f) or ReasonTemplate(f.upper(), "context", f"{f} {{v}}", f"{f} {{v}}", "float1")
                  for f in bundle.context_features]
     base = np.asarray(scored.base, dtype=np.float64)
-    base_p = bundle.probability_of(base)
+    base_p = bundle.usual_probability(base)
     out = []
     texts: dict[tuple[float, ...], tuple[str, str]] = {}  # few distinct contexts: render each once
     for i in range(len(X)):

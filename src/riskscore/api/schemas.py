@@ -275,7 +275,8 @@ class BaseOut(BaseModel):
         description="log_odds: value, the contributions and other are shares of the calibrated log-odds (Platt "
                     "calibration); score: of the uncalibrated score (isotonic calibration has no log-odds form).")
     value: float = Field(description="The model's intercept plus the context features' contributions.")
-    probability: float = Field(ge=0, le=1, description="The usual probability for this context (signals at their average).")
+    probability: float = Field(ge=0, le=1, description="The usual probability for this context: the model's probability "
+                                                       "averaged over the usual spread of signals.")
     excess: float = Field(description="The signals' sum: how far the pupil's own signals lift the score above the base.")
     other: float | None = Field(description="Signal contributions not listed among the reasons; null when a reason is "
                                             "withheld from this role.")

@@ -74,6 +74,9 @@ class ModelBundle:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: categorical features: their categories in code order (code = position)
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: quantiles of the signals' sum over a reference sample (the calibration fold): the spread of signals
+    #: the 'usual probability' of a context averages over; empty: the signals at their average (0)
+    signal_quantiles: tuple[float, ...] = ()
     # derived once in __post_init__ from feature_spec and calibrator
     scale: str = field(init=False, repr=False, compare=False, default=SCALE_LOG_ODDS)
     context_features: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
@@ -122,7 +125,8 @@ class ModelBundle:
     def from_model(cls, additive: Any, calibrator: Any, *, version: str, band_thresholds: Mapping[str, float],
                    metadata: Mapping[str, Any] | None = None,
                    catalogue: Mapping[str, explain.ReasonTemplate] | None = None,
-                   feature_spec: Mapping[str, Mapping[str, Any]] | None = None) -> ModelBundle:
+                   feature_spec: Mapping[str, Mapping[str, Any]] | None = None,
+                   reference: Any = None) -> ModelBundle:
         """Bundle a fitted model.AdditiveLGBM and model.Calibrator (duck-typed: no import of model.py).
 
         `catalogue` (reason code, category, nl/en texts per feature) and `feature_spec` (monotone sign,
@@ -147,9 +151,13 @@ class ModelBundle:
         for f, names in categories.items():  # the reason names the category, not its code
             if f in cat:
                 cat[f] = dataclasses.replace(cat[f], fmt="category", categories=names)
-        return cls(version=version, features=features, compiled=compiled, calibrator=calibrator.to_dict(),
-                   band_thresholds=dict(band_thresholds), catalogue=cat,
-                   feature_spec=spec, metadata=dict(metadata or {}), categories=categories)
+        bundle = cls(version=version, features=features, compiled=compiled, calibrator=calibrator.to_dict(),
+                     band_thresholds=dict(band_thresholds), catalogue=cat,
+                     feature_spec=spec, metadata=dict(metadata or {}), categories=categories)
+        if reference is not None and len(reference):
+            excess = bundle.score(reference, top_k=0).excess
+            bundle.signal_quantiles = tuple(float(q) for q in np.quantile(excess, (np.arange(100) + 0.5) / 100))
+        return bundle
 
     # --- scoring ---------------------------------------------------------------------------------
     def matrix(self, X: Any) -> np.ndarray:
@@ -199,11 +207,24 @@ class ModelBundle:
         return np.asarray(contributions, dtype=np.float64)[:, self._context_idx].sum(axis=1) + bias
 
     def probability_of(self, value: np.ndarray | float) -> np.ndarray:
-        """A value on the bundle's scale as a probability (the base's 'usual probability')."""
+        """A value on the bundle's scale as a probability."""
         z = np.asarray(value, dtype=np.float64)
         if self.scale == SCALE_LOG_ODDS:
             return 1.0 / (1.0 + np.exp(-z))
         return calibrate(self.calibrator, z)
+
+    def usual_probability(self, base: np.ndarray | float) -> np.ndarray:
+        """The usual probability for a context with this base: the model's probability averaged over the
+        spread of signals in the reference sample (``signal_quantiles``), not at the average signal —
+        most pupils have few signals and a few have many, so the probability at the average log-odds
+        would understate what is usual. Without quantiles (older bundles): at the average signal."""
+        b = np.asarray(base, dtype=np.float64)
+        if not self.signal_quantiles:
+            return self.probability_of(b)
+        values, inverse = np.unique(b.ravel(), return_inverse=True)  # few distinct contexts
+        q = np.asarray(self.signal_quantiles, dtype=np.float64)
+        usual = self.probability_of(values[:, None] + q[None, :]).mean(axis=1)
+        return usual[inverse].reshape(b.shape)
 
     @property
     def intercept(self) -> float:
@@ -227,6 +248,7 @@ class ModelBundle:
             "feature_spec": self.feature_spec,
             "metadata": self.metadata,
             "categories": {f: list(v) for f, v in self.categories.items()},
+            "signal_quantiles": list(self.signal_quantiles),
             "scale": self.scale,
         }
 
@@ -276,6 +298,7 @@ class ModelBundle:
                 catalogue=explain.catalogue_from_dict(manifest.get("catalogue") or {}) or dict(explain.DEFAULT_CATALOGUE),
                 feature_spec=dict(manifest.get("feature_spec") or {}), metadata=dict(manifest.get("metadata") or {}),
                 categories={f: tuple(str(c) for c in v) for f, v in (manifest.get("categories") or {}).items()},
+                signal_quantiles=tuple(float(q) for q in manifest.get("signal_quantiles") or ()),
             )
         except ModelError as exc:
             raise ModelError(MSG_NO_MODEL.format(source=path, details=str(exc))) from None

@@ -195,8 +195,8 @@ def _percent(p: float, lang: str) -> str:
 
 def base_text(templates: Sequence[ReasonTemplate], values: Sequence[Any], probability: float) -> tuple[str, str]:
     """The pupil's base in words: 'bij onderwijsniveau mbo-1 is de gebruikelijke kans 24 %' — what
-    the model gives a pupil of this context whose signals are average; with no context features, the
-    average pupil's."""
+    the model gives pupils of this context on average over the usual spread of signals; with no
+    context features, all pupils' average."""
     if not templates:
         return (f"gemiddeld is de kans {_percent(probability, 'nl')}", f"on average the probability is {_percent(probability, 'en')}")
     nl = [render(t, v)[0] for t, v in zip(templates, values, strict=True)]

@@ -317,18 +317,20 @@ def _explain_md(bundle: Any, calibrator: Any, test_rows: pd.DataFrame | None) ->
     if bundle.scale == "log_odds":
         a, b = float(spec.get("a", 1.0)), float(spec.get("b", 0.0))
         what = (f"Platt calibration, logit(p) = {a:.4f} · score {b:+.4f}: every contribution is the shape function times "
-                f"{a:.4f}, so **base + contributions = logit(p) exactly**. The model's base (intercept, the average pupil) is "
+                f"{a:.4f}, so **base + contributions = logit(p) exactly**. The intercept (every contribution 0) is "
                 f"{bundle.intercept:+.4f} on the log-odds, a probability of {base_p:.1%}.")
     else:
         what = ("Isotonic calibration is a step function: no split of logit(p) into shares exists. The contributions are "
                 "shares of the model's **uncalibrated score**: base + contributions = that score, and the probability is a "
-                f"monotone step function of it. The model's base (intercept) is {bundle.intercept:+.4f} on that score "
-                f"(a probability of {base_p:.1%}). For exact log-odds reasons set `calibration.method: platt`.")
+                f"monotone step function of it. The intercept (every contribution 0) is {bundle.intercept:+.4f} on that "
+                f"score (a probability of {base_p:.1%}). For exact log-odds reasons set `calibration.method: platt`.")
     context = ", ".join(bundle.context_features) or "none"
     lines = [what, "",
              f"Context features (the pupil's base, never a reason): {context}. A pupil's base = the intercept plus the context "
-             "features' contributions, shown as 'bij … is de gebruikelijke kans X %'; reasons come from the signal features only, "
-             "and base + reasons + the other signals' sum = the total."]
+             "features' contributions; it is shown as 'bij … is de gebruikelijke kans X %', where X is the model's probability "
+             "for that base averaged over the spread of signals on the calibration fold (the probability at the average "
+             "log-odds would understate what is usual: most pupils have few signals, a few have many). Reasons come from the "
+             "signal features only, and base + reasons + the other signals' sum = the total."]
     if test_rows is not None and len(test_rows):
         err = identity_check(bundle, test_rows)
         lines += ["", f"Checked on every one of the {len(test_rows)} evaluated rows: max |base + contributions − "

@@ -167,7 +167,7 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
     bundle = ModelBundle.from_model(
         t.additive, t.calibrator, version=f"{cfg.mlflow.model_name}@{fp}-{cfg.seed}",
         band_thresholds={"medium": cfg.bands.medium, "high": cfg.bands.high},
-        catalogue=prep.catalogue, feature_spec=prep.feature_spec,
+        catalogue=prep.catalogue, feature_spec=prep.feature_spec, reference=prep.part("calibration")[0],
         metadata={"data_fingerprint": fp, "folds": _folds_dict(folds), "rows": rows, "seed": cfg.seed,
                   "capacities": t.caps, "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
                   "metrics": _model_metrics(t.metrics, "additive"), "gates_passed": bool(gates["passed"]),
@@ -263,11 +263,11 @@ def reference_snapshot(bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> 
 
 def anonymous_rows(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     """The rows of the bundle's reference.parquet: only what monitoring reads per row (REFERENCE_ROW_COLUMNS,
-    the model features, probability, band). No student_id, no audit column, no municipality; sorted by
+    the model features, probability, band, base and excess). No student_id, no audit column, no municipality; sorted by
     school, level and score, so the order does not follow the pupil list either."""
     cols = [c for c in REFERENCE_ROW_COLUMNS if c in frame.columns]
     cols += [f for f in features if f in frame.columns and f not in cols]
-    rows = frame[[*cols, "probability", "band"]]
+    rows = frame[[*cols, "probability", "band", *[c for c in ("base", "excess") if c in frame.columns]]]
     order = [c for c in ("as_of", "school_id", "level", "probability") if c in rows.columns]
     return rows.sort_values(order, kind="mergesort").reset_index(drop=True)
 
