@@ -201,8 +201,12 @@ def base_text(templates: Sequence[ReasonTemplate], values: Sequence[Any], probab
         return (f"gemiddeld is de kans {_percent(probability, 'nl')}", f"on average the probability is {_percent(probability, 'en')}")
     nl = [render(t, v)[0] for t, v in zip(templates, values, strict=True)]
     en = [render(t, v)[1] for t, v in zip(templates, values, strict=True)]
-    return (f"bij {' en '.join(nl)} is de gebruikelijke kans {_percent(probability, 'nl')}",
-            f"at {' and '.join(en)} the usual probability is {_percent(probability, 'en')}")
+    return (f"bij {_join(nl, 'en')} is de gebruikelijke kans {_percent(probability, 'nl')}",
+            f"at {_join(en, 'and')} the usual probability is {_percent(probability, 'en')}")
+
+
+def _join(parts: Sequence[str], word: str) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} {word} {parts[-1]}"
 
 
 def reasons(source: Any, values: Any, contributions: Any, *, top_k: int = 3) -> list[Reason]:
