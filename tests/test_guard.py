@@ -95,7 +95,7 @@ def test_an_undeclared_categorical_lightgbm_booster_is_refused_by_the_compiler()
     booster = lgb.train({"objective": "binary", "verbosity": -1, "min_data_per_group": 5, "cat_smooth": 1,
                          "min_data_in_leaf": 5}, lgb.Dataset(x.reshape(-1, 1).astype(float), y, categorical_feature=[0]),
                         num_boost_round=5)
-    with pytest.raises(ModelError, match="by category .* not declared categorical"):
+    with pytest.raises(ModelError, match=r"by category .* not declared categorical"):
         CompiledAdditive.from_booster(booster, ["course"])
     CompiledAdditive.from_booster(booster, ["course"], categories={0: 6})  # declared: compiled (tests/test_compiled.py)
 

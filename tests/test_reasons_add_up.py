@@ -139,7 +139,7 @@ def test_categorical_features_compile_exactly_and_name_their_value() -> None:
     row = int(np.flatnonzero(new["school"] == "MS")[0])
     texts = [r.text_en for r in b.reasons(b.matrix(new)[row], s.contributions[row], top_k=3)]
     assert any(t == "school MS" for t in texts) or s.contributions[row, 0] <= 0
-    assert "school MS" == b.catalogue["school"].en.format(v="MS")
+    assert b.catalogue["school"].en.format(v="MS") == "school MS"
     assert b.catalogue["school"].fmt == "category" and b.catalogue["school"].categories == ("GP", "MS", "XQ")
 
 

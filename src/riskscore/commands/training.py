@@ -112,7 +112,7 @@ def _print_reasons(result: object, n: int = 3) -> None:
     for i in picks:
         who = X_te["student_id"].iloc[i] if "student_id" in X_te else str(X_te.index[i])
         usual = float(bundle.usual_probability(scored.base[i]))
-        nl, en = base_text(templates, [matrix[i, j] for j in ctx], usual)
+        _, en = base_text(templates, [matrix[i, j] for j in ctx], usual)
         typer.echo(f"  {who}: probability {scored.probability[i]:.2f} ({scored.band[i]}) — {en}")
         found = bundle.reasons(matrix[i], scored.contributions[i], top_k=3)
         for r in found:

@@ -56,8 +56,8 @@ class Scored:
     band: np.ndarray  # str: low / medium / high
     contributions: np.ndarray  # n × n_features, on the bundle's scale (log_odds: shares of logit(p))
     top: np.ndarray  # n × top_k indices of signal features by positive contribution; -1 where fewer
-    base: np.ndarray | None = None  # intercept + context contributions (same scale)
-    excess: np.ndarray | None = None  # Σ signal contributions = total − base
+    base: np.ndarray  # intercept + context contributions (same scale)
+    excess: np.ndarray  # Σ signal contributions = total − base
 
 
 @dataclass
@@ -316,10 +316,7 @@ def _encode(column: Any, categories: tuple[str, ...]) -> np.ndarray:
         if v is None or (isinstance(v, float) and v != v):
             out[i] = np.nan
             continue
-        if isinstance(v, float | np.floating) and float(v).is_integer():
-            key = str(int(v))
-        else:
-            key = str(v).strip()
+        key = str(int(v)) if isinstance(v, float | np.floating) and float(v).is_integer() else str(v).strip()
         out[i] = lookup.get(key, np.nan)
     return out
 

@@ -254,6 +254,10 @@ class MlflowSection(_Strict):
     model_name: str = "riskscore-vsv"
 
 
+def _both_languages() -> list[Literal["nl", "en"]]:
+    return ["nl", "en"]
+
+
 class TrainingConfig(_Strict):
     version: Literal[1] = 1
     seed: int = Field(..., ge=0, description="Seeds LightGBM, bootstraps and tie-breaking.")
@@ -272,7 +276,7 @@ class TrainingConfig(_Strict):
     promotion: PromotionSection = PromotionSection()
     mlflow: MlflowSection = MlflowSection()
     languages: list[Literal["nl", "en"]] = Field(
-        default_factory=lambda: list(LANGUAGES), min_length=1,
+        default_factory=_both_languages, min_length=1,
         description="Languages your reason texts are written in; a missing language shows the other one's text.")
     protected_columns: list[str] = Field(
         default_factory=list, description="Your own protected or proxy columns (beyond the built-in names): never features.")
