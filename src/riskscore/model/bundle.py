@@ -98,8 +98,10 @@ class ModelBundle:
         bad = {f: k for f, k in kinds.items() if k not in KINDS}
         if bad:
             raise ModelError(f"feature kind(s) {bad} must be one of {list(KINDS)}")
-        self.context_features = tuple(f for f in self.features if kinds[f] == "context")
-        self._context_idx = np.array([j for j, f in enumerate(self.features) if kinds[f] == "context"], dtype=np.int64)
+        context = [f for f in self.features if kinds[f] == "context"]
+        order = {f: i for i, f in enumerate(contracts.CONTEXT_FEATURES)}  # the Dutch base names level first
+        self.context_features = tuple(sorted(context, key=lambda f: (order.get(f, len(order)), self.features.index(f))))
+        self._context_idx = np.array([self.features.index(f) for f in self.context_features], dtype=np.int64)
         mask = tuple(kinds[f] == "signal" for f in self.features)
         method = self.calibrator.get("method")
         if method == "platt":
