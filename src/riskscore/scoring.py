@@ -282,23 +282,32 @@ def _reasons(bundle: ModelBundle, X: np.ndarray, contributions: np.ndarray, top:
     return out
 
 
+#: most contexts (level × age bins) a bundle keeps the base text of: a few hundred exist, the cap only
+#: bounds memory for a model with a continuous context feature
+BASE_CACHE_SIZE = 4096
+
+
 def _bases(bundle: ModelBundle, X: np.ndarray, scored: Any, reasons: list[tuple[Reason, ...]]) -> list[Base]:
-    """Each row's Base: the context in words with its usual probability, and the rest of the sum."""
+    """Each row's Base: the context in words with its usual probability, and the rest of the sum. The
+    text and usual probability depend on the context alone, so the bundle keeps them per context."""
     ctx_idx = [bundle.features.index(f) for f in bundle.context_features]
-    templates = [bundle.catalogue.get(f) or ReasonTemplate(f.upper(), "context", f"{f} {{v}}", f"{f} {{v}}", "float1")
-                 for f in bundle.context_features]
+    cache = bundle.base_cache
     base = np.asarray(scored.base, dtype=np.float64)
-    base_p = bundle.usual_probability(base)
     out = []
-    texts: dict[tuple[float, ...], tuple[str, str]] = {}  # few distinct contexts: render each once
     for i in range(len(X)):
-        key = tuple(float(X[i, j]) for j in ctx_idx)  # the base depends on the context alone
-        if key not in texts:
-            texts[key] = base_text(templates, [X[i, j] for j in ctx_idx], float(base_p[i]))
-        nl, en = texts[key]
+        key = tuple(float(X[i, j]) for j in ctx_idx)
+        known = cache.get(key)
+        if known is None:
+            templates = [bundle.catalogue.get(f) or ReasonTemplate(f.upper(), "context", f"{f} {{v}}", f"{f} {{v}}", "float1")
+                         for f in bundle.context_features]
+            usual = float(bundle.usual_probability(base[i]))
+            known = (*base_text(templates, [X[i, j] for j in ctx_idx], usual), usual)
+            if len(cache) < BASE_CACHE_SIZE:
+                cache[key] = known
+        nl, en, usual = known
         excess = float(scored.excess[i])
         shown = sum(r.contribution for r in reasons[i])
-        out.append(Base(bundle.scale, float(base[i]), float(base_p[i]), excess, excess - shown, nl, en))
+        out.append(Base(bundle.scale, float(base[i]), usual, excess, excess - shown, nl, en))
     return out
 
 

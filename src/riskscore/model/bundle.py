@@ -83,6 +83,9 @@ class ModelBundle:
     _context_idx: np.ndarray = field(init=False, repr=False, compare=False, default_factory=lambda: np.zeros(0, np.int64))
     _explain: CompiledAdditive = field(init=False, repr=False, compare=False, default=None)  # type: ignore[assignment]
     _derived_from: tuple[Any, Any, Any] = field(init=False, repr=False, compare=False, default=(None, None, None))
+    #: per context (the context features' values): base texts and usual probability (scoring._bases)
+    base_cache: dict[tuple[float, ...], tuple[str, str, float]] = field(init=False, repr=False, compare=False,
+                                                                          default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_bands(self.band_thresholds)
@@ -116,6 +119,7 @@ class ModelBundle:
         else:
             raise ModelError(f"unknown calibration method {method!r}")
         self._derived_from = (self.calibrator, self.feature_spec, self.compiled)
+        self.base_cache = {}
 
     def _tables(self) -> CompiledAdditive:
         made = self._derived_from
@@ -159,6 +163,7 @@ class ModelBundle:
         if reference is not None and len(reference):
             excess = bundle.score(reference, top_k=0).excess
             bundle.signal_quantiles = tuple(float(q) for q in np.quantile(excess, (np.arange(100) + 0.5) / 100))
+            bundle.base_cache.clear()
         return bundle
 
     # --- scoring ---------------------------------------------------------------------------------

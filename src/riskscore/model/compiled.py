@@ -155,6 +155,7 @@ class CompiledAdditive:
     reason_mask: tuple[bool, ...] | None = None
     _offsets: np.ndarray | None = field(default=None, repr=False, compare=False)
     _ranks: tuple[list[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    _mask: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_booster(cls, booster: Any, feature_names: Sequence[str], *,
@@ -250,11 +251,9 @@ class CompiledAdditive:
             contrib = np.empty((n, m), dtype=np.float64, order="F")
             for j, (edges, vals) in enumerate(zip(self.edges, self.values, strict=True)):
                 contrib[:, j] = vals[np.searchsorted(edges, X[:, j], side="left")]
-            total = np.zeros(n, dtype=np.float64)
-            for j in range(m):  # column by column, as the blocked path adds: the same bits for a row alone or in a cohort
-                total += contrib[:, j]
-            total += self.bias
-            ranked = contrib if self.reason_mask is None else contrib * np.asarray(self.reason_mask, dtype=np.float64)
+            # left to right, as the blocked path adds column by column: the same bits for a row alone or in a cohort
+            total = (np.cumsum(contrib, axis=1)[:, -1] if m else np.zeros(n)) + self.bias
+            ranked = contrib if self.reason_mask is None else contrib * self._mask_array()
             return contrib, total, top_positive(ranked, max(top_k, 0))
         contrib = np.empty((n, m), dtype=np.float64, order="F")
         raw = np.empty(n, dtype=np.float64)
@@ -279,6 +278,11 @@ class CompiledAdditive:
             for i, b in enumerate(best):
                 top[r0:r1, i] = feature_of_code[b]
         return contrib, raw, top
+
+    def _mask_array(self) -> np.ndarray:
+        if self._mask is None:
+            self._mask = np.asarray(self.reason_mask, dtype=np.float64)
+        return self._mask
 
     def _rank_codes(self) -> tuple[list[np.ndarray], np.ndarray]:
         """Per feature and bin an integer rank of its contribution among all positive table values
