@@ -40,15 +40,19 @@ def test_score_matches_model(parts, bundle: ModelBundle) -> None:
     additive, cal, X = parts
     s = bundle.score(X, top_k=3)
     np.testing.assert_allclose(s.raw, additive.raw_score(X), atol=1e-9)
-    np.testing.assert_allclose(s.contributions, additive.contributions(X), atol=1e-9)
+    # contributions on the bundle's scale: times the Platt slope (shares of logit(p)), or as they are (isotonic)
+    slope = bundle.calibrator["a"] if bundle.scale == "log_odds" else 1.0
+    np.testing.assert_allclose(s.contributions, slope * additive.contributions(X), atol=1e-9)
     np.testing.assert_allclose(s.probability, cal.transform(additive.raw_score(X)), atol=1e-12)
     assert s.top.shape == (len(X), 3)
     expected_band = np.where(s.probability >= 0.2, "high", np.where(s.probability >= 0.05, "medium", "low"))
     np.testing.assert_array_equal(s.band, expected_band)
+    signal = np.array([f not in bundle.context_features for f in bundle.features])
     first = s.top[:, 0]
     has = first >= 0
-    assert np.all(s.contributions[has, first[has]] == s.contributions[has].max(axis=1))
-    assert np.all(s.contributions[~has].max(axis=1) <= 0)
+    best_signal = np.where(signal, s.contributions, -np.inf)
+    assert np.all(s.contributions[has, first[has]] == best_signal[has].max(axis=1))  # reasons: signals only
+    assert np.all(best_signal[~has].max(axis=1) <= 0)
     assert bundle.feature_spec["unauthorised_hours_4w"]["justification"]
 
 

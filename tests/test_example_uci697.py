@@ -53,8 +53,30 @@ def test_it_predicts_explains_and_audits(small: pipeline.Trained) -> None:
     assert found and all(r.code.isupper() and "{v}" not in r.text_nl for r in found)
     assert {r.category for r in found} <= {"school_career", "absence", "transition", "context"}
     assert set(small.verdict.by_grouping) == {"Gender", "Displaced", "International", "Scholarship holder"}
-    assert small.verdict.by_grouping["International"] == "unmeasured"  # 5 dropouts in the test fold: too small
-    assert small.gates["fairness_verdict"] == "unmeasured" and not small.gates["passed"]
+    # 4,424 rows: judged on out-of-fold predictions over all rows, where International has 32 dropouts (5 in the test fold)
+    assert small.fairness_fold == "all" and small.gates["fairness_rows"] == "out-of-fold, all rows"
+    assert small.verdict.by_grouping["International"] != "unmeasured"
+    assert not small.gates["passed"]
+    assert set(small.orderings["ordering"]) == {"probability", "excess"}  # both capacity orderings measured
+
+
+def test_on_the_test_fold_the_unmeasured_tpr_is_said(small: pipeline.Trained) -> None:
+    """With fairness_on: test, International's 5 dropouts cannot be judged: the one-line summary, the gate
+    lines and gates.json say TPR was unmeasured instead of leaving it out."""
+    from riskscore.training import gates, steps
+
+    cfg = load_config(CONFIG)
+    cfg.fairness.n_boot = 40
+    assert cfg.table is not None
+    cfg.table.fairness_on = "test"
+    prep = small.prep
+    _, k = steps.capacity(cfg, prep, "test")
+    _, verdict = steps.fairness_on(cfg, prep, "test", small.scores["additive"], small.scores["additive"], k)
+    assert verdict.by_grouping["International"] == "unmeasured"
+    line = gates.summary_line(verdict)
+    assert line.startswith("unmeasured (") and "International: " in line and "tpr" in line.split("International: ")[1]
+    assert any("International=1" in ln and "tpr unmeasured" in ln for ln in verdict.lines)
+    assert "International" in gates.unmeasured_gates(verdict)
 
 
 def test_a_protected_column_configured_as_feature_is_one_line_error() -> None:

@@ -86,7 +86,7 @@ def test_text_and_categorical_columns_give_one_line_errors() -> None:
         AdditiveLGBM(n_estimators=5, features=["units approved"], monotone={"units approved": 2}).fit(X, y)
 
 
-def test_a_categorical_lightgbm_booster_is_refused_by_the_compiler() -> None:
+def test_an_undeclared_categorical_lightgbm_booster_is_refused_by_the_compiler() -> None:
     import lightgbm as lgb
 
     rng = np.random.default_rng(1)
@@ -95,8 +95,9 @@ def test_a_categorical_lightgbm_booster_is_refused_by_the_compiler() -> None:
     booster = lgb.train({"objective": "binary", "verbosity": -1, "min_data_per_group": 5, "cat_smooth": 1,
                          "min_data_in_leaf": 5}, lgb.Dataset(x.reshape(-1, 1).astype(float), y, categorical_feature=[0]),
                         num_boost_round=5)
-    with pytest.raises(ModelError, match="categorical split"):
+    with pytest.raises(ModelError, match=r"by category .* not declared categorical"):
         CompiledAdditive.from_booster(booster, ["course"])
+    CompiledAdditive.from_booster(booster, ["course"], categories={0: 6})  # declared: compiled (tests/test_compiled.py)
 
 
 def test_bundle_carries_configured_reason_texts_and_categories() -> None:

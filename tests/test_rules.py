@@ -163,11 +163,12 @@ def test_rmc_upper_age_limit_is_the_23rd_birthday(offset: int) -> None:
     assert bool(_fired(res, "rmc_verzuim")) == (birthday > week[-1])
 
 
-def test_hours_are_judged_on_the_day_they_were_missed() -> None:
+def test_hours_are_reported_once_across_the_18th_birthday() -> None:
     """Leerplichtwet 1969 art. 4a (kwalificatieplicht until 18 without sk) and art. 21a: the school
     reports 16 hours missed within 4 lesson weeks while the pupil was kwalificatieplichtig. A pupil who
     turns 18 afterwards is still reported (the obligation arose while 17); the same hours are not
-    reported again to the RMC, which counts only hours missed from the 18th birthday on."""
+    reported again to the RMC: after a report of either kind the count starts again (DUO, 'Soorten
+    verzuim': counting restarts the day after the report's end date)."""
     weeks = _lesson_days_in_weeks(dt.date(2025, 3, 14), 6)
     birthday = weeks[2][0]  # turns 18 on the Monday of the third week
     birth = birthday.replace(year=birthday.year - 18)
@@ -179,12 +180,35 @@ def test_hours_are_judged_on_the_day_they_were_missed() -> None:
     for day in runs:
         res = evaluate(tables, day)
         assert _fired(res, "leerplicht_16h_4w") == [report], day
-        assert _fired(res, "rmc_verzuim") == [], day  # 12 h since the birthday: below 16
+        assert _fired(res, "rmc_verzuim") == [], day  # 12 h since the report: below 16
     more = _absences(before + after + [(d, 4.0, "unauthorised") for d in weeks[3][:1]])
     res = evaluate({"students": _students(birth), "absences": more}, weeks[3][1])
-    assert _fired(res, "rmc_verzuim") == [weeks[3][0]]  # 16 h since the birthday
+    assert _fired(res, "rmc_verzuim") == [weeks[3][0]]  # 16 h since the report
     detail = res.loc[res["rule_id"] == "rmc_verzuim", "detail"].iloc[0]
     assert detail.startswith("16 uur")  # Dutch: no ".00", decimal comma
+
+
+@pytest.mark.parametrize("limit", [18, 23])
+def test_the_window_is_counted_on_the_day_it_is_judged(limit: int) -> None:
+    """8 h the day before the 18th birthday and 8 h on it: 16 h within 4 lesson weeks, reached on a day
+    the pupil is no longer leerplichtig, so the RMC is told (DUO 'Soorten verzuim': the report's end
+    date is the day the 16 hours are reached; age on that day decides who receives it). Before this
+    rule counted the window's hours on the day it is judged, RMC counted only hours missed from the
+    birthday on and nobody was told. At the 23rd birthday the RMC task ends: nobody is told then."""
+    days = [d for w in _lesson_days_in_weeks(dt.date(2025, 3, 14), 2) for d in w]
+    birthday = next(d for d in days if d - dt.timedelta(days=1) in days)  # the day before is a lesson day too
+    day_before = birthday - dt.timedelta(days=1)
+    birth = birthday.replace(year=birthday.year - limit)
+    tables = {"students": _students(birth), "absences": _absences([(day_before, 8.0, "unauthorised"),
+                                                                    (birthday, 8.0, "unauthorised")])}
+    res = evaluate(tables, days[-1])
+    assert _fired(res, "leerplicht_16h_4w") == []
+    if limit == 18:
+        assert _fired(res, "rmc_verzuim") == [birthday]
+        assert res.loc[res["rule_id"] == "rmc_verzuim", "detail"].iloc[0].startswith("16 uur")
+        assert "Soorten verzuim" in res.loc[res["rule_id"] == "rmc_verzuim", "source"].iloc[0]
+    else:
+        assert _fired(res, "rmc_verzuim") == []
 
 
 def test_startkwalificatie_counts_from_the_diploma_date() -> None:
@@ -404,9 +428,11 @@ HOURS = st.sampled_from([0.5, 1.0, 2.0, 3.25, 4.0, 6.0, 8.0])
 def _reference(rows: list[tuple[dt.date, float]], birth: dt.date, sk_on: dt.date | None, cfg: RuleConfig) -> dict[str, list[tuple[dt.date, float]]]:
     """Slow oracle, one pupil, written from the law's text day by day (no arrays, no tricks).
 
-    Leerplichtwet 1969 art. 21a: hours of lesson time missed while leerplichtig (under 16, or under 18
-    without startkwalificatie, art. 4a) are reported when they reach 16 within 4 consecutive lesson
-    weeks; after a report a new period starts. The RMC counts the hours missed from 18 to 23 without sk.
+    Leerplichtwet 1969 art. 21a: lesson hours missed are reported when they reach 16 within 4
+    consecutive lesson weeks; after a report a new period starts. The day the hours are reached is
+    judged: a leerplichtig pupil (under 16, or under 18 without startkwalificatie, art. 4a) is
+    reported to leerplicht, one of 18 to 23 without sk to the RMC; the window counts every
+    unreported hour in it, whatever the pupil's age on the day it was missed (DUO, 'Soorten verzuim').
     """
     from riskscore.calendar import age_on
 
@@ -416,23 +442,20 @@ def _reference(rows: list[tuple[dt.date, float]], birth: dt.date, sk_on: dt.date
             per_day[d] = per_day.get(d, 0.0) + h
     week = {d: int(CAL.lesson_week_ids([d], REGION)[0]) for d in per_day}
     out: dict[str, list[tuple[dt.date, float]]] = {"leerplicht_16h_4w": [], "rmc_verzuim": []}
-    for rule, hours, weeks in (("leerplicht_16h_4w", cfg.leerplicht_hours, cfg.leerplicht_weeks), ("rmc_verzuim", cfg.rmc_hours, cfg.rmc_weeks)):
-        period_after: dt.date | None = None
-        for d in sorted(per_day):
-            age, sk = age_on(birth, d), sk_on is not None and sk_on <= d
-            leerplichtig = age < 16 or (age < 18 and not sk)
-            if (rule == "leerplicht_16h_4w") != leerplichtig or (rule == "rmc_verzuim" and not (18 <= age < 23 and not sk)):
-                continue
-            total = 0.0
-            for e, h in per_day.items():
-                age_e, sk_e = age_on(birth, e), sk_on is not None and sk_on <= e
-                leerplichtig_e = age_e < 16 or (age_e < 18 and not sk_e)
-                counts = leerplichtig_e if rule == "leerplicht_16h_4w" else (not leerplichtig_e and 18 <= age_e < 23 and not sk_e)
-                if counts and e <= d and (period_after is None or e > period_after) and week[e] > week[d] - weeks:
-                    total += h
-            if total >= hours - 1e-9:
-                out[rule].append((d, total))
-                period_after = d
+    period_after: dt.date | None = None  # one period: a report of either kind restarts the count
+    for d in sorted(per_day):
+        age, sk = age_on(birth, d), sk_on is not None and sk_on <= d
+        leerplichtig = age < 16 or (age < 18 and not sk)
+        rmc = not leerplichtig and 18 <= age < 23 and not sk
+        if not (leerplichtig or rmc):
+            continue
+        rule, hours, weeks = (("leerplicht_16h_4w", cfg.leerplicht_hours, cfg.leerplicht_weeks) if leerplichtig
+                              else ("rmc_verzuim", cfg.rmc_hours, cfg.rmc_weeks))
+        total = sum(h for e, h in per_day.items()
+                    if e <= d and (period_after is None or e > period_after) and week[e] > week[d] - weeks)
+        if total >= hours - 1e-9:
+            out[rule].append((d, total))
+            period_after = d
     return out
 
 

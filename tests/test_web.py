@@ -61,12 +61,17 @@ STUDENTS = [  # id, school, municipality, probability, band, reasons, triggers
 ]
 
 
+BASE = {"scale": "log_odds", "value": -3.1, "probability": 0.043, "excess": 1.78, "other": 0.88,
+        "text_nl": "bij onderwijsniveau havo is de gebruikelijke kans 4,3 %",
+        "text_en": "at education level havo the usual probability is 4.3 %"}
+
+
 def _seed(session: Any) -> dict[str, int]:
     register_places(session, [(sid, school, gm, "RMC27") for sid, school, gm, *_ in STUDENTS], school_year="2024-25")
     run = write_scoring_run(session, as_of=AS_OF, model_version="test-1", scores=[
         {"student_id": sid, "school_id": school, "municipality": gm, "rmc_region": "RMC27", "age": 15.0,
          "probability": p, "band": band, "reasons": reasons, "triggers": triggers,
-         "roles": ["school", "leerplicht"]}
+         "roles": ["school", "leerplicht"], "base": BASE if sid == "W-A2" else None}
         for sid, school, gm, p, band, reasons, triggers in STUDENTS])
     ids: dict[str, int] = {}
     for sid, school, gm, p, band, _, _ in STUDENTS:
@@ -413,6 +418,14 @@ def test_student_page_shows_score_reasons_triggers_and_cases(web: dict[str, Any]
     doctor = sign_in(web, "jeugdarts").get("/students/W-A1").text
     assert SICK_TEXT in doctor and "12 schooldagen ziek" in doctor
     assert f"Casus {web['cases']['jeugdarts:W-A1']}" in main_text(doctor)
+
+
+def test_student_page_shows_the_context_as_the_base(web: dict[str, Any]) -> None:
+    """The pupil's context (level, age) is the base line above the reasons, never a reason of its own."""
+    c = sign_in(web, "school_a")
+    assert "Bij onderwijsniveau havo is de gebruikelijke kans 4,3 %." in main_text(c.get("/students/W-A2").text)
+    assert "At education level havo the usual probability is 4.3 %." in main_text(c.get("/students/W-A2?lang=en").text)
+    assert "gebruikelijke kans" not in main_text(c.get("/students/W-A1").text)  # a score stored without a base
 
 
 def test_out_of_scope_and_unknown_students_get_the_same_404(web: dict[str, Any]) -> None:

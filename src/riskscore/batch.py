@@ -206,7 +206,7 @@ def _finish(tables: Mapping[str, pd.DataFrame], bundle: ModelBundle, result: Any
     progress("routing")
     scored = result.students
     cands, capacities = review.candidates(scored, result.leavers, capacity_per_10k=cfg.capacity_per_10k,
-                                          rank=str(bundle.metadata.get("capacity_order", "probability")))
+                                          rank=scoring.capacity_ordering(bundle))
     progress("cases")
     table = result.table
     assert table is not None  # score_events always returns the feature table it scored

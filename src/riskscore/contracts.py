@@ -95,6 +95,10 @@ FEATURE_SPEC: dict[str, tuple[int, str]] = {
     "level_code": (0, "School type and level: VSV rates differ tenfold between levels. A documented, monitored exception."),
 }
 FEATURES: tuple[str, ...] = tuple(FEATURE_SPEC)
+#: context, not signal: what a mentor cannot change (school level, age for the grade). They make the
+#: pupil's base ("bij mbo-1 is de gebruikelijke kans …") and are never shown as a reason; the Dutch data
+#: protection authority found DUO's use of education type and age in a risk model discriminatory.
+CONTEXT_FEATURES: tuple[str, ...] = ("level_code", "over_age")  # in the order the base names them
 MONOTONE: tuple[int, ...] = tuple(FEATURE_SPEC[f][0] for f in FEATURES)
 #: VVA status codes used by vva_status_code (NaN: not applicable to this student)
 VVA_STATUS_CODE = {"enrolled": 0, "agreement_offered": 1, "applied": 2, "no_enrolment": 3, "withdrawn": 3, "none": 4}

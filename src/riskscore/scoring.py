@@ -17,6 +17,13 @@ Two kinds of pupil get no model score, only their rule triggers (the law keeps r
 
 Both come out with ``probability=None`` and ``band="unknown"``.
 
+Every model-scored pupil also gets a ``Base``: what is usual for pupils of their context (school
+level, age for the grade: the ``context`` features a mentor cannot change), in words and as a
+probability, and how the score adds up: base + Σ reasons + other = logit(p) exactly (Platt; see
+``model.bundle`` for isotonic). Reasons come from ``signal`` features only. ``excess`` (the signals'
+sum) is the second ordering a capacity list can use: risk above what is usual for the context
+(``capacity_priority``; the bundle says which ordering its training config chose).
+
 Layer: beside ``access``, above ``model``; imports features, rules, routing, calendar and model only.
 """
 
@@ -30,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from riskscore.errors import DataError
-from riskscore.model.explain import Reason, ReasonTemplate, render
+from riskscore.errors import ConfigError, DataError
+from riskscore.model.explain import Reason, ReasonTemplate, base_text, render
 
 if TYPE_CHECKING:
     from riskscore.calendar import SchoolCalendar
@@ -43,6 +50,11 @@ if TYPE_CHECKING:
 UNKNOWN_BAND = "unknown"
 BANDS = ("low", "medium", "high", UNKNOWN_BAND)
 TOP_K = 3
+
+#: how a capacity list orders pupils: by calibrated probability, or by risk above what is usual for
+#: the pupil's context (the signals' sum, ``Base.excess``)
+ORDERINGS = ("probability", "excess")
+MSG_UNKNOWN_ORDERING = "capacity ordering {ordering!r} is not one of {known}"
 
 MSG_NO_STUDENTS = "no students are enrolled on {as_of} in {source}; nothing to score"
 MSG_FUTURE = "as-of date {as_of} lies in the future"
@@ -73,6 +85,30 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class Base:
+    """What is usual for pupils like this one, and how the score adds up.
+
+    ``value`` is the model's intercept plus the context features' contributions, on ``scale``
+    (``log_odds``: shares of the calibrated logit(p); ``score``: of the uncalibrated score, with
+    isotonic calibration). ``probability`` is the usual probability for this context: the model's
+    probability averaged over the usual spread of signals (``ModelBundle.usual_probability``). ``excess``
+    = Σ signal contributions; ``other`` = the signal contributions not
+    listed among the reasons. value + Σ reasons + other = value + excess = logit(p) (log_odds)."""
+
+    scale: str
+    value: float
+    probability: float
+    excess: float
+    other: float
+    text_nl: str
+    text_en: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "value": self.value, "probability": self.probability, "excess": self.excess,
+                "other": self.other, "text_nl": self.text_nl, "text_en": self.text_en}
+
+
+@dataclass(frozen=True)
 class ScoredStudent:
     """One pupil at one as-of date: a signal for review, never a decision."""
 
@@ -91,6 +127,7 @@ class ScoredStudent:
     has_sk: bool = False
     objected: bool = False
     data_incomplete: bool = False
+    base: Base | None = None  # None without a model score
     #: who reviews which signal: (signal, role) pairs from routing.route_signals, ``model`` or ``rule:<id>``;
     #: the review core opens its cases from these (routing once)
     routes: tuple[tuple[str, str], ...] = ()
@@ -100,6 +137,16 @@ class ScoredStudent:
         """True when the model scored this pupil."""
         return self.probability is not None
 
+    @property
+    def base_probability(self) -> float | None:
+        """The usual probability for pupils of this context (level, age); None without a score."""
+        return None if self.base is None else self.base.probability
+
+    @property
+    def excess(self) -> float | None:
+        """Risk above what is usual for the context: the signals' sum on the bundle's scale."""
+        return None if self.base is None else self.base.excess
+
     def to_dict(self) -> dict[str, Any]:
         """The one result/storage mapping (store.scores, store.runs, the API's response, redaction)."""
         return {
@@ -108,6 +155,7 @@ class ScoredStudent:
             "band": self.band, "reasons": [r.to_dict() for r in self.reasons],
             "triggers": [t.to_dict() for t in self.triggers], "roles": list(self.roles),
             "model_version": self.model_version, "objected": self.objected, "data_incomplete": self.data_incomplete,
+            "base": None if self.base is None else self.base.to_dict(),
         }
 
 
@@ -237,6 +285,52 @@ def _reasons(bundle: ModelBundle, X: np.ndarray, contributions: np.ndarray, top:
     return out
 
 
+#: most contexts (level × age bins) a bundle keeps the base text of: a few hundred exist, the cap only
+#: bounds memory for a model with a continuous context feature
+BASE_CACHE_SIZE = 4096
+
+
+def _bases(bundle: ModelBundle, X: np.ndarray, scored: Any, reasons: list[tuple[Reason, ...]]) -> list[Base]:
+    """Each row's Base: the context in words with its usual probability, and the rest of the sum. The
+    text and usual probability depend on the context alone, so the bundle keeps them per context."""
+    ctx_idx = [bundle.features.index(f) for f in bundle.context_features]
+    cache = bundle.base_cache
+    base = np.asarray(scored.base, dtype=np.float64)
+    out = []
+    for i in range(len(X)):
+        key = tuple(float(X[i, j]) for j in ctx_idx)
+        known = cache.get(key)
+        if known is None:
+            templates = [bundle.catalogue.get(f) or ReasonTemplate(f.upper(), "context", f"{f} {{v}}", f"{f} {{v}}", "float1")
+                         for f in bundle.context_features]
+            usual = float(bundle.usual_probability(base[i]))
+            known = (*base_text(templates, [X[i, j] for j in ctx_idx], usual), usual)
+            if len(cache) < BASE_CACHE_SIZE:
+                cache[key] = known
+        nl, en, usual = known
+        excess = float(scored.excess[i])
+        shown = sum(r.contribution for r in reasons[i])
+        out.append(Base(bundle.scale, float(base[i]), usual, excess, excess - shown, nl, en))
+    return out
+
+
+def capacity_ordering(bundle: ModelBundle) -> str:
+    """The ordering the bundle's training config chose for capacity lists (default: probability)."""
+    ordering = str(bundle.metadata.get("capacity_ordering", "probability"))
+    if ordering not in ORDERINGS:
+        raise ConfigError(MSG_UNKNOWN_ORDERING.format(ordering=ordering, known=list(ORDERINGS)))
+    return ordering
+
+
+def capacity_priority(student: ScoredStudent, ordering: str) -> float | None:
+    """What a capacity list sorts a pupil by, highest first: the calibrated probability, or the risk
+    above what is usual for the pupil's context (``excess``). None for a pupil without a model score
+    (objected, data incomplete): such a pupil never takes a capacity slot."""
+    if ordering not in ORDERINGS:
+        raise ConfigError(MSG_UNKNOWN_ORDERING.format(ordering=ordering, known=list(ORDERINGS)))
+    return student.probability if ordering == "probability" else student.excess
+
+
 # --- the core ---------------------------------------------------------------------------------------
 def score_table(
     table: pd.DataFrame,
@@ -282,15 +376,17 @@ def score_table(
         else np.empty((0, len(bundle.features)))
     scored = bundle.score(X, top_k=top_k) if len(model_rows) else None
     reasons = _reasons(bundle, X, scored.contributions, scored.top) if scored is not None else []
+    bases = _bases(bundle, X, scored, reasons) if scored is not None else []
     row_of = {int(r): k for k, r in enumerate(model_rows)}
     trig = triggers_by_student(fired) if fired is not None else {}
 
     out: list[ScoredStudent] = []
     for i, sid in enumerate(sids):
         k = row_of.get(i)
+        base: Base | None = None
         if k is not None and scored is not None:
             probability: float | None = float(scored.probability[k])
-            band, why = str(scored.band[k]), reasons[k]
+            band, why, base = str(scored.band[k]), reasons[k], bases[k]
         else:
             probability, band, why = None, UNKNOWN_BAND, ()
         t = trig.get(sid, ())
@@ -302,7 +398,8 @@ def score_table(
             student_id=sid, school_id=schools[i], municipality=place["municipality"][i],
             rmc_region=place["rmc_region"][i], age=age, as_of=as_ofs[i], probability=probability, band=band,
             reasons=why, triggers=t, roles=tuple(roles), model_version=bundle.version, has_sk=bool(has_sk[i]),
-            objected=bool(objected[i]), data_incomplete=bool(gap[i]) and not bool(objected[i]), routes=routes))
+            objected=bool(objected[i]), data_incomplete=bool(gap[i]) and not bool(objected[i]), base=base,
+            routes=routes))
     return out
 
 
@@ -417,6 +514,6 @@ def _none(value: Any) -> Any:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
-__all__ = ["BANDS", "UNKNOWN_BAND", "NothingToScoreError", "Reason", "ScoredStudent", "Scoring", "Trigger", "context",
-           "from_features", "score_events",
+__all__ = ["BANDS", "ORDERINGS", "UNKNOWN_BAND", "Base", "NothingToScoreError", "Reason", "ScoredStudent", "Scoring",
+           "Trigger", "capacity_ordering", "capacity_priority", "context", "from_features", "score_events",
            "score_table", "triggers_by_student"]

@@ -97,8 +97,14 @@ def view_result(result: Mapping[str, Any] | Any, viewer: Viewer) -> dict[str, An
     if not isinstance(result, Mapping) and hasattr(result, "to_dict"):
         result = result.to_dict()
     out = dict(result)
+    hidden = not sees_health(viewer) and any(is_health_reason(r) for r in out.get("reasons") or [])
     if "reasons" in out:
         out["reasons"] = view_reasons(out.get("reasons") or [], viewer)
+    base = out.get("base")
+    if hidden and isinstance(base, Mapping):
+        # the rest of the sum (base + shown reasons + other = logit p) would give a withheld or left-out health
+        # reason's contribution away by subtraction
+        out["base"] = {**base, "other": None}
     if "triggers" in out:
         out["triggers"] = view_triggers(out.get("triggers") or [], viewer)
     if "roles" in out:

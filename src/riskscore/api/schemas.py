@@ -259,10 +259,29 @@ class ReasonOut(BaseModel):
     category: str = Field(description="absence | sick | transition | school_career | context")
     feature: str | None = Field(None, description="Model feature; null when withheld.")
     value: float | None = Field(None, description="The value that caused it; null when unknown or withheld.")
-    contribution: float | None = Field(None, description="Exact contribution to the log-odds; null when withheld.")
+    contribution: float | None = Field(
+        None, description="The feature's exact share of the score on base.scale: with base.scale 'log_odds' a share of the "
+                          "calibrated log-odds, so base.value + the reasons' contributions + base.other = logit(probability); "
+                          "with 'score' (isotonic calibration) a share of the uncalibrated score. Null when withheld.")
     text_nl: str
     text_en: str
     withheld: bool = Field(False, description="True when health detail is withheld from this role.")
+
+
+class BaseOut(BaseModel):
+    """What is usual for pupils of this context (school level, age for the grade), and how the score adds up."""
+
+    scale: Literal["log_odds", "score"] = Field(
+        description="log_odds: value, the contributions and other are shares of the calibrated log-odds (Platt "
+                    "calibration); score: of the uncalibrated score (isotonic calibration has no log-odds form).")
+    value: float = Field(description="The model's intercept plus the context features' contributions.")
+    probability: float = Field(ge=0, le=1, description="The usual probability for this context: the model's probability "
+                                                       "averaged over the usual spread of signals.")
+    excess: float = Field(description="The signals' sum: how far the pupil's own signals lift the score above the base.")
+    other: float | None = Field(description="Signal contributions not listed among the reasons; null when a reason is "
+                                            "withheld from this role.")
+    text_nl: str = Field(description="e.g. 'bij onderwijsniveau mbo-1 is de gebruikelijke kans 24 %'.")
+    text_en: str
 
 
 class TriggerOut(BaseModel):
@@ -291,6 +310,8 @@ class ScoreResult(BaseModel):
     model_version: str
     objected: bool = Field(False, description="The pupil objected (AVG art. 21): no model score, rules still run.")
     data_incomplete: bool = Field(False, description="The school's data is incomplete: not scored, not 'low risk'.")
+    base: BaseOut | None = Field(None, description="The pupil's context as a base and the rest of the sum; null "
+                                                   "without a model score (and for scores stored before it existed).")
     notice_nl: str = NOTICE_NL
     notice_en: str = NOTICE_EN
 

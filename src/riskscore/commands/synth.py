@@ -72,6 +72,7 @@ def synth_command(
     if validate:
         tables = {name: df if name == "audit" else validate_table(name, df) for name, df in tables.items()}
     write_tables(tables, out)
+    synthetic.write_marker(out, students=students, years=years, seed=seed)  # the model card says "synthetic"
     counts = ", ".join(f"{name} {len(df):,}" for name, df in tables.items())
     typer.echo(f"wrote {out}: {counts} (generated in {elapsed:.1f} s)")
     _print_calibration(synthetic.calibration_table(tables))

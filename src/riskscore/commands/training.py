@@ -61,16 +61,26 @@ def train(
     table = training.comparison_table(
         result.metrics, metric_names=("roc_auc", "pr_auc", f"precision_at_{result.gates['capacity_role']}", "precision_at_top_5pct", "brier", "ece")
     )
-    typer.echo("\nTest-year metrics (additive = the glass-box model served):")
+    fold = "test year" if result.extra.get("prepared") is None or result.extra["prepared"].kind == "raw" else "test fold"
+    typer.echo(f"\nMetrics on the {fold} (additive = the glass-box model served):")
     typer.echo(table.round(4).to_string())
     cv = result.extra.get("cv_auc") or {}
     for name, (mean, sd) in cv.items():
         typer.echo(f"{name}: {len(cv) and 'cross-validated'} ROC-AUC {mean:.3f} ± {sd:.3f} (all rows)")
     _print_fairness(result)
     _print_reasons(result)
-    typer.echo(f"\ngates passed: {result.gates['passed']} (fairness: {result.gates['fairness_verdict']})")
+    from riskscore.training.gates import summary_line
+
+    verdict = result.extra.get("verdict")
+    fairness = summary_line(verdict) if verdict is not None else result.gates["fairness_verdict"]
+    typer.echo(f"\ngates passed: {result.gates['passed']} (fairness: {fairness}; ordering: "
+               f"{result.gates.get('capacity_ordering', 'probability')})")
     for name, c in result.gates["baselines"].items():
         typer.echo(f"  vs {name}: precision@k {c['challenger']:.3f} vs {c['baseline']:.3f} → {'beats' if c['beats'] else 'does not beat'}")
+    if not result.gates["baselines"] and result.gates.get("baselines_note"):
+        typer.echo(f"  {result.gates['baselines_note']}")
+    for line in result.gates.get("warnings", []):
+        typer.echo(f"warning: {line}")
     if result.model_version:
         typer.echo(f"registered {cfg.mlflow.model_name} version {result.model_version} (alias challenger), run {result.run_id}")
     typer.echo(f"bundle: {result.bundle_dir}")
@@ -79,8 +89,10 @@ def train(
 
 
 def _print_reasons(result: object, n: int = 3) -> None:
-    """Explain: the top reasons of the n highest-risk pupils of the test fold, as a reviewer reads them."""
+    """Explain: the base and top reasons of three pupils of the test fold, as a reviewer reads them, and
+    how they add up (base + reasons + the other signals = logit(p), or the uncalibrated score)."""
     from riskscore.model.bundle import ModelBundle
+    from riskscore.model.explain import ReasonTemplate, base_text
 
     prep = result.extra.get("prepared")  # type: ignore[attr-defined]
     if prep is None:
@@ -90,13 +102,25 @@ def _print_reasons(result: object, n: int = 3) -> None:
     scored = bundle.score(X_te, top_k=3)
     order = scored.probability.argsort()[::-1]
     picks = [order[0], order[len(order) // 10], order[len(order) // 4]][:n]  # the top, the 90th and 75th percentile
+    matrix = bundle.matrix(X_te)
+    templates = [bundle.catalogue.get(f) or ReasonTemplate(f.upper(), "context", f"{f} {{v}}", f"{f} {{v}}", "float1")
+                 for f in bundle.context_features]
+    ctx = [bundle.features.index(f) for f in bundle.context_features]
+    total = "logit(p)" if bundle.scale == "log_odds" else "score"
     typer.echo("\nReasons of three pupils in the test fold — the highest risk, the 90th and the 75th percentile "
                "(signals for a conversation, not decisions):")
     for i in picks:
         who = X_te["student_id"].iloc[i] if "student_id" in X_te else str(X_te.index[i])
-        typer.echo(f"  {who}: probability {scored.probability[i]:.2f} ({scored.band[i]})")
-        for r in bundle.reasons(X_te.iloc[i], scored.contributions[i], top_k=3):
-            typer.echo(f"    {r.code} [{r.category}] +{r.contribution:.2f}: {r.text_en} / {r.text_nl}")
+        usual = float(bundle.usual_probability(scored.base[i]))
+        _, en = base_text(templates, [matrix[i, j] for j in ctx], usual)
+        typer.echo(f"  {who}: probability {scored.probability[i]:.2f} ({scored.band[i]}) — {en}")
+        found = bundle.reasons(matrix[i], scored.contributions[i], top_k=3)
+        for r in found:
+            texts = r.text_en if r.text_en == r.text_nl else f"{r.text_en} / {r.text_nl}"
+            typer.echo(f"    {r.code} [{r.category}] {r.contribution:+.2f}: {texts}")
+        other = float(scored.excess[i]) - sum(r.contribution for r in found)
+        value = float(scored.base[i] + scored.excess[i])
+        typer.echo(f"    base {scored.base[i]:+.2f} + reasons + other signals {other:+.2f} = {total} {value:+.2f}")
 
 
 def _print_fairness(result: object) -> None:

@@ -397,7 +397,8 @@ def scored_schema(features_schema: Any, bundle: ModelBundle, top_k: int) -> Any:
 
     fields = list(features_schema.fields)
     fields += [T.StructField("raw", T.DoubleType()), T.StructField("probability", T.DoubleType()),
-               T.StructField("band", T.StringType())]
+               T.StructField("band", T.StringType()), T.StructField("base", T.DoubleType()),
+               T.StructField("excess", T.DoubleType())]
     fields += [T.StructField(f"contribution{SEP}{f}", T.DoubleType()) for f in bundle.features]
     fields += [T.StructField(f"top_{i}", T.IntegerType()) for i in range(top_k)]
     return T.StructType(fields)
@@ -413,7 +414,8 @@ def score(features_df: DataFrame, bundle: ModelBundle, *, top_k: int = 3) -> Dat
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
             s = bundle.score(bundle.matrix(frame), top_k=top_k)
-            extra = {"raw": s.raw, "probability": s.probability, "band": np.asarray(s.band).astype(str)}
+            extra = {"raw": s.raw, "probability": s.probability, "band": np.asarray(s.band).astype(str),
+                     "base": s.base, "excess": s.excess}
             extra.update({f"contribution{SEP}{f}": s.contributions[:, j] for j, f in enumerate(names)})
             top = np.asarray(s.top).reshape(len(frame), top_k) if len(frame) else np.zeros((0, top_k), dtype=np.int32)
             extra.update({f"top_{i}": top[:, i].astype(np.int32) for i in range(top_k)})
@@ -433,8 +435,9 @@ def scored_parts(scored: pd.DataFrame, bundle: ModelBundle, top_k: int) -> tuple
     result = Scored(raw=scored["raw"].to_numpy(dtype=float), probability=scored["probability"].to_numpy(dtype=float),
                     band=scored["band"].to_numpy().astype(str),
                     contributions=scored[contrib_cols].to_numpy(dtype=float).reshape(len(scored), len(contrib_cols)),
-                    top=scored[top_cols].to_numpy(dtype=np.int64).reshape(len(scored), top_k))
-    table = scored.drop(columns=["raw", "probability", "band", *contrib_cols, *top_cols])
+                    top=scored[top_cols].to_numpy(dtype=np.int64).reshape(len(scored), top_k),
+                    base=scored["base"].to_numpy(dtype=float), excess=scored["excess"].to_numpy(dtype=float))
+    table = scored.drop(columns=["raw", "probability", "band", "base", "excess", *contrib_cols, *top_cols])
     return table, result
 
 

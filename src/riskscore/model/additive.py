@@ -4,6 +4,10 @@ All estimators follow scikit-learn's conventions (``__init__`` only stores argum
 attributes end in ``_``, ``fit`` returns self) and take the whole feature table: each selects the
 columns it needs, so audit columns passed along are ignored, and a protected or proxy column can
 never be configured as a model feature (``assert_no_protected``).
+
+Text columns named in ``categorical`` are categorical features: ``fit`` learns their categories
+(``categories_``, sorted) and the model sees each value's position in that list; a value it never
+saw, or a missing one, is missing (NaN) to the model. LightGBM splits them natively by category.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.compose import ColumnTransformer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import KBinsDiscretizer
+from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from riskscore import contracts
@@ -31,8 +36,39 @@ from riskscore.model.guard import MSG_PROTECTED, assert_no_protected
 MSG_MISSING_COLUMNS = "feature table lacks column(s) {cols}"
 MSG_ONE_CLASS = "training labels hold a single class; the model needs both outcomes"
 MSG_NOT_NUMERIC = "feature column(s) {cols} are not numeric (e.g. {example!r}); encode them as numbers or leave them out"
-MSG_CATEGORICAL = "categorical features are not supported by the additive model: encode {what} as numbers"
+MSG_CATEGORICAL = "name categorical features with `categorical=[...]` (config: `type: categorical`), not with {what}"
 MSG_BAD_MONOTONE = "monotone signs must be -1, 0 or +1, got {bad}"
+MSG_CATEGORICAL_MONOTONE = "categorical feature(s) {cols} cannot have a monotone sign (categories have no order); use 0"
+MSG_UNKNOWN_CATEGORICAL = "categorical feature(s) {cols} are not among the model's features"
+
+
+def category_key(value: Any) -> str | None:
+    """How a category is written in the vocabulary: text stripped; 9130 and 9130.0 are one category;
+    missing → None."""
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return None
+        if float(value).is_integer():
+            return str(int(value))
+    if value is pd.NA or value is pd.NaT:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def learn_categories(column: pd.Series) -> list[str]:
+    """The sorted distinct categories of a column (missing values are no category)."""
+    return sorted({k for k in (category_key(v) for v in column.tolist()) if k is not None})
+
+
+def encode_categories(column: Any, categories: Sequence[str]) -> np.ndarray:
+    """Each value's position in `categories` (float), NaN for a missing or never-seen value."""
+    lookup = {c: float(i) for i, c in enumerate(categories)}
+    values = column.tolist() if hasattr(column, "tolist") else list(column)
+    return np.array([lookup.get(k, np.nan) if (k := category_key(v)) is not None else np.nan for v in values],
+                    dtype=np.float64)
 
 
 def _features(features: Sequence[str] | None) -> list[str]:
@@ -41,15 +77,19 @@ def _features(features: Sequence[str] | None) -> list[str]:
     return names
 
 
-def _select(X: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+def _select(X: pd.DataFrame, names: Sequence[str], categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """The model's columns as float64, in order; extra columns are ignored, missing ones refused,
-    text columns refused with their name (not a bare ValueError from astype)."""
+    categorical ones encoded as their category's code, other text columns refused with their name
+    (not a bare ValueError from astype)."""
     if not isinstance(X, pd.DataFrame):
         raise DataError("X must be a pandas DataFrame with named feature columns")
     missing = [c for c in names if c not in X.columns]
     if missing:
         raise DataError(MSG_MISSING_COLUMNS.format(cols=missing))
     sub = X.loc[:, list(names)]
+    cats = categories or {}
+    if cats:
+        sub = sub.assign(**{c: encode_categories(sub[c], cats[c]) for c in names if c in cats})
     bad = [c for c in names if not (pd.api.types.is_numeric_dtype(sub[c]) or pd.api.types.is_bool_dtype(sub[c]))]
     if bad:
         coerced = {c: pd.to_numeric(sub[c], errors="coerce") for c in bad}
@@ -82,7 +122,7 @@ class _LGBMBase(ClassifierMixin, BaseEstimator):
     def __init__(self, *, n_estimators: int = 300, learning_rate: float = 0.05, num_leaves: int = 8,
                  min_child_samples: int = 50, random_state: int = 0, early_stopping_rounds: int | None = None,
                  features: Sequence[str] | None = None, params: dict[str, Any] | None = None,
-                 monotone: dict[str, int] | None = None) -> None:
+                 monotone: dict[str, int] | None = None, categorical: Sequence[str] | None = None) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -92,6 +132,7 @@ class _LGBMBase(ClassifierMixin, BaseEstimator):
         self.features = features
         self.params = params
         self.monotone = monotone
+        self.categorical = categorical
 
     def _constraints(self, names: list[str]) -> dict[str, Any]:
         return {}
@@ -106,8 +147,19 @@ class _LGBMBase(ClassifierMixin, BaseEstimator):
         extra = dict(self.params or {})
         cats = [k for k in extra if k in ("categorical_feature", "categorical_column", "cat_feature")]
         if cats:
-            raise ModelError(MSG_CATEGORICAL.format(what=f"the columns named in {cats}"))
+            raise ModelError(MSG_CATEGORICAL.format(what=f"the LightGBM parameter(s) {cats}"))
+        if self.categorical:
+            # LightGBM's defaults (a category needs 100 rows, max 32 per split) assume big data; let a
+            # category count from as few rows as any leaf does
+            base.update({"min_data_per_group": self.min_child_samples, "cat_smooth": 10.0})
         return {**base, **self._constraints(names), **extra}
+
+    def _categorical_names(self, names: list[str]) -> list[str]:
+        cats = list(self.categorical or [])
+        unknown = [c for c in cats if c not in names]
+        if unknown:
+            raise ModelError(MSG_UNKNOWN_CATEGORICAL.format(cols=unknown))
+        return cats
 
     def fit(self, X: pd.DataFrame, y: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None,
             sample_weight: Any = None) -> _LGBMBase:
@@ -117,17 +169,26 @@ class _LGBMBase(ClassifierMixin, BaseEstimator):
         would otherwise break its JSON model dump. Our own names stay in ``feature_names_in_``.
         ``sample_weight`` weights training rows (mitigation.py: the only place audit data may act)."""
         names = _features(self.features)
-        Xs, ys = _select(X, names), _labels(y)
+        if not isinstance(X, pd.DataFrame):
+            raise DataError("X must be a pandas DataFrame with named feature columns")
+        cat_names = self._categorical_names(names)
+        missing = [c for c in cat_names if c not in X.columns]
+        if missing:
+            raise DataError(MSG_MISSING_COLUMNS.format(cols=missing))
+        self.categories_ = {c: learn_categories(X[c]) for c in cat_names}
+        Xs, ys = _select(X, names, self.categories_), _labels(y)
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).ravel()
         if weight is not None and (len(weight) != len(ys) or not np.all(np.isfinite(weight)) or (weight < 0).any()):
             raise DataError("sample_weight must be finite, non-negative and one per training row")
         safe = [f"f{i}" for i in range(len(names))]
-        train = lgb.Dataset(Xs.to_numpy(), ys, weight=weight, feature_name=safe, free_raw_data=True)
+        cat_index = [names.index(c) for c in cat_names]
+        train = lgb.Dataset(Xs.to_numpy(), ys, weight=weight, feature_name=safe, free_raw_data=True,
+                            categorical_feature=cat_index or "auto")
         callbacks: list[Any] = []
         valid: list[lgb.Dataset] = []
         if eval_set is not None:
-            valid = [lgb.Dataset(_select(eval_set[0], names).to_numpy(), _labels(eval_set[1]), feature_name=safe,
-                                 reference=train)]
+            valid = [lgb.Dataset(_select(eval_set[0], names, self.categories_).to_numpy(), _labels(eval_set[1]),
+                                 feature_name=safe, reference=train, categorical_feature=cat_index or "auto")]
             if self.early_stopping_rounds:
                 callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
         self.booster_ = lgb.train(self._lgb_params(names), train, num_boost_round=self.n_estimators,
@@ -140,7 +201,7 @@ class _LGBMBase(ClassifierMixin, BaseEstimator):
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "booster_")
-        return _select(X, list(self.feature_names_in_)).to_numpy()
+        return _select(X, list(self.feature_names_in_), getattr(self, "categories_", None)).to_numpy()
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds before calibration (what the Calibrator is fitted on)."""
@@ -175,6 +236,9 @@ class AdditiveLGBM(_LGBMBase):
 
     def _constraints(self, names: list[str]) -> dict[str, Any]:
         signs = monotone_signs(names, self.monotone)
+        signed = [n for n, s in zip(names, signs, strict=True) if s and n in set(self.categorical or ())]
+        if signed:
+            raise ModelError(MSG_CATEGORICAL_MONOTONE.format(cols=signed))
         return {"interaction_constraints": [[i] for i in range(len(names))], "monotone_constraints": signs,
                 "monotone_constraints_method": "basic"}
 
@@ -183,7 +247,9 @@ class AdditiveLGBM(_LGBMBase):
         super().fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
         if self.best_iteration_ < self.booster_.current_iteration():  # early stopping: keep what is served
             self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=self.best_iteration_))
-        self.compiled_ = CompiledAdditive.from_booster(self.booster_, list(self.feature_names_in_))
+        names = list(self.feature_names_in_)
+        self.compiled_ = CompiledAdditive.from_booster(
+            self.booster_, names, categories={names.index(c): len(v) for c, v in self.categories_.items()})
         self.expected_value_ = self.compiled_.bias
         return self
 
@@ -277,19 +343,21 @@ class ScorecardLR(ClassifierMixin, BaseEstimator):
     """Logistic regression on quantile-binned features (one-hot): the classic points scorecard."""
 
     def __init__(self, *, n_bins: int = 5, C: float = 1.0, random_state: int = 0,
-                 features: Sequence[str] | None = None) -> None:
+                 features: Sequence[str] | None = None, categorical: Sequence[str] | None = None) -> None:
         self.n_bins = n_bins
         self.C = C
         self.random_state = random_state
         self.features = features
+        self.categorical = categorical
 
     def _prepare(self, X: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
-        Xs = _select(X, names)
-        # missing values get their own bin: a sentinel below every observed value
+        Xs = _select(X, names, getattr(self, "categories_", None))
+        # missing values get their own bin: a sentinel below every observed value (its own category)
         return Xs.fillna(-1e9).to_numpy()
 
     def fit(self, X: pd.DataFrame, y: Any) -> ScorecardLR:
         names = _features(self.features)
+        self.categories_ = {c: learn_categories(X[c]) for c in (self.categorical or []) if c in names}
         with warnings.catch_warnings():  # constant-heavy columns lose empty bins; that is expected here
             warnings.filterwarnings("ignore", message="Bins whose width are too small", category=UserWarning)
             self.pipeline_ = self._fit_pipeline(X, y, names)
@@ -298,9 +366,22 @@ class ScorecardLR(ClassifierMixin, BaseEstimator):
         return self
 
     def _fit_pipeline(self, X: pd.DataFrame, y: Any, names: Sequence[str]) -> Pipeline:
+        cat_idx = [i for i, n in enumerate(names) if n in self.categories_]
+        num_idx = [i for i in range(len(names)) if i not in cat_idx]
+        if not cat_idx:
+            return Pipeline([
+                ("bins", KBinsDiscretizer(n_bins=self.n_bins, encode="onehot", strategy="quantile",
+                                          quantile_method="averaged_inverted_cdf")),
+                ("lr", LogisticRegression(C=self.C, max_iter=2000, random_state=self.random_state)),
+            ]).fit(self._prepare(X, names), _labels(y))
+        parts: list[tuple[str, Any, list[int]]] = []
+        if num_idx:
+            parts.append(("bins", KBinsDiscretizer(n_bins=self.n_bins, encode="onehot", strategy="quantile",
+                                                   quantile_method="averaged_inverted_cdf"), num_idx))
+        if cat_idx:  # a category is its own column; a never-seen one has none
+            parts.append(("categories", OneHotEncoder(handle_unknown="ignore"), cat_idx))
         return Pipeline([
-            ("bins", KBinsDiscretizer(n_bins=self.n_bins, encode="onehot", strategy="quantile",
-                                      quantile_method="averaged_inverted_cdf")),
+            ("encode", ColumnTransformer(parts)),
             ("lr", LogisticRegression(C=self.C, max_iter=2000, random_state=self.random_state)),
         ]).fit(self._prepare(X, names), _labels(y))
 
@@ -384,5 +465,8 @@ __all__ = [
     "ScorecardLR",
     "UnconstrainedLGBM",
     "assert_no_protected",
+    "category_key",
+    "encode_categories",
+    "learn_categories",
     "monotone_signs",
 ]

@@ -5,6 +5,14 @@ step function of that feature alone. Walking the trees once turns the model into
 per-bin sums; scoring is then one ``np.searchsorted`` and one gather per feature — exact (equal to
 LightGBM's ``predict(raw_score=True)`` and ``pred_contrib=True``), numpy-only and fast.
 
+A categorical feature (LightGBM's native categorical splits, ``decision_type == '=='``) is given to
+the model as integer codes 0..K-1; its table has one bin per code, one for a code the model never
+saw and one for a missing value, so the same lookup serves it.
+
+``scaled(a, b)`` gives the same tables multiplied by the Platt calibration's slope, with
+``a * bias + b`` as the bias: their sum *is* the calibrated log-odds, so each contribution is an
+exact share of logit(p), not of the uncalibrated score.
+
 Numpy only on purpose: the service and the batch job load this without lightgbm.
 """
 
@@ -38,8 +46,22 @@ def _lgb_goes_left(node: dict[str, Any], x: float) -> bool:
     if (missing == "Zero" and abs(x) <= K_ZERO) or (missing == "NaN" and math.isnan(x)):
         return bool(node.get("default_left", True))
     if node.get("decision_type", "<=") != "<=":
-        raise ModelError(f"unsupported decision_type {node.get('decision_type')!r} (categorical splits?)")
+        raise ModelError(f"unsupported decision_type {node.get('decision_type')!r}")
     return x <= _threshold(node)
+
+
+def _lgb_categorical_left(node: dict[str, Any], x: float) -> bool:
+    """LightGBM's CategoricalDecision: a missing or negative value goes right, a code in the node's
+    category set goes left, any other code right (checked against LightGBM in tests/test_compiled.py)."""
+    if math.isnan(x) or int(x) < 0:
+        return False
+    return int(x) in {int(c) for c in str(node["threshold"]).split("||")}
+
+
+def _goes_left(node: dict[str, Any], x: float) -> bool:
+    if node.get("decision_type", "<=") == "==":
+        return _lgb_categorical_left(node, x)
+    return _lgb_goes_left(node, x)
 
 
 def _threshold(node: dict[str, Any]) -> float:
@@ -48,17 +70,19 @@ def _threshold(node: dict[str, Any]) -> float:
     return math.copysign(math.inf, t) if abs(t) >= 1e300 else t
 
 
-MSG_CATEGORICAL_SPLIT = ("tree {tree} has a categorical split (decision_type {kind!r}); the additive model "
-                         "compiles numeric splits only: encode the column as numbers")
+MSG_CATEGORICAL_SPLIT = ("tree {tree} splits feature {feature} by category (decision_type {kind!r}) but it was not "
+                         "declared categorical; declare it (with its number of categories) or encode it as numbers")
 
 
-def _tree_features(node: dict[str, Any], acc: set[int]) -> set[int]:
+def _tree_features(node: dict[str, Any], acc: set[int], categorical: frozenset[int] = frozenset()) -> set[int]:
     if "split_feature" in node:
-        if node.get("decision_type", "<=") != "<=":
-            raise ModelError(MSG_CATEGORICAL_SPLIT.format(tree="?", kind=node.get("decision_type")))
-        acc.add(int(node["split_feature"]))
-        _tree_features(node["left_child"], acc)
-        _tree_features(node["right_child"], acc)
+        kind = node.get("decision_type", "<=")
+        feature = int(node["split_feature"])
+        if kind not in ("<=", "==") or (kind == "==" and feature not in categorical):
+            raise ModelError(MSG_CATEGORICAL_SPLIT.format(tree="?", feature=feature, kind=kind))
+        acc.add(feature)
+        _tree_features(node["left_child"], acc, categorical)
+        _tree_features(node["right_child"], acc, categorical)
     return acc
 
 
@@ -72,7 +96,7 @@ def _thresholds(node: dict[str, Any], acc: list[float]) -> list[float]:
 
 def _leaf(node: dict[str, Any], x: float) -> float:
     while "split_feature" in node:
-        node = node["left_child"] if _lgb_goes_left(node, x) else node["right_child"]
+        node = node["left_child"] if _goes_left(node, x) else node["right_child"]
     return float(node["leaf_value"])
 
 
@@ -102,6 +126,12 @@ def _edges_for(thresholds: Sequence[float]) -> np.ndarray:
     return np.unique(np.array([*kept, _BELOW_ZERO, K_ZERO, math.inf], dtype=np.float64))
 
 
+def _category_edges(n_categories: int) -> np.ndarray:
+    """Edges of a categorical feature's table: bin k holds code k (0..K-1), bin K a code the model
+    never saw, the last bin a missing value (np.searchsorted sorts NaN after +inf)."""
+    return np.array([*(np.arange(n_categories, dtype=np.float64) + 0.5), math.inf], dtype=np.float64)
+
+
 def _representatives(edges: np.ndarray) -> list[float]:
     """One input value per bin (bins 0..len(edges)-1, then the NaN bin)."""
     reps = []
@@ -120,12 +150,18 @@ class CompiledAdditive:
     values: list[np.ndarray]
     bias: float
     n_trees: int = 0
+    #: per feature: may it be a reason (top positive)? None: every feature may. Context features
+    #: (level, age) make the pupil's base, never a reason (bundle.ModelBundle sets it).
+    reason_mask: tuple[bool, ...] | None = None
     _offsets: np.ndarray | None = field(default=None, repr=False, compare=False)
     _ranks: tuple[list[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    _mask: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_booster(cls, booster: Any, feature_names: Sequence[str]) -> CompiledAdditive:
-        """Compile a LightGBM booster whose every tree uses at most one feature."""
+    def from_booster(cls, booster: Any, feature_names: Sequence[str], *,
+                     categories: dict[int, int] | None = None) -> CompiledAdditive:
+        """Compile a LightGBM booster whose every tree uses at most one feature. ``categories``: the
+        number of categories of each categorical feature (by index), whose codes are 0..K-1."""
         try:
             dump = booster.dump_model()
         except ValueError as exc:  # json.JSONDecodeError: LightGBM writes names with tabs or quotes unescaped
@@ -134,12 +170,13 @@ class CompiledAdditive:
         names = tuple(feature_names)
         if len(names) != int(dump.get("max_feature_idx", len(names) - 1)) + 1:
             raise ModelError(f"booster has {dump.get('max_feature_idx', -1) + 1} features, got {len(names)} names")
+        cats = dict(categories or {})
         per_feature: list[list[dict[str, Any]]] = [[] for _ in names]
         bias = 0.0
         for i, info in enumerate(dump["tree_info"]):
             root = info["tree_structure"]
             try:
-                feats = _tree_features(root, set())
+                feats = _tree_features(root, set(), frozenset(cats))
             except ModelError as exc:
                 raise ModelError(str(exc).replace("tree ?", f"tree {i}")) from None
             if len(feats) > 1:
@@ -148,15 +185,29 @@ class CompiledAdditive:
             if feats:
                 per_feature[feats.pop()].append(root)
         edges_out, values_out = [], []
-        for trees in per_feature:
-            edges = _edges_for([t for root in trees for t in _thresholds(root, [])])
-            reps = _representatives(edges)
+        for j, trees in enumerate(per_feature):
+            if j in cats:
+                edges = _category_edges(cats[j])
+                reps = [*range(cats[j] + 1), math.nan]  # each code, an unseen code, missing
+            else:
+                edges = _edges_for([t for root in trees for t in _thresholds(root, [])])
+                reps = _representatives(edges)
             vals = np.zeros(len(reps), dtype=np.float64)
             for root in trees:
-                vals += np.array([_leaf(root, x) for x in reps]) - _expected(root)
+                vals += np.array([_leaf(root, float(x)) for x in reps]) - _expected(root)
             edges_out.append(edges)
             values_out.append(vals)
         return cls(names, edges_out, values_out, float(bias), n_trees=len(dump["tree_info"]))
+
+    def scaled(self, a: float, b: float, *, reason_mask: Sequence[bool] | None = None) -> CompiledAdditive:
+        """The tables times ``a`` with bias ``a * bias + b`` (a Platt calibration logit(p) = a·raw + b):
+        contributions on the calibrated log-odds scale that add up to logit(p) exactly. Made once per
+        bundle, so scoring costs the same as before."""
+        mask = tuple(bool(m) for m in reason_mask) if reason_mask is not None else self.reason_mask
+        if mask is not None and len(mask) != len(self.feature_names):
+            raise ModelError(f"reason mask has {len(mask)} entries for {len(self.feature_names)} features")
+        return CompiledAdditive(self.feature_names, list(self.edges), [np.asarray(v, dtype=np.float64) * float(a) for v in self.values],
+                                float(a) * self.bias + float(b), n_trees=self.n_trees, reason_mask=mask)
 
     # --- scoring ---------------------------------------------------------------------------------
     def _check(self, X: np.ndarray) -> np.ndarray:
@@ -200,7 +251,10 @@ class CompiledAdditive:
             contrib = np.empty((n, m), dtype=np.float64, order="F")
             for j, (edges, vals) in enumerate(zip(self.edges, self.values, strict=True)):
                 contrib[:, j] = vals[np.searchsorted(edges, X[:, j], side="left")]
-            return contrib, contrib.sum(axis=1) + self.bias, top_positive(contrib, max(top_k, 0))
+            # left to right, as the blocked path adds column by column: the same bits for a row alone or in a cohort
+            total = (np.cumsum(contrib, axis=1)[:, -1] if m else np.zeros(n)) + self.bias
+            ranked = contrib if self.reason_mask is None else contrib * self._mask_array()
+            return contrib, total, top_positive(ranked, max(top_k, 0))
         contrib = np.empty((n, m), dtype=np.float64, order="F")
         raw = np.empty(n, dtype=np.float64)
         top = np.full((n, max(top_k, 0)), -1, dtype=np.int64)
@@ -225,12 +279,20 @@ class CompiledAdditive:
                 top[r0:r1, i] = feature_of_code[b]
         return contrib, raw, top
 
+    def _mask_array(self) -> np.ndarray:
+        if self._mask is None:
+            self._mask = np.asarray(self.reason_mask, dtype=np.float64)
+        return self._mask
+
     def _rank_codes(self) -> tuple[list[np.ndarray], np.ndarray]:
         """Per feature and bin an integer rank of its contribution among all positive table values
-        (0 = not positive); ties rank the lower feature index higher, as argmax (top_positive) does.
-        Ranking small integers instead of float rows keeps the top-k step cheap."""
+        (0 = not positive, or a feature that may not be a reason); ties rank the lower feature index
+        higher, as argmax (top_positive) does. Ranking small integers instead of float rows keeps the
+        top-k step cheap."""
         if self._ranks is None:
             vals = np.concatenate(self.values) if self.values else np.zeros(0)
+            if self.reason_mask is not None and self.values:
+                vals = vals * np.concatenate([np.full(len(v), float(m)) for v, m in zip(self.values, self.reason_mask, strict=True)])
             feat = np.concatenate([np.full(len(v), j, dtype=np.int64) for j, v in enumerate(self.values)]) \
                 if self.values else np.zeros(0, dtype=np.int64)
             positive = np.flatnonzero(vals > 0)

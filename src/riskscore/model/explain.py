@@ -35,10 +35,16 @@ class ReasonTemplate:
     category: str
     nl: str
     en: str
-    fmt: str = "int"  # int | float1 | signed1 | vva | level
+    fmt: str = "int"  # int | float1 | signed1 | vva | level | category
+    categories: tuple[str, ...] = ()  # fmt category: the value is a code, this names it
 
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if not self.categories:
+            out.pop("categories")  # older readers know five keys
+        else:
+            out["categories"] = list(self.categories)
+        return out
 
 
 DEFAULT_CATALOGUE: dict[str, ReasonTemplate] = {
@@ -116,6 +122,9 @@ def render_value(template: ReasonTemplate, value: Any, lang: str) -> str:
     if template.fmt == "level":
         i = round(v)
         return LEVELS[i] if 0 <= i < len(LEVELS) else UNKNOWN[lang]
+    if template.fmt == "category":
+        i = round(v)
+        return template.categories[i] if 0 <= i < len(template.categories) else UNKNOWN[lang]
     if template.fmt == "int" and v == round(v):
         text = str(round(v))
     elif template.fmt == "signed1":
@@ -131,26 +140,32 @@ def render(template: ReasonTemplate, value: Any) -> tuple[str, str]:
             template.en.format(v=render_value(template, value, "en")))
 
 
-def catalogue_dict(catalogue: Mapping[str, ReasonTemplate] | None = None) -> dict[str, dict[str, str]]:
+def catalogue_dict(catalogue: Mapping[str, ReasonTemplate] | None = None) -> dict[str, dict[str, Any]]:
     """JSON-ready catalogue (stored in the bundle so texts travel with the model version)."""
     return {f: t.to_dict() for f, t in (catalogue or DEFAULT_CATALOGUE).items()}
 
 
-def catalogue_from_dict(data: Mapping[str, Mapping[str, str]]) -> dict[str, ReasonTemplate]:
-    return {f: ReasonTemplate(**dict(t)) for f, t in data.items()}
+def catalogue_from_dict(data: Mapping[str, Mapping[str, Any]]) -> dict[str, ReasonTemplate]:
+    out = {}
+    for f, t in data.items():
+        fields = dict(t)
+        fields["categories"] = tuple(str(c) for c in fields.get("categories") or ())
+        out[f] = ReasonTemplate(**fields)
+    return out
 
 
-def _resolve(source: Any) -> tuple[Sequence[str], Mapping[str, ReasonTemplate]]:
-    """Accept a ModelBundle (features + catalogue) or a catalogue mapping (features = its keys)."""
+def _resolve(source: Any) -> tuple[Sequence[str], Mapping[str, ReasonTemplate], frozenset[str]]:
+    """Accept a ModelBundle (features + catalogue + its context features) or a catalogue mapping
+    (features = its keys, no context)."""
     if hasattr(source, "catalogue") and hasattr(source, "features"):
-        return tuple(source.features), source.catalogue
+        return tuple(source.features), source.catalogue, frozenset(getattr(source, "context_features", ()))
     if source is None:
-        return FEATURES, DEFAULT_CATALOGUE
-    return tuple(source), source
+        return FEATURES, DEFAULT_CATALOGUE, frozenset()
+    return tuple(source), source, frozenset()
 
 
 def _pick(source: Any, values: Any, contributions: Any, top_k: int, sign: int) -> list[Reason]:
-    features, catalogue = _resolve(source)
+    features, catalogue, context = _resolve(source)
     contrib = np.asarray(contributions, dtype=np.float64).ravel()
     if len(contrib) != len(features):
         raise DataError(f"expected {len(features)} contributions, got {len(contrib)}")
@@ -164,11 +179,34 @@ def _pick(source: Any, values: Any, contributions: Any, top_k: int, sign: int) -
         if len(out) >= top_k or not sign * contrib[j] > 0:
             break
         feat = features[j]
+        if feat in context:  # context makes the base; reasons come from signals only
+            continue
         tpl = catalogue.get(feat) or ReasonTemplate(feat.upper(), "context", f"{feat}: {{v}}", f"{feat}: {{v}}", "float1")
         nl, en = render(tpl, vals[j])
         value = None if _is_missing(vals[j]) else float(vals[j])
         out.append(Reason(tpl.code, feat, tpl.category, value, float(contrib[j]), nl, en))
     return out
+
+
+def _percent(p: float, lang: str) -> str:
+    text = f"{100 * p:.1f}" if 100 * p < 9.95 else f"{100 * p:.0f}"
+    return (text.replace(".", ",") if lang == "nl" else text) + " %"
+
+
+def base_text(templates: Sequence[ReasonTemplate], values: Sequence[Any], probability: float) -> tuple[str, str]:
+    """The pupil's base in words: 'bij onderwijsniveau mbo-1 is de gebruikelijke kans 24 %' — what
+    the model gives pupils of this context on average over the usual spread of signals; with no
+    context features, all pupils' average."""
+    if not templates:
+        return (f"gemiddeld is de kans {_percent(probability, 'nl')}", f"on average the probability is {_percent(probability, 'en')}")
+    nl = [render(t, v)[0] for t, v in zip(templates, values, strict=True)]
+    en = [render(t, v)[1] for t, v in zip(templates, values, strict=True)]
+    return (f"bij {_join(nl, 'en')} is de gebruikelijke kans {_percent(probability, 'nl')}",
+            f"at {_join(en, 'and')} the usual probability is {_percent(probability, 'en')}")
+
+
+def _join(parts: Sequence[str], word: str) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} {word} {parts[-1]}"
 
 
 def reasons(source: Any, values: Any, contributions: Any, *, top_k: int = 3) -> list[Reason]:
@@ -186,6 +224,7 @@ __all__ = [
     "DEFAULT_CATALOGUE",
     "Reason",
     "ReasonTemplate",
+    "base_text",
     "catalogue_dict",
     "catalogue_from_dict",
     "protective",

@@ -1,9 +1,16 @@
 """The guard: protected attributes and their proxies never become model features.
 
 Names are compared the way people actually write them — any case, spaces or punctuation, Dutch or
-English, common misspellings (the UCI 697 file says ``Nacionality``) — against a list of known
-aliases and stems. A data team's own audit columns are refused as features too. Numpy-free and
-stdlib only: the CLI can check a config before anything heavy is imported.
+English, common misspellings (the UCI 697 file says ``Nacionality``), abbreviations of public
+datasets (``Medu``/``Fedu`` for the parents' education, ``Mjob``/``Fjob``, ``Pstatus``) — against a
+list of known aliases and stems: protected attributes, their proxies (neighbourhood, address,
+parents' education and jobs, household), and special categories of personal data (health). A data
+team's own audit columns and the config's ``protected_columns`` are refused as features too.
+
+It recognises *names*, not content: a proxy under a name it does not know passes. It therefore never
+claims completeness; training says so as a warning and the model card asks a person to check each
+feature's justification. Numpy-free and stdlib only: the CLI can check a config before anything heavy
+is imported.
 """
 
 from __future__ import annotations
@@ -24,10 +31,18 @@ STEMS = (
     "scholarship", "studiefinanciering", "mother", "father", "parent", "moeder", "vader", "household",
     "huishouden", "sesband", "socioeconomic", "sociaaleconomisch", "specialneeds", "marital",
     "burgerlijkestaat",
+    # parents and household (abbreviations of the UCI student-performance data included)
+    "guardian", "voogd", "verzorger", "family", "famsize", "famsup", "famrel", "gezin", "cohabit", "samenwon",
+    "sibling", "pstatus", "medu", "fedu", "mjob", "fjob", "parental",
+    # where someone lives: address, urban/rural, place names
+    "address", "adres", "woonplaats", "urban", "rural", "stedelijk",
+    # special categories of personal data (AVG art. 9) and private life
+    "health", "gezondheid", "alcohol", "drugs", "sexual", "seksue", "romantic", "pregnan", "zwanger",
 )
 #: whole words only (too short to match inside other words: 'taal' is in 'totaal')
 TOKENS = frozenset({"sex", "race", "taal", "thuistaal", "wijk", "buurt", "ses", "zip", "ouders", "nation",
-                    "country", "land", "beurs", "etniciteit"})
+                    "country", "land", "beurs", "etniciteit", "gndr", "eth", "nat", "inc", "pc4", "pc6", "dalc",
+                    "walc", "relatie"})
 
 
 def normalise(name: str) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from riskscore.access import Place
 from riskscore.review.duties import duty
 from riskscore.review.teams import CASE_ROLES, Team, team_of
+from riskscore.scoring import capacity_priority
 
 CAPACITY, MODEL = "capacity", "model"
 #: the order of a case's reasons when one names the case: the law first, then the model
@@ -145,12 +146,10 @@ def candidates(scored: Sequence[object], leavers: Sequence[object] = (), *,
 
 
 def _rank(s: object, rank: str) -> float:
-    """The capacity ranking value: the calibrated probability, or the risk above the pupil's context."""
-    if rank == "excess":
-        value = getattr(s, "excess", None)
-        if value is not None:
-            return float(value)
-    return float(s.probability)  # type: ignore[attr-defined]
+    """The capacity ranking value (scoring.capacity_priority): the calibrated probability, or the risk
+    above what is usual for the pupil's context."""
+    value = capacity_priority(s, rank)  # type: ignore[arg-type]
+    return float(value) if value is not None else float("-inf")
 
 
 def signal_keys(cands: Iterable[CaseCandidate]) -> list[tuple[str, str, str]]:

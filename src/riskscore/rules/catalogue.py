@@ -197,7 +197,7 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             id="rmc_verzuim",
-            source="WEB / RMC-wetgeving; duo.nl verzuim 18+",
+            source="WEB / RMC-wetgeving; duo.nl 'Soorten verzuim', 18+",
             role="rmc",
             template_nl="{rmc_hours} uur of meer ongeoorloofd verzuim binnen {rmc_weeks} lesweken van een jongere van {rmc_min_age} tot "
             "{rmc_max_age} jaar zonder startkwalificatie.",

@@ -201,48 +201,55 @@ def _groups(*keys: np.ndarray) -> np.ndarray:
     return np.cumsum(new) - 1
 
 
-def window_reports(group: np.ndarray, week: np.ndarray, hours: np.ndarray, *, n_hours: float, n_weeks: int) -> tuple[np.ndarray, np.ndarray]:
+def window_reports(group: np.ndarray, week: np.ndarray, hours: np.ndarray, *, n_hours: float | np.ndarray,
+                   n_weeks: int | np.ndarray, eligible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Report rows of the rule "N hours within W consecutive lesson weeks, then a new period".
 
     Rows are days sorted by (group, day); ``group`` is a pupil in one school year. On day d of lesson
     week w the period holds the hours of days in weeks w-W+1..w after the previous report; when it
-    reaches N hours, d is a report and the next period starts the day after. Returns (report rows,
-    hours counted). One vectorised pass per report a pupil gets: no loop per pupil.
+    reaches N hours, d is a report and the next period starts the day after. ``n_hours`` and
+    ``n_weeks`` may differ per row (the rule that applies on that day), and only ``eligible`` rows can
+    be a report — but every row's hours count in the window of the day that is judged. Returns
+    (report rows, hours counted). One vectorised pass per report a pupil gets: no loop per pupil.
     """
     if len(group) == 0:
         return _EMPTY_I, np.zeros(0)
+    need = np.broadcast_to(np.asarray(n_hours, dtype=np.float64), group.shape)
+    span = np.broadcast_to(np.asarray(n_weeks, dtype=np.int64), group.shape)
+    ok = np.ones(len(group), dtype=bool) if eligible is None else np.asarray(eligible, dtype=bool)
     # only groups whose hours add up to N at all can report: most pupils are dropped here
-    can = np.bincount(group, weights=hours)[group] >= n_hours - _EPS
+    can = np.bincount(group, weights=hours)[group] >= (need[ok].min() if ok.any() else np.inf) - _EPS
     if not can.all():
         subset = np.flatnonzero(can)
         if subset.size == 0:
             return _EMPTY_I, np.zeros(0)
-        sub_reports, sub_hours = window_reports(group[subset], week[subset], hours[subset], n_hours=n_hours, n_weeks=n_weeks)
+        sub_reports, sub_hours = window_reports(group[subset], week[subset], hours[subset], n_hours=need[subset],
+                                                n_weeks=span[subset], eligible=ok[subset])
         return subset[sub_reports], sub_hours
     n = len(group)
     minutes = hours * 60.0
     if np.array_equal(minutes, np.round(minutes)) and minutes.sum() < 2**52:
         # registrations in whole minutes (lesson hours, quarters): integer sums are exact and fast
         cum = np.concatenate([np.zeros(1, np.int64), np.cumsum(np.round(minutes).astype(np.int64))])
-        scale, threshold = 60.0, round(n_hours * 60.0, 6)
+        scale, threshold = 60.0, np.round(need * 60.0, 6)
     else:
         cum = np.concatenate([np.zeros(1, np.longdouble), np.cumsum(hours, dtype=np.longdouble)])
-        scale, threshold = 1.0, n_hours - _EPS
-    stride = int(week.max()) + n_weeks + 1
+        scale, threshold = 1.0, need - _EPS
+    stride = int(week.max()) + int(span.max()) + 1
     key = group * stride + week
     heads = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     first_of_group = np.repeat(heads, np.diff(np.r_[heads, n]))
-    window_lo = np.maximum(np.searchsorted(key, key - (n_weeks - 1), side="left"), first_of_group)
+    window_lo = np.maximum(np.searchsorted(key, key - (span - 1), side="left"), first_of_group)
     period = np.zeros(int(group[-1]) + 1, dtype=np.int64)  # per group: first row of the current period
     period[group] = first_of_group
-    rows = np.arange(n, dtype=np.int64)
+    rows = np.flatnonzero(ok).astype(np.int64)
     reports: list[np.ndarray] = []
     counted: list[np.ndarray] = []
     while rows.size:
         g = group[rows]
         lo = np.maximum(window_lo[rows], period[g])
         total = cum[rows + 1] - cum[lo]
-        hit = total >= threshold
+        hit = total >= threshold[rows]
         if not hit.any():
             break
         hit_rows, hit_groups = rows[hit], g[hit]
@@ -261,14 +268,22 @@ def window_reports(group: np.ndarray, week: np.ndarray, hours: np.ndarray, *, n_
     return out[order], np.concatenate(counted)[order]
 
 
-def _absence_window_rule(ev: Events, d: _Daily, rule_id: str, scope: np.ndarray, *, hours: float, weeks: int,
-                         since: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = np.flatnonzero(scope)
-    code, year0 = d.code[rows], d.year0[rows]
-    reps, counted = window_reports(_groups(code, year0), d.week[rows], d.hours[rows], n_hours=hours, n_weeks=weeks)
-    reps = rows[reps]
-    active = d.day[reps] >= since
-    return d.code[reps][active], d.day[reps][active], counted[active]
+def _absence_reports(d: _Daily, cfg: RuleConfig, *, leerplicht_on: bool, rmc_on: bool,
+                     since: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The 16-hour reports of leerplicht and RMC together: one period per pupil and school year that a
+    report of either kind restarts, the window's hours counted on the day it is judged whatever the
+    pupil's age on the days they were missed, and the rule (and so who is told) decided by who the
+    pupil is on that day. So a pupil absent 8 h the day before the 18th birthday and 8 h on it is
+    reported to RMC on the birthday, and no hour is ever reported twice. DUO ('Soorten verzuim',
+    melding 16 uur in 4 weken): the period runs from the first day of absence to the day the 16 hours
+    are reached, and counting restarts the day after a report.
+    Returns (rows of d, hours counted, is_leerplicht, active)."""
+    eligible = (d.leerplichtig & leerplicht_on) | (d.rmc & rmc_on)
+    need = np.where(d.leerplichtig, cfg.leerplicht_hours, cfg.rmc_hours)
+    weeks = np.where(d.leerplichtig, cfg.leerplicht_weeks, cfg.rmc_weeks)
+    reps, counted = window_reports(_groups(d.code, d.year0), d.week, d.hours, n_hours=need, n_weeks=weeks,
+                                   eligible=eligible)
+    return reps, counted, d.leerplichtig[reps], d.day[reps] >= since
 
 
 def _lrv(ev: Events, d: _Daily, pp: _People, cfg: RuleConfig, t: int, since: int) -> _Fired:
@@ -484,16 +499,19 @@ def evaluate_arrays(ev: Events, as_of: Any, *, config: RuleConfig | None = None,
         since_day = max(dt.date(1970, 1, 1) + dt.timedelta(days=since), cal.first)
         scan_start = max(_date_day(school_year_start(school_year_of(since_day))), _date_day(cal.first))
         d = _daily(ev, pp, cfg, scan_start, t)
-        if on.get("leerplicht_16h_4w", False):
-            code, fired, hours = _absence_window_rule(ev, d, "leerplicht_16h_4w", d.leerplichtig, hours=cfg.leerplicht_hours,
-                                                      weeks=cfg.leerplicht_weeks, since=since)
+        lp_on, rmc_on = on.get("leerplicht_16h_4w", False), on.get("rmc_verzuim", False)
+        reps, counted, is_lp, active = _absence_reports(d, cfg, leerplicht_on=lp_on, rmc_on=rmc_on, since=since)
+        if lp_on:
+            m = active & is_lp
+            code, fired, hours = d.code[reps][m], d.day[reps][m], counted[m]
             due = cal.add_working_days_array(fired.astype("datetime64[D]"), cfg.leerplicht_report_working_days)
             detail = [f"{_uur(h)} uur ongeoorloofd verzuim binnen {cfg.leerplicht_weeks} lesweken" for h in hours]
             out.append(_triggers(ev, "leerplicht_16h_4w", code, fired, detail, due))
         if on.get("lrv_4w", False):
             out.append(_lrv(ev, d, pp, cfg, t, since))
-        if on.get("rmc_verzuim", False):
-            code, fired, hours = _absence_window_rule(ev, d, "rmc_verzuim", d.rmc, hours=cfg.rmc_hours, weeks=cfg.rmc_weeks, since=since)
+        if rmc_on:
+            m = active & ~is_lp
+            code, fired, hours = d.code[reps][m], d.day[reps][m], counted[m]
             detail = [f"{_uur(h)} uur ongeoorloofd verzuim binnen {cfg.rmc_weeks} lesweken" for h in hours]
             out.append(_triggers(ev, "rmc_verzuim", code, fired, detail))
     if on.get("mazl_long", False) or on.get("mazl_frequent", False):

@@ -75,6 +75,9 @@ class Score(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     objected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     data_incomplete: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: scoring.Base.to_dict(): the context's usual probability in words and the rest of the sum; None
+    #: without a model score (and for scores stored before it existed)
+    base: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class ReviewCase(Base):

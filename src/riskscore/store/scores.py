@@ -17,7 +17,7 @@ BANDS = ("low", "medium", "high")
 #: band of a stored pupil without a model score (scoring.UNKNOWN_BAND: objected or data incomplete)
 UNSCORED_BAND = "unknown"
 REQUIRED_SCORE_FIELDS = ("student_id", "band")
-OPTIONAL_SCORE_FIELDS = ("school_id", "municipality", "rmc_region", "age", "reasons", "triggers", "roles")
+OPTIONAL_SCORE_FIELDS = ("school_id", "municipality", "rmc_region", "age", "reasons", "triggers", "roles", "base")
 MSG_BAD_SCORE = "score row {index}: {details}"
 
 
@@ -52,6 +52,7 @@ def score_row(index: int, result: ScoredStudent | Mapping[str, Any]) -> dict[str
         "reasons": list(row.get("reasons") or []),
         "triggers": list(row.get("triggers") or []),
         "roles": list(row.get("roles") or []),
+        "base": dict(row["base"]) if row.get("base") else None,
     }
 
 
@@ -120,5 +121,6 @@ def stored_to_result(row: Any) -> dict[str, Any]:
         "rmc_region": row.rmc_region, "age": row.age, "as_of": row.as_of, "probability": row.probability,
         "band": row.band, "reasons": list(row.reasons or []), "triggers": list(row.triggers or []),
         "roles": list(row.roles or []), "model_version": row.model_version, "scored_at": row.created_at,
+        "base": getattr(row, "base", None),
         "objected": bool(getattr(row, "objected", False)), "data_incomplete": bool(getattr(row, "data_incomplete", False)),
     }

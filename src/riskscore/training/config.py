@@ -115,21 +115,45 @@ class MitigationSection(_Strict):
         return sorted(set([0.0, *v]))
 
 
+LANGUAGES = ("nl", "en")
+
+
 class ReasonSection(_Strict):
     code: str = Field(..., min_length=1, max_length=40)
     category: Literal["absence", "sick", "transition", "school_career", "context"] = "context"
-    nl: str = Field(..., min_length=1, description="Dutch text; {v} is the value.")
-    en: str = Field(..., min_length=1, description="English text; {v} is the value.")
-    fmt: Literal["int", "float1", "signed1"] = "float1"
+    nl: str | None = Field(None, min_length=1, description="Dutch text; {v} is the value (a category's name for a "
+                                                           "categorical feature). Required when `languages` names nl.")
+    en: str | None = Field(None, min_length=1, description="English text; {v} is the value. Required when `languages` names en.")
+    fmt: Literal["int", "float1", "signed1", "category"] = "float1"
 
 
 class FeatureSection(_Strict):
-    """One model feature of your own: its monotone sign, why it is justified, and its reason texts."""
+    """One model feature of your own: its monotone sign, why it is justified, its reason texts, whether
+    it is a *signal* (something a mentor can act on: shown as a reason) or *context* (school, level,
+    age: shown as the pupil's base, never as a reason), and whether it is numeric or categorical."""
 
     name: str = Field(..., min_length=1)
     monotone: Literal[-1, 0, 1] = 0
     justification: str = Field(..., min_length=10)
+    kind: Literal["signal", "context"] = Field("signal", description="signal: a reason; context: part of the base.")
+    type: Literal["auto", "numeric", "categorical"] = Field(
+        "auto", description="auto: a text column is categorical (LightGBM's native categorical splits), a number numeric; "
+                            "categorical also for numbers that are codes (a programme code).")
     reason: ReasonSection
+
+    @model_validator(mode="after")
+    def _context_is_not_health(self) -> FeatureSection:
+        if self.kind == "context" and self.reason.category == "sick":
+            raise ValueError(f"feature '{self.name}': a sick (health) feature cannot be context — the base is shown to "
+                             "every role, health detail only to the jeugdarts")
+        if self.type == "categorical" and self.monotone != 0:
+            raise ValueError(f"feature '{self.name}': a categorical feature has no order, so monotone must be 0")
+        return self
+
+
+_CONDITION = re.compile(r"^\s*(?:(?P<column>.+?)\s*)?(?P<op><=|>=|==|!=|<|>)\s*(?P<value>[-+]?\d+(?:[.,]\d+)?)\s*$")
+MSG_YAML_BOOLEAN = ("table.positive: {value!r} was read by YAML as a boolean (yes/no/on/off/true/false unquoted); "
+                    "write it in quotes, e.g. ['yes']")
 
 
 class TableDataSection(_Strict):
@@ -137,21 +161,101 @@ class TableDataSection(_Strict):
 
     path: Path
     target: str
-    positive: list[str] = Field(..., min_length=1, description="Target values that count as the outcome (e.g. Dropout).")
+    positive: list[str | int | float] | None = Field(
+        None, min_length=1, description="Target values that count as the outcome (e.g. Dropout, or 0 and 1).")
+    positive_when: str | None = Field(
+        None, description="Or a condition on a numeric target: '< 10' (or 'G3 < 10'); operators < <= > >= == !=.")
     id_column: str | None = Field(None, description="Pseudonymous row id; default: the row number.")
     audit_columns: list[str] = Field(default_factory=list, description="Split off at the door into the audit frame.")
     drop: list[str] = Field(default_factory=list, description="Columns neither feature nor audit.")
+    school_column: str | None = Field(None, description="The school (or class) column: enables the school-level "
+                                                        "baseline; it is no feature unless you list it.")
+    fairness_on: Literal["auto", "test", "out_of_fold"] = Field(
+        "auto", description="Where the fairness gate is judged: the test fold, or out-of-fold predictions over all rows "
+                            "(cross-validation). auto: out-of-fold below 20,000 rows, where the test fold is too small.")
     cv_folds: int = Field(5, ge=2, le=20)
+
+    @field_validator("positive", mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, v: object) -> object:
+        if isinstance(v, list):
+            for value in v:
+                if isinstance(value, bool):
+                    raise ValueError(MSG_YAML_BOOLEAN.format(value=value))
+        return v
+
+    @model_validator(mode="after")
+    def _one_outcome_rule(self) -> TableDataSection:
+        if (self.positive is None) == (self.positive_when is None):
+            raise ValueError("give exactly one of table.positive (values) and table.positive_when (a condition like '< 10')")
+        if self.positive_when is not None:
+            m = _CONDITION.match(self.positive_when)
+            if m is None:
+                raise ValueError(f"table.positive_when '{self.positive_when}' is not a condition like '< 10' or "
+                                 f"'{self.target} < 10'")
+            column = m.group("column")
+            if column and column.strip() != self.target.strip():
+                raise ValueError(f"table.positive_when names column '{column}', but the target is '{self.target}'")
+        return self
+
+    def condition(self) -> tuple[str, float] | None:
+        """(operator, number) of positive_when, or None."""
+        if self.positive_when is None:
+            return None
+        m = _CONDITION.match(self.positive_when)
+        assert m is not None  # validated
+        return m.group("op"), float(m.group("value").replace(",", "."))
+
+    def outcome_words(self) -> str:
+        """The label in words for the card and messages: 'G3 < 10' or 'Target ∈ [Dropout]'."""
+        cond = self.condition()
+        if cond is not None:
+            return f"{self.target} {cond[0]} {cond[1]:g}"
+        return f"{self.target} ∈ {list(self.positive or [])}"
 
 
 class PromotionSection(_Strict):
     capacity_role: Literal["school", "leerplicht", "jeugdarts", "rmc"] = "school"
-    baselines: list[Literal["rules", "school_level"]] = Field(default_factory=lambda: ["rules", "school_level"])  # type: ignore[arg-type]
+    baselines: list[Literal["rules", "school_level"]] | None = Field(
+        None, description="What the model must beat at capacity. Default by the kind of data: the Dutch raw tables "
+                          "[rules, school_level]; a flat table [school_level] when table.school_column is set, else [].")
+
+    def resolved_baselines(self, *, table: TableDataSection | None) -> list[str]:
+        if self.baselines is not None:
+            return list(self.baselines)
+        if table is None:
+            return ["rules", "school_level"]
+        return ["school_level"] if table.school_column else []
+
+
+class CalibrationSection(_Strict):
+    method: Literal["auto", "platt", "isotonic"] = Field(
+        "auto", description="auto: whichever predicts the calibration fold better (cross-validated Brier). Only Platt "
+                            "makes base + contributions = logit(p) exactly; with isotonic the reasons are shares of the "
+                            "uncalibrated score (the model card says which).")
+
+
+class CardSection(_Strict):
+    """What the model card and the algorithm register say about this model; defaults fit the Dutch VSV
+    model on the raw tables, placeholders a flat table."""
+
+    title: str | None = Field(None, description="Default: mlflow.model_name.")
+    purpose_nl: str | None = Field(None, description="Korte omschrijving (register).")
+    purpose_en: str | None = None
+    organisation: str | None = Field(None, description="Who deploys it (register 'Organisatie').")
+    legal_basis: str | None = Field(None, description="Register 'Wettelijke basis'.")
+    data_source: str | None = Field(None, description="Where the data come from, with its licence.")
+    synthetic: bool | None = Field(None, description="Trained on synthetic data? Default: detected (the raw tables "
+                                                     "of `riskscore synth` carry their calibration table).")
 
 
 class MlflowSection(_Strict):
     experiment: str = "riskscore-vsv"
     model_name: str = "riskscore-vsv"
+
+
+def _both_languages() -> list[Literal["nl", "en"]]:
+    return ["nl", "en"]
 
 
 class TrainingConfig(_Strict):
@@ -171,6 +275,16 @@ class TrainingConfig(_Strict):
     table: TableDataSection | None = Field(None, description="Train on one flat table instead of the raw tables.")
     promotion: PromotionSection = PromotionSection()
     mlflow: MlflowSection = MlflowSection()
+    languages: list[Literal["nl", "en"]] = Field(
+        default_factory=_both_languages, min_length=1,
+        description="Languages your reason texts are written in; a missing language shows the other one's text.")
+    protected_columns: list[str] = Field(
+        default_factory=list, description="Your own protected or proxy columns (beyond the built-in names): never features.")
+    capacity_ordering: Literal["probability", "excess"] = Field(
+        "probability", description="How capacity lists are ordered: by probability, or by risk above what is usual "
+                                   "for the pupil's context (the signals' sum). Both are measured in the model card.")
+    calibration: CalibrationSection = CalibrationSection()
+    card: CardSection = CardSection()
 
     @field_validator("as_of_days")
     @classmethod
@@ -205,6 +319,14 @@ class TrainingConfig(_Strict):
     def _promotion_role(self) -> TrainingConfig:
         if self.promotion.capacity_role not in self.capacity_per_10k:
             raise ValueError(f"promotion.capacity_role '{self.promotion.capacity_role}' has no capacity in capacity_per_10k")
+        return self
+
+    @model_validator(mode="after")
+    def _texts_in_the_named_languages(self) -> TrainingConfig:
+        lacking = [f"{f.name} ({lang})" for f in self.features or [] for lang in self.languages
+                   if not getattr(f.reason, lang)]
+        if lacking:
+            raise ValueError(f"reason texts missing for {lacking}; write them, or leave the language out of `languages`")
         return self
 
 

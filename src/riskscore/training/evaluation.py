@@ -249,6 +249,64 @@ def bootstrap_ci(metric: Metric, y_true: Any, y_score: Any, *, n_boot: int = 200
     return point, lo, hi
 
 
+#: most resampling units the ECE's BCa interval uses; beyond it pupils are pooled into this many
+#: random blocks (the jackknife behind BCa costs one statistic per unit)
+ECE_MAX_UNITS = 1000
+#: BCa estimates its bias correction from the share of replicates below the estimate; for the ECE
+#: that share is small, so it needs more replicates than a percentile interval (measured: 95 % intervals
+#: covered a known ECE in 48 % of 40 seeds with 2,000 replicates at n = 130, 90 % at n = 5,000)
+ECE_MIN_RESAMPLES = 2000
+
+
+def ece_interval(y_true: Any, y_score: Any, *, n_bins: int = 10, n_boot: int = 200, alpha: float = 0.05,
+                 seed: int = 0, groups: Any = None) -> tuple[float, float, float]:
+    """(ECE, low, high): a bias-corrected and accelerated (BCa) bootstrap interval from
+    ``scipy.stats.bootstrap``, resampling pupils (``groups``) or rows.
+
+    Why not the percentile interval: the ECE is biased upward (a bin's |mean predicted − observed|
+    is never negative, so noise only adds), so percentile intervals of its replicates sit above the
+    estimate and can exclude it; BCa corrects for that bias. The equal-mass bins are fixed from the
+    whole sample, and the ECE is then Σ_bins |Σ (p − y)| / n, a function of per-unit bin sums; with
+    more than ECE_MAX_UNITS pupils they are pooled into that many random blocks (seeded)."""
+    import warnings as _warnings
+
+    from scipy.stats import bootstrap
+
+    y, s, w = _prep(y_true, y_score)
+    point = expected_calibration_error(y, s, n_bins=n_bins)
+    if n_boot <= 0 or len(y) < 2:
+        return point, float("nan"), float("nan")
+    bins = _bins(s, w, n_bins, "quantile")
+    units, _ = pd.factorize(np.asarray(groups)) if groups is not None else (np.arange(len(y)), None)
+    n_units = int(units.max()) + 1
+    rng = np.random.default_rng(seed)
+    if n_units > ECE_MAX_UNITS:
+        units = rng.permutation(n_units)[units] % ECE_MAX_UNITS
+        n_units = ECE_MAX_UNITS
+    if n_units < 3:
+        return point, float("nan"), float("nan")
+    count = np.zeros((n_units, n_bins))
+    gap = np.zeros((n_units, n_bins))
+    np.add.at(count, (units, bins), 1.0)
+    np.add.at(gap, (units, bins), s - y)
+
+    def statistic(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        # each resample as unit multiplicities (one bincount), then its bin sums by one matrix product
+        idx = np.asarray(idx, dtype=np.int64)
+        flat = idx.reshape(-1, idx.shape[-1])
+        offsets = (np.arange(len(flat), dtype=np.int64) * n_units)[:, None]
+        times = np.bincount((flat + offsets).ravel(), minlength=len(flat) * n_units).reshape(len(flat), n_units)
+        out = np.abs(times @ gap).sum(axis=-1) / (times @ count).sum(axis=-1)
+        return out.reshape(idx.shape[:-1])
+
+    with _warnings.catch_warnings():  # degenerate data (every replicate equal) gives NaN bounds, said as such
+        _warnings.simplefilter("ignore")
+        res = bootstrap((np.arange(n_units),), statistic, n_resamples=max(n_boot, ECE_MIN_RESAMPLES), vectorized=True, batch=50,
+                        confidence_level=1 - alpha, method="BCa", rng=rng)
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return point, lo, hi
+
+
 # --- evaluation tables ---------------------------------------------------------------------------
 def _pct_name(fraction: float) -> str:
     return f"top_{fraction * 100:g}pct"
@@ -313,7 +371,11 @@ def evaluate_models(y_true: Any, scores: dict[str, Any], *, capacities: dict[str
                 reps[sl].append(_compute(suite, ys[mm], ss[mm], w[mm], strata(sl, mm)))
         for sl, m in slices:
             for metric, value in point[sl].items():
-                lo, hi = _interval([r[metric] for r in reps[sl]], alpha) if reps[sl] else (float("nan"), float("nan"))
+                if metric == "ece":  # biased upward: a BCa interval (scipy), not the percentile one
+                    _, lo, hi = ece_interval(y[m], s[m], n_boot=n_boot, alpha=alpha, seed=seed,
+                                             groups=None if groups is None else np.asarray(groups)[m])
+                else:
+                    lo, hi = _interval([r[metric] for r in reps[sl]], alpha) if reps[sl] else (float("nan"), float("nan"))
                 rows.append((model, sl, metric, value, lo, hi))
             rows.append((model, sl, "n", float(m.sum()), float("nan"), float("nan")))
             rows.append((model, sl, "prevalence", float(y[m].mean()) if m.any() else float("nan"), float("nan"), float("nan")))
@@ -387,7 +449,7 @@ def compare_at_capacity(y_true: Any, scores: dict[str, Any], *, challenger: str,
 
 
 __all__ = [
-    "bootstrap_ci", "bootstrap_weights", "brier", "compare_at_capacity", "ece", "evaluate", "evaluate_models",
+    "bootstrap_ci", "bootstrap_weights", "brier", "compare_at_capacity", "ece", "ece_interval", "evaluate", "evaluate_models",
     "expected_calibration_error", "flag_top_k", "metric_suite", "pr_auc", "precision_at_fraction", "precision_at_k",
     "recall_at_fraction", "recall_at_k", "reliability_curve", "roc_auc",
 ]

@@ -157,7 +157,8 @@ COMPARED = {"tpr": "ratio", "selection_rate": "ratio", "calibration_gap": "diffe
 def fairness_audit(y_true: Any, y_flag: Any, prob: Any, audit: pd.DataFrame, *, min_group_size: int = 50,
                    min_positives: int = 30, columns: Sequence[str] | None = None, intersections: bool = True,
                    gate_groupings: Sequence[str] | None = None, reference: dict[str, str] | None = None,
-                   n_boot: int = 200, alpha: float = 0.10, seed: int = 0, groups: Any = None) -> FairnessReport:
+                   n_boot: int = 200, alpha: float = 0.10, seed: int = 0, groups: Any = None,
+                   positives_word: str = "VSV'ers") -> FairnessReport:
     """Selection rate, TPR, FPR, precision and calibration gap per group, with bootstrap intervals,
     and — for every gate grouping — each group's ratio (TPR, selection rate) or difference
     (calibration gap) against the reference group with a bootstrap interval of that ratio/difference.
@@ -205,7 +206,7 @@ def fairness_audit(y_true: Any, y_flag: Any, prob: Any, audit: pd.DataFrame, *, 
             table[f"{metric}_ci_low"], table[f"{metric}_ci_high"] = lo, hi
         if len(cols) == 1 and cols[0] in gate_cols:
             comparisons.append(_compare(name, table, reps, ref_by_col.get(cols[0]), min_group_size=min_group_size,
-                                        min_positives=min_positives, alpha=alpha))
+                                        min_positives=min_positives, alpha=alpha, positives_word=positives_word))
         value_cols = [c for c in table.columns if c.startswith(METRICS)] + ["positives"]
         table[value_cols] = table[value_cols].astype(float)
         table.loc[table["suppressed"], value_cols] = np.nan
@@ -232,7 +233,7 @@ def _percentiles(stack: np.ndarray | None, n: int, alpha: float) -> tuple[np.nda
 
 
 def _compare(name: str, table: pd.DataFrame, reps: list[dict[str, np.ndarray]], reference: str | None, *,
-             min_group_size: int, min_positives: int, alpha: float) -> pd.DataFrame:
+             min_group_size: int, min_positives: int, alpha: float, positives_word: str = "VSV'ers") -> pd.DataFrame:
     """Each group against the reference: the estimate and the bootstrap percentile interval of the
     ratio (or difference) itself — not two overlapping per-group intervals eyeballed side by side."""
     groups = [str(g) for g in table["group"]]
@@ -252,9 +253,10 @@ def _compare(name: str, table: pd.DataFrame, reps: list[dict[str, np.ndarray]], 
         for i, g in enumerate(groups):
             if i == r:
                 continue
-            why = _why_not(table, i, r, metric, min_group_size=min_group_size, min_positives=min_positives)
+            why = _why_not(table, i, r, metric, min_group_size=min_group_size, min_positives=min_positives,
+                           positives_word=positives_word)
             if not why and not (np.isfinite(est[i]) and np.isfinite(lo[i]) and np.isfinite(hi[i])):
-                why = "not measurable (no flags or no VSV'ers in the reference group)"
+                why = f"not measurable (no flags or no {positives_word} in the reference group)"
             rows.append({"grouping": name, "group": g, "reference": ref, "metric": metric, "kind": kind,
                          "value": value[i], "reference_value": value[r], "estimate": est[i], "ci_low": lo[i],
                          "ci_high": hi[i], "n": int(table["n"].iloc[i]), "positives": int(table["positives"].iloc[i]),
@@ -264,14 +266,15 @@ def _compare(name: str, table: pd.DataFrame, reps: list[dict[str, np.ndarray]], 
     return out
 
 
-def _why_not(table: pd.DataFrame, i: int, r: int, metric: str, *, min_group_size: int, min_positives: int) -> str:
+def _why_not(table: pd.DataFrame, i: int, r: int, metric: str, *, min_group_size: int, min_positives: int,
+             positives_word: str = "VSV'ers") -> str:
     n, pos = table["n"].to_numpy(), table["positives"].to_numpy()
     if n[r] < min_group_size or (metric == "tpr" and pos[r] < min_positives):
         return "reference group too small to judge"
     if n[i] < min_group_size:
         return f"too small to judge (n < {min_group_size})"
     if metric == "tpr" and pos[i] < min_positives:
-        return f"too small to judge (< {min_positives} VSV'ers)"
+        return f"too small to judge (< {min_positives} {positives_word})"
     return ""
 
 

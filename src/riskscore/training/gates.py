@@ -103,26 +103,67 @@ def judge(report: Any, gates: Mapping[str, float | None]) -> Verdict:
         return Verdict(UNMEASURED, lines, pd.DataFrame(), {"(none)": UNMEASURED})
     for grouping in gate_groupings:
         sub = comp[comp["grouping"] == grouping] if len(comp) else comp
-        statuses = []
+        judged: list[str] = []
+        wholly_unmeasured: list[str] = []
         for gate, threshold in active.items():
             metric, kind = GATES[gate]
             band = allowed_band(kind, float(threshold))
+            gate_statuses = []
             for row in sub[sub["metric"] == metric].to_dict("records"):
                 v = judge_interval(row["ci_low"], row["ci_high"], band) if row["judgeable"] else TOO_SMALL
                 rows.append({**row, "gate": gate, "allowed_low": band[0], "allowed_high": band[1], "verdict": v})
-                statuses.append(v)
+                gate_statuses.append(v)
                 if v in (FAIL, INCONCLUSIVE):
                     lines.append(f"{gate} {grouping}={row['group']} vs {row['reference']}: {kind} {row['estimate']:.3f} "
                                  f"({summary.get('ci_level', 0.9):.0%} CI {row['ci_low']:.3f}–{row['ci_high']:.3f}), "
                                  f"allowed {band[0]:.2f}–{band[1]:.2f} → {v}")
-        judged = [s for s in statuses if s != TOO_SMALL]
-        status = FAIL if FAIL in judged else INCONCLUSIVE if INCONCLUSIVE in judged else PASS if judged else UNMEASURED
+                elif v == TOO_SMALL:
+                    why = row.get("why_not") or "too small to judge"
+                    lines.append(f"{gate} {grouping}={row['group']} vs {row['reference']}: {metric} unmeasured — {why}")
+            judged += [v for v in gate_statuses if v != TOO_SMALL]
+            if gate_statuses and all(v == TOO_SMALL for v in gate_statuses):
+                wholly_unmeasured.append(gate)
+        if FAIL in judged:
+            status = FAIL
+        elif wholly_unmeasured or not judged:  # a gate no group could be judged on shows nothing: not a pass
+            status = UNMEASURED
+        else:
+            status = INCONCLUSIVE if INCONCLUSIVE in judged else PASS
         if status == UNMEASURED:
-            lines.append(f"{grouping}: unmeasured (every group too small to judge against the reference)")
+            what = f"{', '.join(wholly_unmeasured)} could not be judged" if judged else "every group too small to judge"
+            lines.append(f"{grouping}: unmeasured ({what} against the reference)")
         by_grouping[grouping] = status
     overall = next((s for s in ORDER if s in by_grouping.values()), UNMEASURED)
     return Verdict(overall, lines, pd.DataFrame(rows), by_grouping)
 
 
+def unmeasured_gates(verdict: Verdict) -> dict[str, list[str]]:
+    """Per grouping, what could not be judged ('tpr: International=1 (too small to judge (< 20 VSV'ers))'),
+    for gates.json and the one-line summaries: an unmeasured comparison is never left out."""
+    out: dict[str, list[str]] = {}
+    for grouping, status in verdict.by_grouping.items():
+        if status == UNMEASURED and (verdict.table is None or not len(verdict.table)
+                                     or grouping not in set(verdict.table["grouping"])):
+            out.setdefault(grouping, []).append("no such audit column")
+    table = verdict.table
+    if table is not None and len(table):
+        for row in table[table["verdict"] == TOO_SMALL].to_dict("records"):
+            out.setdefault(str(row["grouping"]), []).append(
+                f"{row['metric']}: {row['grouping']}={row['group']} ({row.get('why_not') or 'too small to judge'})")
+    return out
+
+
+def summary_line(verdict: Verdict) -> str:
+    """The verdict in one line, naming what was unmeasured: 'pass' alone only when everything was judged."""
+    missing = unmeasured_gates(verdict)
+    if not missing:
+        return verdict.status
+    parts = []
+    for grouping, items in missing.items():
+        metrics = sorted({i.split(":")[0] for i in items if ":" in i}) or ["audit column missing"]
+        parts.append(f"{grouping}: {', '.join(metrics)} unmeasured")
+    return f"{verdict.status} ({'; '.join(parts)})"
+
+
 __all__ = ["FAIL", "GATES", "INCONCLUSIVE", "ORDER", "PASS", "TOO_SMALL", "UNMEASURED", "WORDS", "Verdict",
-           "allowed_band", "judge", "judge_interval"]
+           "allowed_band", "judge", "judge_interval", "summary_line", "unmeasured_gates"]

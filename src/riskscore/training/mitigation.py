@@ -74,11 +74,16 @@ class Candidate:
 
 
 def choose(candidates: Sequence[Candidate], rule: str = "most_precise_passing") -> tuple[int, str]:
-    """Index of the chosen candidate and the rule's outcome in words."""
+    """Index of the chosen candidate and what happened, in words that are true for this front: never
+    'no candidate passes' when no candidate's fairness could be measured at all."""
     passing = [i for i, c in enumerate(candidates) if c.verdict == "pass"]
     if passing:
         best = max(passing, key=lambda i: (candidates[i].precision, -candidates[i].strength))
         return best, "the most precise candidate whose fairness gate passes on the calibration year"
+    if not any(np.isfinite(c.worst_tpr_ratio_low) for c in candidates):
+        first = min(range(len(candidates)), key=lambda i: candidates[i].strength)
+        return first, ("no candidate's TPR could be judged for any group on the calibration fold (every group too small), "
+                       "so none was preferred: the unmitigated model is used — fairness is unmeasured, not shown")
     not_failing = [i for i, c in enumerate(candidates) if c.verdict != "fail"]
     pool = not_failing or list(range(len(candidates)))
 
@@ -87,9 +92,22 @@ def choose(candidates: Sequence[Candidate], rule: str = "most_precise_passing") 
         return (low if np.isfinite(low) else -1.0, candidates[i].precision)
 
     best = max(pool, key=key)
-    what = "no candidate passes; the least unfair one that does not fail" if not_failing else \
-        "every candidate fails; the least unfair one — it will not pass the gate"
+    verdicts = ", ".join(f"strength {c.strength:g}: {c.verdict}" for c in candidates)
+    some_unmeasured = any(c.verdict == "unmeasured" for c in candidates)
+    least = ("the least unfair one (highest lower bound of the worst TPR ratio among the groups that could be judged)"
+             if some_unmeasured else "the least unfair one (highest lower bound of the worst TPR ratio)")
+    what = (f"no candidate passes ({verdicts}); {least} that does not fail" if not_failing else
+            f"every candidate fails ({verdicts}); {least} — it will not pass the gate")
     return best, what
+
+
+def not_run(unmitigated: Candidate, *, min_positives: int, word: str = "VSV'ers") -> str:
+    """Why reweighing did not run: there was nothing to correct, or nothing could be measured."""
+    if unmitigated.verdict == "pass":
+        return "not needed: the unmitigated model passes the fairness gate on the calibration fold"
+    return (f"did not run: no group's TPR could be judged against its reference on the calibration fold (fewer than "
+            f"{min_positives} {word} per group), so there was nothing to reweigh; the unmitigated model is used "
+            f"(calibration-fold verdict: {unmitigated.verdict})")
 
 
 def front_table(candidates: Sequence[Candidate], chosen: int) -> pd.DataFrame:
@@ -98,4 +116,4 @@ def front_table(candidates: Sequence[Candidate], chosen: int) -> pd.DataFrame:
                           "gate": c.verdict, "chosen": i == chosen} for i, c in enumerate(candidates)])
 
 
-__all__ = ["Candidate", "choose", "front_table", "tpr_multipliers", "training_weights"]
+__all__ = ["Candidate", "choose", "front_table", "not_run", "tpr_multipliers", "training_weights"]

@@ -72,10 +72,16 @@ class Trained:
     verdict: Any
     gates: dict[str, Any]
     cv: dict[str, tuple[float, float]] = field(default_factory=dict)
+    orderings: pd.DataFrame = field(default_factory=pd.DataFrame)  # both capacity orderings, side by side
+    fairness_by_ordering: dict[str, Any] = field(default_factory=dict)  # ordering -> (report, verdict)
+    fairness_fold: str = "test"  # "test", or "all" (out-of-fold over every row of a small flat table)
+    warnings: list[str] = field(default_factory=list)
 
 
 def train(cfg: TrainingConfig, progress: Progress = lambda _m: None) -> Trained:
     """All steps up to the gates: pure computation, nothing written."""
+    from riskscore.training import gates as gate_words
+
     prep = steps.prepare(cfg, progress)
     rows = prep.rows
     progress(f"folds: train {prep.folds.train_years} ({rows['train']} rows), calibration {prep.folds.calibration_year} "
@@ -83,21 +89,54 @@ def train(cfg: TrainingConfig, progress: Progress = lambda _m: None) -> Trained:
     progress("model: additive LightGBM (one feature per tree, monotone where the sign is known)"
              + ("; mitigation candidates by reweighing" if cfg.mitigation.method != "none" else ""))
     mitigated = steps.mitigate(cfg, prep, progress)
+    warnings = [*prep.warnings, *steps.no_effect_warnings(prep, mitigated.model)]
+    for w in warnings[len(prep.warnings):]:
+        progress(f"warning: {w}")
     calibrator = steps.fit_calibrator(cfg, prep, mitigated.model)
-    progress("comparisons: unconstrained LightGBM, scorecard" + ("; baselines: rules, school level" if prep.kind == "raw" else ""))
+    baselines = cfg.promotion.resolved_baselines(table=cfg.table)
+    progress("comparisons: unconstrained LightGBM, scorecard" + (f"; baselines: {', '.join(baselines)}" if baselines else ""))
     comparisons = steps.fit_comparisons(cfg, prep)
     scores = steps.test_scores(prep, mitigated.model, calibrator, comparisons)
     progress(f"evaluation: {len(scores)} models on {rows['test']} test rows, {cfg.evaluation.n_boot} bootstraps")
     metrics, caps = steps.evaluate(cfg, prep, scores)
-    progress("fairness: each group against its reference group, bootstrap intervals of the ratio/difference")
-    report, verdict = steps.fairness_on(cfg, prep, "test", scores["additive"], scores["additive"],
-                                        caps[cfg.promotion.capacity_role])
-    gates = steps.decide(cfg, prep, scores, caps, verdict)
+    X_te, _ = prep.part("test")
+    test_excess = steps.explain_bundle(prep, mitigated.model, calibrator).score(X_te, top_k=1).excess
+    fold = steps.fairness_rows(cfg, prep)
+    if fold == "all":
+        progress(f"fairness: small table ({len(prep.X)} rows) — judged on out-of-fold predictions over all rows "
+                 f"({cfg.table.cv_folds if cfg.table else 5}-fold)")
+        oof = steps.out_of_fold(cfg, prep, strength=mitigated.chosen_strength, multipliers=mitigated.multipliers)
+        prob_f, excess_f = oof["probability"], oof["excess"]
+    else:
+        prob_f, excess_f = scores["additive"], test_excess
+    progress("fairness: both capacity orderings (probability, excess over the context), each group against its reference")
+    orderings, fair = steps.orderings_table(cfg, prep, fold, prob_f, excess_f)
+    report, verdict = fair[cfg.capacity_ordering]
+    progress(f"fairness: {gate_words.summary_line(verdict)} (ordering: {cfg.capacity_ordering})")
+    challenger = "additive" if cfg.capacity_ordering == "probability" else "additive_excess"
+    gates = steps.decide(cfg, prep, {**scores, "additive_excess": test_excess}, caps, verdict, challenger=challenger)
+    gates["fairness_rows"] = "out-of-fold, all rows" if fold == "all" else "test fold"
+    gates["warnings"] = list(warnings)
+    gates["orderings"] = _orderings_summary(orderings, fair, cfg.promotion.capacity_role)
     cv: dict[str, tuple[float, float]] = {}
     if prep.kind == "table" and cfg.table is not None:
         progress(f"cross-validation: {cfg.table.cv_folds}-fold ROC-AUC on all rows")
         cv = steps.cross_validated_auc(cfg, prep, folds=cfg.table.cv_folds)
-    return Trained(prep, mitigated.model, calibrator, mitigated, scores, metrics, caps, report, verdict, gates, cv)
+    return Trained(prep, mitigated.model, calibrator, mitigated, scores, metrics, caps, report, verdict, gates, cv,
+                   orderings=orderings, fairness_by_ordering=fair, fairness_fold=fold, warnings=warnings)
+
+
+def _orderings_summary(orderings: pd.DataFrame, fair: dict[str, Any], role: str) -> dict[str, Any]:
+    """Both orderings at the promotion role's capacity, for gates.json: precision, recall, fairness verdict."""
+    from riskscore.training.gates import summary_line
+
+    out: dict[str, Any] = {}
+    for ordering, (_report, verdict) in fair.items():
+        sub = orderings[(orderings["ordering"] == ordering) & (orderings["role"] == role)]
+        out[ordering] = {row["metric"]: round(float(row["value"]), 4) for row in sub.to_dict("records")
+                         if np.isfinite(row["value"])}
+        out[ordering]["fairness"] = summary_line(verdict)
+    return out
 
 
 def run(cfg: TrainingConfig, *, tracking_uri: str | None, artifact_root: str | None, out_dir: Path,
@@ -121,6 +160,7 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
     """Bundle, model card, reference snapshot and artifacts; MLflow run when `register`."""
     from riskscore.model.bundle import ModelBundle
     from riskscore.training import modelcard
+    from riskscore.training.gates import summary_line
 
     prep, gates = t.prep, t.gates
     folds, rows, fp = prep.folds, prep.rows, prep.fingerprint
@@ -128,12 +168,14 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
     bundle = ModelBundle.from_model(
         t.additive, t.calibrator, version=f"{cfg.mlflow.model_name}@{fp}-{cfg.seed}",
         band_thresholds={"medium": cfg.bands.medium, "high": cfg.bands.high},
-        catalogue=prep.catalogue, feature_spec=prep.feature_spec,
+        catalogue=prep.catalogue, feature_spec=prep.feature_spec, reference=prep.part("calibration")[0],
         metadata={"data_fingerprint": fp, "folds": _folds_dict(folds), "rows": rows, "seed": cfg.seed,
                   "capacities": t.caps, "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
                   "metrics": _model_metrics(t.metrics, "additive"), "gates_passed": bool(gates["passed"]),
                   "fairness_verdict": gates["fairness_verdict"], "fairness_violations": list(gates["fairness_violations"]),
-                  "mitigation_strength": t.mitigated.chosen_strength},
+                  "fairness_unmeasured": gates.get("fairness_unmeasured", {}),
+                  "mitigation_strength": t.mitigated.chosen_strength, "capacity_ordering": cfg.capacity_ordering,
+                  "outcome": prep.outcome, "warnings": list(t.warnings)},
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="riskscore-train-", dir=out_dir))
@@ -146,7 +188,8 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
             fairness_report=t.report, gates=gates, folds=folds, rows=rows, test_y=y_te,
             test_prob=t.scores["additive"], out_dir=work / "card", verdict=t.verdict, front=t.mitigated.front,
             mitigation_rule=t.mitigated.rule_outcome, cv=t.cv, audit_source=prep.audit_source, kind=prep.kind,
-            reference=X_te,
+            reference=X_te, prep=prep, orderings=t.orderings, fairness_by_ordering=t.fairness_by_ordering,
+            fairness_fold=t.fairness_fold, warnings=t.warnings,
         )
         if prep.kind == "raw":
             write_reference(bundle_dir, bundle, X_te, prep.audit.loc[X_te.index])
@@ -157,6 +200,7 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
         t.verdict.table.to_csv(work / "fairness_gate.csv", index=False)
         t.report.comparisons.to_csv(work / "fairness_comparisons.csv", index=False)
         t.mitigated.front.to_csv(work / "mitigation_front.csv", index=False)
+        t.orderings.to_csv(work / "orderings.csv", index=False)
         (work / "gates.json").write_text(json.dumps(gates, indent=2, default=_json_default))
 
         version = run_id = None
@@ -176,10 +220,12 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
                            "fairness.csv": work / "fairness.csv", "fairness_gate.csv": work / "fairness_gate.csv",
                            "fairness_comparisons.csv": work / "fairness_comparisons.csv",
                            "mitigation_front.csv": work / "mitigation_front.csv", "gates.json": work / "gates.json",
+                           "orderings.csv": work / "orderings.csv",
                            **card.plots},
                 bundle_dir=bundle_dir, model_name=cfg.mlflow.model_name,
                 tags={"gates_passed": str(gates["passed"]).lower(), "beats_baselines": str(gates["beats_baselines"]).lower(),
                       "fairness_verdict": gates["fairness_verdict"],
+                      "fairness_summary": summary_line(t.verdict)[:4000],
                       "fairness_violations": "; ".join(gates["fairness_lines"])[:4000]},
             )
             version, run_id = str(info.model_version), info.run_id
@@ -195,24 +241,25 @@ def package(cfg: TrainingConfig, t: Trained, *, tracking_uri: str | None, artifa
 
 def reference_snapshot(bundle: Any, X_te: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
     """A scored frame: the last as-of date of `X_te`, one row per pupil, with student_id, the model's
-    features, probability and band, level, school, municipality and region, and the audit columns — the
-    same columns as a scoring run's monitoring frame (review.frame).
+    features, probability and band, base and excess, level, school, municipality and region, and the
+    audit columns — the same columns as a scoring run's monitoring frame (review.frame).
 
     The bundle never gets it whole: `write_reference` splits it into anonymous rows and suppressed group
     counts."""
     last = X_te["as_of"].max()
     rows = X_te[X_te["as_of"] == last]
     scored = bundle.score(rows, top_k=1)
-    return snapshot(rows, scored.probability, scored.band, bundle.features, audit)
+    return snapshot(rows, scored.probability, scored.band, bundle.features, audit, base=scored.base,
+                    excess=scored.excess)
 
 
 def anonymous_rows(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     """The rows of the bundle's reference.parquet: only what monitoring reads per row (REFERENCE_ROW_COLUMNS,
-    the model features, probability, band). No student_id, no audit column, no municipality; sorted by
+    the model features, probability, band, base and excess). No student_id, no audit column, no municipality; sorted by
     school, level and score, so the order does not follow the pupil list either."""
     cols = [c for c in REFERENCE_ROW_COLUMNS if c in frame.columns]
     cols += [f for f in features if f in frame.columns and f not in cols]
-    rows = frame[[*cols, "probability", "band"]]
+    rows = frame[[*cols, "probability", "band", *[c for c in ("base", "excess") if c in frame.columns]]]
     order = [c for c in ("as_of", "school_id", "level", "probability") if c in rows.columns]
     return rows.sort_values(order, kind="mergesort").reset_index(drop=True)
 
