@@ -192,6 +192,7 @@ def _body(i: int) -> dict[str, Any]:
 
 def test_api_reasons_add_up_to_the_probability(api: Any) -> None:
     client, keys = api
+    register(client, [_body(i) for i in range(8)])
     r = client.post("/v1/scores", json={"students": [_body(i) for i in range(8)]},
                     headers={"Authorization": f"Bearer {keys['jeugdarts']}"})
     assert r.status_code == 200, r.text
@@ -208,10 +209,23 @@ def test_api_reasons_add_up_to_the_probability(api: Any) -> None:
 
 def test_a_withheld_reason_cannot_be_recovered_from_the_sum(api: Any) -> None:
     client, keys = api
+    register(client, [_body(7)])
     res = client.post("/v1/scores", json={"students": [_body(7)]},
                       headers={"Authorization": f"Bearer {keys['leerplicht']}"}).json()["results"][0]
-    assert any(x["withheld"] for x in res["reasons"])
+    assert not [x for x in res["reasons"] if x["category"] == "sick"]  # leerplicht: no health reason at all
     assert res["base"]["other"] is None  # else other = logit(p) − base − visible reasons gives the health share away
+    doctor = client.post("/v1/scores", json={"students": [_body(7)]},
+                         headers={"Authorization": f"Bearer {keys['jeugdarts']}"}).json()["results"][0]
+    assert any(x["category"] == "sick" for x in doctor["reasons"]) and doctor["base"]["other"] is not None
+
+
+def register(client: Any, bodies: list[dict[str, Any]]) -> None:
+    """The import's registrations of these pupils (scope comes from registrations, never from a body)."""
+    from riskscore.testing import register_pupils
+
+    state = client.app.state.riskscore
+    with state.sessions() as s:
+        register_pupils(s, bodies)
 
 
 def test_redact_leaves_the_base_alone_without_health_reasons() -> None:
@@ -223,7 +237,7 @@ def test_redact_leaves_the_base_alone_without_health_reasons() -> None:
 def test_batch_scores_and_frame_add_up(small_world: Any) -> None:
     bundle = ModelBundle.load(small_world.bundle_dir)
     prepared = batch.prepare(small_world.tables, dt.date.fromisoformat(small_world.score_as_of), bundle)
-    rows = [r for r in prepared.scores if r["probability"] is not None]
+    rows = [r.to_dict() for r in prepared.students if r.probability is not None]
     assert rows
     worst = max(abs(r["base"]["value"] + sum(x["contribution"] for x in r["reasons"]) + r["base"]["other"]
                     - float(_logit(r["probability"]))) for r in rows)
@@ -238,21 +252,22 @@ def test_excess_ordering_fills_capacity_by_risk_above_the_context(small_world: A
     by_prob = batch.prepare(small_world.tables, day, bundle)
     bundle.metadata["capacity_ordering"] = "excess"
     by_excess = batch.prepare(small_world.tables, day, bundle)
-    pick = {o: {(c["student_id"], c["role"]) for c in p.candidates if c["reason"] == "capacity"}
+    pick = {o: {(c.student_id, c.role) for c in p.candidates if c.reason == "capacity"}
             for o, p in (("probability", by_prob), ("excess", by_excess))}
     assert pick["probability"] != pick["excess"]
     students = {s.student_id: s for s in by_excess.students}
-    school = [c for c in by_excess.candidates if c["reason"] == "capacity" and c["role"] == "school"]
-    one = school[0]["school_id"]
-    chosen = {c["student_id"] for c in school if c["school_id"] == one}
-    pool = [s for s in by_excess.students if s.school_id == one and s.scored and "school" in s.roles
-            and not any(c["student_id"] == s.student_id and c["role"] == "school" and c["reason"] != "capacity"
+    school = [c for c in by_excess.candidates if c.reason == "capacity" and c.role == "school"]
+    one = school[0].place.school_id
+    chosen = {c.student_id for c in school if c.place.school_id == one}
+    pool = [s for s in by_excess.students if s.school_id == one and s.scored and ("model", "school") in s.routes
+            and not any(c.student_id == s.student_id and c.role == "school" and c.reason != "capacity"
                         for c in by_excess.candidates)]
     lowest_chosen = min(students[sid].excess for sid in chosen)
     assert all(s.excess <= lowest_chosen for s in pool if s.student_id not in chosen)
-    assert scoring.capacity_priority(students[school[0]["student_id"]], "excess") == students[school[0]["student_id"]].excess
+    first = students[school[0].student_id]
+    assert scoring.capacity_priority(first, "excess") == first.excess
     with pytest.raises(Exception, match="ordering"):
-        scoring.capacity_priority(students[school[0]["student_id"]], "alphabetical")
+        scoring.capacity_priority(first, "alphabetical")
 
 
 def test_the_usual_probability_is_what_pupils_of_that_context_get(data: Any) -> None:

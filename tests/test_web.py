@@ -76,7 +76,7 @@ def _seed(session: Any) -> dict[str, int]:
     ids: dict[str, int] = {}
     for sid, school, gm, p, band, _, _ in STUDENTS:
         due = dt.date(2025, 3, 10) if sid == "W-A2" else None  # a legal date puts W-A2 first despite its lower p
-        reason = "rule:vva_not_applied" if sid == "W-A2" else "capacity"
+        reason = "rule:leerplicht_16h_4w" if sid == "W-A2" else "capacity"  # the school must report 16 h to DUO
         case, _ = open_or_update_case(session, student_id=sid, role="school", reason=reason, as_of=AS_OF,
                                       school_id=school, municipality=gm, rmc_region="RMC27", probability=p, band=band,
                                       due_date=due, opened_by_run=run.id)
