@@ -103,8 +103,12 @@ def test_a_re_import_replaces_a_pupils_registrations_and_leaves_the_others(db) -
     with db() as s:
         sync_registrations(s, students(("P1", "2024-25", "01AB", "GM0363", "RMC27"),
                                        ("P2", "2024-25", "01AB", "GM0363", "RMC27")))
+        # the same tables again: nothing to write
+        again = sync_registrations(s, students(("P1", "2024-25", "01AB", "GM0363", "RMC27")))
+        assert (again.added, again.removed, again.unchanged) == (0, 0, 1)
         # the school corrects P1: it was at 02CD all along
-        sync_registrations(s, students(("P1", "2024-25", "02CD", "GM0599", "RMC05")))
+        fixed = sync_registrations(s, students(("P1", "2024-25", "02CD", "GM0599", "RMC05")))
+        assert (fixed.added, fixed.removed) == (1, 1)
         spans = spans_of(s, ["P1", "P2", "P3"])
     assert [sp.place.school_id for sp in spans["P1"]] == ["02CD"]
     assert [sp.place.school_id for sp in spans["P2"]] == ["01AB"]
@@ -118,3 +122,43 @@ def test_mentor_group_comes_from_the_school_export(db) -> None:  # type: ignore[
         sync_registrations(s, rows)
         assert group_of(s, ["P1", "P2"], D(2025, 3, 1)) == {"P1": "3A", "P2": None}
         assert group_of(s, ["P1"], D(2025, 9, 1)) == {"P1": None}  # another school year
+
+
+def test_an_import_brings_the_registrations_into_the_database(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`riskscore import` of DUO's files (real format, tests/fixtures/duo) places their pupils in the
+    service's database at once: the API can take a school system's events for them without a batch run;
+    importing the same files again writes nothing."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from riskscore.cli import main
+    from riskscore.settings import get_settings
+
+    db = tmp_path / "rs.db"
+    monkeypatch.setenv("RISKSCORE_HOME", str(tmp_path))
+    monkeypatch.setenv("RISKSCORE_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("RISKSCORE_DEMO_MODE_NOT_FOR_REAL_PUPILS", "1")
+    get_settings.cache_clear()
+    source = Path(__file__).parent / "fixtures" / "duo"
+    try:
+        for _ in range(2):
+            monkeypatch.setattr(sys, "argv", ["riskscore", "import", "--kind", "duo", "--source", str(source),
+                                              "--out", str(tmp_path / "data")])
+            try:
+                main()
+            except SystemExit as exit_info:
+                assert exit_info.code in (0, None)
+    finally:
+        get_settings.cache_clear()
+    import pandas as pd
+
+    pupils = set(pd.read_parquet(tmp_path / "data" / "students.parquet")["student_id"].astype(str))
+    engine = make_engine(f"sqlite:///{db}")
+    with session_factory(engine)() as s:
+        spans = spans_of(s, pupils)
+    engine.dispose()
+    assert pupils and set(spans) == pupils
+    brins = {sp.place.school_id for spans_ in spans.values() for sp in spans_}
+    assert brins <= {"27GZ", "24ZZ"} and brins  # DUO's BRINs, as the files say
+    assert json.dumps(sorted(pupils))  # pseudonyms, never the files' numbers

@@ -195,7 +195,7 @@ def register_pupils(session: object, bodies: list[dict[str, object]]) -> int:
         return 0
     students = pd.DataFrame(rows)
     en = pd.DataFrame(enrolments) if enrolments else None
-    return sync_registrations(session, students, en)  # type: ignore[arg-type]
+    return sync_registrations(session, students, en).added  # type: ignore[arg-type]
 
 
 def register_places(session: object, places: list[tuple[str, str, str, str]], *, school_year: str) -> int:
@@ -207,4 +207,4 @@ def register_places(session: object, places: list[tuple[str, str, str, str]], *,
 
     rows = [{"student_id": sid, "school_year": school_year, "school_id": school, "municipality": gm,
              "rmc_region": rmc} for sid, school, gm, rmc in places]
-    return sync_registrations(session, pd.DataFrame(rows))  # type: ignore[arg-type]
+    return sync_registrations(session, pd.DataFrame(rows)).added  # type: ignore[arg-type]

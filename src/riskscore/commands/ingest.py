@@ -32,6 +32,7 @@ def import_command(
     student_number: Annotated[str, typer.Option("--student-number", help="tables: national (BSN/onderwijsnummer, joins DUO) | local (the schools' own pupil numbers, per school_id; joins absence exports whose profile says student_number: local).")] = "national",
     list_ledger: Annotated[bool, typer.Option("--list", help="Show the ledger of earlier imports into --out and stop.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    registrations: Annotated[bool, typer.Option("--registrations/--no-registrations", help="Also bring the pupils' registrations (where each belongs, and when: the only source of scope) into the service's database (RISKSCORE_DATABASE_URL, default <home>/riskscore.db), so the API and pages place them at once; `riskscore score` does it too.")] = True,
 ) -> None:
     """Import files into the raw store: identifiers dropped, pupil numbers pseudonymised, merged by natural key, ledgered.
 
@@ -72,6 +73,29 @@ def import_command(
                              demo_key=demo, student_number=student_number,
                              progress=lambda name: bar.update(task, description=f"import {name}"))
     _print_summary(summary, as_json)
+    if registrations and summary.tables.get("students"):
+        _sync_registrations(store, settings.resolved_database_url(), quiet=as_json)
+
+
+def _sync_registrations(store: Path, database_url: str, *, quiet: bool) -> None:
+    """The raw store's students rows and enrolments → the registrations in the database (a diff)."""
+    import pandas as pd
+
+    from riskscore.store.db import make_engine, migrate, session_factory
+    from riskscore.store.registrations import sync_registrations
+
+    tables = {name: pd.read_parquet(store / f"{name}.parquet") for name in ("students", "enrolments")
+              if (store / f"{name}.parquet").exists()}
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        with session_factory(engine)() as session:
+            done = sync_registrations(session, tables["students"], tables.get("enrolments"))
+    finally:
+        engine.dispose()
+    if not quiet:
+        typer.echo(f"registrations: {done.pupils:,} pupils · {done.added:,} added · {done.removed:,} removed · "
+                   f"{done.unchanged:,} unchanged")
 
 
 def _print_summary(summary: Any, as_json: bool) -> None:

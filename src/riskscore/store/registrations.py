@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pandas as pd
@@ -79,22 +80,39 @@ def derive(students: pd.DataFrame, enrolments: pd.DataFrame | None = None) -> pd
     return frame.astype(object).where(frame.notna(), None).drop_duplicates(list(COLUMNS)).reset_index(drop=True)
 
 
-def sync_registrations(session: Session, students: pd.DataFrame, enrolments: pd.DataFrame | None = None) -> int:
-    """Replace the registrations of every pupil in ``students`` with what the tables say, in one
-    transaction; returns the number of registrations written."""
+@dataclass(frozen=True)
+class SyncCounts:
+    pupils: int
+    added: int
+    removed: int
+    unchanged: int
+
+
+def sync_registrations(session: Session, students: pd.DataFrame,
+                       enrolments: pd.DataFrame | None = None) -> SyncCounts:
+    """Make the registrations of every pupil in ``students`` what the tables say, in one transaction:
+    registrations the tables no longer hold go, new ones come, unchanged ones stay untouched (a weekly run
+    over unchanged data writes nothing). A re-import that corrects a school corrects the scope."""
     frame = derive(students, enrolments)
     ids = sorted(set(frame["student_id"]) | set(students["student_id"].astype(str)))
-    now = utcnow()
-    records = [{**dict(zip(COLUMNS, r, strict=True)), "imported_at": now}
-               for r in frame[list(COLUMNS)].itertuples(index=False, name=None)]
+    want = {tuple(r) for r in frame[list(COLUMNS)].itertuples(index=False, name=None)}
     table = cast(sa.Table, Registration.__table__)
+    cols = [table.c[c] for c in COLUMNS]
 
-    def work(s: Session) -> int:
+    def work(s: Session) -> SyncCounts:
+        have: dict[tuple[Any, ...], list[int]] = {}
         for start in range(0, len(ids), 900):
-            s.execute(sa.delete(table).where(table.c.student_id.in_(ids[start:start + 900])))
+            for row in s.execute(sa.select(table.c.id, *cols).where(table.c.student_id.in_(ids[start:start + 900]))):
+                have.setdefault(tuple(row[1:]), []).append(row[0])
+        gone = [i for key, rows in have.items() for i in (rows if key not in want else rows[1:])]
+        new = sorted(want - set(have), key=lambda r: (str(r[0]), str(r[4])))
+        for start in range(0, len(gone), 900):
+            s.execute(sa.delete(table).where(table.c.id.in_(gone[start:start + 900])))
+        now = utcnow()
+        records = [{**dict(zip(COLUMNS, r, strict=True)), "imported_at": now} for r in new]
         for start in range(0, len(records), _CHUNK):
             s.execute(sa.insert(table), records[start:start + _CHUNK])
-        return len(records)
+        return SyncCounts(pupils=len(ids), added=len(records), removed=len(gone), unchanged=len(want) - len(new))
 
     return run_write(session, work)
 
