@@ -676,7 +676,7 @@ def count_worklist(session: Session, flt: WorklistFilter, *, today: date | None 
         per_pupil = select(ReviewCase.student_id, func.max(ReviewCase.probability).label("p")).where(
             *where).group_by(ReviewCase.student_id).subquery()
         expected = session.scalar(select(func.coalesce(func.sum(per_pupil.c.p), 0.0)))
-        schools = sorted(s for s in session.scalars(select(sa.distinct(ReviewCase.school_id)).where(*where)) if s)
+        schools = sorted(s for s in session.scalars(select(ReviewCase.school_id).where(*where).distinct()) if s)
     return {"cases": int(n), "overdue": int(late), "pupils": int(pupils), "expected": float(expected or 0.0),
             "schools": schools}
 
