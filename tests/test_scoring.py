@@ -71,7 +71,9 @@ def test_objecting_pupil_gets_rules_but_no_model(bundle: ModelBundle, cal: Schoo
     assert obj.objected and not obj.data_incomplete
     assert obj.probability is None and obj.band == scoring.UNKNOWN_BAND and obj.reasons == ()
     assert obj.triggers == plain["OBJ"].triggers and obj.triggers  # the law keeps running
-    assert "school" not in obj.roles and {"leerplicht", "jeugdarts"} <= set(obj.roles)  # no band-driven route
+    # no band-driven route: the school is there only for its legal duty to report the 16 hours to DUO
+    assert ("model", "school") not in obj.routes and ("rule:leerplicht_16h_4w", "school") in obj.routes
+    assert {"leerplicht", "jeugdarts"} <= set(obj.roles)
     assert got["OK"] == plain["OK"]  # the other pupil is untouched
 
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import Db
-from riskscore.errors import StoreError
+from riskscore.errors import DataError
 from riskscore.service.writer import GroupWriter
 from riskscore.store.audit import verify_chain
 from riskscore.store.models import AuditEntry, Score
@@ -71,13 +71,13 @@ def test_a_bad_request_fails_alone(db: Db) -> None:
             outcome[sid] = exc
 
     threads = [threading.Thread(target=one, args=(f"g{i}", "low")) for i in range(8)]
-    threads.append(threading.Thread(target=one, args=("bad", None)))  # band is NOT NULL
+    threads.append(threading.Thread(target=one, args=("bad", None)))  # no band: store.scores.score_row refuses it
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert all(outcome[f"g{i}"] == "ok" for i in range(8))
-    assert isinstance(outcome["bad"], StoreError | sa.exc.IntegrityError)
+    assert isinstance(outcome["bad"], DataError) and "missing band" in str(outcome["bad"])
     with db.sessions() as s:
         stored = set(s.scalars(sa.select(Score.student_id)))
         audited = set(s.scalars(sa.select(AuditEntry.resource)))
