@@ -97,6 +97,10 @@ def test_overdue_and_the_next_step_are_kept_apart() -> None:
                                plan=[("step_talk_parents", D(2025, 3, 20)), ("act_follow_up", D(2025, 3, 15))])
     assert planned.action_key == "act_follow_up" and planned.due == D(2025, 3, 15) and planned.days_left == 5
     assert duties.follow_up_on(D(2025, 3, 10)) == D(2025, 4, 21)  # six weeks
+    # the school's first step IS its legal duty: dated by the deadline, late when that passed (no "10 days left")
+    report = duties.next_step("school", "rule:leerplicht_16h_4w", opened_on=D(2025, 3, 3), on=on,
+                              open_duty=D(2025, 3, 7))
+    assert report.action_key == "act_school_report_duo" and report.due == D(2025, 3, 7) and report.late
 
 
 def test_each_role_has_its_own_steps_and_outcomes() -> None:

@@ -91,16 +91,24 @@ class NextStep:
         return self.days_left < 0
 
 
+#: first actions that ARE the legal duty: their date is the duty's deadline, never a target date beside it
+DUTY_ACTIONS: dict[str, str] = {"act_school_report_duo": REPORT_DUO}
+
+
 def next_step(role: str, reason: str, *, opened_on: dt.date, plan: Iterable[tuple[str, dt.date]] = (),
-              on: dt.date | None = None) -> NextStep:
+              on: dt.date | None = None, open_duty: dt.date | None = None) -> NextStep:
     """The next step: the plan's earliest open action (its text key and date) if there is one, else the
-    role's first action for the case's reason, due TARGET_DAYS after the case opened."""
+    role's first action for the case's reason, due TARGET_DAYS after the case opened — unless that first
+    action is the open legal duty itself (the school's report to DUO): then its date is the duty's deadline
+    (``open_duty``), so a row never says "report, 10 days left" beside a deadline that has passed."""
     day = on or today()
     planned = sorted(plan, key=lambda p: p[1])
     if planned:
         key, due = planned[0]
         return NextStep(key, due, True, (due - day).days)
     key = FIRST_ACTIONS.get((role, reason)) or FIRST_ACTIONS.get((role, "*"), "act_school_talk")
+    if key in DUTY_ACTIONS and open_duty is not None:
+        return NextStep(key, open_duty, False, (open_duty - day).days)
     due = opened_on + dt.timedelta(days=TARGET_DAYS.get(role, 10))
     return NextStep(key, due, False, (due - day).days)
 

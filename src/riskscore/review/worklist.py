@@ -115,7 +115,8 @@ def row(case: Any, *, viewer: Principal, on: dt.date, overdue: bool | None = Non
         score_as_of=stored.as_of if stored is not None else None, score_source=source,
         reasons=view_reasons(reasons, role), triggers=view_triggers(triggers, role),
         signals=signal_views(signals, role), duty=duty_of(case, on, overdue),
-        next_step=duties.next_step(case.role, case.reason, opened_on=opened, plan=open_steps, on=on),
+        next_step=duties.next_step(case.role, case.reason, opened_on=opened, plan=open_steps, on=on,
+                                   open_duty=case.legal_deadline if case.legal_done_on is None else None),
         priority=case.priority, steps=list(steps))
 
 
