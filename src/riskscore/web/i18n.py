@@ -400,6 +400,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "role_rmc": ("RMC", "regional office for early school leavers (RMC)"),
     "role_data_team": ("datateam", "data team"),
     "role_admin": ("beheerder", "administrator"),
+    # the roles as a pupil or parent reads them (the dossier, the access log)
+    "role_long_school": ("school (mentor, zorgcoördinator, decaan)", "school (mentor, care coordinator, careers adviser)"),
+    "role_long_jeugdarts": ("jeugdarts", "youth doctor"),
+    "role_long_leerplicht": ("leerplichtambtenaar", "attendance officer"),
+    "role_long_rmc": ("RMC-medewerker", "RMC adviser"),
+    "role_long_admin": ("beheerder", "administrator"),
+    "role_long_data_team": ("datateam", "data team"),
     "action_open": ("casus geopend", "case opened"),
     "action_status": ("status gewijzigd", "status changed"),
     "action_assign": ("eigenaar gewijzigd", "owner changed"),
