@@ -115,6 +115,8 @@ def test_monitoring_page_leads_with_the_verdict_and_the_finding_that_caused_it(s
     top = section(page.text, "verdict-heading")
     assert "Oordeel: alarm" in top
     assert "Het aandeel gesignaleerde leerlingen in groep gender=v steeg van" in top
+    assert "sterker gestegen dan bij de andere leerlingen" in top  # v rose; m (fell more) is the other side
+    assert "Het aandeel gesignaleerde leerlingen in groep gender=m daalde van" in top
     # the numbers beside the verdict are the ones that caused it, in Dutch notation
     assert verdicts.pct(float(row["rate_ref"]), "nl") in top and verdicts.pct(float(row["rate_cur"]), "nl") in top
     assert verdicts.points(float(row["change"]), "nl") in top

@@ -40,6 +40,7 @@ from riskscore.monitoring.verdicts import (
     METRIC_WORDS,
     change,
     check_word,
+    compared,
     dec,
     finding,
     moved,
@@ -319,10 +320,9 @@ def selection_rate_changes(
 def _fairness_breaches(table: pd.DataFrame) -> list[Breach]:
     out = []
     for row in table[table["alert"]].itertuples():
-        kind = "fairness_more" if row.relative_to_rest > 1 else "fairness_less"
         out.append(_breach(
-            "fairness", f"{row.column}={row.group}", "alert", kind, group=f"{row.column}={row.group}",
-            moved=moved(float(row.change)), ref=share(float(row.rate_ref)), cur=share(float(row.rate_cur)),
+            "fairness", f"{row.column}={row.group}", "alert", "fairness", group=f"{row.column}={row.group}",
+            moved=moved(float(row.change)), compared=compared(float(row.change), float(row.relative_to_rest)), ref=share(float(row.rate_ref)), cur=share(float(row.rate_cur)),
             change=change(float(row.change)), relative=dec(float(row.relative_to_rest), 2),
             p=p_value(float(row.p_value)), n=int(row.n_cur)))
     return out

@@ -119,16 +119,10 @@ FINDINGS: dict[str, tuple[str, str]] = {
                  "The scores shifted: PSI {psi} (warning from {limit})."),
     "band_shift": ("Het aandeel leerlingen met risico {band} veranderde van {ref} naar {cur} ({change}; p = {p}).",
                    "The share of pupils with {band} risk changed from {ref} to {cur} ({change}; p = {p})."),
-    "fairness_more": ("Het aandeel gesignaleerde leerlingen in groep {group} {moved} van {ref} naar {cur} ({change}): "
-                      "een grotere verandering dan bij de andere leerlingen (×{relative} ten opzichte van de rest; "
-                      "p = {p}; n = {n}).",
-                      "The share of flagged pupils in group {group} {moved} from {ref} to {cur} ({change}): a larger "
-                      "change than among the other pupils (×{relative} relative to the rest; p = {p}; n = {n})."),
-    "fairness_less": ("Het aandeel gesignaleerde leerlingen in groep {group} {moved} van {ref} naar {cur} ({change}): "
-                      "een kleinere verandering dan bij de andere leerlingen (×{relative} ten opzichte van de rest; "
-                      "p = {p}; n = {n}).",
-                      "The share of flagged pupils in group {group} {moved} from {ref} to {cur} ({change}): a smaller "
-                      "change than among the other pupils (×{relative} relative to the rest; p = {p}; n = {n})."),
+    "fairness": ("Het aandeel gesignaleerde leerlingen in groep {group} {moved} van {ref} naar {cur} ({change}): "
+                 "{compared} dan bij de andere leerlingen (×{relative} ten opzichte van de rest; p = {p}; n = {n}).",
+                 "The share of flagged pupils in group {group} {moved} from {ref} to {cur} ({change}): it {compared} "
+                 "than among the other pupils (×{relative} relative to the rest; p = {p}; n = {n})."),
     "breakdown": ("Het aandeel gesignaleerde leerlingen bij {group} {moved} van {ref} naar {cur} ({change}; p = {p}; "
                   "n = {n}).",
                   "The share of flagged pupils at {group} {moved} from {ref} to {cur} ({change}; p = {p}; n = {n})."),
@@ -166,7 +160,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "band_shift": ("hertrain of controleer de grenzen van de risiconiveaus: de werklast van de beoordelaars "
                    "verandert mee",
                    "retrain or re-check the band thresholds: reviewers' caseload changes with it"),
-    "fairness_more": ("onderzoek groep {group}: wordt het verzuim anders geregistreerd (registratiepraktijk, een "
+    "fairness": ("onderzoek groep {group}: wordt het verzuim anders geregistreerd (registratiepraktijk, een "
                       "school of regio)? Vertrouw de scores van deze groep pas daarna; geef de signalen extra "
                       "controle",
                       "investigate group {group}: check whether its absence is recorded differently (registration "
@@ -188,7 +182,6 @@ ACTIONS: dict[str, tuple[str, str]] = {
                      "investigate group {group}: ask its reviewers which reasons were wrong; retrain if the model "
                      "misleads there"),
 }
-ACTIONS["fairness_less"] = ACTIONS["fairness_more"]
 MOVED = {"up": ("steeg", "rose"), "down": ("daalde", "fell"), "same": ("bleef", "stayed")}
 METRIC_WORDS = {"tpr": ("terecht-positieve ratio (TPR)", "true positive rate (TPR)"),
                 "fpr": ("fout-positieve ratio (FPR)", "false positive rate (FPR)"),
@@ -221,6 +214,17 @@ def p_value(x: float) -> _P:
 def moved(delta: float) -> tuple[str, str]:
     """The verb for a change of a share ('steeg' / 'rose')."""
     return MOVED["up" if delta > 0 else "down" if delta < 0 else "same"]
+
+
+#: how a group's change compares with the other pupils': (its rate rose, it moved more than the rest's
+#: rate did relative to the reference) → words
+COMPARED = {(True, True): ("sterker gestegen", "rose more"), (True, False): ("minder gestegen", "rose less"),
+            (False, True): ("minder gedaald", "fell less"), (False, False): ("sterker gedaald", "fell more")}
+
+
+def compared(delta: float, relative_to_rest: float) -> tuple[str, str]:
+    """'sterker gestegen' / 'rose more' … : the group's change set against the other pupils'."""
+    return COMPARED[(delta >= 0, relative_to_rest > 1)]
 
 
 def finding(kind: str, **params: Any) -> Finding:

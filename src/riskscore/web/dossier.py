@@ -32,7 +32,10 @@ DEFAULT_CONTACT = {
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:48rem;margin:1.5rem auto;padding:0 1rem;line-height:1.5;color:#111}
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #999}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #bbb;padding:.3rem .5rem;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #bbb;padding:.3rem .5rem;text-align:left;vertical-align:top;overflow-wrap:break-word}
+@media (max-width:40rem){body{margin:.5rem auto;padding:0 .5rem}table,tbody,tr,td{display:block;width:auto}
+thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}tr{border:1px solid #bbb;margin:.5rem 0;padding:.25rem}
+td{border:0;padding:.1rem .25rem}td::before{content:attr(data-label) ": ";font-weight:bold}}
 .box{border:2px solid #333;padding:.75rem 1rem;margin:1rem 0}.muted{color:#444;font-size:.9rem}
 @media print{body{margin:0;max-width:none}a{color:#000}h2{break-after:avoid}table{break-inside:auto}}"""
 

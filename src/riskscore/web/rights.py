@@ -71,7 +71,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "alleen die erboven kregen een casus. Het zegt niets over leerlingen ver van de grens. Een effect wordt "
         "alleen genoemd als de eigen controles het toelaten: genoeg leerlingen, casussen boven de grens vaker "
         "opgepakt dan eronder, en een dichtheidstest die niet verwerpt.",
-        "verdict_h": "Wat de schattingen toelaten", "claims_none": "Geen enkele schatting laat een conclusie toe.",
+        "verdict_h": "Wat de schattingen toelaten", "estimates_h": "Schattingen per rol en uitkomst", "claims_none": "Geen enkele schatting laat een conclusie toe.",
         "claims": "Conclusies (schattingen op de grens):", "no_claim_why": "Waarom niet:",
         "no_claim_some": "Bij de andere schattingen is geen conclusie mogelijk:",
         "followup_h": "Vervolgstappen en nacontrole: samenhang, geen effect",
@@ -104,7 +104,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "case. It says nothing about pupils far from the cut-off. An effect is named only when its own checks allow "
         "it: enough pupils, cases above the cut-off worked on more often than below it, and a density test that "
         "does not reject.",
-        "verdict_h": "What the estimates allow", "claims_none": "No estimate allows a conclusion.",
+        "verdict_h": "What the estimates allow", "estimates_h": "Estimates per role and outcome", "claims_none": "No estimate allows a conclusion.",
         "claims": "Conclusions (estimates at the cut-off):", "no_claim_why": "Why not:",
         "no_claim_some": "For the other estimates no conclusion is possible:",
         "followup_h": "Follow-up steps and checks: association, not effect",
