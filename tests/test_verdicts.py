@@ -355,3 +355,16 @@ def test_dossier_cuts_a_case_signal_as_the_role_view_cuts_a_trigger(site: dict[s
     assert "gezondheidssignaal – alleen de jeugdarts ziet details" in school
     doctor = _page(s, "S9400001", Principal("k", "arts", "jeugdarts", "rmc_region", ("RMC27",)))
     assert "4 ziekmeldingen in 12 schoolweken" in doctor and "12 schooldagen ziek" not in doctor  # its own case only
+
+
+def test_every_status_outcome_and_step_has_words_in_both_languages() -> None:
+    """One vocabulary (web/i18n.py) that every page and the dossier read: no code shows through."""
+    from riskscore.review import plans
+
+    for prefix, codes in (("status", store_cases.CASE_STATUSES), ("outcome", plans.OUTCOMES),
+                          ("step", tuple(k for kinds in plans.ACTION_KINDS.values() for k in kinds)),
+                          ("follow_up", plans.FOLLOW_UP_RESULTS), ("rule_short", tuple(RULES)),
+                          ("role_long", ("school", "jeugdarts", "leerplicht", "rmc"))):
+        for code in codes:
+            key = f"{prefix}_{code}"
+            assert key in i18n.TEXTS and all(i18n.TEXTS[key]), key
