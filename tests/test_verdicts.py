@@ -31,6 +31,7 @@ from riskscore.rules import RULES
 from riskscore.settings import Settings
 from riskscore.store import cases as store_cases
 from riskscore.store.db import make_engine, migrate, session_factory
+from riskscore.store.keys import create_key
 from riskscore.store.privacy import dossier
 from riskscore.store.runs import write_scoring_run
 from riskscore.testing import register_places
@@ -132,6 +133,11 @@ def test_monitoring_page_leads_with_the_verdict_and_the_finding_that_caused_it(s
     assert "Verdict: alert" in top_en and "The share of flagged pupils in group gender=v rose from" in top_en
     assert verdicts.pct(float(row["rate_cur"]), "en") in top_en and "steeg" not in top_en
     assert breach.message_nl and breach.action_nl and breach.message != breach.message_nl
+    # machines read the same findings in both languages
+    key = create_key(site["session"], "data_team", "all", [], "monitoring reader")[1]
+    api = site["client"].get("/v1/monitoring/status", headers={"X-API-Key": key}).json()
+    alert = next(a for a in api["alerts"] if a["subject"] == "gender=v")
+    assert alert["message_nl"] == breach.message_nl and alert["action_nl"] == breach.action_nl
 
 
 def test_every_finding_speaks_both_languages() -> None:
