@@ -223,7 +223,9 @@ def test_impact_page_claims_no_effect_when_cases_were_not_worked_on(site: dict[s
     folder = site["settings"].resolved_reports_dir() / "impact" / "20990101T000000Z"
     folder.mkdir(parents=True)
     estimates = [_estimate(first_stage={"reviewed_left": 0.0, "reviewed_right": 0.0}),
-                 _estimate(role="leerplicht", density_p=0.003)]
+                 _estimate(role="leerplicht", density_p=0.003),
+                 _estimate(role="school", outcome="vsv_12m", status="too_small", n_left_h=22, n_right_h=22),
+                 _estimate(role="leerplicht", outcome="vsv_12m", status="too_small", n_left_h=9, n_right_h=12)]
     (folder / "impact.json").write_text(json.dumps({"created_at": "2099-01-01T00:00:00Z", "runs": [{}], "n_rows": 9,
                                                     "notes": [], "estimates": estimates}))
     try:
@@ -236,6 +238,9 @@ def test_impact_page_claims_no_effect_when_cases_were_not_worked_on(site: dict[s
         assert "Geen enkele schatting laat een conclusie toe" in top
         assert "niet vaker opgepakt" in top and "0,0% links, 0,0% rechts" in top
         assert "dichtheidstest p = 0,003" in top
+        # each "too few" sentence carries its own estimate's numbers, never another's
+        assert "(22 links, 22 rechts). (school: voortijdig schoolverlaten)" in top
+        assert "(9 links, 12 rechts). (leerplicht: voortijdig schoolverlaten)" in top
         assert "rond de capaciteitsgrens" in text  # what the estimate is
         # a report whose diagnostics hold: the claim is at the top, as an estimate at the cut-off
         estimates.append(_estimate(role="rmc"))

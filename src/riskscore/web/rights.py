@@ -262,7 +262,8 @@ def impact_page(request: Request, session: SessionDep) -> HTMLResponse:
         if c.claims:
             claims.append((who, c.text(lang)))
         else:
-            reasons.setdefault(c.code, (c.text(lang), []))[1].append(who)
+            # grouped by the very sentence, so the numbers in it are those of every estimate listed under it
+            reasons.setdefault(c.text(lang), (c.text(lang), []))[1].append(who)
     follow_up = [{**r, "role_word": i18n.label("role", r["role"], lang), "step_word": i18n.label("step", r["kind"], lang)}
                  for r in verdicts.follow_up_rows(action_counts(session))]
     notes = [n.get(lang, "") if isinstance(n, dict) else str(n) for n in (report or {}).get("notes", [])]
