@@ -48,8 +48,10 @@ step "5b/8 did it help? a run as of $PAST (its cases kept apart from the live li
 # and the report (counts and estimates, no pupil) goes where the /impact page reads it
 SCRATCH="$RISKSCORE_HOME/impact-demo"
 rm -rf "$SCRATCH"
-IMPACT=(env RISKSCORE_HOME="$SCRATCH" RISKSCORE_MLFLOW_TRACKING_URI="sqlite:///$RISKSCORE_HOME/mlflow.db"
-        RISKSCORE_MLFLOW_ARTIFACT_ROOT="$RISKSCORE_HOME/mlartifacts" RISKSCORE_REPORTS_DIR="$RISKSCORE_HOME/reports")
+IMPACT=(env -u RISKSCORE_DATA_DIR RISKSCORE_HOME="$SCRATCH" RISKSCORE_DATABASE_URL="sqlite:///$SCRATCH/riskscore.db"
+        RISKSCORE_MLFLOW_TRACKING_URI="${RISKSCORE_MLFLOW_TRACKING_URI:-sqlite:///$RISKSCORE_HOME/mlflow.db}"
+        RISKSCORE_MLFLOW_ARTIFACT_ROOT="${RISKSCORE_MLFLOW_ARTIFACT_ROOT:-$RISKSCORE_HOME/mlartifacts}"
+        RISKSCORE_REPORTS_DIR="${RISKSCORE_REPORTS_DIR:-$RISKSCORE_HOME/reports}")
 "${IMPACT[@]}" $BIN/riskscore score --data "$DATA" --as-of "$PAST"
 "${IMPACT[@]}" $BIN/riskscore impact --data "$DATA" || echo "(impact: see the report's honest statement above)"
 # the scratch store holds a second copy of pupils' scores; it was only needed for the report, so it goes (if an
@@ -62,7 +64,7 @@ step "6/8 monitoring pass: the current scores against the champion's reference s
 $BIN/riskscore monitor --config monitoring/config.yaml || echo "(monitoring found breaches: see the list above)"
 
 if [ "${DEMO_CYCLE:-1}" = "1" ] && [ -x scripts/cycle.sh ]; then
-  step "6b/8 one full loop: drift in a later year → retrain → promote → score → monitor (DEMO_CYCLE=0 skips)"
+  step "6b/8 one full loop on another cohort, in its own scratch home: drift → retrain → promote → score → monitor; then today's live data rescored with the champion that now serves (DEMO_CYCLE=0 skips)"
   scripts/cycle.sh
 fi
 

@@ -124,7 +124,8 @@ def home(small_world: SmallWorld, db: Db, tmp_path: Path) -> Iterator[dict[str, 
     """A home as the demo, the retrain loop and an import leave it, and a batch run in the database."""
     root = tmp_path / "home"
     shutil.copytree(small_world.data_dir, root / "data")
-    shutil.copytree(small_world.data_dir, root / "data-cycle")  # scripts/cycle.sh: shifted raw data + audit frame
+    # scripts/cycle.sh's scratch home, kept (CYCLE_KEEP=1): the other cohort's raw data + audit frame, its own store
+    shutil.copytree(small_world.data_dir, root / "data-cycle" / "data")
     # an import store elsewhere (RISKSCORE_DATA_DIR): staging tables, ledger, contract tables — 64-hex pseudonyms
     source = tmp_path / "export"
     source.mkdir()
@@ -170,20 +171,23 @@ def home(small_world: SmallWorld, db: Db, tmp_path: Path) -> Iterator[dict[str, 
     impact = root / "reports" / "impact" / "20261201T000000Z"
     impact.mkdir(parents=True)
     (impact / "impact.json").write_text(json.dumps({"created_at": "2026-12-01", "n_rows": 1204, "estimates": []}))
-    # the demo's scratch home (an interrupted demo leaves it): its own database and scored frame
+    # the demo's scratch homes (an interrupted demo leaves the impact one; CYCLE_KEEP=1 the cycle's): their own
+    # database and scored frame
     scratch = root / "impact-demo"
-    (scratch / "runs").mkdir(parents=True)
-    url = f"sqlite:///{scratch / 'riskscore.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    with session_factory(engine)() as s:
-        write_scoring_run(s, as_of=as_of, model_version="m1", scores=[
-            {"student_id": sid, "school_id": "01AB", "municipality": "GM0363", "rmc_region": "RMC27", "age": 15.0,
-             "probability": 0.3, "band": "high", "reasons": [], "triggers": [], "roles": ["school"]} for sid in (pupil, other)])
-        append_audit(s, actor="cli:demo", role="admin", action="score.read", resource=f"student:{pupil}",
-                     outcome="allowed", purpose="impact")
-    engine.dispose()
-    frame[frame["student_id"].isin([pupil, other])].to_parquet(scratch / "runs" / "run-1.parquet", index=False)
+    for folder in (scratch, root / "data-cycle"):
+        (folder / "runs").mkdir(parents=True)
+        url = f"sqlite:///{folder / 'riskscore.db'}"
+        migrate(url)
+        engine = make_engine(url)
+        with session_factory(engine)() as s:
+            write_scoring_run(s, as_of=as_of, model_version="m1", scores=[
+                {"student_id": sid, "school_id": "01AB", "municipality": "GM0363", "rmc_region": "RMC27", "age": 15.0,
+                 "probability": 0.3, "band": "high", "reasons": [], "triggers": [], "roles": ["school"]}
+                for sid in (pupil, other)])
+            append_audit(s, actor="cli:demo", role="admin", action="score.read", resource=f"student:{pupil}",
+                         outcome="allowed", purpose="impact")
+        engine.dispose()
+        frame[frame["student_id"].isin([pupil, other])].to_parquet(folder / "runs" / "run-1.parquet", index=False)
     # a folder nobody registered: still reached by key (home-tables)
     (root / "exports").mkdir()
     (root / "exports" / "list.csv").write_text(f"school;student_id;note\n01AB;{other};a\n01AB;{pupil};b\n02CD;{other};c\n")
@@ -255,8 +259,9 @@ def erase_and_check(db: Db, home: dict[str, Any], pupil: str) -> dict[str, Any]:
 
     files_after = digests(root)
     changed = {p for p in files_before if files_before[p] != files_after.get(p)}
-    scratch_db = str(home["scratch"] / "riskscore.db")  # a store's database file, not a table file
-    assert changed - {scratch_db} == expected, changed ^ expected  # exactly the table files with the pupil's rows ...
+    scratch_dbs = {str(home["scratch"] / "riskscore.db"),  # stores' database files, not table files
+                   str(root / "data-cycle" / "riskscore.db")}
+    assert changed - scratch_dbs == expected, changed ^ expected  # exactly the table files with the pupil's rows ...
     assert set(report.files) == expected and report.failed == []
     for path, old in frames_before.items():  # ... and in them every other row is as it was
         new = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, dtype=str, sep=None,
@@ -291,13 +296,15 @@ def test_a_pupil_is_erased_by_key_from_every_store_and_nothing_else_changes(db: 
     result = erase_and_check(db, home, pupil)
     report = result["report"]
     assert report.rows["later_pupil_notes"] == 1 and report.rows["later_case_plans"] >= 1  # tables added after this code
-    must = {root / "data" / "students.parquet", root / "data-cycle" / "students.parquet",
-            root / "data-cycle" / "audit.parquet", root / "runs" / "run-1.parquet",
+    must = {root / "data" / "students.parquet", root / "data-cycle" / "data" / "students.parquet",
+            root / "data-cycle" / "data" / "audit.parquet", root / "data-cycle" / "runs" / "run-1.parquet",
+            root / "runs" / "run-1.parquet",
             root / "cache" / "features-train.parquet", root / "impact-demo" / "runs" / "run-1.parquet",
             root / "exports" / "list.csv",
             root / "mlartifacts" / "1" / "models" / "m-old" / "artifacts" / "bundle" / "reference.parquet"}
-    assert {str(p) for p in must} | {str(home["scratch"] / "riskscore.db")} <= result["changed"]
-    assert {"raw-tables", "data-cycle", "runs", "cache", "mlflow-artifacts", "scratch:impact-demo",
+    assert {str(p) for p in must} | {str(home["scratch"] / "riskscore.db"),
+                                     str(root / "data-cycle" / "riskscore.db")} <= result["changed"]
+    assert {"raw-tables", "scratch:data-cycle", "runs", "cache", "mlflow-artifacts", "scratch:impact-demo",
             "home-tables"} <= set(report.stores)
     # the unregistered CSV lost exactly the pupil's line, byte for byte
     assert (root / "exports" / "list.csv").read_text() == f"school;student_id;note\n01AB;{other};a\n02CD;{other};c\n"
@@ -309,6 +316,7 @@ def test_a_pupil_is_erased_by_key_from_every_store_and_nothing_else_changes(db: 
         with session_factory(engine)() as s:
             assert verify_chain(s).ok and verify_chain(s).erased == 1
         assert report.rows["scratch:impact-demo:database.scores"] == 1
+        assert report.rows["scratch:data-cycle:database.scores"] == 1
     finally:
         engine.dispose()
     # the bundles still load (the old one's reference just lost the pupil's rows)
@@ -320,7 +328,8 @@ def test_a_pupil_is_erased_by_key_from_every_store_and_nothing_else_changes(db: 
         again = erase_student(s, pupil, reason="herhaald", actor="cli:fg", stores=home["stores"])
     assert again.files == [] and sum(n for t, n in again.rows.items()) == 0
     after = digests(root)
-    assert {p for p in before if before[p] != after[p]} == {str(home["scratch"] / "riskscore.db")}
+    assert {p for p in before if before[p] != after[p]} == {str(home["scratch"] / "riskscore.db"),
+                                                         str(root / "data-cycle" / "riskscore.db")}
 
 
 def test_an_imported_pupil_with_a_hex_pseudonym_is_erased_from_the_import_store(db: Db, home: dict[str, Any]) -> None:
@@ -494,5 +503,5 @@ def test_the_artifact_root_is_reached_when_local_and_named_when_not(tmp_path: Pa
     assert Settings(home=tmp_path, mlflow_artifact_root="s3://bucket/x").erasure_roots().artifacts is None
     names = [row["store"] for row in registry(Settings(home=tmp_path, mlflow_artifact_root="s3://b").erasure_roots())
              .describe()]
-    assert names == ["database", "raw-tables", "data-cycle", "runs", "reports", "cache", "models",
-                     "scratch:impact-demo", "home-tables"]
+    assert names == ["database", "raw-tables", "runs", "reports", "cache", "models", "scratch:impact-demo",
+                     "scratch:data-cycle", "home-tables"]

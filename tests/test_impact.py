@@ -169,8 +169,20 @@ def scored_store(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> 
 def test_impact_command_on_batch_scored_data(scored_store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from riskscore.cli import app as cli_app
     from riskscore.settings import get_settings
+    from riskscore.store import cases as store_cases
+    from riskscore.store.db import make_engine, session_factory
+    from riskscore.store.models import ReviewCase
 
     home = scored_store["home"]
+    engine = make_engine(scored_store["url"])
+    with session_factory(engine)() as s:  # a school's plan: two talks, one done and checked ("better")
+        case = s.query(ReviewCase).filter(ReviewCase.role == "school", ReviewCase.status == "open").first()
+        assert case is not None
+        steps = [store_cases.add_action(s, case.id, kind="talk_pupil", owner="user:1", due_on=case.as_of,
+                                        actor="user:1") for _ in range(2)]
+        store_cases.complete_action(s, case.id, steps[0].id, done_on=case.as_of, actor="user:1")
+        store_cases.record_follow_up(s, case.id, steps[0].id, result="improved", actor="user:1")
+    engine.dispose()
     monkeypatch.setenv("RISKSCORE_HOME", str(home))
     get_settings.cache_clear()
     try:
@@ -191,8 +203,15 @@ def test_impact_command_on_batch_scored_data(scored_store: dict[str, Any], monke
             assert e["first_stage"]["flagged_left"] == 0.0 and e["first_stage"]["flagged_right"] == 1.0
         else:
             assert e["statement"]
+    # nobody worked on these cases: no estimate may claim an effect, whatever its interval
+    assert all(e["conclusion"]["code"] not in ("lower", "higher", "none") for e in report["estimates"])
+    assert all(e["conclusion"]["nl"].startswith("Geen conclusie mogelijk") for e in report["estimates"])
+    # the follow-up steps, apart and as counts: an association, never an effect
+    assert report["follow_up"] == [{"role": "school", "kind": "talk_pupil", "n": 2, "done": 1, "improved": 1,
+                                    "unchanged": 0, "worse": 0}]
+    assert "geen effect" in report["follow_up_note"]["nl"] and "not effect" in report["follow_up_note"]["en"]
     html = (out / "impact.html").read_text()
-    assert "Does a flag help?" in html
+    assert "Does a flag help?" in html and "samenhang, geen effect" in html and "<td>talk_pupil</td>" in html
     for sid in pd.read_parquet(next(iter((home / "runs").glob("*.parquet"))))["student_id"].head(50):
         assert sid not in html and sid not in json.dumps(report)  # aggregates only
     import mlflow

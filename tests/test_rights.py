@@ -262,7 +262,8 @@ def test_cli_export_object_erase(db: Db, tmp_path: Path, monkeypatch: pytest.Mon
     assert data["objection"]["reason"] == "wil niet"
     nl = (out / f"dossier-{PUPIL}.nl.html").read_text()
     en = (out / f"dossier-{PUPIL}.en.html").read_text()
-    assert "Je hebt bezwaar gemaakt" in nl and "geen besluit" in nl and "conversation_held" in nl
+    assert "Je hebt bezwaar gemaakt" in nl and "geen besluit" in nl and "gesprek gevoerd" in nl
+    assert "conversation_held" not in nl and "conversation held" in en  # the outcome in words, never its code
     assert data["scores"] == [] or all(s["probability"] is None for s in data["scores"])  # model part gone
     assert "You have objected" in en and "not a decision" in en and "functionaris gegevensbescherming" in nl
     assert "<script" not in nl

@@ -142,14 +142,15 @@ def sees_pupils(principal: Principal) -> bool:
 def view_dossier(data: Mapping[str, Any], principal: Principal | None) -> dict[str, Any]:
     """The dossier (store.privacy.dossier) as this viewer may see it; ``None``: the pupil's own export.
 
-    Scores: those stamped inside the scope, cut by role. Cases with their history, notes and outcomes:
-    the viewer's own team's only. Access log: its own role's reads. The objection mark is the pupil's
+    Scores: those stamped inside the scope, cut by role. Cases with their history, notes, plan and outcomes:
+    the viewer's own team's only, their signals cut as a score's triggers are. Access log: its own role's reads. The objection mark is the pupil's
     own and shown to every reviewer of the pupil."""
     if principal is None:
         return dict(data)
     viewer = principal.role
     out = dict(data)
     out["scores"] = [view_result(s, viewer) for s in data.get("scores", []) if sees_record(principal, s)]
-    out["cases"] = [dict(c) for c in data.get("cases", []) if sees_case(principal, c)]
+    out["cases"] = [{**c, "signals": view_triggers(c.get("signals") or [], viewer)} if "signals" in c else dict(c)
+                    for c in data.get("cases", []) if sees_case(principal, c)]
     out["access_log"] = [dict(e) for e in data.get("access_log", []) if e.get("role") == viewer]
     return out

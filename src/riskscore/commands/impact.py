@@ -52,6 +52,7 @@ def impact(
         write_report,
     )
     from riskscore.settings import get_settings
+    from riskscore.store.cases import action_counts
     from riskscore.store.db import make_engine, migrate, session_factory
 
     if data is None:
@@ -78,12 +79,14 @@ def impact(
         migrate(engine)
         with session_factory(engine)() as session:
             scores, cases = from_store(session)
+            follow_up = action_counts(session)
     finally:
         engine.dispose()
     typer.echo(f"{scores['run_id'].nunique()} runs, {len(scores)} scores; building the running variable ...", err=True)
     frame = attach_outcomes(running_frame(scores, cases), tables, config=cfg, data_until=until)
     typer.echo("estimating (rdrobust, rddensity) ...", err=True)
     report = evaluate(frame, roles=role or None, config=cfg)
+    report.follow_up = follow_up
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = out or settings.resolved_reports_dir() / "impact" / stamp
     paths = write_report(report, folder)
@@ -97,7 +100,7 @@ def impact(
         typer.echo(f"logged to MLflow run {run_id}", err=True)
     for e in report.estimates:
         value = "too small" if e.status != "ok" else f"{e.estimate:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]"
-        typer.echo(f"{e.role:<10} {e.outcome:<11} {value}", err=True)
+        typer.echo(f"{e.role:<10} {e.outcome:<11} {value:<28} {e.conclusion.get('en', '')}", err=True)
     typer.echo(json.dumps({k: str(v) for k, v in paths.items()}))
 
 

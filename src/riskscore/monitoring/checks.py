@@ -35,6 +35,18 @@ from scipy import stats
 from riskscore.errors import DataError
 from riskscore.monitoring.config import BANDS, MonitoringConfig, load_config
 from riskscore.monitoring.stats import chi2_pvalue, diff_ci, psi, wilson_ci
+from riskscore.monitoring.verdicts import (
+    BAND_WORDS,
+    METRIC_WORDS,
+    change,
+    check_word,
+    compared,
+    dec,
+    finding,
+    moved,
+    p_value,
+    share,
+)
 
 __all__ = [
     "Breach",
@@ -60,16 +72,26 @@ TOO_SMALL = "too small in the reference"
 
 @dataclass(frozen=True)
 class Breach:
-    """One threshold crossed, and what a person should do about it."""
+    """One threshold crossed, and what a person should do about it — in English (``message``,
+    ``action``) and Dutch (``message_nl``, ``action_nl``), with the numbers that crossed it."""
 
     check: str  # feature_drift | score_drift | band_shift | fairness | performance | calibration | breakdown | review
     subject: str  # the feature, group or unit concerned
     severity: str  # "alert" makes the CLI exit non-zero; "warn" is shown but does not
     message: str
     action: str
+    message_nl: str = ""
+    action_nl: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {k: getattr(self, k) for k in ("check", "subject", "severity", "message", "action")}
+        return {k: getattr(self, k) for k in ("check", "subject", "severity", "message", "action", "message_nl",
+                                              "action_nl")}
+
+
+def _breach(check: str, subject: str, severity: str, kind: str, **params: Any) -> Breach:
+    """A finding with its sentences in both languages (monitoring.verdicts writes them from the numbers)."""
+    f = finding(kind, **params)
+    return Breach(check, subject, severity, f.message_en, f.action_en, f.message_nl, f.action_nl)
 
 
 @dataclass
@@ -191,20 +213,18 @@ def score_drift(
     p_band = chi2_pvalue(rc.to_numpy(), cc.to_numpy())
     breaches: list[Breach] = []
     if value >= sc.psi_alert:
-        breaches.append(Breach("score_drift", "probability", "alert",
-                               f"PSI of the calibrated probability is {value:.3f} (alert at {sc.psi_alert})",
-                               "retrain: the score distribution moved; look at the feature drift table for the cause"))
+        breaches.append(_breach("score_drift", "probability", "alert", "psi_alert", psi=float(value),
+                                limit=dec(sc.psi_alert)))
     elif value >= sc.psi_warn:
-        breaches.append(Breach("score_drift", "probability", "warn",
-                               f"PSI of the calibrated probability is {value:.3f} (warn at {sc.psi_warn})",
-                               "watch the next runs; retrain if it keeps rising"))
+        breaches.append(_breach("score_drift", "probability", "warn", "psi_warn", psi=float(value),
+                                limit=dec(sc.psi_warn)))
     worst = bands.loc[bands["change"].abs().idxmax()]
     if p_band < sc.band_alpha and abs(worst["change"]) >= sc.band_min_change:
-        breaches.append(Breach(
-            "band_shift", str(worst["band"]), "alert",
-            f"share of band '{worst['band']}' moved from {worst['share_ref']:.1%} to {worst['share_cur']:.1%} (p={p_band:.1e})",
-            "retrain or re-check the band thresholds: reviewers' caseload changes with it",
-        ))
+        breaches.append(_breach(
+            "band_shift", str(worst["band"]), "alert", "band_shift", band=BAND_WORDS.get(str(worst["band"]),
+                                                                                         (str(worst["band"]),) * 2),
+            ref=share(float(worst["share_ref"])), cur=share(float(worst["share_cur"])),
+            change=change(float(worst["change"])), p=p_value(float(p_band))))
     top = max(float(ref["probability"].quantile(0.995)), float(cur["probability"].quantile(0.995)), 1e-6)
     edges = np.linspace(0.0, top, 31)
     hist = pd.DataFrame({
@@ -212,7 +232,7 @@ def score_drift(
         "share_ref": np.histogram(ref["probability"].clip(upper=top), bins=edges)[0] / len(ref),
         "share_cur": np.histogram(cur["probability"].clip(upper=top), bins=edges)[0] / len(cur),
     })
-    summary = {"psi": value, "band_p_value": p_band, "mean_probability_ref": float(ref["probability"].mean()),
+    summary = {"psi": value, "psi_warn": sc.psi_warn, "psi_alert": sc.psi_alert, "band_p_value": p_band, "mean_probability_ref": float(ref["probability"].mean()),
                "mean_probability_cur": float(cur["probability"].mean()),
                "bands": bands.to_dict("records")}
     return summary, bands, hist, breaches
@@ -300,27 +320,21 @@ def selection_rate_changes(
 def _fairness_breaches(table: pd.DataFrame) -> list[Breach]:
     out = []
     for row in table[table["alert"]].itertuples():
-        direction = "more" if row.relative_to_rest > 1 else "less"
-        out.append(Breach(
-            "fairness", f"{row.column}={row.group}", "alert",
-            f"flag rate of {row.column}={row.group} moved from {row.rate_ref:.1%} to {row.rate_cur:.1%}: "
-            f"{direction} than the other pupils' (group ×{row.ratio:.2f}, relative to the others ×{row.relative_to_rest:.2f}; "
-            f"p={row.p_value:.1e}, n={row.n_cur})",
-            f"investigate group {row.column}={row.group}: check whether its absence is recorded differently "
-            "(registration practice, a school or region) before trusting its scores; hold its flags for extra review",
-        ))
+        out.append(_breach(
+            "fairness", f"{row.column}={row.group}", "alert", "fairness", group=f"{row.column}={row.group}",
+            moved=moved(float(row.change)), compared=compared(float(row.change), float(row.relative_to_rest)), ref=share(float(row.rate_ref)), cur=share(float(row.rate_cur)),
+            change=change(float(row.change)), relative=dec(float(row.relative_to_rest), 2),
+            p=p_value(float(row.p_value)), n=int(row.n_cur)))
     return out
 
 
 def _breakdown_breaches(table: pd.DataFrame) -> list[Breach]:
     out = []
     for row in table[table["alert"]].itertuples():
-        out.append(Breach(
-            "breakdown", f"{row.column}={row.group}", "alert",
-            f"flag rate of {row.column}={row.group} moved from {row.rate_ref:.1%} to {row.rate_cur:.1%} "
-            f"(p={row.p_value:.1e}, n={row.n_cur})",
-            f"check the data feed of {row.column}={row.group} (absence registration, exports) with that school/region",
-        ))
+        out.append(_breach(
+            "breakdown", f"{row.column}={row.group}", "alert", "breakdown", group=f"{row.column}={row.group}",
+            moved=moved(float(row.change)), ref=share(float(row.rate_ref)), cur=share(float(row.rate_cur)),
+            change=change(float(row.change)), p=p_value(float(row.p_value)), n=int(row.n_cur)))
     return out
 
 
@@ -341,8 +355,7 @@ def _feature_drift(ref: pd.DataFrame, cur: pd.DataFrame, config: MonitoringConfi
             else:
                 sparse.append(c)
     for c in missing:
-        breaches.append(Breach("feature_drift", c, "alert", f"feature {c} is missing from the current data",
-                               f"check the data feed for feature {c}"))
+        breaches.append(_breach("feature_drift", c, "alert", "feature_missing", feature=c))
     info: dict[str, Any] = {"too_sparse": sparse, "missing": missing, "columns": []}
     if not usable:
         return None, breaches, info
@@ -353,18 +366,11 @@ def _feature_drift(ref: pd.DataFrame, cur: pd.DataFrame, config: MonitoringConfi
         drift_share=fc.dataset_drift_share,
     )
     for row in result.per_column[result.per_column["drifted"]].itertuples():
-        breaches.append(Breach(
-            "feature_drift", str(row.column), "alert",
-            f"feature {row.column} drifted: {row.method} {row.score:.3f} ≥ {row.threshold}",
-            f"check the data feed for feature {row.column} (registration practice, export, definitions); "
-            "if the change is real, retrain",
-        ))
+        breaches.append(_breach("feature_drift", str(row.column), "alert", "feature_drifted", feature=str(row.column),
+                                method=str(row.method), score=float(row.score), threshold=dec(float(row.threshold))))
     if result.dataset_drifted:
-        breaches.append(Breach(
-            "feature_drift", "dataset", "alert",
-            f"{result.share_drifted:.0%} of the features drifted (limit {result.drift_share:.0%})",
-            "retrain on recent data once the feeds are confirmed correct",
-        ))
+        breaches.append(_breach("feature_drift", "dataset", "alert", "dataset_drift",
+                                share=share(float(result.share_drifted)), limit=share(float(result.drift_share))))
     info.update(result.to_dict())
     return result, breaches, info
 
@@ -405,18 +411,15 @@ def outcome_checks(cur: pd.DataFrame, config: MonitoringConfig) -> tuple[dict[st
     overall.update(_rates(overall, oc.ci_level))
     breaches: list[Breach] = []
     if overall["flagged"] and overall["precision_hi"] < oc.min_precision:
-        breaches.append(Breach("performance", "precision", "alert",
-                               f"precision of flags {overall['precision']:.1%} (CI up to {overall['precision_hi']:.1%}) below {oc.min_precision:.0%}",
-                               "retrain: most flags send reviewers to pupils who stay in school"))
+        breaches.append(_breach("performance", "precision", "alert", "precision", value=share(overall["precision"]),
+                                hi=share(overall["precision_hi"]), limit=share(oc.min_precision)))
     if overall["positives"] and overall["tpr_hi"] < oc.min_recall:
-        breaches.append(Breach("performance", "recall", "alert",
-                               f"recall {overall['tpr']:.1%} (CI up to {overall['tpr_hi']:.1%}) below {oc.min_recall:.0%}",
-                               "retrain: the flags miss most pupils who left school"))
+        breaches.append(_breach("performance", "recall", "alert", "recall", value=share(overall["tpr"]),
+                                hi=share(overall["tpr_hi"]), limit=share(oc.min_recall)))
     if overall["positives"] and (overall["calibration_lo"] > oc.max_calibration_ratio
                                  or overall["calibration_hi"] < 1 / oc.max_calibration_ratio):
-        breaches.append(Breach("calibration", "overall", "alert",
-                               f"observed VSV rate {overall['observed_rate']:.2%} vs predicted {overall['expected_rate']:.2%}",
-                               "recalibrate on recent outcomes (or retrain)"))
+        breaches.append(_breach("calibration", "overall", "alert", "calibration",
+                                observed=share(overall["observed_rate"]), expected=share(overall["expected_rate"])))
     metrics = {"tp": lambda yt, yp: float((yt & yp).sum()), "fp": lambda yt, yp: float((~yt & yp).sum()),
                "positives": lambda yt, yp: float(yt.sum()), "flagged": lambda yt, yp: float(yp.sum()),
                "n": lambda yt, yp: float(len(yt))}
@@ -440,11 +443,9 @@ def outcome_checks(cur: pd.DataFrame, config: MonitoringConfig) -> tuple[dict[st
                 lo, hi = diff_ci(rx, rn, x, n, level=oc.ci_level) if n >= 5 and rn >= 5 else (float("nan"), float("nan"))
                 row[f"{name}_gap_lo"], row[f"{name}_gap_hi"] = lo, hi
                 if row["tested"] and not math.isnan(lo) and (lo > oc.max_gap or hi < -oc.max_gap):
-                    breaches.append(Breach(
-                        "fairness", f"{col}={value}", "alert",
-                        f"{name} of {col}={value} differs from the rest by {lo:+.1%}…{hi:+.1%} (limit ±{oc.max_gap:.0%})",
-                        f"investigate group {col}={value}: its {name} is out of line; review its flags and retrain with care",
-                    ))
+                    breaches.append(_breach(
+                        "fairness", f"{col}={value}", "alert", "outcome_gap", group=f"{col}={value}",
+                        metric=METRIC_WORDS[name], lo=change(lo), hi=change(hi), limit=share(oc.max_gap)))
             rows.append(row)
     return overall, pd.DataFrame(rows), breaches
 
@@ -467,9 +468,8 @@ def review_checks(reviews: pd.DataFrame, config: MonitoringConfig, *, current: p
     info = {"n": len(w), "worth_conversation": float(w.mean()) if len(w) else float("nan"), "lo": lo, "hi": hi}
     breaches = []
     if len(w) and hi < oc.min_review_precision:
-        breaches.append(Breach("review", "worth_conversation", "alert",
-                               f"only {info['worth_conversation']:.0%} of reviewed flags were worth a conversation (CI up to {hi:.0%})",
-                               "retrain, or raise the band threshold; ask reviewers which reasons were wrong"))
+        breaches.append(_breach("review", "worth_conversation", "alert", "review_overall",
+                                value=share(info["worth_conversation"]), hi=share(hi)))
     groups = [c for c in REVIEW_GROUPS if c in reviews]
     if current is not None and "student_id" in reviews and "student_id" in current:
         extra = [c for c in config.fairness.groups if c in current and c not in reviews]
@@ -489,11 +489,8 @@ def review_checks(reviews: pd.DataFrame, config: MonitoringConfig, *, current: p
             rows.append({"column": col, "group": value, "n": int(n), "worth_conversation": x / n if n else float("nan"),
                          "lo": glo, "hi": ghi, "tested": tested, "alert": alert})
             if alert:
-                breaches.append(Breach(
-                    "review", f"{col}={value}", "alert",
-                    f"only {x / n:.0%} of reviewed flags for {col}={value} were worth a conversation (CI up to {ghi:.0%}, n={int(n)})",
-                    f"investigate group {col}={value}: ask its reviewers which reasons were wrong; retrain if the model misleads there",
-                ))
+                breaches.append(_breach("review", f"{col}={value}", "alert", "review_group", group=f"{col}={value}",
+                                        value=share(x / n), hi=share(ghi), n=int(n)))
     by_group = pd.DataFrame(rows, columns=["column", "group", "n", "worth_conversation", "lo", "hi", "tested", "alert"])
     return info, by_group, breaches
 
@@ -523,28 +520,32 @@ _KIND_OF_CHECK = {"fairness": "investigate_group", "breakdown": "check_data_feed
 def recommendations(breaches: list[Breach]) -> list[dict[str, Any]]:
     """The alerts folded into a short to-do list (kind, subjects, text_en, text_nl), data feeds first.
 
-    A drifted feature is first a data-feed question; only the dataset-wide drift says retrain."""
-    subjects: dict[str, list[str]] = {}
+    A drifted feature is first a data-feed question; only the dataset-wide drift says retrain. Subjects
+    are features and groups by their codes; a check named as a subject (retrain after score drift) is
+    named in the text's own language."""
+    subjects: dict[str, list[tuple[str, str]]] = {}
     for b in breaches:
         if b.severity != "alert":
             continue
         if b.check == "feature_drift":
             kind = "retrain" if b.subject == "dataset" else "check_data_feed"
-            subject = "feature drift" if b.subject == "dataset" else b.subject
+            subject = (check_word("feature_drift", "en"), check_word("feature_drift", "nl")) if b.subject == "dataset" \
+                else (b.subject, b.subject)
         elif b.check == "review" and "=" in b.subject:
-            kind, subject = "investigate_group", b.subject
+            kind, subject = "investigate_group", (b.subject, b.subject)
         else:
             kind = _KIND_OF_CHECK.get(b.check, "retrain")
-            subject = b.subject if kind != "retrain" else b.check.replace("_", " ")
+            subject = (b.subject, b.subject) if kind != "retrain" else (check_word(b.check, "en"),
+                                                                         check_word(b.check, "nl"))
         bucket = subjects.setdefault(kind, [])
         if subject not in bucket:
             bucket.append(subject)
     out = []
     for kind, (en, nl) in ACTION_TEXTS.items():
         if kind in subjects:
-            joined = ", ".join(subjects[kind])
-            out.append({"kind": kind, "subjects": subjects[kind], "text_en": en.format(subjects=joined),
-                        "text_nl": nl.format(subjects=joined)})
+            out.append({"kind": kind, "subjects": [e for e, _ in subjects[kind]],
+                        "text_en": en.format(subjects=", ".join(e for e, _ in subjects[kind])),
+                        "text_nl": nl.format(subjects=", ".join(n for _, n in subjects[kind]))})
     return out
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from riskscore.errors import DataError
+from riskscore.monitoring.verdicts import FOLLOW_UP_NOTE, follow_up_rows, impact_conclusion
 from riskscore.store.signals import impact_rows
 
 if TYPE_CHECKING:
@@ -195,6 +196,8 @@ class Estimate:
     #: cut-offs (run × team) with pupils on both sides, and pool pupils outside their team's symmetric window
     n_cutoffs: int = 0
     n_outside_window: int = 0
+    #: the role's pool pupils whose follow-up window for this outcome is not complete in the data yet
+    n_without_follow_up: int = 0
     bandwidth: float | None = None
     estimate: float | None = None
     ci_low: float | None = None
@@ -207,6 +210,9 @@ class Estimate:
     first_stage: dict[str, float | None] = field(default_factory=dict)
     density_p: float | None = None
     statement: str = ""
+    #: what the estimate allows one to say, its diagnostics respected (monitoring.verdicts.impact_conclusion):
+    #: code, nl, en
+    conclusion: dict[str, str] = field(default_factory=dict)
 
 
 def _quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -291,7 +297,18 @@ def comparison_rows(frame: pd.DataFrame, *, role: str, outcome: str, config: Imp
 
 def estimate(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConfig | None = None) -> Estimate:
     """The RD estimate for one role and outcome over every run in frame: each team's cut-off in its
-    symmetric window (comparison_rows), pooled on the distance to the cut-off, clustered by pupil."""
+    symmetric window (comparison_rows), pooled on the distance to the cut-off, clustered by pupil; with
+    what it allows one to say (``conclusion``): an effect only when the first stage, the density test and
+    the sample size allow it."""
+    est = _estimate(frame, role=role, outcome=outcome, config=config)
+    c = impact_conclusion(asdict(est))
+    est.conclusion = c.to_dict()
+    if est.status == "ok" or not est.statement:  # the too-small note keeps the numbers it needed
+        est.statement = f"{c.nl} / {c.en}"
+    return est
+
+
+def _estimate(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConfig | None) -> Estimate:
     cfg = config or ImpactConfig()
     full = frame.loc[(frame["role"] == role) & frame[outcome].notna()]
     d = comparison_rows(frame, role=role, outcome=outcome, config=cfg)
@@ -299,7 +316,9 @@ def estimate(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConf
     keys = _cutoff_keys(d)
     est = Estimate(role=role, outcome=outcome, status="too_small", n_left=len(left), n_right=len(right),
                    n_cutoffs=int(d.groupby(keys).ngroups) if keys else int(len(d) > 0),
-                   n_outside_window=len(full) - len(d))
+                   n_outside_window=len(full) - len(d),
+                   n_without_follow_up=int(((frame["role"] == role) & frame[outcome].isna()).sum())
+                   if outcome in frame else 0)
     if len(left) < cfg.min_per_side or len(right) < cfg.min_per_side:
         est.statement = MSG_TOO_SMALL.format(left=len(left), right=len(right), need=cfg.min_per_side)
         return est
@@ -333,10 +352,6 @@ def estimate(frame: pd.DataFrame, *, role: str, outcome: str, config: ImpactConf
             f = rd(y, x, cluster=cluster, fuzzy=reviewed, covs=covs, level=cfg.level)
             est.fuzzy_estimate, est.fuzzy_ci_low, est.fuzzy_ci_high = f["estimate"], f["ci_low"], f["ci_high"]
     est.density_p = density_test(full["x_score"].to_numpy(dtype=float))  # every pupil in the pools
-    covers = est.ci_low is not None and est.ci_high is not None and est.ci_low <= 0 <= est.ci_high
-    est.statement = (("Geen meetbaar effect: het 95%-interval bevat 0. / No measurable effect: the 95% interval "
-                      "contains 0.") if covers else
-                     ("Het 95%-interval sluit 0 uit. / The 95% interval excludes 0."))
     return est
 
 
@@ -346,12 +361,16 @@ class ImpactReport:
     runs: list[dict[str, Any]]
     estimates: list[Estimate]
     n_rows: int
-    notes: list[str] = field(default_factory=list)
+    notes: list[dict[str, str]] = field(default_factory=list)  # nl, en
     running: str = "rank"
+    #: plan steps per role and kind with their follow-up results, counts only (store.cases.action_counts):
+    #: which follow-up preceded less absence — an association, never an effect
+    follow_up: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"created_at": self.created_at, "runs": self.runs, "n_rows": self.n_rows, "notes": self.notes,
-                "running": self.running, "estimates": [asdict(e) for e in self.estimates]}
+                "running": self.running, "estimates": [asdict(e) for e in self.estimates],
+                "follow_up": self.follow_up, "follow_up_note": dict(zip(("nl", "en"), FOLLOW_UP_NOTE, strict=True))}
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -375,7 +394,9 @@ def evaluate(frame: pd.DataFrame, *, roles: Sequence[str] | None = None, config:
     notes = []
     for o in OUTCOMES:
         if o in frame and frame[o].isna().all():
-            notes.append(f"{o}: no run has a complete follow-up window in the data yet")
+            nl, en = OUTCOME_TEXT[o]
+            notes.append({"nl": f"{nl}: nog geen scoringsronde met een volledige nameting in de gegevens.",
+                          "en": f"{en}: no run has a complete follow-up window in the data yet."})
     return ImpactReport(created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                         runs=[{k: (int(v) if isinstance(v, np.integer) else v) for k, v in r.items()} for r in runs],
                         estimates=ests, n_rows=len(frame), notes=notes, running=cfg.running)
@@ -397,6 +418,19 @@ def _fmt(v: float | None, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def _follow_up_html(report: ImpactReport) -> str:
+    head = ("rol / role", "stap / step", "gepland / planned", "gedaan / done", "nagecontroleerd / checked",
+            "beter / better", "hetzelfde / same", "slechter / worse", "aandeel beter / share better")
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+        r["role"], r["kind"], r["n"], r["done"], r["checked"], r["improved"], r["unchanged"], r["worse"],
+        "–" if r["improved_share"] is None else f"{100 * r['improved_share']:.0f}%")) + "</tr>"
+        for r in follow_up_rows(report.follow_up))
+    body = (f"<table border='1'><thead><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr></thead>"
+            f"<tbody>{rows}</tbody></table>") if rows else "<p>Nog geen vervolgstappen vastgelegd. / No follow-up steps recorded yet.</p>"
+    return (f"<h2>Vervolgstappen en nacontrole (samenhang, geen effect) / Follow-up steps and checks (association, "
+            f"not effect)</h2><p>{html.escape(FOLLOW_UP_NOTE[0])}</p><p>{html.escape(FOLLOW_UP_NOTE[1])}</p>{body}")
+
+
 def to_html(report: ImpactReport) -> str:
     """A plain page for the data team (no scripts, no external files)."""
     rows = []
@@ -411,11 +445,13 @@ def to_html(report: ImpactReport) -> str:
                 f"{_fmt(fs.get('flagged_left'), 2)} | {_fmt(fs.get('flagged_right'), 2)}",
                 f"{_fmt(fs.get('reviewed_left'), 2)} | {_fmt(fs.get('reviewed_right'), 2)}",
                 f"{_fmt(e.fuzzy_estimate)} [{_fmt(e.fuzzy_ci_low)}, {_fmt(e.fuzzy_ci_high)}]",
-                _fmt(e.density_p), e.statement)) + "</tr>")
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
+                _fmt(e.density_p), f"{e.conclusion.get('nl', '')} / {e.conclusion.get('en', '')}",
+                e.statement if e.status == "too_small" else "")) + "</tr>")
+    notes = "".join(f"<li>{html.escape(n['nl'])} / {html.escape(n['en'])}</li>" for n in report.notes)
     head = ("role", "uitkomst / outcome", "status", "sprong / jump (flag)", "95% robust CI", "p", "bandbreedte / bandwidth (ranks)",
             "n links | rechts (in h)", "grenzen / cut-offs | buiten venster / outside window", "gemiddelde links / mean left", "casus geopend / case opened L | R",
-            "beoordeeld / reviewed L | R", "gesprek / conversation (fuzzy) [CI]", "dichtheidstest / density p", "conclusie / conclusion")
+            "beoordeeld / reviewed L | R", "gesprek / conversation (fuzzy) [CI]", "dichtheidstest / density p", "conclusie / conclusion",
+            "toelichting / note")
     return ("<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>riskscore impact</title></head><body>"
             "<h1>Helpt een signaal? / Does a flag help?</h1>"
             "<p>Regressie-discontinuïteit op de capaciteitsgrens van elk team per scoringsronde. Leerlingen net boven en "
@@ -424,6 +460,12 @@ def to_html(report: ImpactReport) -> str:
             "Regression discontinuity at each team's capacity cut-off per scoring run: pupils just above and below are "
             "alike; only those above got a case. Each team counts only as far from its cut-off as it has pupils on both "
             "sides; a team with nobody below its cut-off does not count.</p>"
+            "<p>Een schatting geldt voor leerlingen rond de grens, niet voor alle leerlingen. Een effect wordt alleen "
+            "genoemd als de eigen controles het toelaten: genoeg leerlingen, casussen boven de grens vaker opgepakt "
+            "dan eronder (eerste fase) en een dichtheidstest die niet verwerpt. / An estimate holds for pupils near "
+            "the cut-off, not for all pupils. An effect is named only when its own checks allow it: enough pupils, "
+            "cases above the cut-off worked on more than below it (first stage), and a density test that does not "
+            "reject.</p>"
             f"<p>{report.n_rows} rijen / rows, {len(report.runs)} runs, running variable: "
             f"{'rank distance' if report.running == 'rank' else 'score distance'}. {html.escape(report.created_at)}</p>"
             f"<ul>{notes}</ul><table border='1'><thead><tr>"
@@ -431,7 +473,7 @@ def to_html(report: ImpactReport) -> str:
             + "</tbody></table><p>Een positieve sprong bij verzuim betekent méér verzuim na een signaal. Een interval dat 0 "
               "bevat betekent: geen meetbaar effect – niet: bewezen geen effect. / A positive jump in absence means more "
               "absence after a flag. An interval containing 0 means no measurable effect – not proof of no effect.</p>"
-              "</body></html>")
+            + _follow_up_html(report) + "</body></html>")
 
 
 def write_report(report: ImpactReport, out_dir: Path) -> dict[str, Path]:

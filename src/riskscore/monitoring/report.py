@@ -23,6 +23,7 @@ import pandas as pd
 from riskscore.errors import DataError, StorageFullError
 from riskscore.monitoring.checks import Verdict
 from riskscore.monitoring.status import CHARTS, EVIDENTLY, REPORT, SUMMARY
+from riskscore.monitoring.verdicts import headline
 
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -37,6 +38,10 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .note{color:#555;font-size:.9em}
 </style></head><body>
 <h1>riskscore monitoring <span class="status {{ status }}">{{ status|upper }}</span></h1>
+{% if causes %}<h2>Why this status · Waarom dit oordeel</h2><ul>
+{% for en, nl in causes %}<li>{{ en }}<br><span lang="nl" class="note">{{ nl }}</span></li>{% endfor %}
+</ul>{% if more %}<p class="note">And {{ more }} more finding(s) below · en nog {{ more }} bevinding(en) hieronder.</p>{% endif %}
+{% else %}<p>No threshold crossed · geen grens overschreden.</p>{% endif %}
 <p>Created {{ s.created_at }} · model version {{ s.model_version or "unknown" }} ·
 reference {{ s.n_reference }} pupils{% if s.as_of_reference %} (as of {{ s.as_of_reference }}){% endif %},
 current {{ s.n_current }} pupils{% if s.as_of_current %} (as of {{ s.as_of_current }}){% endif %} ·
@@ -52,7 +57,8 @@ treatment of groups have moved since the reference (the champion's validation sn
 <h2>Breaches and what to do</h2>
 {% if breaches %}<table><tr><th>check</th><th>subject</th><th>severity</th><th>finding</th><th>action</th></tr>
 {% for b in breaches %}<tr><td>{{ b.check }}</td><td>{{ b.subject }}</td><td>{{ b.severity }}</td>
-<td style="text-align:left">{{ b.message }}</td><td style="text-align:left">{{ b.action }}</td></tr>{% endfor %}</table>
+<td style="text-align:left">{{ b.message }}{% if b.message_nl %}<br><span lang="nl" class="note">{{ b.message_nl }}</span>{% endif %}</td>
+<td style="text-align:left">{{ b.action }}{% if b.action_nl %}<br><span lang="nl" class="note">{{ b.action_nl }}</span>{% endif %}</td></tr>{% endfor %}</table>
 {% else %}<p>No threshold crossed.</p>{% endif %}
 {% for title, img, table, note in sections %}<h2>{{ title }}</h2>{% if note %}<p class="note">{{ note }}</p>{% endif %}
 {% if img %}<img alt="{{ title }}" src="data:image/png;base64,{{ img }}" style="max-width:100%">{% endif %}
@@ -146,9 +152,12 @@ def render_html(verdict: Verdict, *, evidently_href: str | None = None) -> str:
         sections.append(("With outcomes: precision, recall, calibration by group", None,
                          _html_table(t.get("outcomes_by_group")), None))
     env = Environment(autoescape=True)
+    published = verdict.to_dict()
+    en, nl = headline(published, "en"), headline(published, "nl")
     return env.from_string(_TEMPLATE).render(
         status=verdict.status, s=verdict.summary, breaches=[b.to_dict() for b in verdict.breaches],
         sections=sections, evidently=evidently_href,
+        causes=[(e[0], n[0]) for e, n in zip(en.causes, nl.causes, strict=True)], more=en.more,
     )
 
 

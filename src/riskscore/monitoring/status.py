@@ -32,14 +32,19 @@ def latest_status(reports_dir: str | Path) -> dict[str, Any]:
             data = json.loads(summary.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        drift = data.get("score_drift") or {}
         return {
             "status": data.get("status", "unknown"),
             "created_at": data.get("created_at"),
             "model_version": data.get("model_version"),
             "n_breaches": len(data.get("breaches", [])),
             "breaches": data.get("breaches", []),
-            "psi": (data.get("score_drift") or {}).get("psi"),
+            "psi": drift.get("psi"),
+            "psi_warn": drift.get("psi_warn"),
+            "psi_alert": drift.get("psi_alert"),
             "flag_rate_current": data.get("flag_rate_current"),
+            "flag_rate_reference": data.get("flag_rate_reference"),
+            "as_of_reference": data.get("as_of_reference"),
             "report": str(run / REPORT),
             "run": run.name,
             "actions": data.get("actions", []),
@@ -47,8 +52,9 @@ def latest_status(reports_dir: str | Path) -> dict[str, Any]:
             "summary": str(run / SUMMARY),
         }
     return {"status": "unknown", "created_at": None, "model_version": None, "n_breaches": 0, "breaches": [],
-            "psi": None, "flag_rate_current": None, "report": None, "run": None, "actions": [], "as_of": None,
-            "summary": None}
+            "psi": None, "psi_warn": None, "psi_alert": None, "flag_rate_current": None,
+            "flag_rate_reference": None, "as_of_reference": None, "report": None, "run": None, "actions": [],
+            "as_of": None, "summary": None}
 
 
 def default_reports_dir(reports_root: str | Path) -> Path:

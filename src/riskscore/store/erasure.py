@@ -14,14 +14,15 @@ The stores, in the order erasure visits them (``registry(settings.erasure_roots(
                       lose their content through ``store.audit.erase_in`` (done by ``store.privacy``).
 - ``raw-tables``      ``<home>/data`` (and ``data_dir`` when set elsewhere): the imported raw tables, the
                       feature table, the import staging tables under ``ingest/`` and the ledger.
-- ``data-cycle``      ``<home>/data-cycle``: the retrain loop's shifted raw data (scripts/cycle.sh).
 - ``runs``            ``<home>/runs``: the scored frames of each batch run (monitoring input).
 - ``reports``         the reports folder: monitoring and impact reports hold counts and estimates only;
                       a report table or record that names pupils is handled by key like any other.
 - ``cache``           ``<home>/cache``: cached feature tables and downloaded bundles.
 - ``models``          ``<home>/models``: `riskscore train` output (an older bundle's reference named pupils).
 - ``mlflow-artifacts`` the local MLflow artifact root (same reason; a remote one is out of reach).
-- ``scratch:<name>``  a scratch home the demo uses (``impact-demo``): its own SQLite store and files.
+- ``scratch:<name>``  a scratch home the demo uses: ``impact-demo`` (the past run for the impact report) and
+                      ``data-cycle`` (scripts/cycle.sh: the retrain loop's other cohort, its runs and models),
+                      each with its own SQLite store and files — a second cohort never shares the live store.
 - ``home-tables``     every other table file under ``<home>`` that has a ``student_id`` column: a store
                       someone adds later without registering it is still reached by key.
 
@@ -61,8 +62,9 @@ from riskscore.ingest.pseudonym import check_pseudonym
 from riskscore.settings import ErasureRoots
 
 KEY = "student_id"
-#: scratch homes the demo creates inside the home (scripts/demo.sh: the past run for the impact report)
-SCRATCH_HOMES = ("impact-demo",)
+#: scratch homes the demo creates inside the home, each a home of its own (database, data, runs, models):
+#: scripts/demo.sh's past run for the impact report, and scripts/cycle.sh's retrain loop on another cohort
+SCRATCH_HOMES = ("impact-demo", "data-cycle")
 #: tables never deleted from by key: the audit chain is erased in place by store.audit.erase_in
 NOT_BY_KEY = frozenset({"audit_log", "audit_head", "alembic_version"})
 TABLES = frozenset({"parquet", "csv"})
@@ -346,7 +348,6 @@ def registry(roots: ErasureRoots) -> StoreRegistry:
         for i, d in enumerate(roots.data)
     ]
     stores += [
-        FileStore("data-cycle", home / "data-cycle", TABLES, "the retrain loop's shifted raw data and audit frame"),
         FileStore("runs", home / "runs", TABLES, "scored frames of batch runs"),
         FileStore("reports", roots.reports, TABLES | RECORDS,
                   "monitoring and impact reports (counts and estimates; pupil tables or records, if any)"),

@@ -34,7 +34,10 @@ from riskscore.store.db import make_engine, run_write, session_factory, translat
 from riskscore.store.erasure import StoreRegistry, erase_rows
 from riskscore.store.models import (
     Base,
+    CaseAction,
     CaseEvent,
+    CaseSignal,
+    DuoReport,
     Objection,
     ReviewCase,
     ReviewOutcome,
@@ -172,8 +175,10 @@ def _access_detail(detail: str | None) -> dict[str, Any]:
 def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str] | None = None,
             audit_limit: int = 500) -> dict[str, Any] | None:
     """Everything stored about the pupil, as plain data (None when nothing is stored): scores with
-    reasons and triggers (with their legal source), cases with their history and outcomes, the
-    objection mark, and who looked at the file when (from the audit log)."""
+    reasons and triggers (with their legal source), cases with their signals (the rules that fired and the
+    model's flag, with dates, deadlines and legal sources), their legal duty (deadline, done on, the
+    school's reports to DUO), their plan steps, history and outcomes, the objection mark, and who looked
+    at the file when (from the audit log)."""
     from riskscore.store.audit import list_audit
 
     sources = dict(rule_sources or {})
@@ -187,6 +192,12 @@ def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str
                                       .order_by(CaseEvent.id))) if case_ids else []
         outcomes = list(session.scalars(sa.select(ReviewOutcome).where(ReviewOutcome.case_id.in_(case_ids))
                                         .order_by(ReviewOutcome.id))) if case_ids else []
+        signals = list(session.scalars(sa.select(CaseSignal).where(CaseSignal.case_id.in_(case_ids))
+                                       .order_by(CaseSignal.fired_on, CaseSignal.id))) if case_ids else []
+        steps = list(session.scalars(sa.select(CaseAction).where(CaseAction.case_id.in_(case_ids))
+                                     .order_by(CaseAction.id))) if case_ids else []
+        reports = list(session.scalars(sa.select(DuoReport).where(DuoReport.student_id == student_id)
+                                       .order_by(DuoReport.reported_on, DuoReport.id)))
         objection = session.get(Objection, student_id)
     resources = [f"student:{student_id}", *(f"case:{i}" for i in case_ids)]
     looked: list[dict[str, Any]] = []
@@ -225,7 +236,19 @@ def dossier(session: Session, student_id: str, *, rule_sources: Mapping[str, str
                                 "to": e.to_status, "note": e.note} for e in events if e.case_id == c.id],
                    "outcomes": [{"at": _iso(o.recorded_at), "by": o.recorded_by, "outcome": o.outcome,
                                  "worth_conversation": o.worth_conversation, "note": o.note}
-                                for o in outcomes if o.case_id == c.id]}
+                                for o in outcomes if o.case_id == c.id],
+                   "signals": [{"kind": g.kind, "id": g.rule_id, "fired_on": _iso(g.fired_on),
+                                "due_date": _iso(g.deadline), "detail": g.detail,
+                                "source": sources.get(str(g.rule_id)) if g.rule_id else None,
+                                "first_seen": _iso(g.first_seen), "last_seen": _iso(g.last_seen)}
+                               for g in signals if g.case_id == c.id],
+                   "steps": [{"kind": a.kind, "due_on": _iso(a.due_on), "done_on": _iso(a.done_on), "result": a.result,
+                              "follow_up_on": _iso(a.follow_up_on), "follow_up_result": a.follow_up_result}
+                             for a in steps if a.case_id == c.id],
+                   # the school's reports to DUO of the periods this case holds (leerplicht's case shows them too)
+                   "duo_reports": [{"reported_on": _iso(r.reported_on), "rule_id": r.rule_id, "fired_on": _iso(r.fired_on)}
+                                   for r in reports if (r.rule_id, r.fired_on) in
+                                   {(g.rule_id, g.fired_on) for g in signals if g.case_id == c.id}]}
                   for c in cases],
         "access_log": looked,
     }

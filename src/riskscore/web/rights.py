@@ -15,15 +15,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 
 from riskscore.access import Principal, view_dossier
 from riskscore.errors import MSG_NOT_FOUND, DataError, NotFoundError
 from riskscore.ingest.pseudonym import is_pseudonym
+from riskscore.monitoring import verdicts
 from riskscore.service.deps import (
     ADMIN_ONLY,
     ADMIN_ROLES,
@@ -33,8 +33,13 @@ from riskscore.service.deps import (
     request_id_of,
     require_student_in_scope,
 )
+from riskscore.store.cases import action_counts
+from riskscore.web import i18n
 from riskscore.web.auth import check_csrf, require_principal, require_roles
 from riskscore.web.pages import WebRoute, lang_of, redirect, render
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -58,15 +63,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "n": "Leerlingen rond de grens (links | rechts)", "first": "Casus beoordeeld (links | rechts)",
         "density": "Dichtheidstest p", "conclusion": "Conclusie", "made": "Gemaakt op",
         "runs": "scoringsronde(s)", "rows": "leerlingen in de lijsten", "hours": "uur", "points": "procentpunt",
-        "c_none": "Geen meetbaar effect: het 95%-interval bevat 0. Dat bewijst niet dat er geen effect is.",
-        "c_lower": "Na een signaal minder {what}: het hele 95%-interval ligt onder 0.",
-        "c_higher": "Na een signaal méér {what}: het hele 95%-interval ligt boven 0. Zoek uit waarom.",
-        "c_small": "Te weinig leerlingen rond de grens om iets te zeggen ({left} links, {right} rechts).",
-        "c_failed": "De berekening lukte niet met deze gegevens; er is geen uitkomst.",
-        "what_absence_8w": "ongeoorloofd verzuim", "what_vsv_12m": "voortijdig schoolverlaten",
         "cutoffs": "Vergeleken teams", "window_note": "Elk team telt mee tot zo ver van zijn grens als het aan beide "
         "kanten leerlingen heeft. Een team waar iedereen op de lijst een casus kreeg, telt niet mee: daar is niemand "
         "om mee te vergelijken.",
+        "impact_intro": "Wat dit is: een schatting van wat een signaal deed voor leerlingen rond de capaciteitsgrens "
+        "van hun team (regressie-discontinuïteit). Leerlingen net boven en net onder de grens lijken op elkaar; "
+        "alleen die erboven kregen een casus. Het zegt niets over leerlingen ver van de grens. Een effect wordt "
+        "alleen genoemd als de eigen controles het toelaten: genoeg leerlingen, casussen boven de grens vaker "
+        "opgepakt dan eronder, en een dichtheidstest die niet verwerpt.",
+        "verdict_h": "Wat de schattingen toelaten", "estimates_h": "Schattingen per rol en uitkomst", "claims_none": "Geen enkele schatting laat een conclusie toe.",
+        "claims": "Conclusies (schattingen op de grens):", "no_claim_why": "Waarom niet:",
+        "no_claim_some": "Bij de andere schattingen is geen conclusie mogelijk:",
+        "followup_h": "Vervolgstappen en nacontrole: samenhang, geen effect",
+        "followup_none": "Er zijn nog geen vervolgstappen vastgelegd.", "followup_now": "Stand nu, uit de registratie "
+        "van alle teams.", "step": "Stap", "planned": "Gepland", "done": "Gedaan", "checked": "Nagecontroleerd",
+        "better": "Beter", "same": "Hetzelfde", "worse": "Slechter", "share_better": "Aandeel beter",
+        "too_few_checked": "te weinig",
     },
     "en": {
         "privacy_title": "Privacy of this pupil", "objecting": "This pupil objected to the model. The model calculates "
@@ -85,14 +97,21 @@ TEXTS: dict[str, dict[str, str]] = {
         "n": "Pupils near the cut-off (left | right)", "first": "Case reviewed (left | right)",
         "density": "Density test p", "conclusion": "Conclusion", "made": "Made on",
         "runs": "scoring run(s)", "rows": "pupils on the lists", "hours": "hours", "points": "percentage points",
-        "c_none": "No measurable effect: the 95% interval contains 0. That does not prove there is no effect.",
-        "c_lower": "Less {what} after a flag: the whole 95% interval is below 0.",
-        "c_higher": "More {what} after a flag: the whole 95% interval is above 0. Find out why.",
-        "c_small": "Too few pupils near the cut-off to say anything ({left} left, {right} right).",
-        "c_failed": "The calculation did not work with these data; there is no result.",
-        "what_absence_8w": "unauthorised absence", "what_vsv_12m": "early school leaving",
         "cutoffs": "Teams compared", "window_note": "Each team counts only as far from its cut-off as it has pupils on "
         "both sides. A team where everyone on the list got a case does not count: there is nobody to compare with.",
+        "impact_intro": "What this is: an estimate of what a flag did for pupils near their team's capacity cut-off "
+        "(regression discontinuity). Pupils just above and just below the cut-off are alike; only those above got a "
+        "case. It says nothing about pupils far from the cut-off. An effect is named only when its own checks allow "
+        "it: enough pupils, cases above the cut-off worked on more often than below it, and a density test that "
+        "does not reject.",
+        "verdict_h": "What the estimates allow", "estimates_h": "Estimates per role and outcome", "claims_none": "No estimate allows a conclusion.",
+        "claims": "Conclusions (estimates at the cut-off):", "no_claim_why": "Why not:",
+        "no_claim_some": "For the other estimates no conclusion is possible:",
+        "followup_h": "Follow-up steps and checks: association, not effect",
+        "followup_none": "No follow-up steps have been recorded yet.", "followup_now": "As it stands now, from the "
+        "records of all teams.", "step": "Step", "planned": "Planned", "done": "Done", "checked": "Checked",
+        "better": "Better", "same": "The same", "worse": "Worse", "share_better": "Share better",
+        "too_few_checked": "too few",
     },
 }
 OUTCOME_WORDS = {"nl": {"absence_8w": "ongeoorloofd verzuim, 8 lesweken erna (uren)", "vsv_12m": "vsv binnen 12 maanden"},
@@ -223,8 +242,32 @@ def latest_impact(reports_dir: Path) -> dict[str, Any] | None:
 
 @router.get("/impact")
 def impact_page(request: Request, session: SessionDep) -> HTMLResponse:
+    """The newest impact report with what each estimate allows one to say (verdicts.impact_conclusion,
+    recomputed from the estimate's own diagnostics, so an older report cannot claim more than it may),
+    and apart from it the follow-up steps as they stand in the store: counts, an association."""
     principal = require_principal(request, session)
     require_roles(principal, ADMIN_ROLES)
     lang = lang_of(request)
     report = latest_impact(request.app.state.riskscore.settings.resolved_reports_dir())
-    return render(request, "impact.html", r=TEXTS[lang], report=report, outcomes=OUTCOME_WORDS[lang])
+    rows: list[dict[str, Any]] = []
+    claims: list[tuple[str, str]] = []
+    reasons: dict[str, tuple[str, list[str]]] = {}
+    for e in (report or {}).get("estimates", []):
+        if not isinstance(e, dict):
+            continue
+        c = verdicts.impact_conclusion(e)
+        rows.append({"e": e, "conclusion": c.text(lang), "claims": c.claims})
+        what = verdicts.WHAT.get(str(e.get("outcome")), (str(e.get("outcome")),) * 2)
+        who = f"{i18n.label('role', e.get('role'), lang)}: {what[0 if lang == 'nl' else 1]}"
+        if c.claims:
+            claims.append((who, c.text(lang)))
+        else:
+            # grouped by the very sentence, so the numbers in it are those of every estimate listed under it
+            reasons.setdefault(c.text(lang), (c.text(lang), []))[1].append(who)
+    follow_up = [{**r, "role_word": i18n.label("role", r["role"], lang), "step_word": i18n.label("step", r["kind"], lang)}
+                 for r in verdicts.follow_up_rows(action_counts(session))]
+    notes = [n.get(lang, "") if isinstance(n, dict) else str(n) for n in (report or {}).get("notes", [])]
+    return render(request, "impact.html", r=TEXTS[lang], report=report, outcomes=OUTCOME_WORDS[lang], rows=rows,
+                  notes=notes,
+                  claims=claims, reasons=list(reasons.values()), follow_up=follow_up,
+                  follow_up_note=verdicts.FOLLOW_UP_NOTE[0 if lang == "nl" else 1])

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from riskscore.access import Principal
 from riskscore.errors import DataError, NotFoundError
+from riskscore.monitoring import verdicts
 from riskscore.service.deps import (
     ADMIN_ROLES,
     STUDENT_ROLES,
@@ -263,6 +264,8 @@ def review_case(
 
 # --- model and monitoring --------------------------------------------------------------------------
 CARD_FILES = ("model_card.html", "model_card.md")
+#: the PSI thresholds of monitoring/config.yaml's defaults, for reports written before they were stored
+PSI_WARN, PSI_ALERT = 0.1, 0.2
 
 
 @router.get("/model")
@@ -331,6 +334,8 @@ def monitoring_page(request: Request, session: SessionDep) -> HTMLResponse:
     folder = request.app.state.riskscore.settings.resolved_reports_dir() / "monitoring"
     status = latest_status(folder)
     data = chart_data(folder)
+    # the chart's lines are the thresholds the report judged by (reports before they were stored: the defaults)
+    psi_warn, psi_alert = status["psi_warn"] or PSI_WARN, status["psi_alert"] or PSI_ALERT
     trend = outcome_trend(session)
     history = [(i18n.when(h["as_of"] or (h["created_at"] or "")[:10], lang), h["psi"]) for h in data["history"]]
     flag_history = [(i18n.when(h["as_of"] or (h["created_at"] or "")[:10], lang), h["flag_rate"])
@@ -339,7 +344,7 @@ def monitoring_page(request: Request, session: SessionDep) -> HTMLResponse:
         "hist": charts.histogram(data["hist"], lang=lang, title=t("mon_score_dist"), ref_label=t("mon_reference"),
                                  cur_label=t("mon_current")),
         "psi": charts.line(history, lang=lang, title=t("mon_psi_over_time"), ident="psi",
-                           thresholds=((0.1, charts.WARN), (0.25, charts.ALERT))),
+                           thresholds=((psi_warn, charts.WARN), (psi_alert, charts.ALERT))),
         "flag": charts.line(flag_history, lang=lang, title=t("mon_flag_over_time"), ident="flag",
                             as_percent=True),
         "groups": charts.intervals(data["selection"], lang=lang, title=t("mon_flag_rate"), ident="groups",
@@ -350,7 +355,22 @@ def monitoring_page(request: Request, session: SessionDep) -> HTMLResponse:
         "reviews": charts.bars(trend, lang=lang, title=t("mon_outcomes"), ident="reviews", n_label=t("mon_reviews"),
                                share_label=t("mon_worth")),
     }
-    return render(request, "monitoring.html", status=status, figures=figures, data=data, trend=trend)
+    # the verdict and the findings that caused it, in the page's language; the headline numbers beside
+    # the thresholds they are judged by, so a number never seems to contradict the verdict
+    head = verdicts.headline(status, lang)
+    findings = []
+    for b in status["breaches"]:
+        message, action, ours = verdicts.breach_text(b, lang)
+        findings.append({"check": verdicts.check_word(b.get("check"), lang), "subject": b.get("subject") or "–",
+                         "severity": b.get("severity"), "message": message, "action": action, "ours": ours})
+    actions = [a.get("text_nl" if lang == "nl" else "text_en") or a.get("text_en") or ""
+               for a in status.get("actions") or []]
+    psi_judged = verdicts.psi_judgement(status["psi"], status["psi_warn"], status["psi_alert"], lang)
+    return render(request, "monitoring.html", status=status, figures=figures, data=data, trend=trend, head=head,
+                  findings=findings, actions=actions, psi_judged=psi_judged,
+                  psi_limits=i18n.translate("mon_psi_help_limits", lang, warn=i18n.number(psi_warn, lang, 2),
+                                            alert=i18n.number(psi_alert, lang, 2)),
+                  other_lang_code="en" if lang == "nl" else "nl")
 
 
 REPORT_CSP = ("sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "

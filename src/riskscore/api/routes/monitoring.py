@@ -30,8 +30,10 @@ class Alert(BaseModel):
     check: str = Field(description="feature_drift, score_drift, band_shift, fairness, breakdown, performance, calibration or review.")
     subject: str = Field(description="The feature, group (column=value) or unit concerned.")
     severity: Literal["alert", "warn"] = Field(description="'alert' fails the monitoring run (exit 10); 'warn' is shown only.")
-    message: str = Field(description="What was measured, with the threshold.")
-    action: str = Field(description="What a person should do about it.")
+    message: str = Field(description="What was measured, with the threshold (English).")
+    action: str = Field(description="What a person should do about it (English).")
+    message_nl: str = Field("", description="Wat er gemeten is, met de grens (Nederlands; leeg in oudere rapporten).")
+    action_nl: str = Field("", description="Wat iemand eraan moet doen (Nederlands; leeg in oudere rapporten).")
 
 
 class Action(BaseModel):
@@ -77,7 +79,7 @@ def status(request: Request, state: StateDep, principal: PrincipalDep) -> Monito
     return MonitoringStatus(
         status=latest["status"], created_at=latest["created_at"], model_version=latest["model_version"],
         as_of=latest.get("as_of"), n_breaches=latest["n_breaches"],
-        alerts=[Alert(**{k: b.get(k, "") for k in Alert.model_fields}) for b in latest["breaches"]],
+        alerts=[Alert(**{k: b.get(k) or "" for k in Alert.model_fields}) for b in latest["breaches"]],
         actions=[Action(**a) for a in latest.get("actions", [])],
         psi=latest["psi"], flag_rate_current=latest["flag_rate_current"], run=run, report_path=latest["report"],
         report_url=str(request.url_for("monitoring_report_file", run=run, name="report.html").path),
