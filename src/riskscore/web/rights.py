@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 
 from riskscore.access import Principal, view_dossier
 from riskscore.errors import MSG_NOT_FOUND, DataError, NotFoundError
@@ -35,6 +34,9 @@ from riskscore.service.deps import (
 )
 from riskscore.web.auth import check_csrf, require_principal, require_roles
 from riskscore.web.pages import WebRoute, lang_of, redirect, render
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
