@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from riskscore.access.principal import Principal
 from riskscore.access.scope import Place, Span
 from riskscore.calendar import school_year_end, school_year_of, school_year_start
 from riskscore.store.db import run_write, translate_errors
@@ -155,6 +156,17 @@ def pupils_in_groups(session: Session, groups: Iterable[str], *, on: dt.date,
         candidates = [str(r) for r in session.scalars(stmt)]
     now = current_groups(session, candidates, on, schools)
     return tuple(sorted(sid for sid, group in now.items() if group in wanted))
+
+
+def mentor_pupils(session: Session, principal: Principal, *, on: dt.date,
+                  group: str | None = None) -> tuple[str, ...] | None:
+    """The pupils a principal narrowed to mentor groups may list (its groups', or ``group``'s when that is
+    one of them), within its school scope; None when the principal has no groups (the whole scope)."""
+    if not principal.groups:
+        return None
+    groups = (group,) if group in principal.groups else principal.groups
+    schools = principal.scope_values if principal.scope_kind == "school" else None
+    return pupils_in_groups(session, groups, on=on, school_ids=schools)
 
 
 def counts(session: Session) -> Mapping[str, Any]:

@@ -32,7 +32,7 @@ from riskscore.store.cases import (
     list_worklist_rows,
     reports_for,
 )
-from riskscore.store.registrations import current_groups, pupils_in_groups
+from riskscore.store.registrations import current_groups, mentor_pupils
 from riskscore.store.scores import stored_to_result
 from riskscore.store.users import colleagues
 from riskscore.web import i18n
@@ -288,17 +288,6 @@ PER_PAGE = 25
 MAX_SIGNAL_LINES = 3
 
 
-def group_pupils(session: Session, principal: Principal, *, on: date,
-                 chosen: str | None = None) -> tuple[str, ...] | None:
-    """The pupils a worklist is narrowed to by mentor group: a principal with groups sees only their
-    groups' pupils (``chosen``: one of those groups); None when the principal has no groups."""
-    if not principal.groups:
-        return None
-    groups = (chosen,) if chosen in principal.groups else principal.groups
-    schools = principal.scope_values if principal.scope_kind == "school" else None
-    return pupils_in_groups(session, groups, on=on, school_ids=schools)
-
-
 def build_worklist(session: Session, principal: Principal, *, lang: str, school: str | None, band: str | None,
                    statuses: Sequence[str] | None, search: str | None = None, group: str | None = None,
                    sort: str = "urgency", descending: bool = False, page: int = 1, per_page: int = PER_PAGE,
@@ -309,7 +298,7 @@ def build_worklist(session: Session, principal: Principal, *, lang: str, school:
     day = today or duties.today()
     flt = WorklistFilter(principal=principal, role=principal.role, bands=(band,) if band else None,
                          statuses=tuple(statuses) if statuses is not None else None, school_id=school, search=search,
-                         students=group_pupils(session, principal, on=day, chosen=group))
+                         students=mentor_pupils(session, principal, on=day, group=group))
     totals = count_worklist(session, flt, today=day)
     pages = max(1, -(-totals["cases"] // per_page))
     page = min(max(1, page), pages)
