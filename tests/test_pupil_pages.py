@@ -176,7 +176,7 @@ def test_overdue_legal_duties_lead_and_are_marked_in_words(site: dict[str, Any])
     assert rows[1]["duty"] == f"Melden bij DUO vóór {_day(SOON)} — nog 4 dagen"
     assert rows[2]["duty"] == "geen wettelijke termijn"
     text = text_of(html)
-    assert "Verlopen: 1 melding bij DUO is te laat (verlopen). Die staat bovenaan de lijst." in text
+    assert "Verlopen: 1 melding bij DUO is te laat. Die staat bovenaan de lijst." in text
     # the signals in words, one line per signal
     assert f"16 uur verzuim in 4 lesweken: {DETAIL}" in text and "rule:" not in text
     # the reader may sort by the store's other orders

@@ -287,18 +287,18 @@ TEXTS: dict[str, tuple[str, str]] = {
     "duty_late_school": ("({n} {unit} geleden)", "({n} {unit} ago)"),
     "duty_late_leerplicht": ("niet ontvangen (te laat, {n} {unit})", "not received (late, {n} {unit})"),
     "duty_not_yet_received": ("nog niet ontvangen ({left})", "not received yet ({left})"),
-    "overdue_school_one": ("1 melding bij DUO is te laat (verlopen). Die staat bovenaan de lijst.",
-                           "1 report to DUO is late (overdue). It is at the top of the list."),
-    "overdue_school_many": ("{n} meldingen bij DUO zijn te laat (verlopen). Ze staan bovenaan de lijst.",
-                            "{n} reports to DUO are late (overdue). They are at the top of the list."),
-    "overdue_leerplicht_one": ("Van 1 leerling kwam de melding van school niet op tijd (verlopen). Die staat "
-                               "bovenaan de lijst.",
-                               "For 1 pupil the school's report did not come in time (overdue). It is at the top "
-                               "of the list."),
-    "overdue_leerplicht_many": ("Van {n} leerlingen kwam de melding van school niet op tijd (verlopen). Ze staan "
-                                "bovenaan de lijst.",
-                                "For {n} pupils the school's report did not come in time (overdue). They are at the "
-                                "top of the list."),
+    "overdue_school_one": ("1 melding bij DUO is te laat. Die staat bovenaan de lijst.",
+                           "1 report to DUO is late. It is at the top of the list."),
+    "overdue_school_many": ("{n} meldingen bij DUO zijn te laat. Ze staan bovenaan de lijst.",
+                            "{n} reports to DUO are late. They are at the top of the list."),
+    "overdue_leerplicht_one": ("Van 1 leerling kwam de melding van school niet op tijd. Die staat bovenaan de "
+                               "lijst.",
+                               "For 1 pupil the school's report did not come in time. It is at the top of the "
+                               "list."),
+    "overdue_leerplicht_many": ("Van {n} leerlingen kwam de melding van school niet op tijd. Ze staan bovenaan de "
+                                "lijst.",
+                                "For {n} pupils the school's report did not come in time. They are at the top of "
+                                "the list."),
     "overdue_none": ("Geen verlopen wettelijke termijnen in deze lijst.", "No overdue legal deadlines in this list."),
     "step_from_plan": ("uit het plan", "from the plan"),
     "signal_fired": ("afgegaan {date}", "fired {date}"),
