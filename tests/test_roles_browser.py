@@ -62,6 +62,9 @@ def axe_source() -> str:
     return AXE_FILE.read_text(encoding="utf-8")
 
 
+#: an outcome each role records in the walk (code, words on the page)
+OUTCOME_OF = {"school": ("conversation_held", "gesprek gevoerd"), "leerplicht": ("conversation_held", "gesprek gevoerd"),
+              "jeugdarts": ("consultation_held", "consult gehouden"), "rmc": ("back_to_education", "terug naar een opleiding")}
 #: signals that go to RMC alone by the default routing (DOMAIN.md): its own legal work, 18–23 without sk
 RMC_OWN_REASONS = ("rule:rmc_verzuim", "rule:deregistered_no_sk")
 
@@ -297,12 +300,14 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
     form = page.locator("form.review").first
     options = form.get_by_label("Nieuwe status").locator("option").all_inner_texts()
     outcomes = form.get_by_label("Uitkomst", exact=True).locator("option").all_inner_texts()
-    # the attendance officer does not report to itself, and RMC works past leerplicht age
-    assert ("gemeld bij leerplicht" in outcomes) is (role not in ("leerplicht", "rmc")), outcomes
+    # each role's own outcomes (review.plans.OUTCOMES_BY_ROLE): only the school reports to leerplicht
+    assert ("gemeld bij leerplicht" in outcomes) is (role == "school"), outcomes
+    code, words = OUTCOME_OF[role]
+    assert words in outcomes, outcomes
     note = f"{'Jongere' if role == 'rmc' else 'Ouders'} gebeld ({secrets.token_hex(3)})"  # RMC: 18-23, no parents
     if "contact gelegd" in options:
         form.get_by_label("Nieuwe status").select_option(label="contact gelegd")
-    form.get_by_label("Uitkomst", exact=True).select_option("conversation_held")
+    form.get_by_label("Uitkomst", exact=True).select_option(code)
     form.get_by_label("ja", exact=True).check()
     form.get_by_label("Notitie").fill(note)
     form.get_by_role("button", name="Opslaan").click()
@@ -310,11 +315,11 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
     expect(page.get_by_role("status")).to_contain_text("Opgeslagen.")
     main = page.locator("main")
     expect(main).to_contain_text(note)
-    expect(main).to_contain_text("uitkomst: gesprek gevoerd")
+    expect(main).to_contain_text(f"uitkomst: {words}")
     expect(main).to_contain_text("stap gedaan: ")
     if "contact gelegd" in options:
         expect(main).to_contain_text("status: contact gelegd")
-    assert "conversation_held" not in main.inner_text() and "rule:" not in main.inner_text()
+    assert code not in main.inner_text() and "rule:" not in main.inner_text()
     assert "user:" not in main.inner_text()  # people by name
 
     # back to the list: the pupil is still there (contacted is still work to do), owned by this person
