@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -33,6 +34,7 @@ from riskscore.settings import Settings
 from riskscore.store.audit import list_audit
 from riskscore.store.cases import case_actions, case_history, get_case, open_or_update_case
 from riskscore.store.db import make_engine, migrate, session_factory
+from riskscore.store.models import ReviewCase, utcnow
 from riskscore.store.registrations import sync_registrations
 from riskscore.store.users import create_user
 from riskscore.web.auth import SESSION_COOKIE
@@ -89,6 +91,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         ("bram", "school", "school", ["01AB"], (), "Bram Jansen"),
         ("other", "school", "school", ["02CD"], (), "Chris van Andere School"),
         ("mentor3a", "school", "school", ["01AB"], ("3HA",), "Mentor Dewi 3HA"),
+        ("mentor_two", "school", "school", ["01AB"], ("3HA", "3HB"), "Mentor Gijs 3HA en 3HB"),
         ("leerplicht", "leerplicht", "municipality", ["GM0363"], (), "Leerplicht Eva"),
         ("jeugdarts", "jeugdarts", "rmc_region", ["RMC27"], (), "Jeugdarts Fenna"),
     ]:
@@ -112,6 +115,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     case("P-T", "school", "capacity", p=0.40, band="high", as_of=TL_AS_OF)
     case("P-T", "jeugdarts", "rule:mazl_long", p=0.40, band="high", as_of=TL_AS_OF, detail="5 schooldagen ziek")
     case("P-X", "school", "capacity", p=0.70, band="high")
+    # P-D's case opened a month ago: its next step's target date has passed — late work, but no legal duty,
+    # so it stays below the legal duties (a list by next-step date put it first)
+    session.execute(sa.update(ReviewCase).where(ReviewCase.id == cases["school:P-D"])
+                    .values(opened_at=utcnow() - dt.timedelta(days=30)))
+    session.commit()
     secret = secrets.token_urlsafe(32)
     settings = Settings(home=home, database_url=url, bundle_path=bundle, session_secret=SecretStr(secret))
     app = create_app(settings)
@@ -175,6 +183,9 @@ def test_overdue_legal_duties_lead_and_are_marked_in_words(site: dict[str, Any])
     assert a["duty"].startswith(f"Melden bij DUO vóór {_day(LATE)} — Verlopen (3 dagen geleden)")
     assert rows[1]["duty"] == f"Melden bij DUO vóór {_day(SOON)} — nog 4 dagen"
     assert rows[2]["duty"] == "geen wettelijke termijn"
+    late_step = rows[4]  # P-D: its next step is late ("verlopen" in the step), its row is not an overdue duty
+    assert late_step["student"] == "P-D" and "verlopen (20 dagen geleden)" in late_step["step"]
+    assert late_step["duty"] == "geen wettelijke termijn" and late_step["overdue"] == "no"
     text = text_of(html)
     assert "Verlopen: 1 melding bij DUO is te laat. Die staat bovenaan de lijst." in text
     # the signals in words, one line per signal
@@ -452,6 +463,16 @@ def test_a_mentor_sees_only_the_pupils_of_their_groups(site: dict[str, Any]) -> 
     # hand-over lists only colleagues whose scope holds the pupil: the 3HA mentor for a 3HA pupil only
     assert "Mentor Dewi 3HA" in sign_in(site, "anne").get("/students/P-C").text
     assert "Mentor Dewi 3HA" not in sign_in(site, "anne").get("/students/P-B").text
+
+
+def test_a_mentor_of_two_groups_picks_one_under_my_pupils(site: dict[str, Any]) -> None:
+    mentor = sign_in(site, "mentor_two")
+    html = mentor.get("/worklist").text
+    assert '<label for="f-group">Mijn leerlingen</label>' in html and "al mijn groepen (3HA, 3HB)" in html
+    assert {r["student"] for r in rows_of(html)} == {"P-A", "P-B", "P-C", "P-D", "P-T"}
+    assert {r["student"] for r in rows_of(mentor.get("/worklist?group=3HB").text)} == {"P-B", "P-D"}
+    # a group that is not theirs is ignored (their own groups, never more)
+    assert {r["student"] for r in rows_of(mentor.get("/worklist?group=1A").text)} == {"P-A", "P-B", "P-C", "P-D", "P-T"}
 
 
 def test_the_api_worklist_narrows_to_mentor_groups_too(site: dict[str, Any]) -> None:
