@@ -325,8 +325,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "tl_intro_health": ("Als jeugdarts ziet u ook de ziekmeldingen, met hun data.",
                         "As youth doctor you also see the sick reports, with their dates."),
     "tl_caption": ("Tijdlijn tot en met {date}: {hours} uur ongeoorloofd verzuim en {lates} keer te laat in deze weken",
-                   "Timeline up to {date}: {hours} hours of unauthorised absence and {lates} late arrivals in these "
-                   "weeks"),
+                   "Timeline up to {date}: in these weeks {hours} hours of unauthorised absence; late arrivals: "
+                   "{lates}"),
     "tl_col_week": ("Week van", "Week of"),
     "tl_col_hours": ("Ongeoorloofd verzuim (uur)", "Unauthorised absence (hours)"),
     "tl_col_lates": ("Te laat (keer)", "Late (times)"),
