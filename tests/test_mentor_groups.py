@@ -15,7 +15,13 @@ from riskscore.access import Principal
 from riskscore.contracts import validate
 from riskscore.ingest.run import run_import
 from riskscore.store.db import make_engine, migrate, session_factory
-from riskscore.store.registrations import current_groups, mentor_pupils, pupils_in_groups, spans_of, sync_registrations
+from riskscore.store.registrations import (
+    current_groups,
+    mentor_pupils,
+    pupils_in_groups,
+    spans_of,
+    sync_registrations,
+)
 
 KEY = b"test-key-0123456789"
 FIX = Path(__file__).parent / "fixtures"

@@ -12,8 +12,8 @@ import datetime as dt
 import json
 import re
 import secrets
-from html import unescape
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
