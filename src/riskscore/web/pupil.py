@@ -28,6 +28,10 @@ from riskscore.store.audit import append_audit_many
 from riskscore.store.cases import (
     ALLOWED_TRANSITIONS,
     MSG_CASE_NOT_FOUND,
+    MSG_CONCURRENT_CHANGE,
+    MSG_NOT_ACTIVE,
+    MSG_NOT_REPORTABLE,
+    MSG_REPORT_DATE,
     InvalidTransitionError,
     add_action,
     assign_case,
@@ -224,15 +228,15 @@ def _date(text: str, lang: str, errors: list[str], *, field: str, required: bool
         return None
 
 
+#: the store's refusals (its message constants) in the reader's words
+STORE_ERRORS = {MSG_NOT_ACTIVE: "err_not_active", MSG_CONCURRENT_CHANGE: "err_concurrent",
+                MSG_NOT_REPORTABLE: "err_not_reportable", MSG_REPORT_DATE: "err_report_future"}
+
+
 def _store_error(exc: DataError, lang: str) -> str:
-    """A store's refusal in the reader's words (the store's own message only when nothing fits)."""
-    text = str(exc)
-    for message, key in (("reopen it first", "err_not_active"), ("was changed by someone else", "err_concurrent"),
-                         ("no signal the school reports", "err_not_reportable"),
-                         ("report date lies after today", "err_report_future")):
-        if message in text:
-            return i18n.translate(key, lang)
-    return text
+    """A store's refusal in the reader's words (the store's own message only when none fits)."""
+    key = STORE_ERRORS.get(str(exc))
+    return i18n.translate(key, lang) if key else str(exc)
 
 
 @router.post("/cases/{case_id:int}/review")
