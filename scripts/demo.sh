@@ -90,6 +90,16 @@ for spec in "school school:$school Mentor" "jeugdarts rmc_region:$region Jeugdar
   printf '%-11s %-28s demo person "%s"; API key in %s\n' "$1" "$2" "$name" "$KEYS"
 done
 
+# a mentor narrowed to one class of that school (mentor groups): sees only that class's pupils
+group=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.parquet'); s=s[(s.school_year==s.school_year.max())&(s.school_id=='$school')]; print(s.mentor_group.value_counts().index[0] if 'mentor_group' in s.columns and s.mentor_group.notna().any() else '')")
+if [ -n "$group" ]; then
+  name="Demo Mentor $group (school:$school)"
+  if ! grep -qF "$name" <<<"$existing"; then
+    $BIN/riskscore users add --demo --name "$name" --role school --scope "school:$school" --groups "$group" >/dev/null
+  fi
+  printf '%-11s %-28s demo person "%s" (mentor group %s)\n' school "school:$school" "$name" "$group"
+fi
+
 step "8/8 serving on http://127.0.0.1:$PORT (demo mode: a random session secret for this run)"
 echo "worklist: http://127.0.0.1:$PORT/  (sign in: choose a demo person under 'Demo: aanmelden zonder instelling')"
 echo "API docs: http://127.0.0.1:$PORT/docs  (API keys in $KEYS, readable only by you)"

@@ -161,7 +161,8 @@ def test_pupil_page_shows_hours_rule_source_and_own_deadline(site: dict[str, Any
     text = main_text(signed_in(site, "leerplicht").get("/students/P-1").text)
     assert "18 uur ongeoorloofd verzuim" in text  # the trigger's detail, in words ('18.00 h' → '18 uur')
     assert "Leerplichtwet 1969" in text and "Afgegaan op 28 februari 2025" in text  # source and date
-    assert "melding door de school bij DUO uiterlijk 7 maart 2025" in text
+    # leerplicht awaits the school's report to DUO by the legal deadline: long past and not recorded
+    assert "Melding van school verwacht vóór 7 maart 2025 — Verlopen: niet ontvangen (te laat, " in text
     assert "Leerling en ouders uitnodigen voor een verzuimgesprek" in text and "streefdatum" in text
     assert text.count("16 uur of meer ongeoorloofd verzuim") == 1  # the rule's text once, not twice
     assert "log-odds" not in text and "Niveau" not in text and "rule:" not in text

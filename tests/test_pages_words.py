@@ -10,29 +10,32 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from riskscore.review import duties, plans
 from riskscore.store.cases import CASE_ROLES
 from riskscore.web import i18n
-from riskscore.web.actions import LEGAL, TARGET_DAYS, next_step
 
 dates = st.dates(min_value=dt.date(2019, 8, 1), max_value=dt.date(2030, 7, 31))
 reasons = st.sampled_from(["capacity", "rule:leerplicht_16h_4w", "rule:lrv_4w", "rule:mazl_long", "rule:mazl_frequent",
                            "rule:vva_not_applied", "rule:vva_no_enrolment", "rule:rmc_verzuim",
                            "rule:deregistered_no_sk"])
+plan_keys = st.sampled_from(["act_follow_up", *(f"step_{k}" for kinds in plans.ACTION_KINDS.values() for k in kinds)])
 
 
-@given(role=st.sampled_from(CASE_ROLES), reason=reasons, due=st.none() | dates, fired=st.none() | dates,
-       as_of=dates, today=dates)
-def test_each_role_gets_its_own_step_and_date(role: str, reason: str, due: dt.date | None,
-                                              fired: dt.date | None, as_of: dt.date, today: dt.date) -> None:
-    step = next_step(role, reason, due_date=due, fired_on=fired, as_of=as_of, on=today)
+@given(role=st.sampled_from(CASE_ROLES), reason=reasons, opened=dates,
+       plan=st.lists(st.tuples(plan_keys, dates), max_size=4), today=dates)
+def test_each_role_gets_its_own_step_and_a_target_date(role: str, reason: str, opened: dt.date,
+                                                       plan: list[tuple[str, dt.date]], today: dt.date) -> None:
+    """The next step is the plan's earliest open item, else the role's first step a fixed number of days
+    after the case opened — a target date, never the legal deadline (that is the duty, shown apart)."""
+    step = duties.next_step(role, reason, opened_on=opened, plan=plan, on=today)
     assert step.action_key in i18n.TEXTS  # always a sentence in both languages, never a code
-    if (role, reason) in LEGAL and due is not None:
-        assert step.legal and step.due == due  # the statutory date itself
+    if plan:
+        assert step.from_plan and step.due == min(d for _, d in plan)
     else:
-        assert not step.legal and step.due == (due or fired or as_of) + dt.timedelta(days=TARGET_DAYS[role])
-    assert step.days_left == (step.due - today).days and step.overdue == (step.due < today)
+        assert not step.from_plan and step.due == opened + dt.timedelta(days=duties.TARGET_DAYS[role])
+    assert step.days_left == (step.due - today).days and step.late == (step.due < today)
     words = i18n.days_left(step.days_left, "nl")
-    assert ("verlopen" in words) == step.overdue
+    assert ("verlopen" in words) == step.late
     assert (words == "vandaag") == (step.due == today)
 
 

@@ -350,8 +350,10 @@ def test_worklist_is_scoped_ordered_and_filtered(web: dict[str, Any]) -> None:
     assert rows_of(html) == ["W-A2", "W-A1", "W-A3"]  # legal due date first, then probability; no school B
     text = main_text(html)
     assert "62,0%" in text and "hoog" in text
-    # W-A2: the decaan's own legal date (1 April rule), long past; the others get a target date
-    assert "wettelijke termijn: 10 maart 2025" in text and "verlopen" in text and "streefdatum" in text
+    # W-A2: the school's legal duty (report the 16 hours to DUO) is long past: "Verlopen" in words, counted at
+    # the top, apart from every row's next step with its target date
+    assert "Melden bij DUO vóór 10 maart 2025 — Verlopen (" in text and "streefdatum" in text
+    assert "Verlopen: 1 melding bij DUO is te laat." in text
     assert "Verwachte echte gevallen in deze lijst: 0,9" in html  # 0.62 + 0.21 + 0.08
     assert SICK_TEXT not in html and "gezondheidssignaal" in html  # health detail withheld from the school
     assert rows_of(c.get("/worklist?band=high").text) == ["W-A1"]

@@ -140,6 +140,9 @@ STUDENTS = pa.DataFrameSchema(
         "final_year": pa.Column(bool),
         "expects_mbo": pa.Column(bool),
         "has_sk": pa.Column(bool),
+        # the class / mentor group (klas, mentorgroep) when the school's export has one: who a mentor's
+        # pupils are (store/registrations.py; blank: no class); never a feature
+        "mentor_group": pa.Column(str, pa.Check.str_length(max_value=32), nullable=True, required=False),
         "gender": pa.Column(str, nullable=True, required=False),  # audit: kept apart (audit.parquet)
         "migration_background": pa.Column(str, nullable=True, required=False),  # audit: kept apart (audit.parquet)
         "ses_band": pa.Column(str, nullable=True, required=False),  # audit: kept apart (audit.parquet)

@@ -745,6 +745,7 @@ class _Generator:
             "final_year": rows["final"].astype(bool),
             "expects_mbo": rows["expects"].astype(bool),
             "has_sk": rows["has_sk"].astype(bool),
+            "mentor_group": mentor_groups(rows["year"], rows["school"], rows["level"], rows["grade"], g),
         })
         # audit attributes live apart from the school's records (training/audit.py): one row per pupil
         ug = np.unique(g)
@@ -796,6 +797,31 @@ class _Generator:
         outcomes = pd.DataFrame({"student_id": sid[o["gid"]], "vsv_date": _to_ts(o["day"])})
         return {"students": students, "absences": absences, "sick_reports": sick, "applications": applications,
                 "enrolments": enrolments, "diplomas": diplomas, "outcomes": outcomes, "audit": audit}
+
+
+#: how a class name shows the programme: "3HA" (havo 3, class A), "2TB" (vmbo-gt 2), "N4-2A" (mbo level 4, year 2)
+_CLASS_CODE = {"pro": "P", "vso": "S", "vmbo-b": "B", "vmbo-k": "K", "vmbo-gt": "T", "havo": "H", "vwo": "V",
+               "mbo-1": "E", "mbo-2": "N2", "mbo-3": "N3", "mbo-4": "N4"}
+CLASS_SIZE = 25
+
+
+def mentor_groups(years: np.ndarray, schools: np.ndarray, levels: np.ndarray, grades: np.ndarray,
+                  gids: np.ndarray) -> np.ndarray:
+    """A plausible class (mentor group) per students row: the school's pupils of one level and grade in a
+    year split into classes of about CLASS_SIZE, lettered A, B, … ("3HA", "N4-2B"). Derived from the
+    pupil's number, so it draws nothing from the generator's random stream (seeded cohorts stay as
+    they were)."""
+    frame = pd.DataFrame({"y": years, "s": schools, "l": levels, "g": grades})
+    size = frame.groupby(["y", "s", "l", "g"])["y"].transform("size").to_numpy()
+    n_classes = np.maximum(1, np.rint(size / CLASS_SIZE).astype(np.int64))
+    letter = np.asarray(gids, dtype=np.int64) % np.minimum(n_classes, 26)
+    codes = np.array([_CLASS_CODE[x] for x in LEVELS], dtype=object)[np.asarray(levels, dtype=np.int64)]
+    grade = np.asarray(grades, dtype=np.int64).astype(str)
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), dtype=object)[letter]
+    mbo = np.asarray(levels, dtype=np.int64) >= _MBO1
+    vo_name = grade.astype(object) + codes + letters
+    mbo_name = codes + "-" + grade.astype(object) + letters
+    return np.where(mbo, mbo_name, vo_name).astype(object)
 
 
 _CATS = ("unauthorised", "authorised", "late")

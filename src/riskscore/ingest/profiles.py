@@ -73,6 +73,8 @@ class ProfileColumns(BaseModel):
     authorised: str | None = Field(None, description="The system's yes/no authorised flag (kept for checks).")
     hours: str | None = Field(None, description="Hours, when the system exports them.")
     record_id: str | None = Field(None, description="The system's id of the absence record (corrections).")
+    group: str | None = Field(None, description="The pupil's class or mentor group (klas, mentorgroep), when the "
+                                                "export has one: kept as the students table's mentor_group.")
 
 
 class Profile(BaseModel):
@@ -329,6 +331,9 @@ def read_absences(path: str | Path, *, profile: Profile, school: SchoolFile, key
         "code": codes.to_numpy(),
         "profile": profile.name,
     })
+    if cols.group:  # the class as the school writes it (trimmed, at most 32 characters; blank: unknown)
+        group = blank_to_na(df[cols.group]).str.strip().str.slice(0, 32)
+        rows["mentor_group"] = group.astype(object).where(group.notna(), None).to_numpy()
     notes = []
     if cols.authorised:  # the system's own flag, checked against the school's code table (which decides)
         flag = parse_bool(df[cols.authorised], table=table, column=cols.authorised).to_numpy()
@@ -548,6 +553,8 @@ def split_days(records: pd.DataFrame, school: SchoolFile, *, region: str | None 
         "end": records["end"].to_numpy()[idx],
         "_line": line_col[idx],
     })
+    if "mentor_group" in records.columns:
+        out["mentor_group"] = records["mentor_group"].to_numpy()[idx]
     return DaySplit(out, np.unique(line_col[in_calendar & ~has_day]), np.unique(line_col[~in_calendar]))
 
 

@@ -176,6 +176,8 @@ def derive(staging: dict[str, pd.DataFrame], *, notes: list[str] | None = None) 
         region = days.dropna(subset=["calendar_region"]).drop_duplicates("school_id", keep="last")
         by_school = region.set_index("school_id")["calendar_region"]
         duo_students["calendar_region"] = duo_students["school_id"].map(by_school).fillna(duo_students["calendar_region"])
+    if duo_students is not None:
+        duo_students = _with_mentor_groups(duo_students, days)
     out["students"] = _union(staging.get("tables_students"), duo_students, KEYS["tables_students"])
     out["enrolments"] = _union(staging.get("tables_enrolments"), duo_enrol, KEYS["tables_enrolments"])
     out["outcomes"] = _union(staging.get("tables_outcomes"), _duo_outcomes(staging), ("student_id",))
@@ -203,6 +205,25 @@ def derive(staging: dict[str, pd.DataFrame], *, notes: list[str] | None = None) 
         df = df[[c for c in cols if c in df.columns] + extra].reset_index(drop=True)
         result[name] = validate(name, df)
     return result
+
+
+def _with_mentor_groups(students: pd.DataFrame, days: pd.DataFrame | None) -> pd.DataFrame:
+    """DUO's pupils with the class a school's absence export names (a profile's ``group`` column): per
+    pupil, school and school year, the class of the newest record. Without such exports: unchanged."""
+    if days is None or days.empty or "mentor_group" not in days.columns:
+        return students
+    named = days[days["mentor_group"].notna()]
+    if named.empty:
+        return students
+    y0 = pd.to_datetime(named["date"]).dt.year - (pd.to_datetime(named["date"]).dt.month < 8).astype(int)
+    named = named.assign(school_year=y0.astype(str) + "-" + ((y0 + 1) % 100).astype(str).str.zfill(2))
+    latest = (named.sort_values("date", kind="stable")
+              .drop_duplicates(["student_id", "school_id", "school_year"], keep="last")
+              .set_index(["student_id", "school_id", "school_year"])["mentor_group"])
+    key = pd.MultiIndex.from_frame(students[["student_id", "school_id", "school_year"]].astype(str))
+    found = latest.reindex(key).to_numpy()
+    return students.assign(mentor_group=pd.Series(found, index=students.index, dtype=object)
+                           .where(pd.notna(found), None))
 
 
 def _union(own: pd.DataFrame | None, derived: pd.DataFrame | None, key: tuple[str, ...]) -> pd.DataFrame | None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import CursorResult, and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from riskscore.access import Principal, sees_record
+from riskscore.access import Principal, sees_case, sees_record
 from riskscore.errors import DataError, NotFoundError
 from riskscore.review import duties, plans
 from riskscore.review.candidates import CAPACITY, MODEL, CaseCandidate, SignalIn, main_reason
@@ -56,6 +56,7 @@ MSG_NOT_REPORTABLE = "this case holds no signal the school reports to DUO"
 MSG_ACTION_NOT_FOUND = "plan step not found"
 MSG_REPORT_DATE = "the report date lies after today"
 MSG_NOT_ACTIVE = "the case is finished; reopen it first"
+MSG_EVENT_NOT_FOUND = "case event not found"
 
 __all__ = ["ACTIVE_STATUSES", "ALLOWED_TRANSITIONS", "CASE_ROLES", "CASE_STATUSES", "OUTCOMES", "TEAM_UNITS",
            "InvalidTransitionError", "WorklistCase", "WorklistFilter", "add_action", "add_note", "assign_case", "case_actions",
@@ -531,6 +532,24 @@ def reports_for(session: Session, student_ids: Iterable[str]) -> dict[str, list[
 
 
 # --- reading ------------------------------------------------------------------------------------------------
+def cases_of_pupil(session: Session, student_id: str, principal: Principal) -> list[ReviewCase]:
+    """The pupil's cases that are the principal's team's (access.view.sees_case: its role, in its scope),
+    newest first — what a pupil page shows."""
+    stmt = (select(ReviewCase).where(ReviewCase.student_id == student_id, ReviewCase.role == principal.role)
+            .order_by(ReviewCase.opened_at.desc(), ReviewCase.id.desc()))
+    with translate_errors():
+        return [c for c in session.scalars(stmt) if sees_case(principal, c)]
+
+
+def case_event(session: Session, case_id: int, event_id: int) -> CaseEvent:
+    """One event of a case (e.g. the 'letter' event a printable letter page belongs to), or NotFoundError."""
+    with translate_errors():
+        event = session.get(CaseEvent, event_id)
+    if event is None or event.case_id != case_id:
+        raise NotFoundError(MSG_EVENT_NOT_FOUND)
+    return event
+
+
 def case_history(session: Session, case_id: int) -> list[CaseEvent]:
     """The case's events, oldest first."""
     with translate_errors():
@@ -664,10 +683,11 @@ def list_worklist_rows(session: Session, flt: WorklistFilter, *, limit: int | No
 
 def count_worklist(session: Session, flt: WorklistFilter, *, today: date | None = None) -> dict[str, Any]:
     """How many cases the list holds, how many of their legal duties are overdue, how many pupils, their
-    summed probability (each pupil once: the expected true cases), and the schools it spans."""
+    summed probability (each pupil once: the expected true cases), how many pupils have no probability
+    at all (``unscored``: not in the sum), and the schools it spans."""
     where = flt.where()
     if where is None:
-        return {"cases": 0, "overdue": 0, "pupils": 0, "expected": 0.0, "schools": []}
+        return {"cases": 0, "overdue": 0, "pupils": 0, "expected": 0.0, "unscored": 0, "schools": []}
     overdue = overdue_clause(today or duties.today())
     with translate_errors():
         n, late, pupils = session.execute(select(
@@ -675,10 +695,11 @@ def count_worklist(session: Session, flt: WorklistFilter, *, today: date | None 
             func.count(sa.distinct(ReviewCase.student_id))).where(*where)).one()
         per_pupil = select(ReviewCase.student_id, func.max(ReviewCase.probability).label("p")).where(
             *where).group_by(ReviewCase.student_id).subquery()
-        expected = session.scalar(select(func.coalesce(func.sum(per_pupil.c.p), 0.0)))
+        expected, scored = session.execute(select(func.coalesce(func.sum(per_pupil.c.p), 0.0),
+                                                  func.count(per_pupil.c.p))).one()
         schools = sorted(s for s in session.scalars(select(ReviewCase.school_id).where(*where).distinct()) if s)
     return {"cases": int(n), "overdue": int(late), "pupils": int(pupils), "expected": float(expected or 0.0),
-            "schools": schools}
+            "unscored": int(pupils) - int(scored), "schools": schools}
 
 
 def outcome_trend(session: Session, *, months: int = 12) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from riskscore.access.principal import Principal
 from riskscore.access.scope import Place, Span
 from riskscore.calendar import school_year_end, school_year_of, school_year_start
 from riskscore.store.db import run_write, translate_errors
@@ -139,6 +140,51 @@ def group_of(session: Session, student_ids: Iterable[str], on: dt.date) -> dict[
         named = [s for s in spans if s.active_on(on) and s.place.mentor_group]
         out[sid] = max(named, key=lambda s: s.starts_on).place.mentor_group if named else None
     return out
+
+
+def current_groups(session: Session, student_ids: Iterable[str], on: dt.date,
+                   school_ids: Iterable[str] | None = None) -> dict[str, str | None]:
+    """Each pupil's mentor group as the school knows it on a day: the newest registration that started
+    on or before ``on`` and names a group (within ``school_ids`` when given). Unlike ``group_of`` this
+    does not need the registration to be active that day, so a list read in early August (last year's
+    rows ended 31 July, this year's not imported yet) still knows the class."""
+    schools = None if school_ids is None else set(school_ids)
+    out: dict[str, str | None] = {}
+    for sid, spans in spans_of(session, student_ids).items():
+        named = [s for s in spans if s.place.mentor_group and s.starts_on <= on
+                 and (schools is None or s.place.school_id in schools)]
+        out[sid] = max(named, key=lambda s: (s.starts_on, s.ends_on or dt.date.max)).place.mentor_group \
+            if named else None
+    return out
+
+
+def pupils_in_groups(session: Session, groups: Iterable[str], *, on: dt.date,
+                     school_ids: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The pupils whose current mentor group (``current_groups``) is one of ``groups``: a mentor's own
+    pupils. One query finds everyone ever registered in the groups; their newest group decides."""
+    wanted = sorted({g for g in groups if g})
+    if not wanted:
+        return ()
+    table = cast(sa.Table, Registration.__table__)
+    stmt = sa.select(table.c.student_id).where(table.c.mentor_group.in_(wanted), table.c.starts_on <= on).distinct()
+    schools = None if school_ids is None else sorted(set(school_ids))
+    if schools is not None:
+        stmt = stmt.where(table.c.school_id.in_(schools))
+    with translate_errors():
+        candidates = [str(r) for r in session.scalars(stmt)]
+    now = current_groups(session, candidates, on, schools)
+    return tuple(sorted(sid for sid, group in now.items() if group in wanted))
+
+
+def mentor_pupils(session: Session, principal: Principal, *, on: dt.date,
+                  group: str | None = None) -> tuple[str, ...] | None:
+    """The pupils a principal narrowed to mentor groups may list (its groups', or ``group``'s when that is
+    one of them), within its school scope; None when the principal has no groups (the whole scope)."""
+    if not principal.groups:
+        return None
+    groups = (group,) if group in principal.groups else principal.groups
+    schools = principal.scope_values if principal.scope_kind == "school" else None
+    return pupils_in_groups(session, groups, on=on, school_ids=schools)
 
 
 def counts(session: Session) -> Mapping[str, Any]:

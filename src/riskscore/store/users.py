@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from riskscore.access.principal import validate_role, validate_scope
+from riskscore.access.scope import Place, in_scope
 from riskscore.access.signin import (
     REFUSED_AMBIGUOUS,
     REFUSED_CLAIMS,
@@ -30,7 +31,7 @@ from riskscore.access.signin import (
 from riskscore.errors import DataError, NotFoundError
 from riskscore.store.db import run_write, translate_errors
 from riskscore.store.models import User, utcnow
-from riskscore.store.web_sessions import end_user_sessions_in, principal_of  # noqa: F401 - re-exported
+from riskscore.store.web_sessions import end_user_sessions_in, principal_of
 
 ACTOR_PREFIX = "user:"
 MSG_USER_NOT_FOUND = "user '{user_id}' not found"
@@ -123,6 +124,16 @@ def list_users(session: Session, *, include_inactive: bool = True, demo_only: bo
         stmt = stmt.where(User.demo.is_(True))
     with translate_errors():
         return list(session.scalars(stmt))
+
+
+def colleagues(session: Session, *, role: str, place: Place) -> list[tuple[str, str]]:
+    """The people a case can be handed to: active people of the same role whose scope (mentor groups
+    included) covers the pupil's place, by name — as (actor id, name)."""
+    stmt = (select(User).where(User.role == role, User.deactivated_at.is_(None))
+            .order_by(User.display_name, User.id))
+    with translate_errors():
+        people = list(session.scalars(stmt))
+    return [(actor_id(u.id), u.display_name) for u in people if in_scope(principal_of(u), place)]
 
 
 def update_user(session: Session, user_id: str, *, display_name: str | None = None, email: str | None = None,

@@ -16,6 +16,7 @@ def mount_web(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
 
     from riskscore.web.admin import router as admin_router
+    from riskscore.web.pupil import router as pupil_router
     from riskscore.web.rights import router as rights_router
     from riskscore.web.routes import router
     from riskscore.web.signin import router as signin_router
@@ -24,6 +25,7 @@ def mount_web(app: FastAPI) -> None:
     app.state.signin = signin_state_from(app.state.riskscore.settings)
     app.include_router(signin_router)  # sign in (OpenID Connect, demo people) and out
     app.include_router(router)
+    app.include_router(pupil_router)  # the pupil page and the work after the signal (plan, report, letter)
     app.include_router(rights_router)  # privacy (objection, dossier, erasure) and impact pages
     app.include_router(admin_router)  # admin: people, API keys, sessions, audit log, model reload
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

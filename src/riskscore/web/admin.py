@@ -5,12 +5,11 @@ read of the audit log is itself audited. (Erasing a pupil lives in web/rights.py
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 
 from riskscore.access import ROLES, Principal, parse_scope, validate_role
 from riskscore.access.signin import parse_groups
@@ -24,6 +23,9 @@ from riskscore.store.users import UserError, create_user, get_user, list_users, 
 from riskscore.store.web_sessions import list_live_sessions, revoke_session
 from riskscore.web.auth import check_csrf, require_principal, require_roles, signin_state
 from riskscore.web.pages import WebRoute, lang_of, redirect, render
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/admin", route_class=WebRoute, include_in_schema=False)
 

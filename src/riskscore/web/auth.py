@@ -19,15 +19,17 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
 
 from riskscore.access import Principal
 from riskscore.access.signin import OidcConfig
 from riskscore.store.web_sessions import ActiveSession, find_session
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 SESSION_COOKIE = "riskscore_session"
 LOGIN_COOKIE = "riskscore_login"

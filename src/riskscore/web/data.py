@@ -1,60 +1,59 @@
-"""What the pages show, read from the store and cut to the viewer: rows for the worklist, a student's
-score, cases and history. Results were built by the one scoring core (riskscore.scoring) and are redacted exactly as the
-API does (access.redact)."""
+"""What the pages show, in the reader's words: the worklist and the pupil page are thin callers of the
+review core (riskscore.review: duties, next steps, worklist rows, the timeline) and the store for cases
+(store.cases: the database orders and pages). Everything is cut by the role view (access.view) exactly as
+the API cuts it; no SQL here (store/ only)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from riskscore.access import Principal, sees_case, sees_health, view_result, view_triggers
-from riskscore.access.view import is_health_trigger
+from riskscore import datasets, rules
+from riskscore.access import Place, Principal, sees_health, view_result, view_triggers
+from riskscore.access.view import KNOWS_HEALTH_SIGNAL, is_health_trigger
+from riskscore.errors import RiskscoreError
+from riskscore.review import duties, plans, timeline
+from riskscore.review.worklist import Duty, SignalView, WorklistRow, row, rows
 from riskscore.store.actors import actor_labels as store_actor_labels
-from riskscore.store.db import translate_errors
-from riskscore.store.models import CaseEvent, ReviewCase, ReviewOutcome, Score, ScoringRun
+from riskscore.store.cases import (
+    ACTIVE_STATUSES,
+    ALLOWED_TRANSITIONS,
+    WorklistFilter,
+    case_history,
+    case_outcomes,
+    case_parts,
+    cases_of_pupil,
+    count_worklist,
+    list_worklist_rows,
+    reports_for,
+)
+from riskscore.store.registrations import current_groups, mentor_pupils
+from riskscore.store.scores import stored_to_result
+from riskscore.store.users import colleagues
 from riskscore.web import i18n
-from riskscore.web.actions import LEGAL, NextStep, next_step, today
 
-#: the most cases a worklist reads (then sorted and shown a page at a time); more means narrower filters
-WORKLIST_LIMIT = 5000
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.orm import Session
+
+    from riskscore.calendar import SchoolCalendar
+    from riskscore.store.models import CaseAction, CaseEvent, DuoReport, ReviewCase, ReviewOutcome, Score
 
 
 def redacted(score: Score, role: str) -> dict[str, Any]:
     """The stored score as this role may see it (the role view, access.view)."""
-    from riskscore.store.scores import stored_to_result
-
     return view_result(stored_to_result(score), role)
-
-
-def latest_scores(session: Session, student_ids: Iterable[str]) -> dict[str, Score]:
-    """Each student's newest score from a complete run, in one query (as store.runs.latest_score, batched)."""
-    ids = sorted(set(student_ids))
-    out: dict[str, Score] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        stmt = (
-            select(Score)
-            .join(ScoringRun, ScoringRun.id == Score.run_id)
-            .where(Score.student_id.in_(chunk), ScoringRun.status == "complete")
-            .order_by(Score.student_id, Score.as_of.desc(), Score.created_at.desc(), Score.id.desc())
-        )
-        with translate_errors():
-            for row in session.scalars(stmt):
-                out.setdefault(row.student_id, row)
-    return out
 
 
 def rule_text(rule_id: str, lang: str, *, viewer: str = "jeugdarts", short: bool = False, config: Any = None) -> str:
     """A rule's title in words with the configured thresholds (short: a few words for the worklist); a
     sick-report (MAZL) rule's title is health information, so other roles get a neutral line instead."""
-    from riskscore import rules
-
     if is_health_trigger(rule_id) and not sees_health(viewer):
         return i18n.translate("health_signal", lang)
     if short and f"rule_short_{rule_id}" in i18n.TEXTS:
@@ -158,131 +157,180 @@ def _localised(trigger: dict[str, Any] | None, lang: str) -> dict[str, Any] | No
     return {**trigger, "detail": detail_words(str(trigger["detail"]), lang)}
 
 
-def _date(value: Any) -> date | None:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
+# --- the words of a case: its signals, its legal duty, its next step ---------------------------------------
+@dataclass(frozen=True)
+class SignalLine:
+    """One signal of a case in the reader's words: a rule (title, detail, date, legal source) or the
+    model's flag. A withheld health signal (the school's view) has a title only."""
+
+    kind: str
+    rule_id: str | None
+    title: str
+    short: str
+    detail: str | None
+    fired_on: date | None
+    source: str | None
+    withheld: bool = False
+
+
+def signal_lines(signals: Sequence[SignalView], viewer: str, lang: str, *, reason: str = "") -> list[SignalLine]:
+    """A case's signals (review.worklist.signal_views: already cut by the role view), one line each: the
+    case's main signal (``reason``) first, then the other rules, newest first, then the model's flag. A
+    health signal another role may not even know of (leerplicht, RMC) is left out altogether."""
+    main = reason[5:] if reason.startswith("rule:") else None
+
+    def order(s: SignalView) -> tuple[int, int]:
+        rank = 0 if s.rule_id == main and s.kind == "rule" else (1 if s.kind == "rule" else 2)
+        return rank, -(s.fired_on.toordinal() if s.fired_on else 0)
+
+    out = []
+    for s in sorted(signals, key=order):
+        if s.withheld:
+            if viewer in KNOWS_HEALTH_SIGNAL:
+                text = i18n.translate("health_signal", lang)
+                out.append(SignalLine(s.kind, None, text, text, None, None, None, True))
+            continue
+        if s.kind != "rule" or s.rule_id is None:
+            text = i18n.translate("reason_capacity", lang)
+            out.append(SignalLine(s.kind, None, text, text, None, None, None))
+            continue
+        rule = rules.RULES.get(s.rule_id)
+        out.append(SignalLine(
+            s.kind, s.rule_id, rule_text(s.rule_id, lang, viewer=viewer),
+            rule_text(s.rule_id, lang, viewer=viewer, short=True),
+            detail_words(s.detail, lang) if s.detail else None, s.fired_on,
+            rule.source if rule is not None else None))
+    return out
+
+
+@dataclass(frozen=True)
+class DutyWords:
+    """The team's legal duty as the page says it: "Melden bij DUO vóór 12 maart 2025 — Verlopen (3 dagen
+    geleden)" for the school; "Melding van school verwacht vóór … — niet ontvangen (te laat)" for
+    leerplicht. ``overdue`` puts the word "Verlopen" in front (never colour alone)."""
+
+    kind: str
+    head: str
+    state: str
+    overdue: bool
+    done: bool
+    deadline: date
+
+
+def duty_words(d: Duty | None, lang: str) -> DutyWords | None:
+    if d is None:
         return None
+    t = i18n.translate
+    when = i18n.when(d.deadline, lang)
+    school = d.kind == duties.REPORT_DUO
+    head = t("duty_report_duo" if school else "duty_expect_report", lang, date=when)
+    if d.done_on is not None:
+        state = t("duty_reported_on" if school else "duty_received_on", lang, date=i18n.when(d.done_on, lang))
+        if d.done_on > d.deadline:
+            state += " " + t("duty_after_deadline", lang)
+    elif d.overdue:
+        ago = -d.days_left
+        unit = t("day_one" if ago == 1 else "day_many", lang)
+        state = t("duty_late_school" if school else "duty_late_leerplicht", lang, n=ago, unit=unit)
+    else:
+        state = i18n.days_left(d.days_left, lang) if school else \
+            t("duty_not_yet_received", lang, left=i18n.days_left(d.days_left, lang))
+    return DutyWords(d.kind, head, state, d.overdue, d.done_on is not None, d.deadline)
 
 
-def step_for(case: ReviewCase, *, on: date | None = None) -> NextStep:
-    """The viewer's (= the case role's) next step: the legal deadline where it is theirs, else a target
-    date counted from the later of the stored deadline (or reference date) and the day the case opened."""
-    opened = case.opened_at.date() if case.opened_at is not None else case.as_of
-    legal = case.legal_deadline if case.legal_done_on is None and (case.role, case.reason) in LEGAL else None
-    return next_step(case.role, case.reason, due_date=legal, fired_on=opened, as_of=case.as_of, on=on)
+@dataclass(frozen=True)
+class StepWords:
+    """The next step (never the legal deadline): what, by which target date, days left."""
+
+    text: str
+    due: date
+    days: str
+    late: bool
+    from_plan: bool
 
 
+def step_words(step: duties.NextStep, lang: str) -> StepWords:
+    return StepWords(i18n.translate(step.action_key, lang), step.due, i18n.days_left(step.days_left, lang),
+                     step.late, step.from_plan)
+
+
+# --- the worklist ------------------------------------------------------------------------------------------
 @dataclass
-class WorklistRow:
-    case: ReviewCase
-    reason_label: str
-    step: NextStep
-    age: float | None
-    probability: float | None
-    band: str | None
-    score_date: date | None
-    score_source: str
+class ListRow:
+    case: WorklistRow
+    signals: list[SignalLine]
     reasons: list[str]
-    other_triggers: int
+    duty: DutyWords | None
+    step: StepWords
+    owner: str | None
+    group: str | None
 
 
 @dataclass
 class Worklist:
-    rows: list[WorklistRow]
+    rows: list[ListRow]
     schools: list[str]
-    truncated: bool
     expected: float
     n_students: int
     total: int
+    overdue: int
     page: int
     pages: int
     first: int
     last: int
-    n_unscored: int = 0  # students in the list without any score (e.g. left school): not in `expected`
+    n_unscored: int = 0  # pupils in the list without any score (e.g. left school): not in `expected`
+    groups: tuple[str, ...] = ()  # the viewer's own mentor groups (a "Mijn leerlingen" filter)
 
 
-SORTS = ("due", "probability", "student", "school", "status")
+#: the orders a reader can pick (the store's orders: "urgency" is the review core's)
+SORTS = ("urgency", "probability", "student", "school", "status")
 PER_PAGE = 25
+MAX_SIGNAL_LINES = 3
 
 
-def build_worklist(
-    session: Session,
-    principal: Principal,
-    *,
-    lang: str,
-    role: str | None,
-    school: str | None,
-    band: str | None,
-    statuses: Sequence[str] | None,
-    search: str | None = None,
-    sort: str = "due",
-    descending: bool = False,
-    page: int = 1,
-    per_page: int = PER_PAGE,
-) -> Worklist:
-    """One page of the principal's cases, most urgent first by default (own next step's due date, then
-    probability). Each row shows the score that belongs to the case (store.runs.case_scores: never a
-    score stored from outside the case's scope), with its date and source. 'expected' sums each listed
-    student's probability once, over all pages."""
-    from riskscore.store.cases import list_worklist
-    from riskscore.store.runs import case_scores
-
-    cases = list_worklist(session, principal=principal, role=role, bands=[band] if band else None,
-                          statuses=statuses, limit=WORKLIST_LIMIT + 1)
-    truncated = len(cases) > WORKLIST_LIMIT
-    cases = cases[:WORKLIST_LIMIT]
-    schools = sorted({c.school_id for c in cases if c.school_id})
+def build_worklist(session: Session, principal: Principal, *, lang: str, school: str | None, band: str | None,
+                   statuses: Sequence[str] | None, search: str | None = None, group: str | None = None,
+                   sort: str = "urgency", descending: bool = False, page: int = 1, per_page: int = PER_PAGE,
+                   today: date | None = None) -> Worklist:
+    """One page of the principal's team's cases, in the store's order (by default the review core's:
+    overdue legal duties first, then legal duties by deadline, then risk). The database sorts and pages;
+    the rows are review.worklist's, cut by the role view."""
+    day = today or duties.today()
+    flt = WorklistFilter(principal=principal, role=principal.role, bands=(band,) if band else None,
+                         statuses=tuple(statuses) if statuses is not None else None, school_id=school, search=search,
+                         students=mentor_pupils(session, principal, on=day, group=group))
+    totals = count_worklist(session, flt, today=day)
+    pages = max(1, -(-totals["cases"] // per_page))
+    page = min(max(1, page), pages)
+    listed = list_worklist_rows(session, flt, limit=per_page, offset=(page - 1) * per_page, today=day,
+                                order=sort if sort in SORTS else "urgency", descending=descending)
+    parts = case_parts(session, [w.case for w in listed])
+    shown = rows(listed, viewer=principal, on=day, scores=parts.scores, signals=parts.signals, steps=parts.steps,
+                 open_steps=parts.open_steps)
+    owners = actor_labels(session, [r.owner for r in shown if r.owner], lang)
+    groups = current_groups(session, [r.student_id for r in shown], day,
+                            principal.scope_values if principal.scope_kind == "school" else None) \
+        if principal.role == "school" else {}
+    viewer = principal.role
+    out = []
+    for r in shown:
+        lines = signal_lines(r.signals, viewer, lang, reason=r.reason)
+        out.append(ListRow(case=r, signals=lines, reasons=[reason_text(x, lang) for x in r.reasons[:2]],
+                           duty=duty_words(r.duty, lang), step=step_words(r.next_step, lang),
+                           owner=owners.get(r.owner, r.owner) if r.owner else None, group=groups.get(r.student_id)))
+    schools = totals["schools"]
+    if school:
+        schools = count_worklist(session, dataclasses.replace(flt, school_id=None), today=day)["schools"]
     if principal.scope_kind == "school":
         schools = sorted(set(schools) | set(principal.scope_values))
-    if school:
-        cases = [c for c in cases if c.school_id == school]
-    if search:
-        needle = search.strip().lower()
-        cases = [c for c in cases if needle in c.student_id.lower()]
-    today_ = today()
-    steps = {c.id: step_for(c, on=today_) for c in cases}
-    keys: dict[str, Any] = {
-        "due": lambda c: (steps[c.id].due, -(c.probability or 0.0), c.id),
-        "probability": lambda c: (c.probability if c.probability is not None else -1.0, c.id),
-        "student": lambda c: (c.student_id, c.id),
-        "school": lambda c: (c.school_id or "", c.student_id, c.id),
-        "status": lambda c: (c.status, steps[c.id].due, c.id),
-    }
-    cases.sort(key=keys.get(sort, keys["due"]), reverse=descending)
-    per_student: dict[str, float] = {}
-    for c in cases:
-        if c.probability is not None:
-            per_student[c.student_id] = float(c.probability)
-    total = len(cases)
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    shown = cases[(page - 1) * per_page : page * per_page]
-    scores = case_scores(session, shown)
-    viewer = principal.role
-    rows: list[WorklistRow] = []
-    for case in shown:
-        score, source = scores.get(case.id, (None, "case"))
-        view = redacted(score, viewer) if score is not None else {}
-        own = case.reason[5:] if case.reason.startswith("rule:") else None
-        others = [t for t in visible_triggers(view.get("triggers", []), viewer, lang) if t.get("id") != own]
-        rows.append(WorklistRow(
-            case=case, reason_label=case_reason_text(case.reason, lang, viewer=viewer, short=True),
-            step=steps[case.id],
-            age=view.get("age"), probability=view.get("probability", case.probability),
-            band=view.get("band", case.band), score_date=score.as_of if score is not None else case.as_of,
-            score_source=source, reasons=[reason_text(r, lang) for r in view.get("reasons", [])[:2]],
-            other_triggers=len(others),
-        ))
-    first = (page - 1) * per_page + 1 if shown else 0
-    return Worklist(rows=rows, schools=schools, truncated=truncated, expected=sum(per_student.values()),
-                    n_students=len(per_student), total=total, page=page, pages=pages, first=first,
-                    last=first + len(shown) - 1 if shown else 0,
-                    n_unscored=len({c.student_id for c in cases} - set(per_student)))
+    first = (page - 1) * per_page + 1 if out else 0
+    return Worklist(rows=out, schools=schools, expected=totals["expected"], n_students=totals["pupils"],
+                    total=totals["cases"], overdue=totals["overdue"], page=page, pages=pages, first=first,
+                    last=first + len(out) - 1 if out else 0, n_unscored=totals["unscored"],
+                    groups=principal.groups)
 
 
+# --- the pupil page ------------------------------------------------------------------------------------------
 @dataclass
 class HistoryLine:
     at: Any
@@ -292,40 +340,109 @@ class HistoryLine:
 
 
 @dataclass
+class PlanStep:
+    """A step of the plan in words, with what can still be done with it (mark done, record the check)."""
+
+    id: int
+    kind: str
+    text: str
+    owner: str | None
+    due_on: date | None
+    done_on: date | None
+    result: str | None
+    follow_up_on: date | None
+    follow_up_result: str | None
+    follow_up_due: bool  # done, check not yet recorded, and its date has come
+
+
+@dataclass
 class CaseView:
     case: ReviewCase
-    reason_label: str
+    row: WorklistRow
+    signals: list[SignalLine]
+    duty: DutyWords | None
+    step: StepWords
+    owner: str | None
     events: list[CaseEvent]
     outcomes: list[ReviewOutcome]
+    history: list[HistoryLine]
+    plan: list[PlanStep]
+    reports: list[DuoReport]
     allowed: list[str] = field(default_factory=list)
-    step: NextStep | None = None
-    trigger: dict[str, Any] | None = None
     offered: tuple[str, ...] = ()
-    history: list[HistoryLine] = field(default_factory=list)
+    kinds: tuple[str, ...] = ()
+    colleagues: list[tuple[str, str]] = field(default_factory=list)
     short_label: str = ""
+    reason_label: str = ""
+    names: dict[str, str] = field(default_factory=dict)  # actor id → a person's name or a key's label
+    active: bool = True
+    reportable: bool = False  # a school case holding a 16-hour signal: its report to DUO can be recorded
+    letter: bool = False  # the school writes to the parents
 
 
-def history_lines(events: Iterable[CaseEvent], lang: str, viewer: str) -> list[HistoryLine]:
-    """A case's events in words: no stored codes ('rule:…', 'capacity', outcome codes) on the page."""
+_STEP_PLAN = re.compile(r"^(\w+) by (\S+)$")
+_STEP_DONE = re.compile(r"^(\w+) done (\d{4}-\d{2}-\d{2})$")
+_FOLLOW_UP = re.compile(r"^(\w+): (\w+)(?: – (.*))?$", re.S)
+_REPORT = re.compile(r"^(\d{4}-\d{2}-\d{2})(?: (.+))?$")
+_LETTER = re.compile(r"^letter to the parents \(nl, en\): (?:(\d+(?:\.\d+)?) h in (\d+) lesson weeks|a general invitation); "
+                     r"conversation offered (\d{4}-\d{2}-\d{2}) (\d{1,2}:\d{2})$")
+
+
+def _iso(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _step_name(kind: str, lang: str) -> str:
+    return i18n.label("step", kind, lang)
+
+
+def history_lines(events: Iterable[CaseEvent], lang: str, viewer: str,
+                  names: dict[str, str] | None = None) -> list[HistoryLine]:
+    """A case's events in words: no stored codes ('rule:…', 'capacity', outcome or step codes, ISO dates)
+    on the page; owners by name (``names``: actor id → name)."""
+    names = names or {}
+    t = i18n.translate
     lines = []
     for e in events:
         note: str | None = e.note
+        raw = e.note or ""
         if e.action == "open":
-            text = i18n.translate("hist_opened", lang,
-                                  reason=case_reason_text(e.note or "", lang, viewer=viewer, short=True))
+            text = t("hist_opened", lang, reason=case_reason_text(raw, lang, viewer=viewer, short=True))
             note = None
         elif e.action == "status":
             text = (f"{i18n.label('action', 'status', lang)}: {i18n.label('status', e.from_status, lang)} → "
                     f"{i18n.label('status', e.to_status, lang)}")
         elif e.action == "outcome":
-            code, _, rest = (e.note or "").partition(" (worth a conversation: ")
+            code, _, rest = raw.partition(" (worth a conversation: ")
             worth = rest.rstrip(")")
-            text = i18n.translate("hist_outcome", lang, outcome=i18n.label("outcome", code, lang),
-                                  worth=i18n.translate(worth, lang) if worth in ("yes", "no") else "–")
+            text = t("hist_outcome", lang, outcome=i18n.label("outcome", code, lang),
+                     worth=t(worth, lang) if worth in ("yes", "no") else "–")
             note = None
         elif e.action == "assign":
-            old, _, new = (e.note or "").removeprefix("owner: ").partition(" -> ")
-            text = i18n.translate("hist_owner", lang, old=old or "–", new=new or "–")
+            old, _, new = raw.removeprefix("owner: ").partition(" -> ")
+            text = t("hist_owner", lang, old=names.get(old, old) if old and old != "-" else "–",
+                     new=names.get(new, new) if new and new != "-" else "–")
+            note = None
+        elif e.action == "plan" and (m := _STEP_PLAN.match(raw)):
+            due = _iso(m[2])
+            text = t("hist_plan", lang, step=_step_name(m[1], lang), date=i18n.when(due, lang) if due else "–")
+            note = None
+        elif e.action == "plan_done" and (m := _STEP_DONE.match(raw)):
+            text = t("hist_plan_done", lang, step=_step_name(m[1], lang), date=i18n.when(_iso(m[2]), lang))
+            note = None
+        elif e.action == "follow_up" and (m := _FOLLOW_UP.match(raw)):
+            text = t("hist_follow_up", lang, step=_step_name(m[1], lang), result=i18n.label("follow_up", m[2], lang))
+            note = m[3] or None
+        elif e.action == "duo_report" and (m := _REPORT.match(raw)):
+            text = t("hist_duo_report", lang, date=i18n.when(_iso(m[1]), lang))
+            note = t("hist_duo_reference", lang, ref=m[2]) if m[2] else None
+        elif e.action == "letter" and (m := _LETTER.match(raw)):
+            about = (t("hist_letter_hours", lang, hours=i18n.number(float(m[1]), lang, 0 if float(m[1]).is_integer() else 1),
+                       weeks=m[2]) if m[1] else t("hist_letter_general", lang))
+            text = t("hist_letter", lang, about=about, date=i18n.when(_iso(m[3]), lang), time=m[4])
             note = None
         else:
             text = i18n.label("action", e.action, lang)
@@ -333,54 +450,180 @@ def history_lines(events: Iterable[CaseEvent], lang: str, viewer: str) -> list[H
     return lines
 
 
-def own_cases(session: Session, student_id: str, principal: Principal) -> list[ReviewCase]:
-    """The student's cases for the viewer's own role and scope, newest first."""
-    stmt = (select(ReviewCase).where(ReviewCase.student_id == student_id, ReviewCase.role == principal.role)
-            .order_by(ReviewCase.opened_at.desc(), ReviewCase.id.desc()))
-    with translate_errors():
-        return [c for c in session.scalars(stmt) if sees_case(principal, c)]
+def plan_steps(actions: Iterable[CaseAction], lang: str, names: dict[str, str], on: date) -> list[PlanStep]:
+    out = []
+    for a in actions:
+        out.append(PlanStep(
+            id=a.id, kind=a.kind, text=_step_name(a.kind, lang),
+            owner=names.get(a.owner, a.owner) if a.owner else None, due_on=a.due_on, done_on=a.done_on,
+            result=a.result, follow_up_on=a.follow_up_on, follow_up_result=a.follow_up_result,
+            follow_up_due=a.done_on is not None and a.follow_up_result is None and a.follow_up_on is not None
+            and a.follow_up_on <= on))
+    return out
 
 
-def _source_only(rule_id: str, viewer: str) -> dict[str, Any] | None:
-    """For a rule case whose trigger is not among the latest score's (a young person who left school is
-    not scored; an older signal has left the lookback): the rule's legal source from the catalogue, so
-    the page still says on what ground the case was opened. Health rules stay the jeugdarts' own."""
-    from riskscore import rules
-
-    if rule_id not in rules.RULES or (is_health_trigger(rule_id) and not sees_health(viewer)):
-        return None
-    return {"id": rule_id, "source": rules.RULES[rule_id].source}
-
-
-def student_cases(session: Session, cases: Sequence[ReviewCase], principal: Principal, *, lang: str,
-                  triggers: Sequence[dict[str, Any]] = ()) -> list[CaseView]:
-    """The cases with their history, the viewer's next step and (for a rule case) the trigger that
-    opened it, taken from ``triggers`` (already cut to the viewer), else the rule's source alone."""
-    from riskscore.store.cases import ALLOWED_TRANSITIONS, case_history, case_outcomes, outcomes_for
-
-    by_id = {str(t.get("id")): t for t in triggers}
-    views = []
-    for c in cases:
-        events = case_history(session, c.id)
-        rule = c.reason[5:] if c.reason.startswith("rule:") else None
-        views.append(CaseView(
-            case=c, reason_label=case_reason_text(c.reason, lang, viewer=principal.role), events=events,
-            outcomes=case_outcomes(session, c.id), allowed=sorted(ALLOWED_TRANSITIONS[c.status]),
-            step=step_for(c),
-            trigger=(_localised(by_id[rule], lang) if rule in by_id else _source_only(rule, principal.role))
-            if rule else None,
-            offered=outcomes_for(c.role), history=history_lines(events, lang, principal.role),
-            short_label=case_reason_text(c.reason, lang, viewer=principal.role, short=True)))
-    return views
-
-
-def actor_labels(session: Session, actors: Iterable[str], lang: str = "nl") -> dict[str, str]:
+def actor_labels(session: Session, actors: Iterable[str | None], lang: str = "nl") -> dict[str, str]:
     """Actor id → the person's name or the key's label, so a history says who rather than which id."""
     ids = sorted({a for a in actors if a})
     labels = {a: i18n.translate("actor_system", lang) for a in ids if a.startswith("batch:") or a == "system"}
     if not ids:
         return {}
     return {**labels, **store_actor_labels(session, ids)}
+
+
+def _owners_in(events: Iterable[CaseEvent]) -> list[str]:
+    out: list[str] = []
+    for e in events:
+        if e.action == "assign":
+            old, _, new = (e.note or "").removeprefix("owner: ").partition(" -> ")
+            out += [old, new]
+    return out
+
+
+def pupil_cases(session: Session, student_id: str, principal: Principal) -> list[ReviewCase]:
+    """The pupil's cases of the viewer's own team, newest first (store.cases.cases_of_pupil)."""
+    return cases_of_pupil(session, student_id, principal)
+
+
+def _with_trigger(line: SignalLine, triggers: dict[str, dict[str, Any]]) -> SignalLine:
+    """A rule signal stored without its detail or date (a case opened by hand, an old store) takes them
+    from the score's trigger of the same rule (already cut by the role view and in the reader's words)."""
+    t = triggers.get(line.rule_id or "")
+    if line.kind != "rule" or line.withheld or line.detail or t is None or t.get("withheld") or not t.get("detail"):
+        return line
+    fired = t.get("fired_on")
+    fired_on = fired if isinstance(fired, date) or fired is None else _iso(str(fired)[:10])
+    return dataclasses.replace(line, detail=t.get("detail"), fired_on=fired_on or line.fired_on)
+
+
+def student_cases(session: Session, cases: Sequence[ReviewCase], principal: Principal, *, lang: str,
+                  group: str | None = None, today: date | None = None,
+                  triggers: Sequence[dict[str, Any]] = ()) -> list[CaseView]:
+    """The viewer's own cases of one pupil: their signals, legal duty, next step, plan, reports, history,
+    outcomes, and what the forms may offer (statuses, outcomes, step kinds, colleagues to hand over to:
+    people of the team whose scope, mentor groups included, holds the pupil — ``group`` is theirs)."""
+    day = today or duties.today()
+    if not cases:
+        return []
+    parts = case_parts(session, cases)
+    events = {c.id: case_history(session, c.id) for c in cases}
+    outcomes = {c.id: case_outcomes(session, c.id) for c in cases}
+    reports = reports_for(session, [cases[0].student_id]).get(cases[0].student_id, []) \
+        if principal.role in ("school", "leerplicht") else []
+    people: list[str | None] = [c.owner for c in cases]
+    people += [a.owner for c in cases for a in parts.steps.get(c.id, [])]
+    people += [e.actor for c in cases for e in events[c.id]] + [o.recorded_by for c in cases for o in outcomes[c.id]]
+    people += [x for c in cases for x in _owners_in(events[c.id])]
+    names = actor_labels(session, people, lang)
+    by_rule = {str(t.get("id")): t for t in triggers}
+    views = []
+    for c in cases:
+        r = row(c, viewer=principal, on=day, score=parts.scores.get(c.id), signals=parts.signals.get(c.id, ()),
+                steps=parts.steps.get(c.id, ()), open_steps=parts.open_steps.get(c.id, ()))
+        team_place = Place(c.school_id, c.municipality, c.rmc_region, group)
+        holds_16h = any(s.rule_id in duties.REPORTABLE_RULES for s in parts.signals.get(c.id, []))
+        views.append(CaseView(
+            case=c, row=r, signals=[_with_trigger(x, by_rule) for x in
+                                    signal_lines(r.signals, principal.role, lang, reason=c.reason)],
+            duty=duty_words(r.duty, lang), reason_label=case_reason_text(c.reason, lang, viewer=principal.role),
+            step=step_words(r.next_step, lang), owner=names.get(c.owner, c.owner) if c.owner else None,
+            events=events[c.id], outcomes=outcomes[c.id],
+            history=history_lines(events[c.id], lang, principal.role, names),
+            plan=plan_steps(parts.steps.get(c.id, []), lang, names, day),
+            reports=[x for x in reports if c.role == "leerplicht" or x.case_id == c.id or holds_16h],
+            allowed=sorted(ALLOWED_TRANSITIONS[c.status]), offered=plans.outcomes_for(c.role),
+            kinds=plans.ACTION_KINDS.get(c.role, ()),
+            colleagues=colleagues(session, role=c.role, place=team_place),
+            short_label=case_reason_text(c.reason, lang, viewer=principal.role, short=True),
+            active=c.status in ACTIVE_STATUSES, reportable=c.role == "school" and holds_16h,
+            letter=c.role == "school", names=names))
+    return views
+
+
+# --- the timeline --------------------------------------------------------------------------------------------
+@dataclass
+class TimelineView:
+    timeline: timeline.Timeline | None
+    missing: str | None = None  # why there is none, in words
+
+
+def read_pupil_tables(data_dir: Path, student_id: str) -> dict[str, Any] | None:
+    """The pupil's raw events from the service's data folder (as the rescore path reads them), or None
+    when the folder or its tables are not there."""
+    try:
+        tables = datasets.read_student_tables(data_dir, student_id)
+    except RiskscoreError:
+        return None
+    return tables
+
+
+def timeline_marks(views: Sequence[CaseView], lang: str) -> list[timeline.Mark]:
+    """What the team did and saw, dated: each case's signals (health ones only with a date the viewer may
+    see), its opening, plan steps planned, done and checked, the school's reports to DUO, letters made."""
+    t = i18n.translate
+    marks: dict[tuple[date, str, str], timeline.Mark] = {}
+
+    def add(day: date | None, kind: str, text: str) -> None:
+        if day is not None:
+            marks.setdefault((day, kind, text), timeline.Mark(day, kind, text))
+
+    for v in views:
+        for s in v.signals:
+            if s.kind == "rule" and not s.withheld:
+                add(s.fired_on, "signal", t("tl_signal", lang, what=s.short) + (f": {s.detail}" if s.detail else ""))
+        opened = v.case.opened_at.date() if v.case.opened_at is not None else v.case.as_of
+        add(opened, "case", t("tl_case", lang, what=v.short_label))
+        for p in v.plan:
+            add(p.done_on, "step_done", t("tl_step_done", lang, step=p.text))
+            if p.done_on is None:
+                add(p.due_on, "step", t("tl_step_due", lang, step=p.text))
+            if p.follow_up_on is not None:
+                result = i18n.label("follow_up", p.follow_up_result, lang) if p.follow_up_result else None
+                add(p.follow_up_on, "follow_up", t("tl_follow_up_result", lang, step=p.text, result=result) if result
+                    else t("tl_follow_up", lang, step=p.text))
+        for r in v.reports:
+            add(r.reported_on, "report", t("tl_report", lang))
+        for e in v.events:
+            if e.action == "letter":
+                add(_local_day(e.at), "letter", t("tl_letter_made", lang))
+                if m := _LETTER.match(e.note or ""):
+                    add(_iso(m[3]), "meeting", t("tl_meeting", lang, time=m[4]))
+    return sorted(marks.values(), key=lambda m: (m.day, m.kind))
+
+
+def _local_day(at: Any) -> date | None:
+    """The day of a stored time (UTC) where the schools are."""
+    if at is None:
+        return None
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+    return aware.astimezone(duties.AMSTERDAM).date()
+
+
+def pupil_timeline(tables: dict[str, Any] | None, views: Sequence[CaseView], principal: Principal, *, lang: str,
+                   calendar: SchoolCalendar, rule_config: Any, end: date) -> TimelineView:
+    """The timeline of one pupil for this viewer (review.timeline.build), or why there is none."""
+    if tables is None:
+        return TimelineView(None, i18n.translate("tl_no_data", lang))
+    if tables["students"].empty and tables["absences"].empty:
+        return TimelineView(None, i18n.translate("tl_no_rows", lang))
+    try:
+        built = timeline.build(tables, calendar=calendar, end=end, viewer=principal.role,
+                               marks=timeline_marks(views, lang),
+                               unauthorised=tuple(getattr(rule_config, "unauthorised_categories", ("unauthorised",))),
+                               late=str(getattr(rule_config, "late_category", "late")))
+    except RiskscoreError:  # a date outside the school calendar's years
+        return TimelineView(None, i18n.translate("tl_out_of_calendar", lang))
+    return TimelineView(built)
+
+
+def timeline_end(cases: Sequence[ReviewCase], score: dict[str, Any] | None, today: date) -> date:
+    """The reference date of the pupil's newest case or score (never after today): the data the team
+    looked at. Weeks after it show only what was done in them."""
+    dates = [c.as_of for c in cases if c.as_of is not None]
+    if score is not None and score.get("score_as_of"):
+        value = score["score_as_of"]
+        dates.append(value if isinstance(value, date) else date.fromisoformat(str(value)[:10]))
+    return min(max(dates), today) if dates else today
 
 
 def contribution_bars(reasons: list[dict[str, Any]], lang: str, *, half_width: float = 110.0) -> list[dict[str, Any]]:
@@ -401,3 +644,9 @@ def contribution_bars(reasons: list[dict[str, Any]], lang: str, *, half_width: f
             bar.update(x=centre if c >= 0 else centre - length, width=max(length, 1.0), positive=c >= 0)
         bars.append(bar)
     return bars
+
+
+def hour_bars(tl: timeline.Timeline, *, width: float = 120.0) -> dict[dt.date, float]:
+    """Bar lengths (SVG units) for each week's unauthorised hours, scaled to the window's largest."""
+    top = max([w.hours or 0.0 for w in tl.weeks] + [1.0])
+    return {w.monday: max((w.hours or 0.0) / top * width, 0.0) for w in tl.weeks}

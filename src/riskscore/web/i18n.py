@@ -90,10 +90,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "back_worklist": ("Terug naar de werklijst", "Back to the worklist"),
     # worklist
     "worklist_title": ("Werklijst", "Worklist"),
-    "worklist_intro": ("Casussen voor uw rol en bevoegdheid, het dringendst eerst: op de datum van uw volgende stap "
-                       "(verlopen bovenaan), daarna op kans. Klik op een kolomkop om anders te sorteren.",
-                       "Cases for your role and scope, most urgent first: by the date of your next step (overdue on "
-                       "top), then by probability. Click a column heading to sort differently."),
+    "worklist_intro": ("Casussen van uw team, het dringendst eerst: verlopen wettelijke termijnen bovenaan, dan de "
+                       "wettelijke termijnen op datum, dan op kans. De wettelijke plicht en uw volgende stap staan "
+                       "apart. Klik op een kolomkop om anders te sorteren.",
+                       "Your team's cases, most urgent first: overdue legal deadlines on top, then legal deadlines by "
+                       "date, then by probability. The legal duty and your next step are shown apart. Click a "
+                       "column heading to sort differently."),
     "filters": ("Filters", "Filters"),
     "filter_role": ("Rol", "Role"),
     "filter_school": ("School", "School"),
@@ -254,7 +256,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "verdict_warn": ("waarschuwing", "warning"),
     "verdict_alert": ("alarm", "alert"),
     "verdict_unknown": ("onbekend", "unknown"),
-    # next steps per role (web/actions.py)
+    # next steps per role (review.duties.FIRST_ACTIONS)
     "act_school_report_duo": ("Verzuim melden bij DUO (verzuimloket)", "Report the absence to DUO (verzuimloket)"),
     "act_school_vva_apply": ("Gesprek over aanmelding bij het mbo", "Talk about applying to an mbo programme"),
     "act_school_vva_enrol": ("Nagaan waarom de inschrijving bij het mbo ontbreekt",
@@ -286,6 +288,190 @@ TEXTS: dict[str, tuple[str, str]] = {
     "more_signals_many": ("en nog {n} andere signalen", "and {n} other signals"),
     "health_signal": ("Signaal voor de jeugdarts (details alleen voor de jeugdarts)",
                       "Signal for the youth doctor (details for the youth doctor only)"),
+    # the legal duty, apart from the next step (review.duties)
+    "col_duty": ("Wettelijke plicht", "Legal duty"),
+    "col_class": ("Klas", "Class"),
+    "no_duty": ("geen wettelijke termijn", "no legal deadline"),
+    "overdue_word": ("Verlopen", "Overdue"),
+    "duty_report_duo": ("Melden bij DUO vóór {date}", "Report to DUO before {date}"),
+    "duty_expect_report": ("Melding van school verwacht vóór {date}", "School's report expected before {date}"),
+    "duty_reported_on": ("gemeld op {date}", "reported on {date}"),
+    "duty_received_on": ("ontvangen op {date}", "received on {date}"),
+    "duty_after_deadline": ("(na de termijn)", "(after the deadline)"),
+    "duty_late_school": ("({n} {unit} geleden)", "({n} {unit} ago)"),
+    "duty_late_leerplicht": ("niet ontvangen (te laat, {n} {unit})", "not received (late, {n} {unit})"),
+    "duty_not_yet_received": ("nog niet ontvangen ({left})", "not received yet ({left})"),
+    "overdue_school_one": ("1 melding bij DUO is te laat. Die staat bovenaan de lijst.",
+                           "1 report to DUO is late. It is at the top of the list."),
+    "overdue_school_many": ("{n} meldingen bij DUO zijn te laat. Ze staan bovenaan de lijst.",
+                            "{n} reports to DUO are late. They are at the top of the list."),
+    "overdue_leerplicht_one": ("Van 1 leerling kwam de melding van school niet op tijd. Die staat bovenaan de "
+                               "lijst.",
+                               "For 1 pupil the school's report did not come in time. It is at the top of the "
+                               "list."),
+    "overdue_leerplicht_many": ("Van {n} leerlingen kwam de melding van school niet op tijd. Ze staan bovenaan de "
+                                "lijst.",
+                                "For {n} pupils the school's report did not come in time. They are at the top of "
+                                "the list."),
+    "overdue_none": ("Geen verlopen wettelijke termijnen in deze lijst.", "No overdue legal deadlines in this list."),
+    "step_from_plan": ("uit het plan", "from the plan"),
+    "signal_fired": ("afgegaan {date}", "fired {date}"),
+    "filter_group": ("Mijn leerlingen", "My pupils"),
+    "filter_group_all": ("al mijn groepen ({groups})", "all my groups ({groups})"),
+    "groups_note": ("U ziet alleen de leerlingen van uw mentorgroep(en): {groups}.",
+                    "You see only the pupils of your mentor group(s): {groups}."),
+    # history in words (review.plans, the report, the letter)
+    "hist_plan": ("stap gepland: {step}, vóór {date}", "step planned: {step}, by {date}"),
+    "hist_plan_done": ("stap gedaan: {step} ({date})", "step done: {step} ({date})"),
+    "hist_follow_up": ("nacontrole van {step}: {result}", "follow-up check of {step}: {result}"),
+    "hist_duo_report": ("melding bij DUO vastgelegd: gemeld op {date}", "report to DUO recorded: reported on {date}"),
+    "hist_duo_reference": ("kenmerk van DUO: {ref}", "DUO's reference: {ref}"),
+    "hist_letter": ("brief aan de ouders gemaakt ({about}); gesprek aangeboden op {date} om {time}",
+                    "letter to the parents made ({about}); conversation offered on {date} at {time}"),
+    "hist_letter_hours": ("{hours} uur in {weeks} lesweken", "{hours} hours in {weeks} lesson weeks"),
+    "hist_letter_general": ("algemene uitnodiging", "a general invitation"),
+    # the timeline (review.timeline)
+    "tl_title": ("Tijdlijn", "Timeline"),
+    "tl_intro": ("Per lesweek het ongeoorloofde verzuim en het te laat komen, naast wat er is gesignaleerd en gedaan. "
+                 "De nieuwste week staat bovenaan.",
+                 "Per lesson week the unauthorised absence and late arrivals, beside what was signalled and done. "
+                 "The newest week is on top."),
+    "tl_intro_health": ("Als jeugdarts ziet u ook de ziekmeldingen, met hun data.",
+                        "As youth doctor you also see the sick reports, with their dates."),
+    "tl_caption": ("Tijdlijn tot en met {date}: {hours} uur ongeoorloofd verzuim en {lates} keer te laat in deze weken",
+                   "Timeline up to {date}: in these weeks {hours} hours of unauthorised absence; late arrivals: "
+                   "{lates}"),
+    "tl_col_week": ("Week van", "Week of"),
+    "tl_col_hours": ("Ongeoorloofd verzuim (uur)", "Unauthorised absence (hours)"),
+    "tl_col_lates": ("Te laat (keer)", "Late (times)"),
+    "tl_col_sick": ("Ziek (schooldagen)", "Sick (school days)"),
+    "tl_col_what": ("Signalen en acties", "Signals and actions"),
+    "tl_holiday": ("geen lesweek (vakantie)", "no lesson week (holiday)"),
+    "tl_no_figures": ("nog geen gegevens", "no data yet"),
+    "tl_hours_label": ("{hours} uur ongeoorloofd verzuim", "{hours} hours of unauthorised absence"),
+    "tl_no_data": ("Er zijn geen verzuimgegevens beschikbaar: de gegevensmap van deze installatie ontbreekt of is "
+                   "onvolledig. Daarom is er geen tijdlijn.",
+                   "No absence data is available: this installation's data folder is missing or incomplete. So "
+                   "there is no timeline."),
+    "tl_no_rows": ("In de gegevensmap staan geen gegevens van deze leerling. Daarom is er geen tijdlijn.",
+                   "The data folder holds no data of this pupil. So there is no timeline."),
+    "tl_out_of_calendar": ("De datum valt buiten de schoolkalender. Daarom is er geen tijdlijn.",
+                           "The date lies outside the school calendar. So there is no timeline."),
+    "tl_signal": ("signaal: {what}", "signal: {what}"),
+    "tl_case": ("casus geopend: {what}", "case opened: {what}"),
+    "tl_step_due": ("stap gepland: {step}", "step planned: {step}"),
+    "tl_step_done": ("stap gedaan: {step}", "step done: {step}"),
+    "tl_follow_up": ("nacontrole gepland: {step}", "follow-up check planned: {step}"),
+    "tl_follow_up_result": ("nacontrole van {step}: {result}", "follow-up check of {step}: {result}"),
+    "tl_report": ("gemeld bij DUO", "reported to DUO"),
+    "tl_letter_made": ("brief aan de ouders gemaakt", "letter to the parents made"),
+    "tl_meeting": ("gesprek met ouders en leerling (uitnodiging), {time}",
+                   "conversation with parents and pupil (invitation), {time}"),
+    "tl_spells": ("Ziekteperiodes (alleen voor de jeugdarts)", "Sick spells (youth doctor only)"),
+    "tl_spell": ("{start} tot en met {end}: {n} schooldagen", "{start} to {end}: {n} school days"),
+    "tl_spell_open": ("sinds {start}, loopt nog: {n} schooldagen", "since {start}, still sick: {n} school days"),
+    # the pupil page: owner, plan, report, letter
+    "owner_title": ("Eigenaar", "Owner"),
+    "owner_none": ("Nog niemand heeft deze casus genomen.", "Nobody has taken this case yet."),
+    "owner_is": ("Eigenaar: {name}", "Owner: {name}"),
+    "owner_you": ("(u)", "(you)"),
+    "take_button": ("Neem deze casus", "Take this case"),
+    "hand_over_title": ("Overdragen aan een collega", "Hand over to a colleague"),
+    "field_colleague": ("Collega", "Colleague"),
+    "hand_over_button": ("Overdragen", "Hand over"),
+    "no_colleagues": ("Er is geen collega van uw team om de casus aan over te dragen.",
+                      "There is no colleague in your team to hand the case over to."),
+    "plan_title": ("Plan: wie doet wat wanneer", "Plan: who does what by when"),
+    "plan_empty": ("Nog geen stappen gepland.", "No steps planned yet."),
+    "plan_col_step": ("Stap", "Step"),
+    "plan_col_owner": ("Wie", "Who"),
+    "plan_col_date": ("Datum", "Date"),
+    "plan_col_state": ("Stand", "State"),
+    "plan_done_on": ("gedaan op {date}", "done on {date}"),
+    "plan_due_on": ("vóór {date}", "by {date}"),
+    "plan_open": ("nog te doen", "still to do"),
+    "plan_check_on": ("nacontrole op {date}", "follow-up check on {date}"),
+    "plan_check_result": ("nacontrole: {result}", "follow-up check: {result}"),
+    "plan_check_due": ("nacontrole nu nodig", "follow-up check due now"),
+    "add_step_title": ("Stap toevoegen", "Add a step"),
+    "field_step_kind": ("Wat", "What"),
+    "field_step_owner": ("Wie", "Who"),
+    "field_step_due": ("Datum (streefdatum)", "Date (target)"),
+    "field_step_note": ("Toelichting (optioneel)", "Note (optional)"),
+    "add_step_button": ("Stap toevoegen", "Add step"),
+    "me_option": ("ikzelf", "me"),
+    "done_title": ("Gedaan: {step}", "Done: {step}"),
+    "field_done_on": ("Gedaan op", "Done on"),
+    "field_result": ("Wat kwam eruit? (optioneel)", "What came of it? (optional)"),
+    "field_follow_up_on": ("Nacontrole op (standaard zes weken later)", "Follow-up check on (default six weeks later)"),
+    "done_button": ("Opslaan als gedaan", "Save as done"),
+    "check_title": ("Nacontrole: {step}", "Follow-up check: {step}"),
+    "field_check_result": ("Hoe gaat het nu?", "How is it going now?"),
+    "field_check_note": ("Toelichting (optioneel)", "Note (optional)"),
+    "check_button": ("Nacontrole opslaan", "Save the follow-up check"),
+    "report_title": ("Melding bij DUO (verzuimloket)", "Report to DUO (verzuimloket)"),
+    "report_help": ("Leg vast wanneer de school het verzuim bij DUO heeft gemeld. De leerplichtambtenaar ziet dan "
+                    "dat de melding binnen is.",
+                    "Record when the school reported the absence to DUO. The attendance officer then sees that the "
+                    "report came."),
+    "field_reported_on": ("Gemeld op", "Reported on"),
+    "field_reference": ("Kenmerk van DUO (optioneel)", "DUO's reference (optional)"),
+    "report_button": ("Melding vastleggen", "Record the report"),
+    "reports_title": ("Meldingen bij DUO", "Reports to DUO"),
+    "reports_school_title": ("Melding van de school bij DUO", "The school's report to DUO"),
+    "report_line": ("gemeld op {date}", "reported on {date}"),
+    "report_ref": ("kenmerk {ref}", "reference {ref}"),
+    "reports_none": ("De school heeft (nog) geen melding bij DUO vastgelegd.",
+                     "The school has not recorded a report to DUO (yet)."),
+    "letter_title": ("Brief aan de ouders", "Letter to the parents"),
+    "letter_help": ("Een korte brief (minder dan 150 woorden, in eenvoudig Nederlands en in het Engels) met de uren "
+                    "verzuim en een datum voor een gesprek. Er wordt niets verstuurd: u print of kopieert de brief. "
+                    "Dat u een brief maakte, komt in de geschiedenis.",
+                    "A short letter (under 150 words, in plain Dutch and in English) with the hours of absence and "
+                    "a date to talk. Nothing is sent: you print or copy the letter. That you made one goes into the "
+                    "history."),
+    "field_meeting_on": ("Datum voor het gesprek", "Date for the conversation"),
+    "field_meeting_at": ("Tijd (uu:mm)", "Time (hh:mm)"),
+    "field_contact": ("Hoe bereiken de ouders de mentor? (telefoon of e-mail, optioneel)",
+                      "How do the parents reach the mentor? (phone or e-mail, optional)"),
+    "letter_button": ("Brief maken", "Make the letter"),
+    "letter_page_intro": ("Er is niets verstuurd. Print deze pagina of kopieer de tekst. Schrijf de naam van de "
+                          "leerling op de lijn: riskscore kent geen namen.",
+                          "Nothing has been sent. Print this page or copy the text. Write the pupil's name on the "
+                          "line: riskscore holds no names."),
+    "letter_made": ("Gemaakt op {at}; vastgelegd in de geschiedenis van de casus.",
+                    "Made on {at}; recorded in the case's history."),
+    "letter_words": ("{n} woorden", "{n} words"),
+    "letter_in_nl": ("In het Nederlands", "In Dutch"),
+    "letter_in_en": ("In het Engels", "In English"),
+    "letter_subject": ("Onderwerp", "Subject"),
+    "back_pupil": ("Terug naar de leerling", "Back to the pupil"),
+    "saved_take": ("U bent nu eigenaar van deze casus.", "You now own this case."),
+    "saved_assign": ("De casus is overgedragen.", "The case was handed over."),
+    "saved_plan": ("De stap staat in het plan.", "The step is in the plan."),
+    "saved_done": ("De stap is gedaan; de nacontrole staat gepland.", "The step is done; the follow-up check is planned."),
+    "saved_follow_up": ("De nacontrole is vastgelegd.", "The follow-up check is recorded."),
+    "saved_report": ("De melding bij DUO is vastgelegd.", "The report to DUO is recorded."),
+    "err_date_missing": ("Vul een datum in bij '{field}'.", "Fill in a date for '{field}'."),
+    "err_date": ("'{field}' is geen geldige datum.", "'{field}' is not a valid date."),
+    "err_future": ("'{field}' ligt in de toekomst.", "'{field}' lies in the future."),
+    "err_follow_up_before": ("De nacontrole moet na de datum liggen waarop de stap gedaan is.",
+                             "The follow-up check must come after the day the step was done."),
+    "err_step_kind": ("Kies een stap uit de lijst.", "Choose a step from the list."),
+    "err_pick_colleague": ("Kies een collega uit de lijst.", "Choose a colleague from the list."),
+    "err_follow_up_result": ("Kies beter, hetzelfde of slechter.", "Choose better, the same or worse."),
+    "err_report_future": ("De meldingsdatum ligt na vandaag.", "The report date lies after today."),
+    "err_reference_long": ("Het kenmerk is te lang (maximaal {n} tekens).", "The reference is too long (at most {n} "
+                                                                             "characters)."),
+    "err_not_reportable": ("Deze casus heeft geen signaal dat de school bij DUO meldt.",
+                           "This case holds no signal the school reports to DUO."),
+    "err_not_active": ("De casus is afgerond. Zet de status eerst terug op 'in behandeling'.",
+                       "The case is finished. Set its status back to 'in review' first."),
+    "err_meeting_past": ("De datum voor het gesprek ligt in het verleden.", "The date for the conversation lies in "
+                                                                            "the past."),
+    "err_time": ("Vul een tijd in als uu:mm, bijvoorbeeld 15:30.", "Enter a time as hh:mm, for example 15:30."),
+    "err_contact_long": ("De contactgegevens zijn te lang (maximaal {n} tekens).",
+                         "The contact details are too long (at most {n} characters)."),
     # search, sort, pages
     "search_label": ("Zoek op leerlingnummer", "Search by student id"),
     "more_filters": ("Meer filters: risico, status, school", "More filters: risk, status, school"),
@@ -499,6 +685,14 @@ def percent(p: float | None, lang: str, digits: int = 1) -> str:
     if p is None:
         return "–"
     text = f"{100 * p:.{digits}f}%"
+    return text.replace(".", ",") if lang == "nl" else text
+
+
+def hours(x: float | None, lang: str) -> str:
+    """Hours as people write them: '6', '2,5' (Dutch) / '2.5' (English); at most one decimal."""
+    if x is None:
+        return "–"
+    text = f"{round(float(x), 1):g}"
     return text.replace(".", ",") if lang == "nl" else text
 
 

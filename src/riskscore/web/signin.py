@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from authlib.integrations.starlette_client import OAuth
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from riskscore.access import Principal
@@ -42,6 +41,9 @@ from riskscore.web.auth import (
     web_session,
 )
 from riskscore.web.pages import WebRoute, lang_of, redirect, render
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 

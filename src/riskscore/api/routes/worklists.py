@@ -41,6 +41,7 @@ from riskscore.store.cases import (
     list_worklist_rows,
 )
 from riskscore.store.incomplete import data_incomplete_schools
+from riskscore.store.registrations import mentor_pupils
 
 router = APIRouter(prefix="/v1/worklists", tags=["review"])
 
@@ -69,14 +70,18 @@ def worklist(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="At most this many rows: the team's capacity.")] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="Skip this many rows (paging).")] = 0,
 ) -> WorklistResponse:
-    """Roles school, jeugdarts, leerplicht, rmc see their own role's cases in their scope; data_team and
-    admin are refused (403). Every read is audited (one entry per pupil shown, and one for the list)."""
+    """Roles school, jeugdarts, leerplicht, rmc see their own role's cases in their scope (a person narrowed to
+    mentor groups: those groups' pupils only); data_team and admin are refused (403). Every read is audited
+    (one entry per pupil shown, and one for the list)."""
     require_role(principal, CASE_READ_ROLES, "read worklists")
     if role is not None and role != principal.role:
         raise ForbiddenError(MSG_OTHER_ROLE.format(role=principal.role, other=role))
     today = duties.today()
+    # a person narrowed to mentor groups sees their groups' pupils only (store.registrations)
+    mine = mentor_pupils(session, principal, on=today)
     flt = WorklistFilter(principal=principal, role=principal.role, bands=(band,) if band else None,
-                         statuses=(status,) if status else ACTIVE_STATUSES, school_id=school, team=team)
+                         statuses=(status,) if status else ACTIVE_STATUSES, school_id=school, team=team,
+                         students=mine)
     listed = list_worklist_rows(session, flt, limit=limit, offset=offset, today=today)
     parts = case_parts(session, [w.case for w in listed])
     shown = rows(listed, viewer=principal, on=today, scores=parts.scores, signals=parts.signals, steps=parts.steps,
