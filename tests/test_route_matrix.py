@@ -147,6 +147,7 @@ class Row:
     ok: int = 200
     other: int = 404
     signed: int | None = None  # flow rows: the answer to someone already signed in
+    others: int = 403  # school rows: what another reviewing role gets (web: its own case is no school case, 404)
 
 
 def plain(url: str) -> Call:
@@ -229,8 +230,25 @@ WEB: dict[tuple[str, str], Row] = {
     ("POST", "/logout"): Row("flow", lambda _w, _r: ("/logout", {"data": {}}), ok=403, signed=303),
     ("GET", "/worklist"): Row("pupil", on_pupil("/worklist"), other=200),
     ("GET", "/students/{student_id}"): Row("pupil", on_pupil("/students/{sid}")),
-    ("POST", "/cases/{case_id}/review"): Row("pupil", on_pupil(
+    ("POST", "/cases/{case_id:int}/review"): Row("pupil", on_pupil(
         "/cases/{case}/review", lambda _r: {"note": "gesprek gepland"}, form=True), ok=303),
+    ("POST", "/cases/{case_id:int}/take"): Row("pupil", on_pupil("/cases/{case}/take", lambda _r: {}, form=True),
+                                              ok=303),
+    ("POST", "/cases/{case_id:int}/assign"): Row("pupil", lambda w, r: _hand_over(w, r), ok=303),
+    ("POST", "/cases/{case_id:int}/plan"): Row("pupil", on_pupil(
+        "/cases/{case}/plan", lambda r: {"kind": STEP[r], "due_on": "2025-03-20"}, form=True), ok=303),
+    ("POST", "/cases/{case_id:int}/plan/{action_id:int}/done"): Row("pupil", on_pupil(
+        "/cases/{case}/plan/{action}/done", lambda _r: {"done_on": "2025-03-05"}, form=True), ok=303),
+    ("POST", "/cases/{case_id:int}/plan/{action_id:int}/follow-up"): Row("pupil", on_pupil(
+        "/cases/{case}/plan/{action}/follow-up", lambda _r: {"result": "improved"}, form=True), ok=303),
+    ("POST", "/cases/{case_id:int}/duo-report"): Row("school", on_pupil(
+        "/cases/{case}/duo-report", lambda _r: {"reported_on": "2025-03-04", "reference": "DUO-1"}, form=True),
+        ok=303, others=404),
+    ("POST", "/cases/{case_id:int}/letter"): Row("school", on_pupil("/cases/{case}/letter", lambda _r: {
+        "meeting_on": (dt.date.today() + timedelta(days=7)).isoformat(), "meeting_at": "15:30"}, form=True),
+        ok=303, others=404),
+    ("GET", "/cases/{case_id:int}/letter/{event_id:int}"): Row("school", lambda w, r: _letter_page(w, r),
+                                                               others=404),
     ("GET", "/students/{student_id}/privacy"): Row("pupil", on_pupil("/students/{sid}/privacy")),
     ("POST", "/students/{student_id}/objection"): Row("pupil", on_pupil(
         "/students/{sid}/objection", lambda _r: {"reason": "ouders"}, form=True), ok=303),
@@ -266,6 +284,29 @@ WEB: dict[tuple[str, str], Row] = {
     ("GET", "/admin/model"): Row("admin", plain("/admin/model")),
     ("POST", "/admin/model/reload"): Row("admin", lambda _w, _r: ("/admin/model/reload", {"data": {}}), ok=303),
 }
+
+
+def _hand_over(w: World, role: str | None) -> tuple[str, dict[str, Any]]:
+    """Hand a fresh tenant A case of the caller's role over to a colleague of that team."""
+    p = w.pupil("A")
+    mine = role if role in PUPIL_ROLES else "school"
+    kind, i = SCOPE[mine]
+    with w.sessions() as s:
+        colleague = create_user(s, display_name=f"collega {mine}", role=mine, scope_kind=kind,
+                                scope_values=[TENANTS["A"][i]], email=f"{uuid.uuid4().hex[:8]}@x.example").id
+    return f"/cases/{p['cases'][mine]}/assign", {"data": {"owner": f"user:{colleague}"}}
+
+
+def _letter_page(w: World, role: str | None) -> tuple[str, dict[str, Any]]:
+    """The printable letter of a letter made on a fresh tenant A school case (the caller's own role's case
+    otherwise: only a school case has letters)."""
+    from riskscore.store.cases import record_event
+
+    p = w.pupil("A")
+    mine = role if role in PUPIL_ROLES else "school"
+    with w.sessions() as s:
+        event = record_event(s, p["cases"][mine], "letter", "letter to the parents", actor="seed")
+    return f"/cases/{p['cases'][mine]}/letter/{event.id}?on=2025-03-12&at=15:30", {}
 
 
 def _throwaway(w: World) -> str:
@@ -318,7 +359,7 @@ def expected(row: Row, role: str | None, tenant: str, *, web: bool) -> int:
     allowed = {"signed_in": {*PUPIL_ROLES, "data_team", "admin"}, "ops": {"data_team", "admin"}, "admin": {"admin"},
                "pupil": set(PUPIL_ROLES), "school": {"school"}}[row.kind]
     if role not in allowed:
-        return 403
+        return row.others if row.kind == "school" and role in PUPIL_ROLES else 403
     if row.kind in ("pupil", "school") and tenant != "A":
         return row.other
     return row.ok

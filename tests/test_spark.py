@@ -151,8 +151,14 @@ def _stored(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         with engine.connect() as conn:
             scores = pd.read_sql(sa.text("SELECT student_id, school_id, municipality, rmc_region, as_of, age, probability,"
                                          " band, reasons, triggers, roles, model_version FROM scores"), conn)
-            cases = pd.read_sql(sa.text("SELECT student_id, school_id, municipality, rmc_region, role, as_of, reason,"
-                                        " priority, probability, band, due_date, status FROM review_cases"), conn)
+            cases = pd.read_sql(sa.text("SELECT student_id, school_id, municipality, rmc_region, role, team, as_of,"
+                                        " reason, priority, probability, band, legal_deadline, legal_done_on, status"
+                                        " FROM review_cases"), conn)
+            signals = pd.read_sql(sa.text("SELECT c.student_id, c.role, s.kind, s.rule_id, s.fired_on, s.deadline,"
+                                          " s.detail FROM case_signals s JOIN review_cases c ON c.id = s.case_id"), conn)
+            cases = cases.merge(signals.sort_values(["student_id", "role", "kind", "rule_id"]).groupby(
+                ["student_id", "role"]).agg(lambda v: tuple(map(str, v))).reset_index(), on=["student_id", "role"],
+                how="left")
     finally:
         engine.dispose()
     return scores, cases

@@ -129,7 +129,7 @@ def assign(case_id: CaseId, body: AssignIn, request: Request, principal: Princip
              summary="Take the case: the caller becomes its owner.")
 def take(case_id: CaseId, request: Request, principal: PrincipalDep, session: SessionDep) -> CaseDetail:
     case = _write(session, request, principal, case_id, "case.assign")
-    store.assign_case(session, case.id, principal.label[:128], actor=actor_of(principal))
+    store.assign_case(session, case.id, principal.actor_id, actor=actor_of(principal))
     return _detail(session, request, principal, case, "case.assign")
 
 
