@@ -415,6 +415,8 @@ class NextStepOut(BaseModel):
                                     "step; act_follow_up: a follow-up check).")
     due: dt.date = Field(description="Target date.")
     from_plan: bool = Field(description="The date comes from the case's plan (else: the role's default target).")
+    is_duty: bool = Field(False, description="The step is the open legal duty itself (the school's report to DUO): "
+                                            "its date is the legal deadline, not a target date.")
     days_left: int = Field(description="Days from today (negative: past the target date).")
 
 
@@ -461,7 +463,8 @@ class CaseRow(BaseModel):
             "probability": row.probability, "band": row.band, "reasons": row.reasons, "triggers": row.triggers,
             "duty": vars(row.duty) if row.duty is not None else None,
             "next_step": {"action": row.next_step.action_key, "due": row.next_step.due,
-                          "from_plan": row.next_step.from_plan, "days_left": row.next_step.days_left},
+                          "from_plan": row.next_step.from_plan, "days_left": row.next_step.days_left,
+                          "is_duty": row.next_step.is_duty},
             "status": row.status, "owner": row.owner, "priority": row.priority, "opened_at": row.opened_at,
             "updated_at": row.updated_at, "score_as_of": row.score_as_of, "score_source": row.score_source})
 

@@ -85,6 +85,7 @@ class NextStep:
     due: dt.date
     from_plan: bool
     days_left: int  # negative: past the target date
+    is_duty: bool = False  # the step is the open legal duty itself: ``due`` is its legal deadline
 
     @property
     def late(self) -> bool:
@@ -108,7 +109,7 @@ def next_step(role: str, reason: str, *, opened_on: dt.date, plan: Iterable[tupl
         return NextStep(key, due, True, (due - day).days)
     key = FIRST_ACTIONS.get((role, reason)) or FIRST_ACTIONS.get((role, "*"), "act_school_talk")
     if key in DUTY_ACTIONS and open_duty is not None:
-        return NextStep(key, open_duty, False, (open_duty - day).days)
+        return NextStep(key, open_duty, False, (open_duty - day).days, is_duty=True)
     due = opened_on + dt.timedelta(days=TARGET_DAYS.get(role, 10))
     return NextStep(key, due, False, (due - day).days)
 

@@ -240,18 +240,20 @@ def duty_words(d: Duty | None, lang: str) -> DutyWords | None:
 
 @dataclass(frozen=True)
 class StepWords:
-    """The next step (never the legal deadline): what, by which target date, days left."""
+    """The next step: what, by which date, days left. Its date is a target date, unless the step is the
+    open legal duty itself (the school's report to DUO): then it is that deadline, and says so."""
 
     text: str
     due: date
     days: str
     late: bool
     from_plan: bool
+    legal: bool = False
 
 
 def step_words(step: duties.NextStep, lang: str) -> StepWords:
     return StepWords(i18n.translate(step.action_key, lang), step.due, i18n.days_left(step.days_left, lang),
-                     step.late, step.from_plan)
+                     step.late, step.from_plan, step.is_duty)
 
 
 # --- the worklist ------------------------------------------------------------------------------------------
