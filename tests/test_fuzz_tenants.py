@@ -35,7 +35,7 @@ TENANTS = {"A": {"school_id": "01AB", "municipality": "GM0363", "rmc_region": "R
 CALLERS = [("A", "school", "school"), ("B", "school", "school"), ("B", "leerplicht", "municipality"),
            ("A", "jeugdarts", "municipality")]
 SCOPE_VALUE = {"school": "school_id", "municipality": "municipality", "rmc_region": "rmc_region"}
-MAX_TIME = int(os.environ.get("RISKSCORE_FUZZ_SECONDS", "25"))
+MAX_TIME = int(os.environ.get("RISKSCORE_FUZZ_SECONDS", "15"))
 
 
 def body(sid: str, tenant: dict[str, Any]) -> dict[str, Any]:
