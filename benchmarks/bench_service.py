@@ -229,6 +229,121 @@ def openloop(server: Server, body_file: Path, *, rate: float, duration: float, w
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+# --- where the server's time goes under load: a sampling profile -------------------------------------
+def py_spy() -> str | None:
+    """The py-spy binary (PyPI `py-spy`, in the bench extras), or None."""
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(VENV_BIN))
+    return found
+
+
+def profile_under_load(server: Server, lua: Path, *, seconds: float, connections: int, out: Path) -> dict[str, Any]:
+    """Sample the server with py-spy (100 Hz, every thread, idle samples dropped) while wrk drives it at
+    its max rate; return the rate reached and the profile's top frames (self and inclusive, per thread)."""
+    exe = py_spy()
+    if exe is None or server.proc is None:
+        return {"error": "py-spy not installed (pip install py-spy, or `make bench`)"}
+    pid = _server_pid(server.proc.pid)
+    spy = subprocess.Popen(["taskset", "-c", "1", exe, "record", "--pid", str(pid), "--rate", "100", "--duration",
+                            f"{seconds + 1:g}", "--format", "raw", "--threads", "--nonblocking", "--output", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    load = wrk(server, lua, duration=seconds, connections=connections)
+    _, err = spy.communicate(timeout=seconds + 30)
+    if not out.exists():
+        return {"error": f"py-spy wrote nothing: {err.decode(errors='replace')[-300:]}"}
+    return {"rps": load["rps"], **summarise_profile(out.read_text())}
+
+
+def lane_stats(server: Server) -> dict[str, float]:
+    """Batches of the scoring lane so far, from the server's /metrics: count, mean pupils, mean ms."""
+    base = server.url.split("/v1/", 1)[0]
+    try:
+        text = httpx.get(f"{base}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    values = {}
+    for line in text.splitlines():
+        for name in ("riskscore_score_batch_pupils_sum", "riskscore_score_batch_pupils_count",
+                     "riskscore_score_batch_seconds_sum"):
+            if line.startswith(name + " "):
+                values[name] = float(line.split()[1])
+    n = values.get("riskscore_score_batch_pupils_count", 0.0)
+    if not n:
+        return {}
+    return {"batches": n, "pupils_per_batch": values.get("riskscore_score_batch_pupils_sum", 0.0) / n,
+            "ms_per_batch": 1000 * values.get("riskscore_score_batch_seconds_sum", 0.0) / n}
+
+
+def _server_pid(pid: int) -> int:
+    """The Python process serving: `riskscore serve` runs uvicorn in-process (one worker), so it is pid."""
+    return pid
+
+
+def _frame_name(frame: str) -> str:
+    """'score (riskscore/api/routes/scores.py:120)' -> 'score (riskscore/api/routes/scores.py)'."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/src/", "lib/python3.11/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path})" if path else name
+
+
+#: where a frame's code lives -> the group it is counted under (first match wins)
+PROFILE_GROUPS = (("riskscore/", "riskscore"), ("pandas/", "pandas"), ("numpy/", "numpy"), ("pydantic", "pydantic"),
+                  ("sqlalchemy/", "sqlalchemy"), ("sqlite3/", "sqlite3"), ("psycopg", "psycopg"),
+                  ("fastapi/", "fastapi"), ("starlette/", "starlette"), ("uvicorn/", "uvicorn"),
+                  ("asyncio/", "asyncio"), ("json/", "json"), ("threading.py", "threading"), ("queue.py", "threading"))
+
+
+def _group_of(frame: str) -> str:
+    where = frame.partition(" (")[2]
+    return next((name for marker, name in PROFILE_GROUPS if marker in where), "other")
+
+
+def summarise_profile(raw: str, *, top: int = 15) -> dict[str, Any]:
+    """Collapsed stacks ('thread;frame;…;frame count' per line) -> shares of the samples: per thread,
+    per package and per function as the innermost frame (self time), and riskscore's own functions
+    anywhere on the stack (inclusive)."""
+    from collections import Counter
+
+    self_c: Counter[str] = Counter()
+    groups: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        thread, calls = frames[0], [_frame_name(f) for f in frames[1:]]
+        total += n
+        threads[" ".join(w for w in thread.split(" ") if not w.startswith(("(", "0x")))[:50]] += n
+        if calls:
+            self_c[calls[-1]] += n
+            groups[_group_of(calls[-1])] += n
+        for name in set(calls):
+            if "(riskscore/" in name and "(riskscore/cli.py" not in name and "(riskscore/commands/" not in name:
+                incl[name] += n
+    share = (lambda c, k=top: [(name, v / total) for name, v in c.most_common(k)]) if total else (lambda c, k=top: [])
+    return {"samples": total, "threads": share(threads), "groups": share(groups, 20), "self": share(self_c),
+            "inclusive": share(incl)}
+
+
+def profile_table(prof: dict[str, Any]) -> str:
+    if "error" in prof:
+        return f"(no profile: {prof['error']})"
+    parts = [f"{prof['samples']:,} samples at 100 Hz while wrk drove the server at {prof['rps']:,.0f} req/s "
+             "(idle samples dropped; a share is of all samples of all threads).", "",
+             table(["thread", "share"], [[k, f"{v:.0%}"] for k, v in prof["threads"]]), "",
+             table(["package of the innermost frame", "share"], [[k, f"{v:.1%}"] for k, v in prof["groups"]]), "",
+             table(["innermost frame (self time)", "share"], [[k, f"{v:.1%}"] for k, v in prof["self"]]), "",
+             table(["riskscore function anywhere on the stack (inclusive)", "share"], [[k, f"{v:.1%}"] for k, v in prof["inclusive"]])]
+    return "\n".join(parts)
+
+
 # --- main --------------------------------------------------------------------------------------------
 def build_servers(work: Path, bundle_dir: Path, models: dict[str, Path], features: list[str]) -> list[Server]:
     from riskscore.store.db import make_engine, migrate, session_factory
@@ -437,6 +552,34 @@ def check_answers(answers: dict[str, dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+def profile_only(args: argparse.Namespace) -> None:
+    """The riskscore server alone: a warm-up, its rate with wrk, and where its time goes (py-spy)."""
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        work = Path(tmp)
+        bundle_dir, _ = resolve_bundle(args.bundle, work)
+        from riskscore.model.bundle import ModelBundle
+
+        features = list(ModelBundle.load(bundle_dir).features)
+        models = {"signature": work / "model-signature", "nosignature": work / "model-nosignature"}
+        server = next(s for s in build_servers(work, bundle_dir, models, features) if s.name == "riskscore")
+        write_lua(work / "riskscore.lua", server)
+        try:
+            server.start()
+            server.wait_ready(args.startup_timeout)
+            wrk(server, work / "riskscore.lua", duration=max(args.warmup, 1.0), connections=args.connections)
+            rate = wrk(server, work / "riskscore.lua", duration=args.duration, connections=args.connections)
+            prof = profile_under_load(server, work / "riskscore.lua", seconds=args.profile or args.duration,
+                                      connections=args.connections, out=work / "profile.txt")
+            lane = lane_stats(server)
+        finally:
+            server.stop()
+    print(f"command: `{command_line()}`\n")
+    print(f"riskscore alone: {rate['rps']:,.0f} req/s with wrk ({args.connections} connections, {args.duration:g} s), "
+          f"p50 / p99 {rate['p50_us'] / 1000:.1f} / {rate['p99_us'] / 1000:.1f} ms, errors "
+          f"{rate['non2xx'] + rate['socket_errors']:.0f}; scoring lane since start: {lane}\n")
+    print(profile_table(prof))
+
+
 def _exit_on_sigterm(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -455,9 +598,16 @@ def main() -> None:
     parser.add_argument("--stage-calls", type=int, default=300, help="calls per step in the in-process breakdown")
     parser.add_argument("--json", help="write measurements and targets here")
     parser.add_argument("--stages-only", action="store_true", help="only the in-process step breakdown")
+    parser.add_argument("--profile", type=float, default=0.0,
+                        help="seconds of py-spy sampling of the riskscore server under wrk load (0: none)")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="only riskscore: its max rate with wrk and a py-spy profile (no MLflow)")
     args = parser.parse_args()
     if args.stages_only:
         stages_only(args)
+        return
+    if args.profile_only:
+        profile_only(args)
         return
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so `finally` stops the servers when run_all times out
     if shutil.which("wrk") is None or shutil.which("taskset") is None:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import Db
-from riskscore.errors import StoreError
+from riskscore.errors import DataError, StoreError
 from riskscore.service.writer import GroupWriter
 from riskscore.store.audit import verify_chain
 from riskscore.store.models import AuditEntry, Score
@@ -77,7 +77,7 @@ def test_a_bad_request_fails_alone(db: Db) -> None:
     for t in threads:
         t.join(60)
     assert all(outcome[f"g{i}"] == "ok" for i in range(8))
-    assert isinstance(outcome["bad"], StoreError | sa.exc.IntegrityError)
+    assert isinstance(outcome["bad"], StoreError | DataError | sa.exc.IntegrityError)  # refused, alone
     with db.sessions() as s:
         stored = set(s.scalars(sa.select(Score.student_id)))
         audited = set(s.scalars(sa.select(AuditEntry.resource)))

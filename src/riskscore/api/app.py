@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -216,6 +217,10 @@ def create_app(settings: Settings | None = None, *, bundle_loader: BundleLoader 
             await run_in_threadpool(state.reload, reason="startup")
         except RiskscoreError as exc:
             log.error("no model at startup; not ready", extra={"event": "model_missing", "error_type": type(exc).__name__})
+        # what start-up built (FastAPI, SQLAlchemy, pandas, the model) lives as long as the process: out of
+        # the collector's way. Measured (benchmarks/RESULTS.md): the full collections that scanned it all
+        # cost a request more than its scoring, and were the service's tail.
+        gc.freeze()
         poller = asyncio.create_task(_poll(state)) if settings.reload_poll_seconds > 0 else None
         try:
             yield
