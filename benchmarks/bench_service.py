@@ -664,6 +664,9 @@ def profile_only(args: argparse.Namespace) -> None:
             server.wait_ready(args.startup_timeout)
             wrk(server, work / "riskscore.lua", duration=max(args.warmup, 1.0), connections=args.connections)
             rate = wrk(server, work / "riskscore.lua", duration=args.duration, connections=args.connections)
+            (work / "riskscore.json").write_bytes(server.body)
+            half = openloop(server, work / "riskscore.json", rate=max(rate["rps"] / 2, 1.0),
+                            duration=args.latency_duration, warmup=args.latency_warmup)
             prof = profile_under_load(server, work / "riskscore.lua", seconds=args.profile or args.duration,
                                       connections=args.connections, out=work / "profile.txt")
             lane = lane_stats(server)
@@ -672,7 +675,9 @@ def profile_only(args: argparse.Namespace) -> None:
     print(f"command: `{command_line()}`\n")
     print(f"riskscore alone: {rate['rps']:,.0f} req/s with wrk ({args.connections} connections, {args.duration:g} s), "
           f"p50 / p99 {rate['p50_us'] / 1000:.1f} / {rate['p99_us'] / 1000:.1f} ms, errors "
-          f"{rate['non2xx'] + rate['socket_errors']:.0f}; scoring lane since start: {lane}\n")
+          f"{rate['non2xx'] + rate['socket_errors']:.0f}; at half that rate (open loop, {args.latency_duration:g} s): "
+          f"{half['achieved_rate']:,.0f} req/s, p50 / p99 {half['p50_ms']:.1f} / {half['p99_ms']:.1f} ms; "
+          f"scoring lane since start: {lane}\n")
     print(profile_table(prof))
 
 

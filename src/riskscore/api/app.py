@@ -250,6 +250,7 @@ def create_app(settings: Settings | None = None, *, bundle_loader: BundleLoader 
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
+            state.close_database()
             if state.engine is not None and engine is None:  # dispose only what we created
                 state.engine.dispose()
 
