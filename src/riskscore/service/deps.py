@@ -271,7 +271,8 @@ async def get_principal_inline(
         try:
             return get_principal(request, session, bearer, api_key)
         finally:
-            sessions.close()
+            for _ in sessions:  # runs the generator on to its end: it closes the session
+                pass
 
     return await run_in_threadpool(slow)
 

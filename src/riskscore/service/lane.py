@@ -85,7 +85,8 @@ class Lane(Generic[T]):
         self._waits, self._seen = 0, 0
         self._scheduled = None
         while self._pending:
-            batch, size = [], 0
+            batch: list[LaneJob[T]] = []
+            size = 0
             while self._pending and (not batch or size + self._pending[0].size <= self.max_items):
                 job = self._pending.pop(0)
                 batch.append(job)
