@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from riskscore.access import Place, Principal, Span, place_for, view_result
@@ -256,7 +256,7 @@ def lane_for(state: ServiceState) -> Lane[_Request]:
              responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 413: {"model": ErrorBody},
                         503: {"model": ErrorBody}})
 async def score(body: ScoreRequest, request: Request, state: StateDep, principal: FastPrincipalDep,
-                loaded: BundleDep) -> ScoreResponse:
+                loaded: BundleDep) -> Response:
     """Roles school, jeugdarts, leerplicht, rmc, each only for pupils in its scope (else 403 naming the
     positions; nothing is scored or stored). The service derives features and legal triggers (with
     their due dates, from the configured rules) from the events. Each result is stored
@@ -285,7 +285,10 @@ async def score(body: ScoreRequest, request: Request, state: StateDep, principal
     for r in results:
         state.metrics.scores.labels(band=str(r["band"])).inc()
     out = [ScoreResult.from_result(view_result(r, principal.role)) for r in results]
-    return ScoreResponse(results=out, model_version=loaded.bundle.version)
+    # serialised here, once: returned as a model, FastAPI would validate it a second time against
+    # response_model (which stays for the documentation) before serialising it
+    return Response(ScoreResponse(results=out, model_version=loaded.bundle.version).model_dump_json(),
+                    media_type="application/json")
 
 
 def _entry(request: Request, principal: Principal, purpose: str, resource: str, outcome: str) -> dict[str, Any]:
