@@ -208,17 +208,19 @@ def report(selected: list[Bench], *, quick: bool, total: float, command: str, ma
     return "\n".join(lines).rstrip() + "\n"
 
 
-KEPT_PREFIX = "## Scale"  # written from bench_scale.py runs (too long for make bench): carried over as they are
+#: sections run_all does not write, carried over as they are: bench_scale.py runs (too long for make bench) and
+#: the history of a round of work (profiles and A/B runs before the recorded run, what changed and why)
+KEPT_PREFIXES = ("## Scale", "## History")
 
 
 def kept_sections(path: Path) -> str:
-    """The sections of the old report that run_all does not produce (their title starts KEPT_PREFIX)."""
+    """The sections of the old report that run_all does not produce (their title starts with a KEPT_PREFIXES)."""
     if not path.exists():
         return ""
     text, out, keep = path.read_text(), [], False
     for line in text.splitlines():
         if line.startswith("## "):
-            keep = line.startswith(KEPT_PREFIX)
+            keep = line.startswith(KEPT_PREFIXES)
         if keep:
             out.append(line)
     return ("\n" + "\n".join(out).rstrip() + "\n") if out else ""
