@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import resource
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -143,6 +146,8 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=1_000_000)
     parser.add_argument("--as-of", default="2024-05-01")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--builds", type=int, default=3, help="timed builds (the median is the result)")
+    parser.add_argument("--json", help="write measurements and targets here")
     args = parser.parse_args()
     from riskscore import features, rules
     from riskscore.calendar import SchoolCalendar
@@ -157,6 +162,12 @@ def main() -> None:
     as_of = pd.Timestamp(args.as_of)
 
     m = measure_build(tables, as_of, cal)
+    builds = [m.build_s]
+    for _ in range(max(args.builds, 1) - 1):  # more builds on the same tables: the median is what counts
+        t0 = time.perf_counter()
+        features.build(tables, [as_of], calendar=cal)
+        builds.append(time.perf_counter() - t0)
+    build_s = statistics.median(builds)
 
     # breakdown (second pass, warm): where the time goes
     cfg = rules.RuleConfig()
@@ -180,7 +191,8 @@ def main() -> None:
     print(f"{'absence rows':>22} {len(tables['absences']):>14,}")
     print(f"{'events (all tables)':>22} {events:>14,}")
     print(f"{'generate s':>22} {t_gen:>14.1f}")
-    print(f"{'build s (total)':>22} {m.build_s:>14.2f}")
+    print(f"{'build s (median)':>22} {build_s:>14.2f}")
+    print(f"{'  builds s':>22} {' / '.join(f'{b:.2f}' for b in builds):>14}")
     print(f"{'  prepare s':>22} {t_prep:>14.1f}")
     print(f"{'  features+rules s':>22} {t_feat:>14.1f}")
     print(f"{'    of which rules s':>22} {t_rules:>14.1f}")
@@ -189,6 +201,20 @@ def main() -> None:
     print(f"{'peak RSS GiB (gen)':>22} {rss_gen:>14.2f}")
     print(f"{'peak RSS GiB (build)':>22} {m.peak_gib:>14.2f}")
     print(f"{'  (input held) GiB':>22} {m.held_gib:>14.2f}")
+    print(f"{'build adds GiB':>22} {m.peak_gib - m.held_gib:>14.2f}")
+    print(f"{'load average (1 min)':>22} {os.getloadavg()[0]:>14.2f}")
+    adds = m.peak_gib - m.held_gib
+    n = f"{args.students:,} pupils"
+    targets = [
+        {"name": f"features: {n}, one as-of date, ≤ 5 s", "goal": "≤ 5 s", "measured": f"{build_s:.2f} s",
+         "met": build_s <= 5.0, "detail": f"median of {len(builds)} builds: {' / '.join(f'{b:.2f}' for b in builds)} s"
+         + ("" if build_s <= 5.0 else f"; missed by {build_s - 5.0:.2f} s")},
+        {"name": f"features: {n}, the build adds ≤ 2 GiB", "goal": "≤ 2 GiB", "measured": f"{adds:.2f} GiB",
+         "met": adds <= 2.0, "detail": f"peak {m.peak_gib:.2f} GiB with the input ({m.held_gib:.2f} GiB) held"},
+    ]
+    if args.json:
+        Path(args.json).write_text(json.dumps({"benchmark": "features", "build_s": builds, "peak_gib": m.peak_gib,
+                                               "held_gib": m.held_gib, "targets": targets}, indent=2))
 
 
 if __name__ == "__main__":

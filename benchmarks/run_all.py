@@ -41,6 +41,8 @@ class Bench:
     full: list[str]
     quick: list[str]
     json_out: bool = True
+    #: the benchmark prints aligned plain text (kept in a code block), not markdown
+    plain: bool = False
     timeout: float = 900.0
     # filled by run()
     argv: list[str] = field(default_factory=list)
@@ -52,9 +54,11 @@ class Bench:
 
 
 def benches(bundle: str | None) -> list[Bench]:
-    service_full = ["--rounds", "3", "--duration", "8", "--latency-rounds", "2", "--latency-duration", "8"]
+    # --profile: py-spy attached under load, where the time goes (in the report)
+    service_full = ["--rounds", "3", "--duration", "8", "--latency-rounds", "2", "--latency-duration", "8", "--profile", "8"]
     service_quick = ["--rounds", "1", "--duration", "1", "--latency-rounds", "1", "--latency-duration", "0.5",
-                     "--latency-warmup", "0.2", "--warmup", "0", "--stage-calls", "20"]
+                     "--latency-warmup", "0.2", "--warmup", "0", "--stage-calls", "20", "--bulk", "3", "--postgres-url", "",
+                     "--bulk-requests", "1"]
     if bundle:
         service_full += ["--bundle", bundle]
         service_quick += ["--bundle", bundle]
@@ -64,7 +68,7 @@ def benches(bundle: str | None) -> list[Bench]:
                "--contrib-rows", "2000", "--shap-rows", "100"]),
         Bench("service", "Service: one student per request over HTTP", "bench_service.py", service_full, service_quick),
         Bench("features", "Feature table: 1,000,000 students, one as-of date", "bench_features.py",
-              ["--students", "1000000"], ["--students", "5000"], json_out=False),
+              ["--students", "1000000"], ["--students", "5000", "--builds", "1"], plain=True),
         Bench("training", "Training: 500,000 student-years", "bench_training.py",
               ["--students", "100000", "--years", "5"], ["--students", "1000", "--years", "3"]),
         Bench("import", "Import: one school year of absence exports, 20,000-pupil mbo college", "bench_import.py",
@@ -109,6 +113,9 @@ def versions() -> list[tuple[str, str]]:
     else:
         out.append(("wrk", "not installed"))
     out.append(("wrk2", shutil.which("wrk2") or "not installed"))
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(PY).parent))
+    out.append(("py-spy", subprocess.run([spy, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+                if spy else "not installed"))
     return out
 
 
@@ -164,7 +171,7 @@ def section_body(b: Bench) -> str:
         tail = (b.stderr or b.stdout)[-2500:]
         return (f"**FAILED** (exit {b.returncode}) — command: `{shlex.join(b.argv)}`\n\n```\n{tail}\n```\n")
     text = b.stdout.strip()
-    if b.json_out:
+    if not b.plain:
         return text + "\n"
     first, _, rest = text.partition("\n")  # plain-text output: keep its columns
     cmd = first.removeprefix("command: ").strip()
@@ -192,7 +199,7 @@ def report(selected: list[Bench], *, quick: bool, total: float, command: str, ma
         for t in targets or []:
             lines.append(f"| {b.name} | {t['name']} | {t['goal']} | {t['measured']} | "
                          f"{'yes' if t['met'] else '**NO**'} | {t['detail']} |")
-    lines += ["", "Features and training have no target; their times and peak memory are in their sections.", ""]
+    lines += ["", "Training has no target; its times and peak memory are in its section.", ""]
     lines += ["## Commands", "", "```"]
     lines += [f"{shlex.join(b.argv)}    # {b.seconds:.0f} s, exit {b.returncode}" for b in selected]
     lines += ["```", ""]
@@ -201,17 +208,19 @@ def report(selected: list[Bench], *, quick: bool, total: float, command: str, ma
     return "\n".join(lines).rstrip() + "\n"
 
 
-KEPT_PREFIX = "## Scale"  # written from bench_scale.py runs (too long for make bench): carried over as they are
+#: sections run_all does not write, carried over as they are: bench_scale.py runs (too long for make bench) and
+#: the history of a round of work (profiles and A/B runs before the recorded run, what changed and why)
+KEPT_PREFIXES = ("## Scale", "## History")
 
 
 def kept_sections(path: Path) -> str:
-    """The sections of the old report that run_all does not produce (their title starts KEPT_PREFIX)."""
+    """The sections of the old report that run_all does not produce (their title starts with a KEPT_PREFIXES)."""
     if not path.exists():
         return ""
     text, out, keep = path.read_text(), [], False
     for line in text.splitlines():
         if line.startswith("## "):
-            keep = line.startswith(KEPT_PREFIX)
+            keep = line.startswith(KEPT_PREFIXES)
         if keep:
             out.append(line)
     return ("\n" + "\n".join(out).rstrip() + "\n") if out else ""

@@ -36,9 +36,11 @@ def test_run_all_quick_writes_every_section(tmp_path: Path) -> None:
     assert "Smoke run (`--quick`)" in text  # never mistaken for real numbers
     # every benchmark states its command, and each target row says yes or NO
     assert text.count("command: `") >= 4
-    targets = [line for line in text.splitlines() if line.startswith("| batch |") or line.startswith("| service |")]
-    assert len(targets) == 7 and all(re.search(r"\| (yes|\*\*NO\*\*) \|", t) for t in targets)
+    targets = [line for line in text.splitlines() if line.startswith(("| batch |", "| service |", "| features |"))]
+    # batch 3; service (SQLite) 4: the rate vs MLflow, the half-rate p99, server time, one bulk size; features 2
+    assert len(targets) == 9 and all(re.search(r"\| (yes|\*\*NO\*\*) \|", t) for t in targets), targets
     # the tables carry numbers, not placeholders
     assert re.search(r"\| compiled tables: bundle\.score.* \| \d+ ms \|", text)
-    assert re.search(r"\| riskscore \(POST /v1/scores.* \| [\d,]+ \|", text)
+    assert re.search(r"\| riskscore on SQLite \(POST /v1/scores.* \| [\d,]+ \|", text)
+    assert re.search(r"\| 3 \| [\d,]+ ms \(0\.0 MB body\) \| [\d,]+ \|", text)  # the bulk push's row
     assert "| python | 3.11" in text and "| lightgbm |" in text and "CPU model" in text

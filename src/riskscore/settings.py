@@ -78,7 +78,8 @@ class Settings(BaseSettings):
                                     description="Failed API keys per client address (or key id) within 15 minutes "
                                                 "before further failures are refused with 429.")
     max_batch: int = Field(1000, ge=1, le=100_000, description="Most pupils per POST /v1/scores request.")
-    max_body_bytes: int = Field(2_000_000, ge=1024)
+    max_body_bytes: int = Field(20_000_000, ge=1024, description="Largest request body in bytes: a pupil with a "
+                                "school year of events is about 13 kB, so max_batch pupils fit.")
     reload_poll_seconds: float = Field(0.0, ge=0, description="0 disables polling the registry.")
     import_max_age_days: dict[str, int] = Field(
         default_factory=lambda: {"absences": 8},

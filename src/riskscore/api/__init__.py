@@ -1,8 +1,8 @@
 """The HTTP service. `create_app(settings=None, *, bundle_loader=None, engine=None)` builds it;
-`uvicorn --factory riskscore.api:create_app` or `riskscore serve` runs it."""
+`riskscore serve` (or `uvicorn --factory riskscore.api:create_serving_app`) runs it."""
 
 from __future__ import annotations
 
-from riskscore.api.app import create_app
+from riskscore.api.app import create_app, create_serving_app
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_serving_app"]

@@ -10,7 +10,7 @@ import typer
 
 from riskscore.settings import Settings, get_settings
 
-FACTORY = "riskscore.api:create_app"
+FACTORY = "riskscore.api:create_serving_app"
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: pupils per batch of the scoring lane (service/lane.py)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1000, 10_000)
 
 
 class ApiMetrics:
@@ -20,6 +22,11 @@ class ApiMetrics:
                                 ["route", "method", "status"], registry=self.registry)
         self.latency = Histogram("riskscore_http_request_duration_seconds", "Request latency by route template.",
                                  ["route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.lane_batches = Histogram("riskscore_score_batch_pupils",
+                                      "Pupils per batch of the scoring lane (requests that arrived together).",
+                                      buckets=BATCH_BUCKETS, registry=self.registry)
+        self.lane_seconds = Histogram("riskscore_score_batch_seconds", "Seconds per batch of the scoring lane.",
+                                      buckets=LATENCY_BUCKETS, registry=self.registry)
         self.scores = Counter("riskscore_scores_total", "Students scored, by band.", ["band"], registry=self.registry)
         self.model_info = Gauge("riskscore_model_info", "The model version serving (value 1).", ["version"],
                                 registry=self.registry)

@@ -116,6 +116,8 @@ class ServiceState:
     #: Default: the import ledger of the data folder (`riskscore import`), the same source as `riskscore score`.
     incomplete_hook: Callable[[Session], frozenset[str]] | None = None
     _ledger_cache: tuple[float, dt.date, dict[str, dict[str, str]]] | None = None
+    #: stops the background WAL checkpoints (SQLite, an engine of our own): store.db.background_checkpoints
+    _stop_checkpoints: Callable[[], None] | None = None
 
     def incomplete_schools(self, session: Session) -> frozenset[str]:
         """Schools the import ledger flags (volume, join and freshness checks)."""
@@ -215,11 +217,19 @@ class ServiceState:
     # --- the database ----------------------------------------------------------------------------
     def open_database(self, engine: Engine | None) -> None:
         """Create the engine and migrate; a database that is down now is retried by /readyz."""
-        from riskscore.store.db import make_engine, session_factory
+        from riskscore.store.db import background_checkpoints, make_engine, session_factory
 
         self.engine = engine or make_engine(self.settings.resolved_database_url())
         self.sessions = session_factory(self.engine)
         self.ensure_migrated()
+        if engine is None:  # our own engine: no request waits for a WAL checkpoint (SQLite)
+            self._stop_checkpoints = background_checkpoints(self.engine)
+
+    def close_database(self) -> None:
+        """Stop the background checkpoints (the lifespan's end); the caller disposes the engine."""
+        if self._stop_checkpoints is not None:
+            self._stop_checkpoints()
+            self._stop_checkpoints = None
 
     def ensure_migrated(self) -> bool:
         from riskscore.store.db import migrate

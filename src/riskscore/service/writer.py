@@ -10,6 +10,8 @@ request by request, so one bad request never fails its neighbours.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Mapping, Sequence
@@ -34,6 +36,24 @@ class _Job:
     audit: Sequence[Mapping[str, Any]]
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    #: set for submit_async: the event loop waiting, and its future (resolved from the writer thread)
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[None] | None = None
+
+    def finish(self) -> None:
+        self.done.set()
+        if self.loop is not None and self.future is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                self.loop.call_soon_threadsafe(_resolve, self.future, self.error)
+
+
+def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():  # the waiter timed out or was cancelled
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 class GroupWriter:
@@ -51,16 +71,55 @@ class GroupWriter:
     def submit(self, scores: Sequence[Mapping[str, Any] | Any], audit: Sequence[Mapping[str, Any]]) -> None:
         """Store results (scoring.ScoredStudent or its to_dict()) and their audit entries; blocks until
         committed, or raises."""
-        from riskscore.store.audit import check_entries
-
-        rows = [s if isinstance(s, Mapping) else s.to_dict() for s in scores]
-        job = _Job(scores=rows, audit=check_entries(audit))  # bad entries fail here, alone
+        job = self._job(scores, audit)
         self._queue.put(job)
         self._ensure_thread()
         if not job.done.wait(self._timeout):
             raise StoreError(MSG_TIMEOUT)
         if job.error is not None:
             raise job.error
+
+    async def submit_async(self, scores: Sequence[Mapping[str, Any] | Any], audit: Sequence[Mapping[str, Any]]) -> None:
+        """submit() for a coroutine: returns once committed (or raises), without holding a thread while
+        the commit runs, so the event loop scores the next requests meanwhile. Acknowledged still means
+        durable: the caller answers only after this returns."""
+        job = self._job(scores, audit)
+        job.loop = asyncio.get_running_loop()
+        job.future = job.loop.create_future()
+        self._queue.put(job)
+        self._ensure_thread()
+        try:
+            await asyncio.wait_for(job.future, self._timeout)
+        except TimeoutError:
+            raise StoreError(MSG_TIMEOUT) from None
+
+    def write_here(self, parts: Sequence[tuple[Sequence[Mapping[str, Any] | Any], Sequence[Mapping[str, Any]]]]
+                   ) -> list[BaseException | None]:
+        """Commit several (scores, audit entries) parts in the calling thread: one transaction, or each part
+        alone when that fails; returns each part's error (None = committed). For a caller that already
+        does its work in one place (the scoring lane, service/lane.py): a commit handed to another thread
+        waits for that thread's turn on the GIL while the caller computes, which made every write of a
+        busy service wait many switch intervals."""
+        jobs: list[_Job] = []
+        errors: list[BaseException | None] = []
+        for scores, audit in parts:
+            try:
+                jobs.append(self._job(scores, audit))
+                errors.append(None)
+            except Exception as exc:  # a bad audit entry fails its own part, before anything is written
+                jobs.append(_Job(scores=[], audit=[], error=exc))
+                errors.append(exc)
+        todo = [job for job in jobs if job.error is None]
+        if todo:
+            self._write(todo)
+        return [job.error for job in jobs]
+
+    @staticmethod
+    def _job(scores: Sequence[Mapping[str, Any] | Any], audit: Sequence[Mapping[str, Any]]) -> _Job:
+        from riskscore.store.audit import check_entries
+
+        rows = [s if isinstance(s, Mapping) else s.to_dict() for s in scores]
+        return _Job(scores=rows, audit=check_entries(audit))  # bad entries fail here, alone
 
     # --- the writer thread -----------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -103,7 +162,7 @@ class GroupWriter:
             self.batches += 1
             self.jobs += len(jobs)
             for job in jobs:
-                job.done.set()
+                job.finish()
 
     def _commit(self, jobs: list[_Job]) -> None:
         import sqlalchemy as sa

@@ -74,6 +74,51 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return sa.create_engine(sa_url, echo=echo, pool_pre_ping=True, future=True, connect_args=connect_args)
 
 
+#: seconds between the service's background WAL checkpoints (SQLite)
+CHECKPOINT_SECONDS = 1.0
+
+
+def background_checkpoints(engine: Engine, *, every: float = CHECKPOINT_SECONDS) -> Callable[[], None] | None:
+    """SQLite: the engine's connections stop checkpointing the write-ahead log themselves
+    (wal_autocheckpoint=0) and one background thread does it every ``every`` seconds
+    (``PRAGMA wal_checkpoint(PASSIVE)``: it never blocks a writer or a reader). Returns the function that
+    stops the thread; None for other databases (PostgreSQL checkpoints on its own).
+
+    Why (the service's tail, benchmarks/RESULTS.md): by default the connection whose commit fills the
+    log past 1,000 pages copies it into the database file and syncs it, inside that commit — a stall of
+    tens of milliseconds for whichever request was unlucky, every few seconds under load. The copy
+    still happens, as often, on a thread that no request waits for (SQLite does the I/O without the GIL)."""
+    import threading
+
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    if engine.dialect.name != "sqlite" or (engine.url.database or ":memory:") == ":memory:":
+        return None
+
+    @event.listens_for(engine, "connect")
+    def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("PRAGMA wal_autocheckpoint = 0")
+        finally:
+            cur.close()
+
+    engine.dispose()  # connections opened before (the migration's) come back with the pragma
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every):
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except sa.exc.SQLAlchemyError:
+                continue  # busy or gone for a moment: the next round tries again
+
+    threading.Thread(target=run, name="riskscore-wal-checkpoint", daemon=True).start()
+    return stop.set
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions keep loaded attributes after commit so returned rows stay readable."""
     from sqlalchemy.orm import sessionmaker
