@@ -43,9 +43,11 @@ lint: install  ## ruff, mypy and the architecture contract (import-linter, in py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: install  ## all benchmarks; rewrites benchmarks/RESULTS.md
+bench: install  ## all benchmarks (riskscore on SQLite and, as root or with RISKSCORE_BENCH_POSTGRES_URL, PostgreSQL); rewrites benchmarks/RESULTS.md
 	$(BIN)/pip install -q -e ".[dev,bench]"
-	$(BIN)/python benchmarks/run_all.py
+	if [ -z "$${RISKSCORE_BENCH_POSTGRES_URL:-}" ] && [ "$$(id -u)" = 0 ]; then \
+	  RISKSCORE_BENCH_POSTGRES_URL=$$(bash scripts/start-postgres.sh riskscore_bench --fresh) && export RISKSCORE_BENCH_POSTGRES_URL; fi; \
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 soak: install  ## longer fuzzing and load runs
 	RISKSCORE_SOAK=1 $(BIN)/pytest -q -p no:cacheprovider -m "soak or e2e" tests/test_load.py tests/test_fuzz.py
