@@ -109,6 +109,11 @@ def test_definitive_outranks_provisional_in_any_order(tmp_path: Path) -> None:
     run_import(tmp_path / "NRSP2023DI27GZ.csv", kind="duo", out=out, key=KEY)
     summary = run_import(src, kind="duo", out=out, key=KEY)
     assert summary.files[0].stats.kept_better >= 1 and summary.files[0].stats.replaced == 0
+    # the 'rejected' bucket says why: the summary (CLI and --json) lists the rows a definitive file holds
+    assert summary.files[0].reasons() == {
+        "a definitive DUO file already holds this pupil (a provisional row never replaces it)":
+            summary.files[0].stats.kept_better}
+    assert summary.files[0].buckets()["rejected"] == sum(summary.files[0].reasons().values())
     students = pd.read_parquet(out / "students.parquet").set_index("student_id")
     assert students.loc[d["student_id"].iloc[0], "level"] == "mbo-4"
 

@@ -106,7 +106,7 @@ def _print_summary(summary: Any, as_json: bool) -> None:
             "kind": summary.kind, "out": str(summary.out), "tables": summary.tables, "notes": summary.notes,
             "demo_key": summary.demo_key, "join": summary.join,
             "files": [{"file": f.file, "school_id": f.school_id, "status": f.status, "rows": f.rows,
-                       **f.buckets(), "rejected_reasons": f.rejected_reasons, "blank_rows": f.blank_rows,
+                       **f.buckets(), "rejected_reasons": f.reasons(), "blank_rows": f.blank_rows,
                        "encoding": f.encoding, "dropped_columns": f.dropped_columns, "notes": f.notes,
                        "volume": f.volume} for f in summary.files],
         }, default=str))
@@ -123,7 +123,7 @@ def _print_summary(summary: Any, as_json: bool) -> None:
         if f.blank_rows:
             line += f" · {f.blank_rows:,} empty rows skipped"
         typer.echo(line + f"  [{f.encoding}]")
-        for reason, n in f.rejected_reasons.items():
+        for reason, n in f.reasons().items():
             typer.echo(f"  rejected {n:,}: {reason}")
         if f.dropped_columns:
             typer.echo(f"  columns dropped at the door: {', '.join(f.dropped_columns)}")

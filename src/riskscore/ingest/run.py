@@ -75,6 +75,11 @@ class FileResult:
         """Rows read that are in no bucket (0 unless the importer has a bug)."""
         return self.rows - sum(self.buckets().values()) if self.status == "imported" else 0
 
+    def reasons(self) -> dict[str, int]:
+        """Why rows were rejected, with counts: the file's own refusals and the provisional DUO rows a
+        definitive file already holds (together they make the 'rejected' bucket)."""
+        return _reasons(self)
+
     def reject(self, reason: str, n: int) -> None:
         if n:
             self.rejected += n
