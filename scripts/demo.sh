@@ -90,8 +90,9 @@ for spec in "school school:$school Mentor" "jeugdarts rmc_region:$region Jeugdar
   printf '%-11s %-28s demo person "%s"; API key in %s\n' "$1" "$2" "$name" "$KEYS"
 done
 
-# a mentor narrowed to one class of that school (mentor groups): sees only that class's pupils
-group=$($BIN/python -c "import pandas as pd; s=pd.read_parquet('$DATA/students.parquet'); s=s[(s.school_year==s.school_year.max())&(s.school_id=='$school')]; print(s.mentor_group.value_counts().index[0] if 'mentor_group' in s.columns and s.mentor_group.notna().any() else '')")
+# a mentor narrowed to one class of that school (mentor groups): sees only that class's pupils — the class
+# with the most open cases of the school today, so the demo's mentor finds pupils on the list
+group=$($BIN/python scripts/demo_group.py "$school")
 if [ -n "$group" ]; then
   name="Demo Mentor $group (school:$school)"
   if ! grep -qF "$name" <<<"$existing"; then

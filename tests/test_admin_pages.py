@@ -281,3 +281,25 @@ def test_users_cli_add_list_deactivate(env: dict[str, Any], monkeypatch: pytest.
     r = runner.invoke(cli_app, ["users", "add", "--name", "Demo", "--role", "admin", "--scope", "all", "--demo", *db])
     assert r.exit_code != 0 and "demo" in str(r.exception or r.output).lower()
     assert runner.invoke(cli_app, ["users", "deactivate", "0123456789ab", *db]).exit_code != 0
+
+
+@pytest.mark.parametrize("role,scope_kind,scope,landing", [
+    ("admin", "all", None, "/admin"), ("data_team", "all", None, "/monitoring"),
+    ("school", "school", ["01AB"], "/worklist"), ("leerplicht", "municipality", ["GM0363"], "/worklist"),
+    ("jeugdarts", "rmc_region", ["RMC01"], "/worklist"), ("rmc", "rmc_region", ["RMC01"], "/worklist")])
+def test_each_role_lands_on_a_page_it_may_see(env: dict[str, Any], role: str, scope_kind: str,
+                                              scope: list[str] | None, landing: str) -> None:
+    """Signing in without a 'next' lands where the role works — never on a page that refuses it (admin sees
+    no pupil, so its home is the administration pages, not the worklist)."""
+    user = create_user(env["session"], display_name=f"Demo {role} {secrets.token_hex(2)}", role=role,
+                       scope_kind=scope_kind, scope_values=scope or (), demo=True)
+    app = create_app(Settings(home=env["home"], database_url=env["url"], bundle_path=env["bundle"],
+                              demo_mode_not_for_real_pupils=True, log_level="WARNING"))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        token = csrf_of(c.get("/login").text)
+        r = c.post("/login/demo", data={"user_id": user.id, "csrf_token": token}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == landing
+        page = c.get(landing)
+        assert page.status_code == 200, (role, page.status_code)
+        assert c.get("/", follow_redirects=False).headers["location"] == landing
+        assert ('href="/worklist"' in page.text) == (landing == "/worklist")

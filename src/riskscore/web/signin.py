@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-WORKLIST_ROLES = STUDENT_ROLES | {"admin"}
 CLIENT_NAME = "idp"
 FLOW_KEY = "oidc"
 PURPOSE_SIGN_IN = "aanmelden"
@@ -85,7 +84,11 @@ def signin_state_from(settings: Settings) -> SignInState:
 
 
 def home_for(principal: Principal) -> str:
-    return "/worklist" if principal.role in WORKLIST_ROLES else "/monitoring"
+    """Where a person lands after signing in: the worklist for the roles that review pupils, the
+    administration pages for admin (who sees no pupil), monitoring for the data team."""
+    if principal.role in STUDENT_ROLES:
+        return "/worklist"
+    return "/admin" if principal.role == "admin" else "/monitoring"
 
 
 def safe_next(target: str | None) -> str | None:
