@@ -307,6 +307,10 @@ def walk_reviewer(chromium: Any, site: dict[str, Any], axe_source: str, role: st
 
     # contact and outcome in one save
     form = page.locator("form.review").first
+    # the note's help says who reads it: the jeugdarts' own notes stay with the youth doctors
+    note_help = form.locator("p.help[id$='-note-help']").inner_text()
+    assert ("Alleen jeugdartsen" in note_help) is (role == "jeugdarts"), note_help
+    assert ("geen medische details" in note_help) is (role != "jeugdarts"), note_help
     options = form.get_by_label("Nieuwe status").locator("option").all_inner_texts()
     outcomes = form.get_by_label("Uitkomst", exact=True).locator("option").all_inner_texts()
     # each role's own outcomes (review.plans.OUTCOMES_BY_ROLE): only the school reports to leerplicht

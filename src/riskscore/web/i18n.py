@@ -194,6 +194,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "field_note": ("Notitie", "Note"),
     "note_help": ("Zet hier geen medische details in; die horen bij de jeugdarts.",
                   "Do not put medical details here; they belong with the youth doctor."),
+    "note_help_jeugdarts": ("Alleen jeugdartsen van uw team lezen deze notitie; school, leerplicht en RMC zien hem niet.",
+                            "Only youth doctors of your team read this note; the school, attendance officer and RMC "
+                            "do not see it."),
     "save": ("Opslaan", "Save"),
     "saved": ("Opgeslagen.", "Saved."),
     "err_nothing": ("Kies een nieuwe status of een uitkomst, of schrijf een notitie.",
