@@ -6,29 +6,15 @@ from typing import Annotated
 
 import typer
 
+from riskscore.commands.store_options import DbOption, open_store
+
 keys_app = typer.Typer(help="Create, list and revoke API keys (only their sha256 is stored).", no_args_is_help=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL (default: RISKSCORE_DATABASE_URL or <home>/riskscore.db)."),
-]
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
 
-
-def _session(database_url: str | None):  # type: ignore[no-untyped-def]
-    """Open a session on a migrated database; the URL comes from the option or the settings."""
-    from riskscore.store.db import make_engine, migrate, session_factory
-
-    if database_url is None:
-        from riskscore.settings import get_settings
-
-        database_url = get_settings().resolved_database_url()
-    engine = make_engine(database_url)
-    migrate(engine)
-    return engine, session_factory(engine)()
 
 
 @keys_app.command("create")
@@ -45,7 +31,7 @@ def create(
     kind, values = parse_scope(scope)  # validated before the database is touched
     from riskscore.store.keys import create_key
 
-    engine, session = _session(database_url)
+    engine, session = open_store(database_url)
     try:
         key_id, plaintext = create_key(session, role, kind, values, label)
     finally:
@@ -61,7 +47,7 @@ def list_(database_url: DbOption = None) -> None:
     """List keys (id, role, scope, label, created, revoked) — never the keys themselves."""
     from riskscore.store.keys import list_keys
 
-    engine, session = _session(database_url)
+    engine, session = open_store(database_url)
     try:
         rows = list_keys(session)
     finally:
@@ -84,7 +70,7 @@ def revoke(
     """Revoke a key at once; requests with it are refused from now on."""
     from riskscore.store.keys import revoke_key
 
-    engine, session = _session(database_url)
+    engine, session = open_store(database_url)
     try:
         revoke_key(session, key_id)
     finally:

@@ -10,13 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from riskscore.commands.store_options import DbOption, open_store
+
 privacy_app = typer.Typer(help="A pupil's rights: see the file (inzage), object, erase; and retention.",
                           no_args_is_help=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL (default: RISKSCORE_DATABASE_URL or <home>/riskscore.db)."),
-]
 StudentOption = Annotated[str, typer.Option("--student", help="The pupil's pseudonymous student id.")]
 ConfigOption = Annotated[
     Path, typer.Option("--config", help="Privacy settings (retention periods, contact text).")
@@ -35,17 +33,6 @@ def _actor() -> str:
     except (KeyError, OSError):
         return "cli:unknown"
 
-
-def _open(database_url: str | None):  # type: ignore[no-untyped-def]
-    from riskscore.store.db import make_engine, migrate, session_factory
-
-    if database_url is None:
-        from riskscore.settings import get_settings
-
-        database_url = get_settings().resolved_database_url()
-    engine = make_engine(database_url)
-    migrate(engine)
-    return engine, session_factory(engine)()
 
 
 def _check_id(student_id: str) -> str:
@@ -75,7 +62,7 @@ def export(
 
     sid = _check_id(student)
     contact = load_contact(config)
-    engine, session = _open(database_url)
+    engine, session = open_store(database_url)
     try:
         data = dossier(session, sid, rule_sources={k: r.source for k, r in RULES.items()})
         append_audit(session, actor=_actor(), role="admin", action="privacy.export", resource=f"student:{sid}",
@@ -108,7 +95,7 @@ def object_(
     from riskscore.store.privacy import set_objection
 
     sid = _check_id(student)
-    engine, session = _open(database_url)
+    engine, session = open_store(database_url)
     try:
         row = set_objection(session, sid, reason=reason, actor=_actor(), role="admin")
     finally:
@@ -124,7 +111,7 @@ def withdraw(student: StudentOption, database_url: DbOption = None) -> None:
     from riskscore.store.privacy import withdraw_objection
 
     sid = _check_id(student)
-    engine, session = _open(database_url)
+    engine, session = open_store(database_url)
     try:
         withdraw_objection(session, sid, actor=_actor(), role="admin")
     finally:
@@ -155,7 +142,7 @@ def erase(
     if not yes:
         typer.confirm(f"erase everything about {sid}? this cannot be undone", abort=True)
     stores = registry(get_settings().erasure_roots())
-    engine, session = _open(database_url)
+    engine, session = open_store(database_url)
     try:
         report = erase_student(session, sid, reason=reason, actor=_actor(), role="admin", stores=stores)
     finally:
@@ -192,7 +179,7 @@ def retain(
     from riskscore.store.retention import retain as do_retain
 
     cfg = RetentionConfig.from_yaml(config) if config.is_file() else RetentionConfig()
-    engine, session = _open(database_url)
+    engine, session = open_store(database_url)
     try:
         result: dict[str, Any] = do_retain(session, cfg, actor=_actor(), runs_dir=get_settings().home / "runs",
                                            dry_run=dry_run)

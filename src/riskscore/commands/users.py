@@ -7,12 +7,10 @@ from typing import Annotated
 
 import typer
 
+from riskscore.commands.store_options import DbOption, open_store
+
 users_app = typer.Typer(help="People who may sign in on the web: role and scope per person.", no_args_is_help=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL (default: RISKSCORE_DATABASE_URL or <home>/riskscore.db)."),
-]
 MSG_DEMO_ONLY = ("--demo people sign in without an identity provider: only with "
                  "RISKSCORE_DEMO_MODE_NOT_FOR_REAL_PUPILS=1 (synthetic pupils)")
 
@@ -20,18 +18,6 @@ MSG_DEMO_ONLY = ("--demo people sign in without an identity provider: only with 
 def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
 
-
-def _session(database_url: str | None):  # type: ignore[no-untyped-def]
-    """Open a session on a migrated database; the URL comes from the option or the settings."""
-    from riskscore.store.db import make_engine, migrate, session_factory
-
-    if database_url is None:
-        from riskscore.settings import get_settings
-
-        database_url = get_settings().resolved_database_url()
-    engine = make_engine(database_url)
-    migrate(engine)
-    return engine, session_factory(engine)()
 
 
 def _scope_text(kind: str, values: list[str]) -> str:
@@ -64,7 +50,7 @@ def add(
         raise ConfigError("--issuer and --subject go together")
     from riskscore.store.users import create_user
 
-    engine, session = _session(database_url)
+    engine, session = open_store(database_url)
     try:
         user = create_user(session, display_name=name, email=email, role=role, scope_kind=kind, scope_values=values,
                            groups=parse_groups(groups), issuer=issuer, subject=subject, demo=demo)
@@ -79,7 +65,7 @@ def list_(database_url: DbOption = None) -> None:
     """People: id, name, e-mail, role, scope, groups, bound or not, active or not."""
     from riskscore.store.users import list_users
 
-    engine, session = _session(database_url)
+    engine, session = open_store(database_url)
     try:
         rows = list_users(session)
     finally:
@@ -103,7 +89,7 @@ def deactivate(
     """Deactivate a person: their web sessions end at once and they cannot sign in again."""
     from riskscore.store.users import get_user, set_active
 
-    engine, session = _session(database_url)
+    engine, session = open_store(database_url)
     try:
         get_user(session, user_id)
         set_active(session, user_id, False)
@@ -121,7 +107,7 @@ def activate(
     """Let a deactivated person sign in again."""
     from riskscore.store.users import get_user, set_active
 
-    engine, session = _session(database_url)
+    engine, session = open_store(database_url)
     try:
         get_user(session, user_id)
         set_active(session, user_id, True)
