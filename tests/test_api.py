@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from riskscore.access import HEALTH_REDACTED_NL
 from riskscore.api import create_app
 from riskscore.api.schemas import NOTICE_EN, NOTICE_NL
+from riskscore.clock import today as school_today
 from riskscore.contracts import FEATURES
 from riskscore.model.bundle import ModelBundle
 from riskscore.settings import Settings
@@ -279,7 +280,7 @@ def test_403_for_roles_without_student_access_and_out_of_scope_batches(env: dict
         ({"sick_reports": [{"start_date": "2025-02-03", "end_date": "2025-02-01"}]}, "sick_reports"),
         ({"student__birth_date": "2023-01-01"}, "students"),  # age 2 at as_of
         ({"student__level": "mbo-9"}, "level"),
-        ({"as_of": (dt.date.today() + dt.timedelta(days=30)).isoformat()}, "as_of"),
+        ({"as_of": (school_today() + dt.timedelta(days=30)).isoformat()}, "as_of"),
         ({"triggers": ["leerplicht_16h_4w"]}, "triggers"),  # a caller can no longer assert a trigger
         ({"triggers": []}, "triggers"),
         ({"student__municipality": "Amsterdam"}, "municipality"),

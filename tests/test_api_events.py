@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from conftest import sign_in_person
 from riskscore.api import create_app
 from riskscore.api.schemas import MAX_ABSENCES, MSG_NO_TRIGGERS, StudentEvents
+from riskscore.clock import today as school_today
 from riskscore.settings import Settings
 from riskscore.store.db import make_engine, migrate, session_factory
 from riskscore.store.keys import create_key
@@ -230,7 +231,7 @@ def test_rescore_from_stored_events_as_of_today(env: dict[str, Any]) -> None:
 
     c = env["client"]
     headers = {"Authorization": f"Bearer {env['keys']['school_a']}"}
-    today = dt.date.today()
+    today = school_today()
     body = student_events("RS-1", as_of=today.isoformat(), absence_hours=30, sick_days=0)
     home = env["app"].state.riskscore.settings.home
     assert c.get("/v1/students/RS-1/score?rescore=true", headers=headers).status_code == 404  # never scored

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from riskscore.clock import today as school_today
 from riskscore.errors import DataError
 from riskscore.ingest.ledger import incomplete_schools, read_ledger
 from riskscore.ingest.profiles import load_school
@@ -221,7 +222,7 @@ def test_chain_duo_and_three_exports_reach_a_scored_worklist(tmp_path: Path) -> 
     unknown = [r for r in rows if r[1] == "unknown"]
     assert {r[0] for r in unknown} == {"27GZ"} and all(r[2] is None for r in unknown)
     assert all(r[2] is not None for r in rows if r[0] == "24ZZ")
-    assert dt.date(2023, 9, 15) < dt.date.today()
+    assert dt.date(2023, 9, 15) < school_today()
 
 
 def test_absence_features_are_unknown_without_school_data_and_known_with_it(tmp_path: Path) -> None:

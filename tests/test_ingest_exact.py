@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from riskscore import datasets, features
+from riskscore.clock import today as school_today
 from riskscore.errors import ConfigError, ContractError, DataError
 from riskscore.ingest.ledger import incomplete_reasons, incomplete_schools, ledger_path, read_ledger
 from riskscore.ingest.profiles import load_school
@@ -191,7 +192,7 @@ def test_a_school_without_a_fresh_absence_import_is_incomplete(tmp_path: Path) -
     run_import(SCHOOLS / "magister_absences.csv", kind="absences", out=tmp_path, key=KEY, profile="magister",
                school=SCHOOLS / "27GZ-magister.yaml")
     _age_ledger(tmp_path, days=12)  # the last absence import was twelve days ago
-    today = dt.date.today()
+    today = school_today()
     assert incomplete_schools(tmp_path, today=today) == frozenset({"27GZ"})
     assert "no absences import for 12 days" in incomplete_reasons(tmp_path, today=today)["27GZ"]["stale"]
     assert incomplete_schools(tmp_path, today=today - dt.timedelta(days=5)) == frozenset()  # 7 days: fresh

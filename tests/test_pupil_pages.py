@@ -40,9 +40,17 @@ from riskscore.store.users import create_user
 from riskscore.web.auth import SESSION_COOKIE
 from test_api import build_bundle
 
+#: the schools' day, set again when the site is built (a module collected before midnight in Amsterdam and
+#: run after it would otherwise compare yesterday's dates with the pages' today)
 TODAY = duties.today()
 LATE = TODAY - dt.timedelta(days=3)  # pupil P-A's deadline: passed, not reported
 SOON = TODAY + dt.timedelta(days=4)  # pupil P-B's deadline: still open
+
+
+def _set_today() -> None:
+    global TODAY, LATE, SOON
+    TODAY = duties.today()
+    LATE, SOON = TODAY - dt.timedelta(days=3), TODAY + dt.timedelta(days=4)
 TL_AS_OF = dt.date(2025, 3, 3)  # the timeline pupil's run
 DETAIL = "18 uur ongeoorloofd verzuim binnen 4 lesweken"
 #: (pupil, school, municipality, mentor group)
@@ -79,6 +87,7 @@ def _timeline_tables(folder: Path) -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("pupil-pages")
     bundle = build_bundle(home / "bundle")
+    _set_today()
     url = f"sqlite:///{home / 'rs.db'}"
     migrate(url)
     engine = make_engine(url)

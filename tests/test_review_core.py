@@ -103,6 +103,29 @@ def test_overdue_and_the_next_step_are_kept_apart() -> None:
     assert report.action_key == "act_school_report_duo" and report.due == D(2025, 3, 7) and report.late
 
 
+def test_a_case_opened_just_after_midnight_in_amsterdam_counts_from_that_day() -> None:
+    """The stored time is UTC; the day is Amsterdam's. A case opened at 00:30 in Amsterdam (23:30 UTC the
+    day before) has its first step due ten days after the Amsterdam day — counted from the UTC date, every
+    row built between midnight and 01:00 (02:00 in summer) was a day early, and "20 days ago" read 21."""
+    from types import SimpleNamespace
+
+    from riskscore.access import Principal
+    from riskscore.clock import local_day
+    from riskscore.review import worklist
+
+    night = dt.datetime(2026, 11, 7, 23, 30, tzinfo=dt.UTC)
+    assert local_day(night) == D(2026, 11, 8) and local_day(night.replace(tzinfo=None)) == D(2026, 11, 8)
+    assert local_day(dt.datetime(2026, 7, 7, 22, 30, tzinfo=dt.UTC)) == D(2026, 7, 8)  # summer: UTC+2
+    assert local_day(dt.datetime(2026, 11, 7, 22, 30, tzinfo=dt.UTC)) == D(2026, 11, 7)
+    case = SimpleNamespace(id=1, student_id="P1", role="school", team="school:01AB", school_id="01AB",
+                           municipality="GM0363", rmc_region="RMC27", status="open", owner=None, reason="capacity",
+                           as_of=D(2026, 11, 2), opened_at=night, updated_at=night, probability=0.4, band="high",
+                           legal_deadline=None, legal_done_on=None, priority=None)
+    mentor = Principal("user:m", "m", "school", "school", ("01AB",))
+    row = worklist.row(case, viewer=mentor, on=D(2026, 12, 8))
+    assert row.next_step.due == D(2026, 11, 18) and row.next_step.days_left == -20
+
+
 def test_each_role_has_its_own_steps_and_outcomes() -> None:
     assert {"warning", "halt", "official_report", "care", "conversation"} <= set(plans.ACTION_KINDS["leerplicht"])
     assert {"back_to_education", "back_to_work", "referred_care", "not_reached"} <= set(plans.OUTCOMES_BY_ROLE["rmc"])

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from conftest import Db
 from riskscore.cli import app as cli_app
+from riskscore.clock import today as school_today
 from riskscore.errors import DataError
 from riskscore.settings import Settings
 from riskscore.store.audit import append_audit, list_audit, verify_chain
@@ -215,7 +216,7 @@ def test_retention_deletes_only_what_aged_out_and_is_idempotent(db: Db, tmp_path
         assert second["scores"]["deleted"] == 0 and second["audit_content"]["erased"] == 0
         assert rows_about(db, "NEW-1")["scores"] == 1 and not (world["runs"] / f"run-{world['run']}.parquet").exists()
         # cases and audit content are young (written today in real time): a much later night removes them
-        later = retain(s, cfg, today=dt.date.today() + dt.timedelta(days=3 * 366), actor="cli:nightly")
+        later = retain(s, cfg, today=school_today() + dt.timedelta(days=3 * 366), actor="cli:nightly")
         assert later["review_cases"]["deleted"] == 2 and later["audit_content"]["erased"] >= 5
         assert later["scores"]["deleted"] == 1 and recent.id
         assert verify_chain(s).ok

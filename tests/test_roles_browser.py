@@ -30,6 +30,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import SiteHome, browser_sign_in, served_site, sign_in_person
+from riskscore.clock import today as school_today
 from riskscore.review import duties
 from riskscore.store.cases import case_signals, list_worklist
 from riskscore.store.models import Score
@@ -222,7 +223,7 @@ def plan_a_step(page: Any, role: str, kind: str) -> None:
     labels = form.get_by_label("Wat").locator("option").all_inner_texts()
     form.get_by_label("Wat").select_option(kind)
     step_name = form.get_by_label("Wat").locator("option:checked").inner_text()
-    form.get_by_label("Datum (streefdatum)").fill((dt.date.today() + dt.timedelta(days=3)).isoformat())
+    form.get_by_label("Datum (streefdatum)").fill((school_today() + dt.timedelta(days=3)).isoformat())
     form.get_by_role("button", name="Stap toevoegen").click()
     page.wait_for_load_state()
     expect(page.get_by_role("status")).to_contain_text("De stap staat in het plan.")

@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 
 from conftest import TEST_SESSION_SECRET
 from riskscore.api import create_app
+from riskscore.clock import today as school_today
 from riskscore.settings import Settings
 from riskscore.store.cases import add_action, add_note, complete_action, open_or_update_case
 from riskscore.store.db import make_engine, migrate, session_factory
@@ -245,7 +246,7 @@ WEB: dict[tuple[str, str], Row] = {
         "/cases/{case}/duo-report", lambda _r: {"reported_on": "2025-03-04", "reference": "DUO-1"}, form=True),
         ok=303, others=404),
     ("POST", "/cases/{case_id:int}/letter"): Row("school", on_pupil("/cases/{case}/letter", lambda _r: {
-        "meeting_on": (dt.date.today() + timedelta(days=7)).isoformat(), "meeting_at": "15:30"}, form=True),
+        "meeting_on": (school_today() + timedelta(days=7)).isoformat(), "meeting_at": "15:30"}, form=True),
         ok=303, others=404),
     ("GET", "/cases/{case_id:int}/letter/{event_id:int}"): Row("school", lambda w, r: _letter_page(w, r),
                                                                others=404),

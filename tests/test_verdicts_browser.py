@@ -5,7 +5,6 @@ violation. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import SiteHome, browser_sign_in, served_site, sign_in_person
+from riskscore.clock import today as school_today
 from riskscore.monitoring import report as monitoring_report
 from riskscore.monitoring.checks import run_monitoring
 from riskscore.monitoring.config import load_config
@@ -49,7 +49,7 @@ def site(small_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         store_cases.complete_action(session, case.id, step.id, done_on=case.as_of, actor="user:1",
                                     result="afspraak gemaakt")
         store_cases.record_report(session, case.id, reported_on=case.as_of, reference="DUO-1", actor="user:1",
-                                  today=dt.date.today())
+                                  today=school_today())
         secret = site.env["RISKSCORE_SESSION_SECRET"]
         people = {"data_team": sign_in_person(session, secret, role="data_team", label="Datateam")[1],
                   "school": sign_in_person(session, secret, role="school", scope_kind="school",

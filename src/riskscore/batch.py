@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from riskscore import review
 from riskscore.audit_table import audit_frame
+from riskscore.clock import today as school_today
 from riskscore.errors import MSG_CONFIG_INVALID, ConfigError, DataError
 from riskscore.review.frame import monitoring_frame
 from riskscore.store.registrations import sync_registrations
@@ -155,7 +156,7 @@ def prepare(
 
     cfg = config or ScoringConfig()
     tbl = routing or RoutingTable.default()
-    if as_of > dt.date.today():
+    if as_of > school_today():
         raise DataError(MSG_FUTURE.format(as_of=as_of))
     tables = dict(tables)
     result = scoring.score_events(tables, as_of, bundle, rule_config=rule_config, calendar=calendar, routing=tbl,

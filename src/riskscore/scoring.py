@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from riskscore.clock import today as school_today
 from riskscore.errors import ConfigError, DataError
 from riskscore.model.explain import Reason, ReasonTemplate, base_text, render
 
@@ -427,7 +428,7 @@ def score_events(
     from riskscore.routing import RoutingTable
 
     day = to_date(as_of)
-    if day > (today or dt.date.today()):
+    if day > (today or school_today()):
         raise DataError(MSG_FUTURE.format(as_of=day))
     cal = calendar or SchoolCalendar.default()
     tbl = routing or RoutingTable.default()

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from riskscore.clock import today as school_today
 from riskscore.contracts import CALENDAR_REGIONS, LEVELS, MBO_LEVELS, SCHOOL_TYPES
 
 NOTICE_NL = "Dit is een signaal voor een gesprek, geen besluit."
@@ -64,7 +65,7 @@ UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
 
 def _not_future(value: dt.date | None, name: str) -> dt.date | None:
-    if value is not None and value > dt.date.today() + FUTURE_SLACK:
+    if value is not None and value > school_today() + FUTURE_SLACK:
         raise ValueError(f"{name} lies in the future")
     return value
 
@@ -241,7 +242,7 @@ class StudentEvents(BaseModel):
         return self
 
     def reference_date(self) -> dt.date:
-        return self.as_of or dt.date.today()
+        return self.as_of or school_today()
 
 
 class ScoreRequest(BaseModel):

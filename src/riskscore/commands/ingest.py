@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from riskscore.clock import today as school_today
 from riskscore.errors import ConfigError, DataError
 
 MSG_NEEDS = "--source and --kind are needed (or --list to show the ledger)"
@@ -148,13 +149,12 @@ def _print_summary(summary: Any, as_json: bool) -> None:
 
 def _print_ledger(store: Path, as_json: bool, *, max_age_days: dict[str, int]) -> None:
     """The ledger, then each school's state today: incomplete (volume, join, stale) or complete."""
-    import datetime as dt
     import json
 
     from riskscore.ingest.ledger import freshness, incomplete_reasons, read_ledger
 
     entries = read_ledger(store)
-    today = dt.date.today()  # the CLI is the door that reads the clock
+    today = school_today()  # the CLI is the door that reads the clock
     reasons = incomplete_reasons(store, today=today, max_age_days=max_age_days)
     if as_json:
         typer.echo(json.dumps({"entries": entries, "incomplete": reasons,

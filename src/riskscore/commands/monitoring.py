@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from riskscore.clock import today as school_today
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -191,7 +193,7 @@ def load_outcomes(cfg: MonitoringConfig, settings: Settings, current: pd.DataFra
         return frame
     as_of = pd.Timestamp(pd.to_datetime(current["as_of"]).max())
     known = pd.to_datetime(frame["vsv_date"]).max() if len(frame) else pd.NaT
-    today = pd.Timestamp(datetime.now(UTC).date())
+    today = pd.Timestamp(school_today())
     known_until = min(today, known) if pd.notna(known) else today
     window_end = as_of + pd.Timedelta(days=cfg.outcome_checks.horizon_days)
     if window_end > known_until:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from riskscore.clock import today as school_today
 from riskscore.commands.engine_options import (
     ENGINE_HELP,
     GROUPS_HELP,
@@ -37,7 +38,7 @@ def _parse_date(value: str) -> dt.date:
         day = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise ConfigError(MSG_BAD_DATE.format(value=value)) from None
-    if day > dt.date.today():
+    if day > school_today():
         raise ConfigError(MSG_FUTURE_DATE.format(day=day))
     return day
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from riskscore.clock import today as school_today
 from riskscore.contracts import (
     AUDIT_COLUMNS,
     FEATURES,
@@ -509,7 +510,7 @@ def run_batch(
 
     t0 = time.perf_counter()
     cfg = config or batch.ScoringConfig()
-    if as_of > dt.date.today():
+    if as_of > school_today():
         raise DataError(batch.MSG_FUTURE.format(as_of=as_of))
     cal = SchoolCalendar.default()
     n = groups or group_count(spark, data)

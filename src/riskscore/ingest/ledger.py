@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from riskscore.clock import local_day
 from riskscore.errors import DataError
 
 LEDGER = "ingest/ledger.jsonl"
@@ -166,7 +167,7 @@ MAX_AGE_DAYS: dict[str, int] = {"absences": 8}
 
 def _import_day(entry: dict[str, Any]) -> dt.date | None:
     try:
-        return dt.datetime.fromisoformat(str(entry["at"])).date()
+        return local_day(dt.datetime.fromisoformat(str(entry["at"])))  # the import's day in Amsterdam
     except (KeyError, ValueError):
         return None
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from riskscore.clock import today as school_today
 from riskscore.errors import DataError
 from riskscore.monitoring.verdicts import FOLLOW_UP_NOTE, follow_up_rows, impact_conclusion
 from riskscore.store.signals import impact_rows
@@ -146,7 +147,7 @@ def attach_outcomes(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame], *, 
     outcomes = tables.get("outcomes", pd.DataFrame(columns=["student_id", "vsv_date"]))
     if data_until is None:
         dates = pd.to_datetime(absences["date"]) if len(absences) else pd.Series(dtype="datetime64[ns]")
-        data_until = dates.max().date() if len(dates) else dt.date.today()
+        data_until = dates.max().date() if len(dates) else school_today()
     unauth = absences.loc[absences["category"].isin(cfg.unauthorised_categories), ["student_id", "date", "hours"]].copy()
     unauth["date"] = pd.to_datetime(unauth["date"])
     out["region"] = _regions(tables["students"], out["student_id"]) if "students" in tables else "midden"

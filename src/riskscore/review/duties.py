@@ -18,9 +18,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+from riskscore.clock import AMSTERDAM, local_day, today
+
+__all__ = ["AMSTERDAM", "local_day", "today"]  # the schools' day, kept in clock (the foundation)
 
 #: (role, rule id) -> the kind of legal duty the role holds for it
 REPORT_DUO, EXPECT_REPORT = "report_duo", "expect_report"
@@ -54,11 +55,6 @@ FIRST_ACTIONS: dict[tuple[str, str], str] = {
     ("rmc", "rule:vva_no_enrolment"): "act_rmc_vva",
     ("rmc", "*"): "act_rmc_contact",
 }
-
-
-def today() -> dt.date:
-    """Today where the schools are."""
-    return dt.datetime.now(AMSTERDAM).date()
 
 
 def duty(role: str, rule_id: str | None) -> str | None:

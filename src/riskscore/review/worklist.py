@@ -105,7 +105,7 @@ def row(case: Any, *, viewer: Principal, on: dt.date, overdue: bool | None = Non
     stored, source = score if score is not None else (None, None)
     triggers = list(stored.triggers or []) if stored is not None else []
     reasons = list(stored.reasons or []) if stored is not None else []
-    opened = case.opened_at.date() if case.opened_at is not None else case.as_of
+    opened = duties.local_day(case.opened_at) or case.as_of
     return WorklistRow(
         case_id=case.id, student_id=case.student_id, role=case.role, team=case.team, school_id=case.school_id,
         municipality=case.municipality, rmc_region=case.rmc_region, status=case.status, owner=case.owner,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from riskscore.clock import today as school_today
 from riskscore.errors import GateError, ModelError, RiskscoreError
 from riskscore.routing import RoutingTable
 from riskscore.service.logs import get_logger
@@ -136,7 +137,7 @@ class ServiceState:
             mtime = path.stat().st_mtime
         except OSError:
             return {}
-        today = dt.date.today()
+        today = school_today()
         if self._ledger_cache is None or self._ledger_cache[:2] != (mtime, today):
             reasons = incomplete_reasons(folder, today=today, max_age_days=self.settings.import_max_age_days)
             self._ledger_cache = (mtime, today, reasons)

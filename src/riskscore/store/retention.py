@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.orm import Session
 
+from riskscore.clock import today as school_today
 from riskscore.errors import ConfigError
 from riskscore.store.audit import erase_in
 from riskscore.store.db import run_write
@@ -86,7 +87,7 @@ def retain(session: Session, config: RetentionConfig, *, today: dt.date | None =
            runs_dir: Path | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Delete what is older than each table's period. One transaction per table; the run is audited
     (with counts only). dry_run counts without deleting. Returns {table: {cutoff, deleted}}."""
-    today = today or dt.date.today()
+    today = today or school_today()
     out: dict[str, Any] = {}
 
     def count_or_delete(s: Session, stmt_count: Any, delete: Any) -> int:

@@ -573,7 +573,7 @@ def timeline_marks(views: Sequence[CaseView], lang: str) -> list[timeline.Mark]:
         for s in v.signals:
             if s.kind == "rule" and not s.withheld:
                 add(s.fired_on, "signal", t("tl_signal", lang, what=s.short) + (f": {s.detail}" if s.detail else ""))
-        opened = v.case.opened_at.date() if v.case.opened_at is not None else v.case.as_of
+        opened = duties.local_day(v.case.opened_at) or v.case.as_of
         add(opened, "case", t("tl_case", lang, what=v.short_label))
         for p in v.plan:
             add(p.done_on, "step_done", t("tl_step_done", lang, step=p.text))
@@ -587,18 +587,10 @@ def timeline_marks(views: Sequence[CaseView], lang: str) -> list[timeline.Mark]:
             add(r.reported_on, "report", t("tl_report", lang))
         for e in v.events:
             if e.action == "letter":
-                add(_local_day(e.at), "letter", t("tl_letter_made", lang))
+                add(duties.local_day(e.at), "letter", t("tl_letter_made", lang))
                 if m := _LETTER.match(e.note or ""):
                     add(_iso(m[3]), "meeting", t("tl_meeting", lang, time=m[4]))
     return sorted(marks.values(), key=lambda m: (m.day, m.kind))
-
-
-def _local_day(at: Any) -> date | None:
-    """The day of a stored time (UTC) where the schools are."""
-    if at is None:
-        return None
-    aware = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
-    return aware.astimezone(duties.AMSTERDAM).date()
 
 
 def pupil_timeline(tables: dict[str, Any] | None, views: Sequence[CaseView], principal: Principal, *, lang: str,

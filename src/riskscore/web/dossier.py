@@ -234,11 +234,12 @@ def _date(value: Any) -> dt.date | None:
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
-        return value.date()
+        return duties.local_day(value)
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value)[:10])
+        text = str(value)
+        return dt.date.fromisoformat(text) if len(text) <= 10 else duties.local_day(dt.datetime.fromisoformat(text))
     except ValueError:
         return None
 

@@ -29,6 +29,7 @@ from riskscore.api.schemas import (
     ScoreResult,
     StudentEvents,
 )
+from riskscore.clock import today as school_today
 from riskscore.errors import MSG_DB_UNAVAILABLE, StoreError
 from riskscore.service.deps import (
     STUDENT_ROLES,
@@ -70,7 +71,7 @@ def score_students(state: ServiceState, loaded: Loaded, students: Sequence[Stude
             result = scoring.score_events(to_tables(group), as_of, loaded.bundle, rule_config=state.rule_config(),
                                           calendar=state.calendar(), routing=state.routing, objecting=objecting,
                                           incomplete_schools=incomplete_schools, source="the request",
-                                          today=dt.date.today() + FUTURE_SLACK)  # as the request model allows
+                                          today=school_today() + FUTURE_SLACK)  # as the request model allows
         except scoring.NothingToScoreError:
             continue  # nobody of this date is enrolled: named per pupil below
         by_id.update(result.by_id())

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 
 from riskscore.access import Place, view_result
 from riskscore.api.schemas import MSG_LOOKS_LIKE_BSN, ErrorBody, StoredScore, is_bsn_like
+from riskscore.clock import today as school_today
 from riskscore.errors import MSG_NOT_FOUND, DataError, NotFoundError
 from riskscore.service.deps import (
     STUDENT_ROLES,
@@ -43,7 +44,7 @@ def _rescore(state: StateDep, session: SessionDep, place: Place, student_id: str
     from riskscore import datasets, scoring
 
     loaded = state.require_loaded()
-    today = dt.date.today()
+    today = school_today()
     tables = datasets.read_student_tables(state.settings.resolved_data_dir(), student_id)
     if tables["students"].empty:
         raise DataError(MSG_NO_EVENTS.format(day=today))
@@ -88,7 +89,7 @@ def student_score(
             raise NotFoundError(MSG_NOT_FOUND)
         audit(session, request, principal, action="score.read", resource=resource, outcome="allowed", purpose=purpose)
         return StoredScore.from_result(view_result(stored_to_result(row), principal.role))
-    place = place_to_act(session, principal, student_id, dt.date.today())
+    place = place_to_act(session, principal, student_id, school_today())
     if place is None:  # registered in scope once, not today: a past school does not rescore a pupil who left
         audit(session, request, principal, action="score.write", resource=resource, outcome="denied", purpose=purpose)
         raise ForbiddenError(MSG_NOT_REGISTERED_TODAY)
