@@ -16,7 +16,7 @@ PORT=${PORT:-8000}
 DATA=$RISKSCORE_HOME/data
 mkdir -p "$RISKSCORE_HOME"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-AS_OF=${DEMO_AS_OF:-$(date +%F)}
+AS_OF=${DEMO_AS_OF:-$(TZ=Europe/Amsterdam date +%F)}  # the schools' day (riskscore.clock), not the UTC date
 CURRENT=$($BIN/python -c "import datetime as d; t = d.date.fromisoformat('$AS_OF'); print(t.year if t.month >= 8 else t.year - 1)")
 school_year() { printf '%d-%02d' "$1" $((($1 + 1) % 100)); }
 FIRST_YEAR=$(school_year $((CURRENT - 5)))
