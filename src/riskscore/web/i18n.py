@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from riskscore.clock import AMSTERDAM
+
 LANGS = ("nl", "en")
 DEFAULT_LANG = "nl"
 
@@ -722,8 +724,6 @@ def when(value: date | datetime | str | None, lang: str = DEFAULT_LANG) -> str:
     """Dates in words ('3 december 2026'); times to the minute in Europe/Amsterdam, as the schools read them.
 
     Stored datetimes are UTC (SQLite hands them back naive, PostgreSQL aware)."""
-    from zoneinfo import ZoneInfo
-
     if value is None:
         return "–"
     if isinstance(value, str):
@@ -734,7 +734,7 @@ def when(value: date | datetime | str | None, lang: str = DEFAULT_LANG) -> str:
         value = parsed
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        local = aware.astimezone(ZoneInfo("Europe/Amsterdam"))
+        local = aware.astimezone(AMSTERDAM)
         return f"{day(local.date(), lang)}, {local:%H:%M}"
     return day(value, lang)
 
