@@ -10,8 +10,6 @@ request by request, so one bad request never fails its neighbours.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import queue
 import threading
 from collections.abc import Mapping, Sequence
@@ -36,24 +34,6 @@ class _Job:
     audit: Sequence[Mapping[str, Any]]
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
-    #: set for submit_async: the event loop waiting, and its future (resolved from the writer thread)
-    loop: asyncio.AbstractEventLoop | None = None
-    future: asyncio.Future[None] | None = None
-
-    def finish(self) -> None:
-        self.done.set()
-        if self.loop is not None and self.future is not None:
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                self.loop.call_soon_threadsafe(_resolve, self.future, self.error)
-
-
-def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():  # the waiter timed out or was cancelled
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
 
 
 class GroupWriter:
@@ -78,20 +58,6 @@ class GroupWriter:
             raise StoreError(MSG_TIMEOUT)
         if job.error is not None:
             raise job.error
-
-    async def submit_async(self, scores: Sequence[Mapping[str, Any] | Any], audit: Sequence[Mapping[str, Any]]) -> None:
-        """submit() for a coroutine: returns once committed (or raises), without holding a thread while
-        the commit runs, so the event loop scores the next requests meanwhile. Acknowledged still means
-        durable: the caller answers only after this returns."""
-        job = self._job(scores, audit)
-        job.loop = asyncio.get_running_loop()
-        job.future = job.loop.create_future()
-        self._queue.put(job)
-        self._ensure_thread()
-        try:
-            await asyncio.wait_for(job.future, self._timeout)
-        except TimeoutError:
-            raise StoreError(MSG_TIMEOUT) from None
 
     def write_here(self, parts: Sequence[tuple[Sequence[Mapping[str, Any] | Any], Sequence[Mapping[str, Any]]]]
                    ) -> list[BaseException | None]:
@@ -162,7 +128,7 @@ class GroupWriter:
             self.batches += 1
             self.jobs += len(jobs)
             for job in jobs:
-                job.finish()
+                job.done.set()
 
     def _commit(self, jobs: list[_Job]) -> None:
         import sqlalchemy as sa

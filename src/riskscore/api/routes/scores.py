@@ -176,11 +176,12 @@ def score_batch(state: ServiceState, jobs: list[LaneJob[_Request]]) -> None:
         objecting = state.objecting(session, ids)
         incomplete = state.incomplete_schools(session)
     outcome: dict[int, list[dict[str, Any]] | BaseException] = {}
+    places_of: dict[int, dict[str, Place]] = {}
     passes: list[_Pass] = []
     for job in jobs:
         req = job.payload
         try:
-            places = _places(req, spans)
+            places = places_of[id(job)] = _places(req, spans)
         except Exception as exc:
             outcome[id(job)] = exc
             continue
@@ -212,7 +213,7 @@ def score_batch(state: ServiceState, jobs: list[LaneJob[_Request]]) -> None:
         for job, _, _ in this.members:
             req = job.payload
             try:
-                outcome[id(job)] = score_students(state, this.loaded, req.students, _places(req, spans),
+                outcome[id(job)] = score_students(state, this.loaded, req.students, places_of[id(job)],
                                                   objecting=objecting, incomplete_schools=incomplete)
             except Exception as exc:
                 outcome[id(job)] = exc
