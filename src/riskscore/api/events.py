@@ -62,12 +62,7 @@ def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
 
 def _ids(sids: list[str], counts: list[int]) -> np.ndarray:
     """Each pupil's id repeated once per event row of that pupil (object array)."""
-    out = np.empty(sum(counts), dtype=object)
-    pos = 0
-    for sid, n in zip(sids, counts, strict=True):
-        out[pos:pos + n] = sid
-        pos += n
-    return out
+    return np.repeat(_array(sids, "object"), counts)
 
 
 def to_tables(students: Sequence[StudentEvents]) -> dict[str, pd.DataFrame]:
